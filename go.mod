@@ -1,0 +1,3 @@
+module github.com/mqgate/mqgate
+
+go 1.26.8
