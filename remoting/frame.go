@@ -66,13 +66,12 @@ func (c *Command) Decode(payload []byte) error {
 	if hlen > len(payload)-4 {
 		return &FrameError{Reason: fmt.Sprintf("header length %d exceeds frame length %d", hlen, len(payload))}
 	}
-	header := string(payload[4 : 4+hlen])
 	var err error
 	switch ser {
 	case JSON:
-		err = decodeJSONHeader(header, c)
+		err = decodeJSONHeader(append([]byte(nil), payload[4:4+hlen]...), c)
 	case RocketMQ:
-		err = decodeBinaryHeader(header, c)
+		err = decodeBinaryHeader(string(payload[4:4+hlen]), c)
 	default:
 		return &FrameError{Reason: fmt.Sprintf("unknown serialize type %d", ser)}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // appendJSONHeader writes c's header as fastjson writes a RemotingCommand: top-level keys
@@ -63,7 +64,7 @@ var jsonEscape = func() (t [128]byte) {
 
 // appendJSONString writes s quoted the way fastjson's SerializeWriter does: control
 // characters as \u00XX with upper-case hex except the five short escapes, non-ASCII as
-// UTF-8, '/' unescaped, U+2028 and U+2029 escaped. Invalid UTF-8 becomes U+FFFD, as Java
+// UTF-8 except U+0080 to U+009F, '/' unescaped, U+2028 and U+2029 escaped. Invalid UTF-8 becomes U+FFFD, as Java
 // decoding the bytes would have made it.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
@@ -94,6 +95,13 @@ func appendJSONString(dst []byte, s string) []byte {
 			start = i
 			continue
 		}
+		if r >= 0x80 && r <= 0x9F {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
 		if r == '\u2028' || r == '\u2029' {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
@@ -108,19 +116,31 @@ func appendJSONString(dst []byte, s string) []byte {
 }
 
 // jsonHeaderDecoder parses a JSON header with a hand-written scanner: fastjson's output and
-// rocketmq-client-go's (any key order, "remark":"", unknown keys skipped). Every string it
-// returns is a substring of src unless it had escapes, so a whole header costs one
-// allocation for the copy of the header bytes into src.
+// rocketmq-client-go's (any key order, "remark":"", unknown keys skipped).
+//
+// src is a private copy of the header that the decoder owns. Escaped strings are unescaped
+// in place (an escape sequence is never shorter than what it stands for) and every string
+// returned is a view of src, so a whole header costs the one allocation of that copy. src
+// is never written again once a string over it has been returned, which keeps the views
+// immutable.
 type jsonHeaderDecoder struct {
-	src string
+	src []byte
 	pos int
+}
+
+// view returns src[start:end] as a string without copying; see jsonHeaderDecoder.
+func (d *jsonHeaderDecoder) view(start, end int) string {
+	if start == end {
+		return ""
+	}
+	return unsafe.String(&d.src[start], end-start)
 }
 
 func (d *jsonHeaderDecoder) errorf(format string, args ...any) error {
 	return &FrameError{Offset: d.pos, Reason: "JSON header: " + fmt.Sprintf(format, args...)}
 }
 
-func decodeJSONHeader(src string, c *Command) error {
+func decodeJSONHeader(src []byte, c *Command) error {
 	d := jsonHeaderDecoder{src: src}
 	d.skipSpace()
 	if !d.consume('{') {
@@ -228,7 +248,7 @@ func (d *jsonHeaderDecoder) consume(c byte) bool {
 }
 
 func (d *jsonHeaderDecoder) literal(lit string) bool {
-	if len(d.src)-d.pos >= len(lit) && d.src[d.pos:d.pos+len(lit)] == lit {
+	if len(d.src)-d.pos >= len(lit) && string(d.src[d.pos:d.pos+len(lit)]) == lit {
 		d.pos += len(lit)
 		return true
 	}
@@ -247,7 +267,7 @@ func (d *jsonHeaderDecoder) key() (string, error) {
 	if d.pos == start {
 		return "", d.errorf("expected a key")
 	}
-	return d.src[start:d.pos], nil
+	return d.view(start, d.pos), nil
 }
 
 func isBareKeyByte(c byte) bool {
@@ -268,7 +288,7 @@ func (d *jsonHeaderDecoder) string() (string, error) {
 	for d.pos < len(d.src) {
 		c := d.src[d.pos]
 		if c == quote {
-			s := d.src[start:d.pos]
+			s := d.view(start, d.pos)
 			d.pos++
 			return s, nil
 		}
@@ -280,17 +300,19 @@ func (d *jsonHeaderDecoder) string() (string, error) {
 	return "", d.errorf("unterminated string")
 }
 
+// escapedString unescapes the rest of a string whose first backslash is at d.pos, writing
+// at w behind the read position.
 func (d *jsonHeaderDecoder) escapedString(start int, quote byte) (string, error) {
-	buf := make([]byte, 0, d.pos-start+16)
-	buf = append(buf, d.src[start:d.pos]...)
+	w := d.pos
 	for d.pos < len(d.src) {
 		c := d.src[d.pos]
 		if c == quote {
 			d.pos++
-			return string(buf), nil
+			return d.view(start, w), nil
 		}
 		if c != '\\' {
-			buf = append(buf, c)
+			d.src[w] = c
+			w++
 			d.pos++
 			continue
 		}
@@ -302,25 +324,25 @@ func (d *jsonHeaderDecoder) escapedString(start int, quote byte) (string, error)
 		d.pos++
 		switch e {
 		case '"', '\\', '/', '\'':
-			buf = append(buf, e)
+			d.src[w] = e
 		case 'b':
-			buf = append(buf, '\b')
+			d.src[w] = '\b'
 		case 'f':
-			buf = append(buf, '\f')
+			d.src[w] = '\f'
 		case 'n':
-			buf = append(buf, '\n')
+			d.src[w] = '\n'
 		case 'r':
-			buf = append(buf, '\r')
+			d.src[w] = '\r'
 		case 't':
-			buf = append(buf, '\t')
+			d.src[w] = '\t'
 		case 'v':
-			buf = append(buf, '\v')
+			d.src[w] = '\v'
 		case 'x':
 			v, ok := d.hex(2)
 			if !ok {
 				return "", d.errorf("bad \\x escape")
 			}
-			buf = append(buf, byte(v))
+			d.src[w] = byte(v)
 		case 'u':
 			r, ok := d.hex(4)
 			if !ok {
@@ -335,10 +357,13 @@ func (d *jsonHeaderDecoder) escapedString(start int, quote byte) (string, error)
 					d.pos = save
 				}
 			}
-			buf = utf8.AppendRune(buf, rune(r))
+			// At most 4 bytes for the 6 or 12 just read.
+			w += utf8.EncodeRune(d.src[w:], rune(r))
+			continue
 		default:
 			return "", d.errorf("unknown escape \\%c", e)
 		}
+		w++
 	}
 	return "", d.errorf("unterminated string")
 }
@@ -376,7 +401,7 @@ func (d *jsonHeaderDecoder) number() string {
 		}
 		break
 	}
-	return d.src[start:d.pos]
+	return d.view(start, d.pos)
 }
 
 func (d *jsonHeaderDecoder) int32Value(key string) (int32, error) {
