@@ -1,9 +1,11 @@
 package remoting
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // DefaultMaxFrameLength is the largest frame accepted by default, as Java's
@@ -69,7 +71,12 @@ func (c *Command) Decode(payload []byte) error {
 	var err error
 	switch ser {
 	case JSON:
-		err = decodeJSONHeader(append([]byte(nil), payload[4:4+hlen]...), c)
+		h := append([]byte(nil), payload[4:4+hlen]...)
+		if !utf8.Valid(h) {
+			// Java decodes the header bytes as UTF-8 with replacement before parsing.
+			h = bytes.ToValidUTF8(h, []byte("\uFFFD"))
+		}
+		err = decodeJSONHeader(h, c)
 	case RocketMQ:
 		err = decodeBinaryHeader(string(payload[4:4+hlen]), c)
 	default:

@@ -342,7 +342,9 @@ func (d *jsonHeaderDecoder) escapedString(start int, quote byte) (string, error)
 			if !ok {
 				return "", d.errorf("bad \\x escape")
 			}
-			d.src[w] = byte(v)
+			// fastjson reads \xHH as the character U+00HH, not a raw byte.
+			w += utf8.EncodeRune(d.src[w:], rune(v))
+			continue
 		case 'u':
 			r, ok := d.hex(4)
 			if !ok {
