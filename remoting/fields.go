@@ -121,3 +121,24 @@ func release(w *FieldWriter) {
 	}
 	fieldWriters.Put(w)
 }
+
+// AllFields appends to dst every extFields entry c carries on the wire: its typed header's
+// fields in the order the header writes them, then Ext. What an RPC hook that signs
+// requests needs to see; numbers are formatted as they would be sent.
+func AllFields(dst ExtFields, c *Command) ExtFields {
+	if c.Header != nil {
+		w := fieldWriters.Get().(*FieldWriter)
+		w.reset()
+		c.Header.EncodeFields(w)
+		for i := range w.entries {
+			e := &w.entries[i]
+			v := e.val
+			if e.isNum {
+				v = string(w.numText(e))
+			}
+			dst = append(dst, Field{Key: e.key, Value: v})
+		}
+		release(w)
+	}
+	return append(dst, c.Ext...)
+}
