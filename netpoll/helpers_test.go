@@ -3,6 +3,7 @@ package netpoll
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -174,3 +175,5 @@ func request(code remoting.RequestCode, id string, ser remoting.SerializeType) *
 	req.Body = []byte("body-" + id)
 	return req
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -53,14 +53,7 @@ func toPoll(nc net.Conn) (np.Connection, error) {
 	}
 	fd := -1
 	var dupErr error
-	if err := rc.Control(func(s uintptr) {
-		syscall.ForkLock.RLock()
-		fd, dupErr = syscall.Dup(int(s))
-		if dupErr == nil {
-			syscall.CloseOnExec(fd)
-		}
-		syscall.ForkLock.RUnlock()
-	}); err != nil {
+	if err := rc.Control(func(s uintptr) { fd, dupErr = dupFD(int(s)) }); err != nil {
 		return nil, err
 	}
 	if dupErr != nil {
