@@ -1,0 +1,24 @@
+// Package broker is the dev cluster's broker: a double of an Apache RocketMQ 4.9.4 master
+// broker, faithful in everything a client can observe — response codes, remarks, headers,
+// next offsets, the stored form of messages (properties in Java's HashMap order, CLUSTER
+// added), notifications to consumers — and fast: a send or a pull allocates next to
+// nothing and answers from the goroutine that decoded it.
+//
+// A Broker serves one store.Store over the remoting transport (package netpoll) and
+// registers with its NameServers. It implements, after the Java classes named in each
+// file: sending (single, V2, batch; auto-creation of topics from TBW102; retry topics
+// moving to the dead letter queue), pulling with tag filters and long polling, consumer
+// offsets, heartbeats and the consumer and producer tables with NOTIFY_CONSUMER_IDS_CHANGED,
+// orderly queue locks, topic and subscription group configs, registration, and the admin
+// requests clients and tools use. Topics, subscription groups and consumer offsets are
+// kept in Config.DataDir in Java's file formats.
+//
+// The delay (schedule) service, the consumer send-back, transactions and ACL plug into
+// the extension points documented in extension.go; until they do, the broker answers as
+// Java's does with those features off: half messages are refused, and
+// CONSUMER_SEND_MSG_BACK and END_TRANSACTION are not supported.
+//
+// Where Java's behaviour depends on timing, this broker is quicker, never different in
+// kind: a held pull is answered at its deadline (Java checks every 5 s), and a topic
+// created on the send path is registered at once but asynchronously.
+package broker

@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/mqgate/mqgate/remoting"
+)
+
+// Request headers of admin requests the remoting package has no type for, read with a
+// fieldReader. Each is named after its Java class.
+
+// faqURL is FAQUrl.suggestTodo of the FAQ page every 4.9.4 remark links to.
+const faqURL = "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
+
+// headerErrorResponse answers a request whose header Java's decodeCommandCustomHeader
+// would refuse: NettyRemotingAbstract turns the exception into SYSTEM_ERROR with the
+// exception's text as the remark.
+func headerErrorResponse(req *remoting.Command, err error) *remoting.Command {
+	return response(req, remoting.SystemError, headerErrorRemark(req, err))
+}
+
+func headerErrorRemark(req *remoting.Command, err error) string {
+	var he *remoting.HeaderError
+	if !errors.As(err, &he) {
+		return err.Error()
+	}
+	if he.Reason == "missing" {
+		return "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom field <" + he.Field + "> is null"
+	}
+	return "java.lang.NumberFormatException: For input string: " + strconv.Quote(req.Ext.Get(he.Field))
+}
+
+// fieldReader reads the fields of a header without a type of its own, keeping the first
+// error as a *remoting.HeaderError.
+type fieldReader struct {
+	header string
+	ext    remoting.ExtFields
+	err    error
+}
+
+func (r *fieldReader) fail(key, reason string) {
+	if r.err == nil {
+		r.err = &remoting.HeaderError{Header: r.header, Field: key, Reason: reason}
+	}
+}
+
+// str returns a string field; a required one must be present.
+func (r *fieldReader) str(key string, required bool) string {
+	v, ok := r.ext.Lookup(key)
+	if !ok && required {
+		r.fail(key, "missing")
+	}
+	return v
+}
+
+func (r *fieldReader) int64(key string, required bool) int64 {
+	v, ok := r.ext.Lookup(key)
+	if !ok {
+		if required {
+			r.fail(key, "missing")
+		}
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		r.fail(key, strconv.Quote(v)+" is not a 64-bit integer")
+	}
+	return n
+}
+
+func (r *fieldReader) int32(key string, required bool) int32 {
+	v, ok := r.ext.Lookup(key)
+	if !ok {
+		if required {
+			r.fail(key, "missing")
+		}
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		r.fail(key, strconv.Quote(v)+" is not a 32-bit integer")
+	}
+	return int32(n)
+}
+
+// timestampResponse is GetEarliestMsgStoretimeResponseHeader.
+type timestampResponse struct{ timestamp int64 }
+
+func (h *timestampResponse) EncodeFields(w *remoting.FieldWriter) { w.Int("timestamp", h.timestamp) }
+
+// sendErrorHeader is what a failed send answers besides its code: SendMessageProcessor's
+// preSend adds MSG_REGION and TRACE_ON to the response before anything can fail, and the
+// SendMessageResponseHeader's fields stay null.
+type sendErrorHeader struct{}
+
+func (sendErrorHeader) EncodeFields(w *remoting.FieldWriter) {
+	w.String("TRACE_ON", traceOn)
+	w.String("MSG_REGION", regionID)
+}

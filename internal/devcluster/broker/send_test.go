@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/remoting"
+)
+
+func TestSentMessagesArriveIntactThroughEveryHeaderVersion(t *testing.T) {
+	tb := startBroker(t, nil)
+	tb.createTopic("T", 4)
+	uniq := "7F0000010001000000000000000A"
+	p := props("KEYS", "k1 k2", "color", "blue", "UNIQ_KEY", uniq, "WAIT", "true", "TAGS", "TagA")
+
+	// SEND_MESSAGE (v1), as rocketmq-client-go sends single messages.
+	v1 := request(remoting.SendMessage, &remoting.SendRequest{ProducerGroup: "pg", Topic: "T", DefaultTopic: "TBW102",
+		DefaultTopicQueueNums: 4, QueueID: 1, BornTimestamp: 1234, Flag: 7, Properties: p})
+	v1.Body = []byte("v1 body")
+	r1 := tb.invoke(v1)
+	// SEND_MESSAGE_V2, as the Java client.
+	r2 := tb.invoke(sendRequest("T", 1, []byte("v2 body"), p))
+	// SEND_BATCH_MESSAGE of two messages.
+	var batch []byte
+	msgs := []message.Message{{Topic: "T", Body: []byte("batch 0")}, {Topic: "T", Body: []byte("batch 1")}}
+	msgs[0].Properties.Set("KEYS", "b0")
+	msgs[1].Properties.Set("KEYS", "b1")
+	batch, err := message.AppendBatch(batch, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := request(remoting.SendBatchMessage, (&remoting.SendRequest{ProducerGroup: "pg", Topic: "T",
+		DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: 1, BornTimestamp: 99, Properties: props("WAIT", "true"),
+		Batch: true}).V2())
+	br.Body = batch
+	r3 := tb.invoke(br)
+
+	var ids []string
+	for i, r := range []*remoting.Command{r1, r2, r3} {
+		if r.Code != 0 {
+			t.Fatalf("send %d: %d %s", i, r.Code, r.Remark)
+		}
+		var h remoting.SendResponse
+		if err := h.DecodeFields(r.Ext); err != nil {
+			t.Fatal(err)
+		}
+		if h.QueueID != 1 || h.Region != "DefaultRegion" || h.TraceOn != "true" {
+			t.Errorf("send %d answered %+v", i, h)
+		}
+		if want := []int64{0, 1, 2}[i]; h.QueueOffset != want {
+			t.Errorf("send %d queue offset %d, want %d", i, h.QueueOffset, want)
+		}
+		ids = append(ids, strings.Split(h.MsgID, ",")...)
+	}
+	if len(ids) != 4 {
+		t.Fatalf("message ids %v, want 4", ids)
+	}
+
+	got := tb.pull(pullHeader("g", "T", 1, 0, "*"))
+	if got.code != remoting.Success || got.remark != "FOUND" || len(got.msgs) != 4 {
+		t.Fatalf("pull: %s %q %d messages", got.code, got.remark, len(got.msgs))
+	}
+	host := tb.b.host
+	for i, m := range got.msgs {
+		if m.Topic != "T" || m.QueueID != 1 || m.QueueOffset != int64(i) || m.StoreHost != host {
+			t.Errorf("message %d: topic %s queue %d offset %d store host %v", i, m.Topic, m.QueueID, m.QueueOffset, m.StoreHost)
+		}
+		if !m.BornHost.Addr().IsLoopback() || m.BornHost.Port() == 0 {
+			t.Errorf("message %d born host %v", i, m.BornHost)
+		}
+		if m.OffsetMsgID() != ids[i] {
+			t.Errorf("message %d offset id %s, the send answered %s", i, m.OffsetMsgID(), ids[i])
+		}
+		if m.Properties.Get("CLUSTER") != "DefaultCluster" {
+			t.Errorf("message %d has no CLUSTER: %q", i, m.Properties.Encode())
+		}
+	}
+	// Single messages: Java's HashMap order, WAIT dropped.
+	for i, body := range []string{"v1 body", "v2 body"} {
+		m := got.msgs[i]
+		if string(m.Body) != body || m.UniqKey() != uniq || m.Tags() != "TagA" {
+			t.Errorf("message %d: body %q uniq %q tags %q", i, m.Body, m.UniqKey(), m.Tags())
+		}
+		want := props("color", "blue", "KEYS", "k1 k2", "UNIQ_KEY", uniq, "CLUSTER", "DefaultCluster", "TAGS", "TagA")
+		if p := m.Properties.Encode(); p != want {
+			t.Errorf("message %d properties\n got %q\nwant %q", i, p, want)
+		}
+	}
+	if got.msgs[0].Flag != 7 || got.msgs[0].BornTimestamp != 1234 {
+		t.Errorf("v1 message flag %d born %d", got.msgs[0].Flag, got.msgs[0].BornTimestamp)
+	}
+	// Batch messages: their own properties, then the batch's.
+	for i, m := range got.msgs[2:] {
+		want := "KEYS\x01b" + itoa(i) + "\x02CLUSTER\x01DefaultCluster\x02WAIT\x01true"
+		if p := m.Properties.Encode(); p != want || string(m.Body) != "batch "+itoa(i) || m.BornTimestamp != 99 {
+			t.Errorf("batch message %d: body %q properties %q", i, m.Body, p)
+		}
+	}
+
+	// The offset id names the stored message: VIEW_MESSAGE_BY_ID answers it.
+	_, off, err := message.ParseOffsetMsgID(ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := tb.invoke(&remoting.Command{Code: int32(remoting.ViewMessageByID), Ext: remoting.ExtFields{{Key: "offset", Value: itoa(int(off))}}})
+	if view.Code != 0 {
+		t.Fatalf("view message: %d %s", view.Code, view.Remark)
+	}
+	viewed, err := message.DecodeStored(view.Body)
+	if err != nil || len(viewed) != 1 || !bytes.Equal(viewed[0].Body, []byte("v2 body")) {
+		t.Fatalf("viewed %v %v", viewed, err)
+	}
+	missing := tb.invoke(&remoting.Command{Code: int32(remoting.ViewMessageByID), Ext: remoting.ExtFields{{Key: "offset", Value: "3"}}})
+	if missing.Code != int32(remoting.SystemError) || missing.Remark != "can not find message by the offset, 3" {
+		t.Errorf("view of a bad offset: %d %q", missing.Code, missing.Remark)
+	}
+	_ = time.Now
+}
