@@ -115,7 +115,12 @@ const (
 // RPCHook. BeforeRequest may add extFields (an ACL signature, say) with req.Ext.Set; the
 // typed header's fields are in req.Header, and remoting.AllFields lists all of them. An
 // error from BeforeRequest fails the request before it is sent; an error from
-// AfterResponse fails the call with that error.
+// AfterResponse fails the call with that error. Oneway requests get BeforeRequest only.
+//
+// Hooks are called concurrently, from the callers' goroutines and (AfterResponse of an
+// asynchronous call) from transport goroutines. They must not keep req or resp after they
+// return (requests are recycled), and AfterResponse must not modify req: the transport may
+// still be reading it.
 type RPCHook interface {
 	BeforeRequest(addr string, req *remoting.Command) error
 	AfterResponse(addr string, req, resp *remoting.Command) error
