@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -82,21 +81,13 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err := c.startNameServer(ctx); err != nil {
 		return nil, err
 	}
-	// The broker's port goes into every stored message (its store host), so it is bound
-	// before the store is opened and the listener handed to the broker.
-	ln, err := net.Listen("tcp", cfg.BrokerAddr)
+	// The broker names itself as the store host of every message it stores, so the store
+	// opens before the broker knows its port.
+	c.store, err = store.Open(store.Config{Dir: cfg.DataDir, DelayLevels: scaledDelays(cfg.DelayFactor), Logger: cfg.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("devcluster: broker address: %w", err)
-	}
-	c.brListen = ln.Addr().String()
-	host := advertised(ln.Addr())
-	c.store, err = store.Open(store.Config{Dir: cfg.DataDir, StoreHost: host,
-		DelayLevels: scaledDelays(cfg.DelayFactor), Logger: cfg.Logger})
-	if err != nil {
-		_ = ln.Close()
 		return nil, fmt.Errorf("devcluster: opening the store: %w", err)
 	}
-	if err := c.startBroker(ctx, ln); err != nil {
+	if err := c.startBroker(ctx); err != nil {
 		return nil, err
 	}
 	c.log.Info("devcluster started", "namesrv", c.nsAddr, "broker", c.brAddr, "cluster", cfg.ClusterName,
@@ -104,22 +95,8 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	return c, nil
 }
 
-// advertised is the address the broker announces for a bound address: the same, with
-// 127.0.0.1 for an unspecified IP (as the broker does).
-func advertised(bound net.Addr) netip.AddrPort {
-	ap, err := netip.ParseAddrPort(bound.String())
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	ip := ap.Addr().Unmap()
-	if ip.IsUnspecified() {
-		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-	}
-	return netip.AddrPortFrom(ip, ap.Port())
-}
-
-// scaledDelays are Java's delay levels times factor, for the store (which turns a delay
-// level into a delivery time) as the broker scales them.
+// scaledDelays are Java's delay levels times factor: the store's table, which the
+// broker's delay service reads too.
 func scaledDelays(factor float64) []time.Duration {
 	out := make([]time.Duration, len(store.DefaultDelayLevels))
 	for i, d := range store.DefaultDelayLevels {
@@ -167,18 +144,16 @@ func (c *Cluster) startNameServer(ctx context.Context) error {
 	return nil
 }
 
-// startBroker starts a broker on ln, or on the cluster's broker address when ln is nil,
-// and waits for its registration when the NameServer runs.
-func (c *Cluster) startBroker(ctx context.Context, ln net.Listener) error {
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", c.brListen); err != nil {
-			return fmt.Errorf("devcluster: broker address: %w", err)
-		}
+// startBroker starts a broker on the cluster's broker address (the one bound first, on a
+// restart) and waits for its registration when the NameServer runs.
+func (c *Cluster) startBroker(ctx context.Context) error {
+	addr := c.brListen
+	if addr == "" {
+		addr = c.cfg.BrokerAddr
 	}
 	cfg := c.cfg
 	b, err := broker.New(broker.Config{
-		Listener:                 ln,
+		ListenAddr:               addr,
 		NameServers:              []string{c.nsAddr},
 		ClusterName:              cfg.ClusterName,
 		BrokerName:               cfg.BrokerName,
@@ -186,7 +161,6 @@ func (c *Cluster) startBroker(ctx context.Context, ln net.Listener) error {
 		AutoCreateTopic:          cfg.AutoCreateTopic,
 		Store:                    c.store,
 		DataDir:                  c.stateDir,
-		DelayFactor:              cfg.DelayFactor,
 		TransactionTimeout:       cfg.TransactionTimeout,
 		TransactionCheckInterval: cfg.TransactionCheckInterval,
 		TransactionCheckMax:      cfg.TransactionCheckMax,
@@ -198,17 +172,19 @@ func (c *Cluster) startBroker(ctx context.Context, ln net.Listener) error {
 		Logger:                   cfg.Logger,
 	})
 	if err != nil {
-		_ = ln.Close()
 		return err
 	}
 	if err := b.Start(ctx); err != nil {
 		_ = b.Shutdown(ctx)
-		_ = ln.Close()
-		return err
+		return fmt.Errorf("devcluster: starting the broker on %s: %w", addr, err)
 	}
 	c.br = b
 	if c.brAddr == "" {
 		c.brAddr = b.Addr()
+		// Restarts listen where this one did: its host, the port it got.
+		host, _, _ := net.SplitHostPort(c.cfg.BrokerAddr)
+		_, port, _ := net.SplitHostPort(b.Addr())
+		c.brListen = net.JoinHostPort(host, port)
 	}
 	if c.ns != nil {
 		if err := c.ns.WaitForBroker(ctx, b.Addr()); err != nil {
@@ -250,7 +226,7 @@ func (c *Cluster) StartBroker(ctx context.Context) error {
 	if c.br != nil {
 		return fmt.Errorf("broker: %w", ErrRunning)
 	}
-	return c.startBroker(ctx, nil)
+	return c.startBroker(ctx)
 }
 
 // RestartBroker stops the broker and starts a new one in its place, as a process restart.
@@ -263,7 +239,7 @@ func (c *Cluster) RestartBroker(ctx context.Context) error {
 	if err := c.stopBroker(ctx); err != nil {
 		return err
 	}
-	return c.startBroker(ctx, nil)
+	return c.startBroker(ctx)
 }
 
 // StopNameServer shuts the NameServer down; everything it knew is lost, as in Java.

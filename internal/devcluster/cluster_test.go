@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	np "github.com/cloudwego/netpoll"
 
+	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/internal/devcluster/faults"
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
@@ -393,20 +393,49 @@ func TestACLFileTurnsOnAccessControl(t *testing.T) {
 	if err := os.WriteFile(path, []byte(distributionACL), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Start(ctxFor(t, 30*time.Second), Config{ACL: path, Logger: quiet})
-	if err != nil && strings.Contains(err.Error(), "no ACL support") {
-		t.Skipf("the broker does not implement ACL yet: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	c := startCluster(t, Config{ACL: path})
 	cl := newClient(t)
-	req := remoting.NewRequest(remoting.SendMessageV2, (&remoting.SendRequest{ProducerGroup: "pg", Topic: "topicB",
-		DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, BornTimestamp: time.Now().UnixMilli()}).V2())
-	req.Body = []byte("unsigned")
-	resp := invoke(t, cl, c.BrokerAddr(), req)
-	if resp.Code != int32(remoting.SystemError) || !strings.HasPrefix(resp.Remark, "org.apache.rocketmq.acl.common.AclException: No accessKey") {
-		t.Fatalf("an unsigned send answered %s %q", remoting.ResponseCode(resp.Code), resp.Remark)
+	sendTo := func(topic string) *remoting.Command {
+		req := remoting.NewRequest(remoting.SendMessageV2, (&remoting.SendRequest{ProducerGroup: "pg", Topic: topic,
+			DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: -1, BornTimestamp: time.Now().UnixMilli()}).V2())
+		req.Body = []byte("payload")
+		return req
+	}
+	sign := func(accessKey, secretKey string) func(*remoting.Command) {
+		hook := instance.NewACLHook(accessKey, secretKey, "")
+		return func(req *remoting.Command) {
+			if err := hook.BeforeRequest(c.BrokerAddr(), req); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const where = ", org.apache.rocketmq.acl.plain.PlainPermissionManager."
+	for _, tc := range []struct {
+		name   string
+		topic  string
+		sign   func(*remoting.Command)
+		code   remoting.ResponseCode
+		remark string
+	}{
+		{"a send signed by the native ACL hook is accepted", "topicB", sign("RocketMQ", "12345678"), remoting.Success, ""},
+		{"an unsigned send gets Java's refusal", "topicB", nil, remoting.SystemError,
+			"org.apache.rocketmq.acl.common.AclException: No accessKey is configured" + where + "validate(PlainPermissionManager.java:663)"},
+		{"a send signed with the wrong secret is refused", "topicB", sign("RocketMQ", "87654321"), remoting.SystemError,
+			"org.apache.rocketmq.acl.common.AclException: Check signature failed for accessKey=RocketMQ" + where +
+				"validate(PlainPermissionManager.java:683)"},
+		{"a send to a forbidden topic is refused", "topicA", sign("RocketMQ", "12345678"), remoting.SystemError,
+			"org.apache.rocketmq.acl.common.AclException: No default permission for topic:topicA" + where +
+				"checkPerm(PlainPermissionManager.java:610)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := sendTo(tc.topic)
+			if tc.sign != nil {
+				tc.sign(req)
+			}
+			resp := invoke(t, cl, c.BrokerAddr(), req)
+			if resp.Code != int32(tc.code) || resp.Remark != tc.remark {
+				t.Errorf("answered %s %q, want %s %q", remoting.ResponseCode(resp.Code), resp.Remark, tc.code, tc.remark)
+			}
+		})
 	}
 }

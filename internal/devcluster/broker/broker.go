@@ -39,10 +39,11 @@ const (
 
 // Broker is the dev cluster's Apache RocketMQ 4.9.4 broker: a master serving one Store.
 type Broker struct {
-	cfg   Config
-	log   *slog.Logger
-	now   func() time.Time
-	store *store.Store
+	cfg        Config
+	log        *slog.Logger
+	now        func() time.Time
+	store      *store.Store
+	maxMsgSize int // the store's: Java's maxMessageSize
 
 	server   *netpoll.Server
 	outbound *netpoll.Client // to the NameServers
@@ -62,11 +63,18 @@ type Broker struct {
 	handlers           map[remoting.RequestCode]netpoll.Handler
 	wrappers           []handlerWrapper
 	putHooks           []putHook
+	storeHooks         []storeHook
+	arrivals           []func(topic string, queueID int32)
 	prepareTransaction putHook
 	services           []func(ctx context.Context)
 	onDisconnect       []func(c *netpoll.Conn)
 	onShutdown         []func()
 	aclEnabled         bool
+
+	// The extensions' own state, nil when not installed.
+	schedule *scheduleService
+	txn      *transactionService
+	acl      *aclValidator
 
 	registerNow chan struct{} // asks the registration loop for a oneway registration
 	runCtx      context.Context
@@ -87,6 +95,7 @@ func New(cfg Config) (*Broker, error) {
 		log:         cfg.Logger.With("broker", cfg.BrokerName),
 		now:         cfg.Clock,
 		store:       cfg.Store,
+		maxMsgSize:  cfg.Store.MaxMessageSize(),
 		handlers:    make(map[remoting.RequestCode]netpoll.Handler),
 		registerNow: make(chan struct{}, 1),
 	}
@@ -153,14 +162,27 @@ func (b *Broker) Start(ctx context.Context) error {
 		var err error
 		if ln, err = net.Listen("tcp", b.cfg.ListenAddr); err != nil {
 			b.state.Store(stateStopped)
+			_ = b.server.Shutdown(ctx) // its goroutines started in New
 			return fmt.Errorf("broker: listen %s: %w", b.cfg.ListenAddr, err)
 		}
 	}
 	if err := b.setAddress(ln.Addr()); err != nil {
 		b.state.Store(stateStopped)
+		_ = b.server.Shutdown(ctx)
 		_ = ln.Close()
 		return err
 	}
+	// Handlers may register with the NameServers (a topic created on the send path), so
+	// the outbound client is ready before the first connection is served.
+	outbound, err := netpoll.NewClient(netpoll.ClientConfig{Logger: b.log, RequestTimeout: registerTimeout})
+	if err != nil {
+		b.state.Store(stateStopped)
+		_ = b.server.Shutdown(ctx)
+		_ = ln.Close()
+		return err
+	}
+	b.outbound = outbound
+	b.runCtx, b.cancel = context.WithCancel(context.Background())
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -168,15 +190,6 @@ func (b *Broker) Start(ctx context.Context) error {
 			b.log.Error("broker: listener failed", "err", err)
 		}
 	}()
-	outbound, err := netpoll.NewClient(netpoll.ClientConfig{Logger: b.log, RequestTimeout: registerTimeout})
-	if err != nil {
-		b.state.Store(stateStopped)
-		_ = b.server.Shutdown(ctx)
-		b.wg.Wait()
-		return err
-	}
-	b.outbound = outbound
-	b.runCtx, b.cancel = context.WithCancel(context.Background())
 
 	b.registerAll(ctx, false)
 	b.goService(b.holds.run)

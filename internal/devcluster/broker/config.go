@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/internal/devcluster/faults"
 	"github.com/mqgate/mqgate/internal/devcluster/store"
 )
@@ -15,9 +16,9 @@ import (
 // Apache RocketMQ 4.9.4's BrokerConfig, except where a dev cluster is better served (noted).
 type Config struct {
 	ListenAddr string // default "127.0.0.1:0"
-	// Listener, when set, is served instead of binding ListenAddr: a caller that must know
-	// the broker's port before opening the store (whose StoreHost goes into every message
-	// id) binds it first. The broker closes it at Shutdown.
+	// Listener, when set, is served instead of binding ListenAddr (a caller that needs the
+	// port first binds it). The broker closes it at Shutdown. The store needs no host: the
+	// broker names itself as the store host of every message it stores.
 	Listener net.Listener
 	// AdvertisedAddr is the address registered with the NameServers and written into
 	// message ids; default the bound address.
@@ -36,25 +37,20 @@ type Config struct {
 	// group on first use, as autoCreateSubscriptionGroup (default true); without it a pull
 	// of an unknown group answers SUBSCRIPTION_GROUP_NOT_EXIST.
 	AutoCreateSubscriptionGroup *bool
-	// MaxMessageSize is the largest body accepted (Java's maxMessageSize); it should be
-	// the store's. Default store.DefaultMaxMessageSize (4 MiB).
-	MaxMessageSize int
-
 	// Store is the message store. Opening it is the caller's: a restart in place hands the
 	// same store to a new Broker, as a restarted Java broker finds its files.
 	Store *store.Store
+	// The largest body accepted (maxMessageSize) and the delay levels
+	// (messageDelayLevel) are the store's (store.Config): one table for the delivery
+	// times the store writes and the delay service that waits for them.
+
 	// DataDir, when set, keeps topics, consumer offsets and delay progress in JSON files
 	// there (Java's config/*.json: topics.json, subscriptionGroup.json,
-	// consumerOffset.json); empty keeps them in memory only.
+	// consumerOffset.json, delayOffset.json); empty keeps them in memory only.
 	DataDir string
 
-	// The delay, transaction and ACL settings below are read by the extensions that
-	// implement those features (see extension.go).
-
-	// DelayFactor scales the delay levels (1 = Java's 1s ... 2h); tests use e.g. 0.01.
-	DelayFactor float64
-	// DelayLevels overrides Java's messageDelayLevel, "1s 5s 10s 30s 1m ... 2h".
-	DelayLevels string
+	// The transaction and ACL settings below are read by the extensions that implement
+	// those features (see extension.go).
 
 	TransactionTimeout       time.Duration // a half message older than this is checked; default 6s
 	TransactionCheckInterval time.Duration // default 60s
@@ -71,8 +67,13 @@ type Config struct {
 	Faults *faults.Injector
 	Logger *slog.Logger
 	// Clock gives the time of timestamps and expiries (client channels, queue locks, data
-	// versions); default time.Now. Long-poll deadlines follow the real clock.
+	// versions, delivery times of delayed messages, ages of half messages); default
+	// time.Now. Long-poll deadlines follow the real clock.
 	Clock func() time.Time
+	// Timers makes the timers of the delay and transaction-check services; default
+	// clock.Real. A test passes a clock.Fake, with its Now as Clock and as the store's
+	// clock, to run a 2 h delay in microseconds.
+	Timers clock.Clock
 }
 
 // Validate applies the defaults and reports the first setting that cannot work.
@@ -98,9 +99,6 @@ func (c *Config) Validate() error {
 	if c.AutoCreateSubscriptionGroup == nil {
 		c.AutoCreateSubscriptionGroup = ptr(true)
 	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = store.DefaultMaxMessageSize
-	}
 	if c.TransactionTimeout == 0 {
 		c.TransactionTimeout = 6 * time.Second
 	}
@@ -109,9 +107,6 @@ func (c *Config) Validate() error {
 	}
 	if c.TransactionCheckMax == 0 {
 		c.TransactionCheckMax = 15
-	}
-	if c.DelayFactor == 0 {
-		c.DelayFactor = 1
 	}
 	if c.RegisterInterval == 0 {
 		c.RegisterInterval = 30 * time.Second
@@ -128,15 +123,16 @@ func (c *Config) Validate() error {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.Timers == nil {
+		c.Timers = clock.Real
+	}
 	switch {
 	case c.DefaultQueues < 0 || c.DefaultQueues > 1024:
 		return fmt.Errorf("broker: config: default queues %d out of 1..1024", c.DefaultQueues)
-	case c.MaxMessageSize < 0:
-		return fmt.Errorf("broker: config: max message size %d is negative", c.MaxMessageSize)
 	case c.RegisterInterval < 0 || c.ChannelExpiry < 0 || c.LockExpiry < 0:
 		return errors.New("broker: config: negative interval")
-	case c.DelayFactor < 0:
-		return fmt.Errorf("broker: config: delay factor %v is negative", c.DelayFactor)
+	case c.TransactionTimeout < 0 || c.TransactionCheckInterval < 0 || c.TransactionCheckMax < 0:
+		return errors.New("broker: config: negative transaction setting")
 	}
 	if c.AdvertisedAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdvertisedAddr); err != nil {

@@ -13,12 +13,16 @@
 // requests clients and tools use. Topics, subscription groups and consumer offsets are
 // kept in Config.DataDir in Java's file formats.
 //
-// The delay (schedule) service, the consumer send-back, transactions and ACL plug into
-// the extension points documented in extension.go; until they do, the broker answers as
-// Java's does with those features off: half messages are refused, and
-// CONSUMER_SEND_MSG_BACK and END_TRANSACTION are not supported.
+// The delay (schedule) service (schedule.go), the consumer send-back (sendback.go),
+// transactions with their check service (transaction.go, transaction_check.go) and plain
+// ACL (acl.go) plug into the extension points documented in extension.go; without them
+// the broker answers as Java's does with those features off. Their state is kept as
+// Java keeps it: delay progress in delayOffset.json, half and op messages in the commit
+// log with the check's progress as consumer offsets of CID_RMQ_SYS_TRANS.
 //
 // Where Java's behaviour depends on timing, this broker is quicker, never different in
-// kind: a held pull is answered at its deadline (Java checks every 5 s), and a topic
-// created on the send path is registered at once but asynchronously.
+// kind: a held pull is answered at its deadline (Java checks every 5 s), a delayed
+// message when it is due (Java looks every 100 ms), and a topic created by a request is
+// registered with the NameServers before the request is answered (Java registers
+// oneway, which on loopback amounts to the same).
 package broker

@@ -18,8 +18,12 @@ import (
 //   - b.handle(code, h): add or replace a request handler (CONSUMER_SEND_MSG_BACK,
 //     END_TRANSACTION, ...); until then those codes answer REQUEST_CODE_NOT_SUPPORTED;
 //   - append to b.putHooks: rewrite a single message on the send path before it is
-//     stored (the delay service moves a DELAY message to SCHEDULE_TOPIC_XXXX as Java's
-//     CommitLog.asyncPutMessage does) or answer the send itself;
+//     stored, or answer the send itself;
+//   - append to b.storeHooks: rewrite every message the broker stores through the send
+//     path or b.putInner, as Java's CommitLog.asyncPutMessage does whoever calls it (the
+//     delay service moves a DELAY message to SCHEDULE_TOPIC_XXXX);
+//   - append to b.arrivals: be told when a message enters a consume queue (the delay
+//     service wakes the level that got a message);
 //   - set b.prepareTransaction: take half messages (TRAN_MSG=true), which the broker
 //     otherwise refuses as Java's rejectTransactionMessage does (NO_PERMISSION);
 //   - append to b.wrappers: wrap every handler (ACL checks the signature first), and set
@@ -27,8 +31,9 @@ import (
 //   - append to b.services: goroutines run from Start until Shutdown cancels their ctx;
 //   - append to b.onDisconnect and b.onShutdown.
 //
-// Messages an extension stores go through b.putMessage or b.putBatch, which wake the long
-// polls of their queue.
+// Messages an extension stores go through b.putInner (the store hooks apply: Java's
+// MessageStore.asyncPutMessage), or b.putMessage and b.putBatch (stored as they are); all
+// wake the long polls of their queue.
 var extensions []extension
 
 type extension struct {
@@ -45,6 +50,12 @@ type handlerWrapper func(code remoting.RequestCode, h netpoll.Handler) netpoll.H
 // through sc.setProperty) or returns a response, which answers the send with nothing
 // stored. Hooks run in order; prepareTransaction runs first for half messages.
 type putHook func(b *Broker, sc *sendContext) *remoting.Command
+
+// storeHook rewrites a message on its way into the store (Topic, QueueID and the
+// properties in props); it reports whether it changed anything. An error fails the put,
+// as an exception thrown in Java's CommitLog: the send answers SYSTEM_ERROR with the
+// error's text.
+type storeHook func(m *message.Ext, props *javaProps) (bool, error)
 
 // sendContext is one message of SEND_MESSAGE or SEND_MESSAGE_V2 on its way to the store.
 type sendContext struct {
@@ -76,6 +87,19 @@ func (sc *sendContext) setProperty(name, value string) {
 // handle registers h for code, replacing any handler.
 func (b *Broker) handle(code remoting.RequestCode, h netpoll.Handler) { b.handlers[code] = h }
 
+// putInner stores a message the broker built itself (a send-back, a committed
+// transaction) as Java's MessageStore.asyncPutMessage does: the store hooks rewrite it,
+// then m's properties are props in Java's order.
+func (b *Broker) putInner(m *message.Ext, props *javaProps) (store.PutResult, error) {
+	for _, hook := range b.storeHooks {
+		if _, err := hook(m, props); err != nil {
+			return store.PutResult{}, err
+		}
+	}
+	props.writeTo(&m.Properties)
+	return b.putMessage(m)
+}
+
 // putMessage stores m and wakes the long polls of its queue.
 func (b *Broker) putMessage(m *message.Ext) (store.PutResult, error) {
 	r, err := b.store.Put(m)
@@ -102,6 +126,9 @@ func (b *Broker) arrived(m *message.Ext, maxOffset int64) {
 		return
 	}
 	b.holds.arrived(m.Topic, m.QueueID, maxOffset)
+	for _, f := range b.arrivals {
+		f(m.Topic, m.QueueID)
+	}
 }
 
 // NotifyMessageArriving wakes the pulls held on a queue, for a store written by someone
@@ -109,4 +136,7 @@ func (b *Broker) arrived(m *message.Ext, maxOffset int64) {
 // already.
 func (b *Broker) NotifyMessageArriving(topic string, queueID int32, maxOffset int64) {
 	b.holds.arrived(topic, queueID, maxOffset)
+	for _, f := range b.arrivals {
+		f(topic, queueID)
+	}
 }

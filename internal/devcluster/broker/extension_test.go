@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -21,7 +22,21 @@ func withExtension(t *testing.T, ext extension) {
 	t.Cleanup(func() { extensions = saved })
 }
 
-// delayLikeJava is what the schedule service's put hook does, after CommitLog.asyncPutMessage.
+// withoutExtensions leaves the named extensions out of the brokers the test starts.
+func withoutExtensions(t *testing.T, names ...string) {
+	t.Helper()
+	saved := extensions
+	extensions = nil
+	for _, ext := range saved {
+		if !slices.Contains(names, ext.name) {
+			extensions = append(extensions, ext)
+		}
+	}
+	t.Cleanup(func() { extensions = saved })
+}
+
+// delayLikeJava rewrites a message as CommitLog.asyncPutMessage's delay branch does (the
+// schedule extension's store hook, left out here).
 func delayLikeJava(_ *Broker, sc *sendContext) *remoting.Command {
 	v, ok := sc.property(message.PropertyDelayTimeLevel)
 	level, err := strconv.Atoi(v)
@@ -35,6 +50,7 @@ func delayLikeJava(_ *Broker, sc *sendContext) *remoting.Command {
 }
 
 func TestPutHooksRewriteMessagesAsJavasDelayCodeDoes(t *testing.T) {
+	withoutExtensions(t, "schedule")
 	withExtension(t, extension{name: "delay", install: func(b *Broker) error {
 		b.putHooks = append(b.putHooks, delayLikeJava)
 		return nil
@@ -92,7 +108,7 @@ func TestExtensionsWrapHandlersTakeHalfMessagesAndRunServices(t *testing.T) {
 		b.aclEnabled = true
 		return nil
 	}})
-	tb := startBroker(t, func(c *Config) { c.ACL = &ACLConfig{} })
+	tb := startBroker(t, func(c *Config) { c.ACL = &ACLConfig{GlobalWhiteRemoteAddresses: []string{"127.0.0.1"}} })
 	tb.createTopic("X", 1)
 	req := sendRequest("X", 0, []byte("half"), props("TRAN_MSG", "true", "PGROUP", "pg"))
 	req.Header.(*remoting.SendRequestV2).SysFlag = message.SysFlagTransactionPrepared
@@ -113,6 +129,7 @@ func TestExtensionsWrapHandlersTakeHalfMessagesAndRunServices(t *testing.T) {
 }
 
 func TestACLWithoutAnACLExtensionIsRefused(t *testing.T) {
+	withoutExtensions(t, "acl")
 	ln, _ := listen(t)
 	defer ln.Close()
 	tb := startBroker(t, nil)

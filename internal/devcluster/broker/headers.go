@@ -13,9 +13,12 @@ import (
 // faqURL is FAQUrl.suggestTodo of the FAQ page every 4.9.4 remark links to.
 const faqURL = "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
 
-// headerErrorResponse answers a request whose header Java's decodeCommandCustomHeader
-// would refuse: NettyRemotingAbstract turns the exception into SYSTEM_ERROR with the
-// exception's text as the remark.
+// headerErrorResponse answers a request whose header this broker cannot read, with
+// SYSTEM_ERROR as Java's NettyRemotingAbstract answers the exception. Java reads the
+// fast headers (send V2, pull) as they come and parses their numbers with parseInt, so a
+// malformed number gets Java's very remark; other headers it reads leniently
+// (decodeCommandCustomHeader leaves a missing or malformed field null) and fails later,
+// mostly with a NullPointerException: the same code, a remark naming the field instead.
 func headerErrorResponse(req *remoting.Command, err error) *remoting.Command {
 	return response(req, remoting.SystemError, headerErrorRemark(req, err))
 }
@@ -28,8 +31,25 @@ func headerErrorRemark(req *remoting.Command, err error) string {
 	if he.Reason == "missing" {
 		return "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom field <" + he.Field + "> is null"
 	}
-	return "java.lang.NumberFormatException: For input string: " + strconv.Quote(req.Ext.Get(he.Field))
+	return numberFormatRemark(req.Ext.Get(he.Field))
 }
+
+// Remarks of exceptions NettyRemotingAbstract turns into SYSTEM_ERROR
+// (RemotingHelper.exceptionSimpleDesc: the exception, then its first stack frame), as the
+// reference broker gives them: Java 4.9.4 on JDK 17, whose frames these are.
+
+// numberFormatRemark is Integer.parseInt's exception for input.
+func numberFormatRemark(input string) string {
+	return `java.lang.NumberFormatException: For input string: "` + input +
+		`", java.base/java.lang.NumberFormatException.forInputString(NumberFormatException.java:67)`
+}
+
+// nullNumberRemark is Integer.parseInt's exception for null.
+const nullNumberRemark = "java.lang.NumberFormatException: Cannot parse null string, " +
+	"java.base/java.lang.Integer.parseInt(Integer.java:630)"
+
+// bufferUnderflowRemark is a ByteBuffer read past the end: a malformed batch body.
+const bufferUnderflowRemark = "java.nio.BufferUnderflowException, java.base/java.nio.Buffer.nextGetIndex(Buffer.java:707)"
 
 // fieldReader reads the fields of a header without a type of its own, keeping the first
 // error as a *remoting.HeaderError.

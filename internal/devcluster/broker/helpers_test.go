@@ -14,6 +14,7 @@ import (
 
 	np "github.com/cloudwego/netpoll"
 
+	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/internal/devcluster/store"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/netpoll"
@@ -291,3 +292,50 @@ func props(kv ...string) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// clockedBroker starts a broker whose time, its store's and its services' timers are the
+// returned fake clock; edit adjusts its config (DataDir, transaction settings, ...).
+func clockedBroker(t testing.TB, edit func(*Config)) (*testBroker, *clock.Fake) {
+	t.Helper()
+	return clockedBrokerAt(t, time.UnixMilli(1_795_565_700_000), edit)
+}
+
+// clockedBrokerAt is clockedBroker with the clock starting at start.
+func clockedBrokerAt(t testing.TB, start time.Time, edit func(*Config)) (*testBroker, *clock.Fake) {
+	t.Helper()
+	fake := clock.NewFake(start)
+	st, err := store.Open(store.Config{Clock: fake.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return restartClocked(t, st, fake, edit), fake
+}
+
+// restartClocked starts a broker on st with the fake clock, as clockedBroker.
+func restartClocked(t testing.TB, st *store.Store, fake *clock.Fake, edit func(*Config)) *testBroker {
+	t.Helper()
+	cfg := Config{Store: st, Logger: quiet, RegisterInterval: time.Hour, Clock: fake.Now, Timers: fake}
+	if edit != nil {
+		edit(&cfg)
+	}
+	return runBroker(t, cfg)
+}
+
+// messagesIn reads every message of a queue from the store, decoded and copied.
+func (tb *testBroker) messagesIn(topic string, queue int32) []message.Ext {
+	tb.t.Helper()
+	var out []message.Ext
+	for off := tb.store.MinOffset(topic, queue); off < tb.store.MaxOffset(topic, queue); {
+		r := tb.store.Get(topic, queue, off, 32, nil)
+		for _, raw := range r.Messages {
+			msgs, err := message.DecodeStored(raw)
+			if err != nil {
+				tb.t.Fatal(err)
+			}
+			out = append(out, msgs...)
+		}
+		off = r.NextBeginOffset
+	}
+	return out
+}

@@ -32,8 +32,19 @@ func (b *Broker) registerLoop(ctx context.Context) {
 	}
 }
 
-// kickRegister asks for registerBrokerAll(false, true, true): Java's topic creation
-// registers oneway, on the creating thread; here the registration loop does it.
+// registerCreated is the registerBrokerAll(false, true, true) of a topic's creation:
+// oneway, written on the creating handler before it answers, as Java's, so that a client
+// told of the topic (a heartbeat that created a retry topic, a send that created its
+// topic) finds it routed. Before Start and after Shutdown the registration loop does it.
+func (b *Broker) registerCreated() {
+	if b.state.Load() != stateRunning || b.runCtx == nil {
+		b.kickRegister()
+		return
+	}
+	b.registerAll(b.runCtx, true)
+}
+
+// kickRegister asks the registration loop for a oneway registration.
 func (b *Broker) kickRegister() {
 	select {
 	case b.registerNow <- struct{}{}:

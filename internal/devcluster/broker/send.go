@@ -100,6 +100,16 @@ func (b *Broker) handleSend(_ context.Context, c *netpoll.Conn, req *remoting.Co
 		err = s.hdr.V2().DecodeFields(req.Ext)
 	}
 	if err != nil {
+		// Java reads a send header leniently (SendMessageRequestHeaderV2 is a
+		// FastCodesHeader): a missing topic is caught by msgCheck.
+		var he *remoting.HeaderError
+		topicKey := "b"
+		if req.Code == int32(remoting.SendMessage) {
+			topicKey = "topic"
+		}
+		if _, ok := req.Ext.Lookup(topicKey); !ok && errors.As(err, &he) && he.Reason == "missing" {
+			return sendError(req, remoting.SystemError, "The specified topic is blank.")
+		}
 		return headerErrorResponse(req, err)
 	}
 	tc, resp := b.msgCheck(c, &s.hdr)
@@ -209,11 +219,18 @@ func (b *Broker) sendOne(s *sendState, c *netpoll.Conn, req *remoting.Command, t
 			return withRequest(resp, req), nil, 0
 		}
 	}
+	for _, hook := range b.storeHooks {
+		changed, err := hook(m, &s.props)
+		if err != nil { // an exception: NettyRemotingAbstract answers without the send's header
+			return response(req, remoting.SystemError, err.Error()), nil, 0
+		}
+		sc.propsDirty = sc.propsDirty || changed
+	}
 	if sc.propsDirty {
 		s.props.writeTo(&m.Properties)
 	}
-	if len(m.Body) > b.cfg.MaxMessageSize || m.Properties.EncodedLen() > math.MaxInt16 {
-		return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.cfg.MaxMessageSize)), nil, 0
+	if len(m.Body) > b.maxMsgSize || m.Properties.EncodedLen() > math.MaxInt16 {
+		return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.maxMsgSize)), nil, 0
 	}
 	r, err := b.store.Put(m)
 	code, remark, ok := b.putStatus(err)
@@ -267,20 +284,20 @@ func (b *Broker) sendBatch(s *sendState, c *netpoll.Conn, req *remoting.Command,
 	s.props.put(message.PropertyCluster, b.cfg.ClusterName)
 	// CommitLog.asyncPutMessages refuses transactional and delayed batches.
 	if message.TransactionType(sysFlag) != message.SysFlagTransactionNotType {
-		return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.cfg.MaxMessageSize)), nil, 0
+		return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.maxMsgSize)), nil, 0
 	}
 	if d, ok := s.props.get(message.PropertyDelayTimeLevel); ok {
 		if level, err := strconv.Atoi(d); err == nil && level > 0 {
-			return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.cfg.MaxMessageSize)), nil, 0
+			return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.maxMsgSize)), nil, 0
 		}
 	}
-	if len(req.Body) > b.cfg.MaxMessageSize {
+	if len(req.Body) > b.maxMsgSize {
 		return sendError(req, remoting.SystemError, "java.lang.RuntimeException: message size exceeded"), nil, 0
 	}
 	var err error
 	s.batch, err = s.dec.DecodeBatch(s.batch[:0], req.Body)
 	if err != nil {
-		return sendError(req, remoting.SystemError, "java.nio.BufferUnderflowException"), nil, 0
+		return response(req, remoting.SystemError, bufferUnderflowRemark), nil, 0 // thrown: no send header
 	}
 	if len(s.batch) == 0 {
 		// Java stores nothing and answers an empty id at the queue's current offset.
@@ -311,7 +328,7 @@ func (b *Broker) sendBatch(s *sendState, c *netpoll.Conn, req *remoting.Command,
 		e.Topic, e.QueueID, e.Flag, e.Body = h.Topic, queueID, s.batch[i].Flag, s.batch[i].Body
 		e.Properties.Parse(arena[bounds[2*i]:bounds[2*i+1]])
 		if e.Properties.EncodedLen() > math.MaxInt16 {
-			return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.cfg.MaxMessageSize)), nil, 0
+			return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.maxMsgSize)), nil, 0
 		}
 		e.SysFlag, e.BornTimestamp, e.BornHost, e.StoreHost = sysFlag, h.BornTimestamp, bornHost, b.host
 		e.ReconsumeTimes = h.ReconsumeTimes
@@ -349,7 +366,7 @@ func (b *Broker) putStatus(err error) (remoting.ResponseCode, string, bool) {
 	case errors.Is(err, store.ErrFlushFailed):
 		return remoting.FlushDiskTimeout, "", true
 	case errors.Is(err, store.ErrMessageTooLarge), errors.Is(err, store.ErrInvalidMessage):
-		return remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.cfg.MaxMessageSize), false
+		return remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.maxMsgSize), false
 	case errors.Is(err, store.ErrClosed):
 		return remoting.ServiceNotAvailable, serviceNotAvailable, false
 	}

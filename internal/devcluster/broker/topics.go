@@ -170,7 +170,7 @@ func (m *topicManager) created(tc *remoting.TopicConfig) {
 	if err := m.persist(); err != nil {
 		m.b.log.Error("broker: persisting topics", "err", err)
 	}
-	m.b.kickRegister()
+	m.b.registerCreated()
 }
 
 // update is updateTopicConfig (UPDATE_AND_CREATE_TOPIC); it returns the new data version.

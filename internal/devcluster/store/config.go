@@ -44,7 +44,11 @@ type Config struct {
 	// SYNC_FLUSH). With an interval, puts return at once and a crash may lose what was
 	// put during the last interval (Java's ASYNC_FLUSH loses it only when the OS crashes).
 	FlushInterval time.Duration
-	// StoreHost is written into every stored message and its offset message id.
+	// StoreHost is written into a stored message and its offset message id when the
+	// message names none (message.Ext.StoreHost is the zero value); the broker sets it on
+	// each message, as Java's broker does (a message redelivered from the schedule topic
+	// keeps the host it was first stored by), so the store can be opened before the
+	// broker's port is known.
 	StoreHost netip.AddrPort
 	// Clock gives store timestamps; nil means time.Now.
 	Clock func() time.Time

@@ -197,3 +197,27 @@ func (s *Store) MaxOffset(topic string, queueID int32) int64 {
 	}
 	return 0
 }
+
+// QueueEntry is a consume queue entry: where its message is in the commit log and its
+// tags code (for SCHEDULE_TOPIC_XXXX, the delivery time in milliseconds).
+type QueueEntry struct {
+	CommitLogOffset int64
+	Size            int32
+	TagsCode        int64
+	StoreTimestamp  int64
+}
+
+// Entry returns the entry at a queue offset, which must be in [MinOffset, MaxOffset): the
+// unit Java's schedule service reads from the consume queue. ok is false outside, and for
+// an entry retention dropped meanwhile.
+func (s *Store) Entry(topic string, queueID int32, offset int64) (QueueEntry, bool) {
+	q := s.queue(topic, queueID)
+	if q == nil || offset < q.min.Load() || offset >= q.max.Load() {
+		return QueueEntry{}, false
+	}
+	e, ok := q.arr.Load().at(offset)
+	if !ok {
+		return QueueEntry{}, false
+	}
+	return QueueEntry{CommitLogOffset: e.clOffset, Size: e.size, TagsCode: e.tagsCode, StoreTimestamp: e.storeTime}, true
+}

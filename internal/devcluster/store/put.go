@@ -29,9 +29,10 @@ func (r *PutResult) AppendOffsetMsgID(dst []byte) []byte {
 
 // Put stores one message. The store reads the fields the broker decided — Topic, QueueID,
 // Flag, Body (as it is: compressed or not, as SysFlag says), Properties, SysFlag,
-// BornTimestamp, BornHost, ReconsumeTimes, PreparedTransactionOffset — and assigns the
-// others: commit log offset, queue offset, store timestamp, store host (the body CRC and
-// size follow from the fields). m is not modified nor retained.
+// BornTimestamp, BornHost, StoreHost (Config.StoreHost when zero), ReconsumeTimes,
+// PreparedTransactionOffset — and assigns the others: commit log offset, queue offset,
+// store timestamp (the body CRC and size follow from the fields). m is not modified nor
+// retained.
 //
 // The message is visible to Get when Put returns (OnArrival has been called). In file
 // mode with a zero FlushInterval, Put returns once it is on disk; an error wrapping
@@ -150,7 +151,15 @@ func (s *Store) check(m *message.Ext) (int, error) {
 	case len(m.Body) > s.cfg.MaxMessageSize:
 		return 0, fmt.Errorf("store: %w: body of %d bytes exceeds %d", ErrMessageTooLarge, len(m.Body), s.cfg.MaxMessageSize)
 	}
-	return storedSize(m, s.cfg.StoreHost)
+	return storedSize(m, s.storeHost(m))
+}
+
+// storeHost is the host m is stored with: its own, or the store's.
+func (s *Store) storeHost(m *message.Ext) netip.AddrPort {
+	if m.StoreHost.IsValid() {
+		return m.StoreHost
+	}
+	return s.cfg.StoreHost
 }
 
 // reserve returns the segment to write n bytes to, rolling when they do not fit with the
@@ -177,7 +186,8 @@ func (s *Store) write(seg *segment, m *message.Ext, q *consumeQueue, size int, n
 	e.CommitLogOffset = seg.base + int64(pos)
 	e.QueueOffset = queueOffset
 	e.StoreTimestamp = now
-	e.StoreHost = s.cfg.StoreHost
+	host := s.storeHost(m)
+	e.StoreHost = host
 	out, err := message.AppendStored(seg.buf[pos:pos], e)
 	*e = message.Ext{} // retain nothing of the caller's
 	switch {
@@ -192,7 +202,7 @@ func (s *Store) write(seg *segment, m *message.Ext, q *consumeQueue, size int, n
 		QueueOffset:     queueOffset,
 		StoreTimestamp:  now,
 		StoreSize:       int32(len(out)),
-		StoreHost:       s.cfg.StoreHost,
+		StoreHost:       host,
 	}
 	if q != nil {
 		propsLen := m.Properties.EncodedLen()

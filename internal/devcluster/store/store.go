@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqgate/mqgate/message"
 )
@@ -78,6 +79,15 @@ func Open(cfg Config) (*Store, error) {
 		"max_offset", s.MaxCommitLogOffset(), "queues", len(s.allQueues()), "messages", msgs)
 	return s, nil
 }
+
+// DelayLevels returns the delay of each level (level n at index n-1): the table the store
+// computes the delivery times of SCHEDULE_TOPIC_XXXX messages with, which the broker's
+// delay service waits for. The slice is the store's; do not modify it.
+func (s *Store) DelayLevels() []time.Duration { return s.cfg.DelayLevels }
+
+// MaxMessageSize returns the largest body Put accepts (Java's maxMessageSize), which the
+// broker quotes in its MESSAGE_ILLEGAL remarks.
+func (s *Store) MaxMessageSize() int { return s.cfg.MaxMessageSize }
 
 // Close stops accepting puts, writes and syncs what was put (file mode) and stops the
 // flusher. Reads keep working on what is in memory. Close is idempotent.

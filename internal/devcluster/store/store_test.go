@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf16"
 
 	"github.com/mqgate/mqgate/message"
@@ -315,5 +316,83 @@ func TestQueuesAndOffsets(t *testing.T) {
 	}
 	if s.EarliestMessageTime("nope", 0) != -1 || s.StoreTimestamp("A", 0, 3) != -1 {
 		t.Fatalf("no message: -1")
+	}
+}
+
+func TestPutHonoursTheMessagesStoreHost(t *testing.T) {
+	other := netip.MustParseAddrPort("127.0.0.1:20911")
+	v6 := netip.MustParseAddrPort("[2001:db8::7]:10911")
+	for _, tc := range []struct {
+		name      string
+		cfgHost   netip.AddrPort
+		msgHost   netip.AddrPort
+		want      netip.AddrPort
+		wantSysV6 bool
+	}{
+		{"a message without a store host gets the store's", testStoreHost, netip.AddrPort{}, testStoreHost, false},
+		{"a message's own store host wins", testStoreHost, other, other, false},
+		{"a store opened without a host takes the message's", netip.AddrPort{}, other, other, false},
+		{"an IPv6 store host sets the sysFlag bit", testStoreHost, v6, v6, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(Config{StoreHost: tc.cfgHost, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			m := newMsg("Hosts", 0, []byte("body"), "")
+			m.StoreHost = tc.msgHost
+			r := mustPut(t, s, m)
+			if r.StoreHost != tc.want || r.OffsetMsgID() != message.OffsetMsgID(tc.want, r.CommitLogOffset) {
+				t.Fatalf("result host %v id %s, want %v", r.StoreHost, r.OffsetMsgID(), tc.want)
+			}
+			raw, err := s.ReadAt(r.CommitLogOffset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := decodeOne(t, raw)
+			if got.StoreHost != tc.want || (got.SysFlag&message.SysFlagStoreHostV6 != 0) != tc.wantSysV6 ||
+				int(r.StoreSize) != len(raw) {
+				t.Fatalf("stored host %v sysFlag %#x size %d (%d stored)", got.StoreHost, got.SysFlag, r.StoreSize, len(raw))
+			}
+			// A batch sizes each message with its own host too.
+			batch := []message.Ext{*newMsg("Hosts", 1, []byte("a"), ""), *newMsg("Hosts", 1, []byte("b"), "")}
+			batch[1].StoreHost = v6
+			rs, err := s.PutBatch(batch, nil)
+			if err != nil || len(rs) != 2 || rs[1].StoreHost != v6 {
+				t.Fatalf("batch: %v %+v", err, rs)
+			}
+		})
+	}
+}
+
+func TestEntryReadsTheConsumeQueue(t *testing.T) {
+	clock := newFakeClock(50_000)
+	s := openStore(t, Config{Clock: clock.now, DelayLevels: []time.Duration{time.Second, 2 * time.Second}})
+	if !slices.Equal(s.DelayLevels(), []time.Duration{time.Second, 2 * time.Second}) || s.MaxMessageSize() != DefaultMaxMessageSize {
+		t.Fatalf("levels %v max size %d", s.DelayLevels(), s.MaxMessageSize())
+	}
+	m := newMsg(message.SystemTopicSchedule, 1, []byte("later"), "TagA")
+	m.SetDelayLevel(2)
+	r := mustPut(t, s, m)
+	for _, tc := range []struct {
+		name   string
+		topic  string
+		offset int64
+		want   QueueEntry
+		ok     bool
+	}{
+		{"the entry of a stored message, its tags code the delivery time", message.SystemTopicSchedule, 0,
+			QueueEntry{CommitLogOffset: r.CommitLogOffset, Size: r.StoreSize, TagsCode: 52_000, StoreTimestamp: 50_000}, true},
+		{"no entry at the max offset", message.SystemTopicSchedule, 1, QueueEntry{}, false},
+		{"no entry below zero", message.SystemTopicSchedule, -1, QueueEntry{}, false},
+		{"no entry in an unknown queue", "nope", 0, QueueEntry{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := s.Entry(tc.topic, 1, tc.offset)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("Entry = %+v, %v; want %+v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
 	}
 }
