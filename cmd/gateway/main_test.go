@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// build compiles the command into a temporary directory, once per test binary.
+func build(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		}
+		dir, err := os.MkdirTemp("", "gateway-cmd-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gateway")
+		if out, err := exec.Command(gobin, "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gateway.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+var readyLine = regexp.MustCompile(`^gateway ready: http://(\S+) \(dev cluster: namesrv (\S+), broker (\S+)\)$`)
+
+func TestDevGatewayProducesAndExitsCleanlyOnSIGTERM(t *testing.T) {
+	cfg := writeConfig(t, `
+[http]
+listen = "127.0.0.1:0"
+
+[dev]
+namesrv_listen = "127.0.0.1:0"
+broker_listen = "127.0.0.1:0"
+`)
+	cmd := exec.Command(build(t), "--config", cfg, "--dev", "--log-level", "warn", "--log-format", "json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	lines := make(chan string, 4)
+	exited := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait() // after stdout is drained, as Wait requires
+	}()
+
+	var line string
+	select {
+	case line = <-lines:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no ready line in 60s; stderr:\n%s", stderr.String())
+	}
+	m := readyLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("ready line %q; stderr:\n%s", line, stderr.String())
+	}
+
+	resp, err := http.Post("http://"+m[1]+"/v1/topics/CmdTopic/messages", "application/json",
+		strings.NewReader(`{"body": "hello from the test", "tags": "TagA", "keys": ["k1"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var answer struct {
+		MessageID string `json:"message_id"`
+		Queue     struct {
+			Topic string `json:"topic"`
+		} `json:"queue"`
+		Offset *int64 `json:"offset"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil || resp.StatusCode != http.StatusOK ||
+		answer.MessageID == "" || answer.Queue.Topic != "CmdTopic" || answer.Offset == nil {
+		t.Fatalf("produce: %d %s (%v)", resp.StatusCode, body, err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("still running 60s after SIGTERM; stderr:\n%s", stderr.String())
+	}
+	for _, addr := range m[1:] {
+		if c, err := (&http.Client{Timeout: time.Second}).Get("http://" + addr + "/healthz"); err == nil {
+			c.Body.Close()
+			t.Errorf("%s still answers after exit", addr)
+		}
+	}
+}
+
+func TestBadConfigurationExitsWith2AndNamesTheLine(t *testing.T) {
+	tests := []struct {
+		name string
+		args func(cfg string) []string
+		file string
+		want string // in stderr
+	}{
+		{"unknown key", func(cfg string) []string { return []string{"--config", cfg} },
+			"[client]\nnamesrv = [\"127.0.0.1:9876\"]\n\n[http]\nlisen = \"127.0.0.1:0\"\n",
+			`gateway.toml:5: unknown key "lisen" in [http] (did you mean "listen"?)`},
+		{"wrong type", func(cfg string) []string { return []string{"--config", cfg} },
+			"[client]\nnamesrv = \"127.0.0.1:9876\"\n",
+			`gateway.toml:2: key "namesrv" in [client]: want an array of strings, got a string`},
+		{"invalid setting", func(cfg string) []string { return []string{"--config", cfg} },
+			"[http]\nlisten = \"127.0.0.1:0\"\n",
+			"[client]: no NameServer"},
+		{"missing file named explicitly", func(string) []string { return []string{"--config", "/nonexistent/gateway.toml"} },
+			"", "/nonexistent/gateway.toml: no such file"},
+		{"bad flag", func(cfg string) []string { return []string{"--config", cfg, "--log-level", "loud"} },
+			"", "--log-level"},
+		{"stray argument", func(cfg string) []string { return []string{"--config", cfg, "serve"} },
+			"", "unexpected arguments"},
+	}
+	bin := build(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tt.args(writeConfig(t, tt.file))...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit %v, want status 2; stderr:\n%s", err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr %q does not name %q", stderr.String(), tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// keyIndex knows on which line of a TOML file each key is defined. BurntSushi/toml keeps
+// key positions to itself (v1.6 exports none), so the errors that name a key find its line
+// here. The file has been parsed successfully before an index is built, so the scanner
+// need only recognise table headers and "key =" lines, and step over multi-line strings
+// (whose lines could look like either).
+type keyIndex struct {
+	lines  map[string]int  // key path joined by keySep -> line of its first definition
+	tables map[string]bool // key paths defined by a [table] or [[array]] header
+}
+
+const keySep = "\x00"
+
+func (x *keyIndex) line(key toml.Key) int     { return x.lines[strings.Join(key, keySep)] }
+func (x *keyIndex) isTable(key toml.Key) bool { return x.tables[strings.Join(key, keySep)] }
+
+func indexKeys(src string) *keyIndex {
+	x := &keyIndex{lines: map[string]int{}, tables: map[string]bool{}}
+	var table []string
+	closing := "" // the delimiter ending the multi-line string being stepped over
+	for i, line := range strings.Split(src, "\n") {
+		n := i + 1
+		if closing != "" {
+			if _, after, ok := strings.Cut(line, closing); ok {
+				closing = multiLineOpened(after)
+			}
+			continue
+		}
+		s := strings.TrimLeft(line, " \t")
+		switch {
+		case s == "" || s[0] == '#':
+		case s[0] == '[':
+			name := strings.TrimPrefix(strings.TrimPrefix(s, "["), "[")
+			parts, rest, ok := parseKey(name)
+			if !ok || !strings.HasPrefix(strings.TrimLeft(rest, " \t"), "]") {
+				continue // an array value's continuation, "[1, 2],"
+			}
+			table = parts
+			x.define(parts, n)
+			x.tables[strings.Join(parts, keySep)] = true
+		default:
+			parts, rest, ok := parseKey(s)
+			if rest = strings.TrimLeft(rest, " \t"); !ok || !strings.HasPrefix(rest, "=") {
+				// A value continuing a multi-line array; it may open a multi-line string.
+				closing = multiLineOpened(s)
+				continue
+			}
+			x.define(append(append([]string(nil), table...), parts...), n)
+			closing = multiLineOpened(rest[1:])
+		}
+	}
+	return x
+}
+
+// define records line n for key and for each of its parents not seen yet (a dotted key
+// or a header defines them implicitly).
+func (x *keyIndex) define(key []string, n int) {
+	for i := 1; i <= len(key); i++ {
+		k := strings.Join(key[:i], keySep)
+		if _, ok := x.lines[k]; !ok {
+			x.lines[k] = n
+		}
+	}
+}
+
+// parseKey reads a dotted key (bare, "basic" or 'literal' parts) from the start of s and
+// returns its parts and what follows.
+func parseKey(s string) (parts []string, rest string, ok bool) {
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			return nil, "", false
+		}
+		var part string
+		switch s[0] {
+		case '"':
+			end := 1
+			for end < len(s) && s[end] != '"' {
+				if s[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if end >= len(s) {
+				return nil, "", false
+			}
+			u, err := strconv.Unquote(s[:end+1])
+			if err != nil {
+				return nil, "", false
+			}
+			part, s = u, s[end+1:]
+		case '\'':
+			end := strings.IndexByte(s[1:], '\'')
+			if end < 0 {
+				return nil, "", false
+			}
+			part, s = s[1:end+1], s[end+2:]
+		default:
+			end := 0
+			for end < len(s) && isBareKeyChar(s[end]) {
+				end++
+			}
+			if end == 0 {
+				return nil, "", false
+			}
+			part, s = s[:end], s[end:]
+		}
+		parts = append(parts, part)
+		s = strings.TrimLeft(s, " \t")
+		if !strings.HasPrefix(s, ".") {
+			return parts, s, true
+		}
+		s = s[1:]
+	}
+}
+
+func isBareKeyChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// multiLineOpened returns the delimiter of a multi-line string that s opens and does not
+// close, or "".
+func multiLineOpened(s string) string {
+	for {
+		i := strings.IndexAny(s, `"'#`)
+		if i < 0 || s[i] == '#' {
+			return ""
+		}
+		q := s[i]
+		delim := strings.Repeat(string(q), 3)
+		if strings.HasPrefix(s[i:], delim) {
+			_, after, ok := strings.Cut(s[i+3:], delim)
+			if !ok {
+				return delim
+			}
+			s = after
+			continue
+		}
+		// A one-line string: skip it, escapes included for basic strings.
+		j := i + 1
+		for j < len(s) && s[j] != q {
+			if q == '"' && s[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(s) {
+			return ""
+		}
+		s = s[j+1:]
+	}
+}

@@ -1,0 +1,296 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/instance/producer"
+	"github.com/mqgate/mqgate/internal/devcluster"
+)
+
+// Gateway is a running composition: the dev cluster (with Config.Dev.Enabled), the client
+// instance, its producer and the HTTP API. Make it with New, Start it once and Shutdown it
+// once.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+	api *api
+
+	mu      sync.Mutex // serialises Start and Shutdown
+	started bool
+	stopped bool
+
+	dev  *devcluster.Cluster
+	inst *instance.Instance
+	prod *producer.Producer
+	srv  *http.Server
+	ln   net.Listener
+	serv sync.WaitGroup // the server's Serve goroutine
+}
+
+// ErrStarted is returned by a second Start, or a Start after Shutdown.
+var ErrStarted = errors.New("gateway: started already")
+
+// New validates cfg (see Config.Validate) and returns a gateway that runs nothing yet.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// The derived configurations are checked now too, so that a bad file is refused here
+	// (cmd/gateway's exit status 2) rather than halfway through Start. The dev cluster's
+	// NameServer address is not known yet; a stand-in takes its place.
+	ns := cfg.Client.NameServers
+	if cfg.Dev.Enabled {
+		ns = []string{DefaultDevNameServer}
+	}
+	ic := cfg.instanceConfig(ns)
+	if err := ic.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: [client]: %w", err)
+	}
+	pc := cfg.producerConfig()
+	if err := pc.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: [producer]: %w", err)
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger}
+	g.api = newAPI(&g.cfg, g.log)
+	return g, nil
+}
+
+// Config returns the configuration with its defaults applied.
+func (g *Gateway) Config() Config { return g.cfg }
+
+// Handler is the HTTP API. Start serves it on Config.HTTP.Listen; a test may serve it
+// itself. Its produce routes and /readyz answer 503 until Start has succeeded and once
+// Shutdown has begun; /healthz always answers 200.
+func (g *Gateway) Handler() http.Handler { return g.api.mux }
+
+// Addr returns the address the HTTP API listens on, once Start has succeeded.
+func (g *Gateway) Addr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln == nil {
+		return ""
+	}
+	return g.ln.Addr().String()
+}
+
+// DevCluster returns the addresses of the dev cluster's NameServer and broker, or empty
+// strings when none runs.
+func (g *Gateway) DevCluster() (nameServer, broker string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.dev == nil {
+		return "", ""
+	}
+	return g.dev.NameServerAddr(), g.dev.BrokerAddr()
+}
+
+// Start starts, in order, the dev cluster when configured, the client instance pointed at
+// it (or at the configured NameServers), the producer, and the HTTP server; it returns
+// once the server listens. ctx bounds the start. On failure, whatever was started is
+// stopped again and the gateway cannot be started anew.
+func (g *Gateway) Start(ctx context.Context) (err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started || g.stopped {
+		return ErrStarted
+	}
+	g.started = true
+	defer func() {
+		if err != nil {
+			g.stopped = true
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.HTTP.ShutdownTimeout)
+			defer cancel()
+			if serr := g.stopBackends(stopCtx); serr != nil {
+				g.log.Warn("gateway: stopping after a failed start", "err", serr)
+			}
+		}
+	}()
+
+	nameServers := g.cfg.Client.NameServers
+	if g.cfg.Dev.Enabled {
+		dc, err := devcluster.Start(ctx, g.cfg.devClusterConfig())
+		if err != nil {
+			return fmt.Errorf("gateway: starting the dev cluster: %w", err)
+		}
+		g.dev = dc
+		nameServers = []string{dc.NameServerAddr()}
+	}
+
+	inst, err := instance.New(g.cfg.instanceConfig(nameServers))
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if err := inst.Start(ctx); err != nil {
+		return fmt.Errorf("gateway: starting the client instance: %w", err)
+	}
+	g.inst = inst
+	prod, err := producer.New(inst, g.cfg.producerConfig())
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if err := prod.Start(ctx); err != nil {
+		return fmt.Errorf("gateway: starting the producer: %w", err)
+	}
+	g.prod = prod
+
+	ln, err := net.Listen("tcp", g.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: HTTP API: %w", err)
+	}
+	g.ln = ln
+	g.srv = &http.Server{
+		Handler:           g.api.mux,
+		ReadHeaderTimeout: g.cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       g.cfg.HTTP.ReadTimeout,
+		IdleTimeout:       g.cfg.HTTP.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	g.api.open(inst, prod)
+	g.serv.Add(1)
+	go func() {
+		defer g.serv.Done()
+		if err := g.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("gateway: HTTP server stopped", "err", err)
+		}
+	}()
+	g.log.Info("gateway: started", "http", ln.Addr().String(), "namesrv", inst.NameServers(),
+		"producer_group", g.cfg.Producer.Group, "dev", g.cfg.Dev.Enabled)
+	return nil
+}
+
+// Shutdown stops the gateway gracefully: readiness fails at once, the HTTP server stops
+// accepting connections and waits for the requests in flight to be answered, then the
+// producer (which flushes what it coalesced), the client instance (which unregisters from
+// the brokers) and the dev cluster stop, while ctx allows. Whatever ctx says, everything
+// is stopped when it returns; the error reports what failed. Shutdown before Start only
+// prevents a later Start.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return nil
+	}
+	g.stopped = true
+	if !g.started {
+		return nil
+	}
+	var errs []error
+	g.api.drain()
+	if g.srv != nil {
+		if err := g.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("HTTP server: %w", err))
+			_ = g.srv.Close() // ctx ended: cut the connections still busy
+		}
+		g.serv.Wait()
+	}
+	// Requests served by Handler outside the server (tests) are waited for here.
+	if err := g.api.wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("waiting for in-flight sends: %w", err))
+	}
+	if err := g.stopBackends(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	g.log.Info("gateway: shut down")
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("gateway: shutdown: %w", err)
+	}
+	return nil
+}
+
+// stopBackends stops the producer, the instance and the dev cluster, those that started.
+func (g *Gateway) stopBackends(ctx context.Context) error {
+	var errs []error
+	if g.prod != nil {
+		if err := g.prod.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("producer: %w", err))
+		}
+	}
+	if g.inst != nil {
+		if err := g.inst.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("client instance: %w", err))
+		}
+	}
+	if g.dev != nil {
+		// The cluster is closed even when ctx has ended: its ports must be released.
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := g.dev.Close(closeCtx); err != nil {
+			errs = append(errs, fmt.Errorf("dev cluster: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) devClusterConfig() devcluster.Config {
+	d := c.Dev
+	return devcluster.Config{
+		NameServerAddr:  d.NameServerListen,
+		BrokerAddr:      d.BrokerListen,
+		DataDir:         d.DataDir,
+		AutoCreateTopic: d.AutoCreateTopic,
+		QueuesPerTopic:  d.QueuesPerTopic,
+		DelayFactor:     d.DelayFactor,
+		Logger:          c.Logger,
+	}
+}
+
+func (c *Config) instanceConfig(nameServers []string) instance.Config {
+	cl := c.Client
+	ic := instance.Config{
+		ClientIP:               cl.ClientIP,
+		InstanceName:           cl.InstanceName,
+		NameServers:            nameServers,
+		Serialize:              cl.Serialize,
+		RequestTimeout:         cl.RequestTimeout,
+		PollNameServerInterval: cl.PollNameServerInterval,
+		HeartbeatInterval:      cl.HeartbeatInterval,
+		Logger:                 c.Logger,
+	}
+	if !c.Dev.Enabled {
+		ic.NameServerAddressURL = cl.NameServerURL
+	}
+	if cl.ACL.AccessKey != "" {
+		ic.RPCHooks = []instance.RPCHook{instance.NewACLHook(cl.ACL.AccessKey, cl.ACL.SecretKey, cl.ACL.SecurityToken)}
+	}
+	return ic
+}
+
+func (c *Config) producerConfig() producer.Config {
+	p := c.Producer
+	pc := producer.Config{
+		Group:                 p.Group,
+		SendTimeout:           p.SendTimeout,
+		RetryAnotherBroker:    p.RetryAnotherBroker,
+		MaxMessageSize:        p.MaxMessageSize,
+		CompressThreshold:     p.CompressThreshold,
+		CompressLevel:         p.CompressLevel,
+		DefaultTopicQueueNums: p.DefaultTopicQueues,
+		CreateTopicKey:        p.CreateTopicKey,
+		LatencyFaultTolerance: p.LatencyFaultTolerance,
+		Namespace:             p.Namespace,
+		Coalesce: producer.CoalesceConfig{
+			Enabled:     *p.Coalesce.Enabled,
+			MaxMessages: p.Coalesce.MaxMessages,
+			MaxBytes:    p.Coalesce.MaxBytes,
+			Linger:      p.Coalesce.Linger,
+		},
+		Hooks:  p.Hooks,
+		Logger: c.Logger,
+	}
+	if p.Retries != nil {
+		n := *p.Retries
+		if n == 0 {
+			n = -1 // the producer's "never"; its 0 is "the default"
+		}
+		pc.RetriesWhenSyncFailed, pc.RetriesWhenAsyncFailed = n, n
+	}
+	return pc
+}
