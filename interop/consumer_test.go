@@ -146,31 +146,46 @@ func TestRebalanceWhenSecondConsumerJoins(t *testing.T) {
 	if qs := queuesOf(a, 0); len(qs) != 4 {
 		t.Fatalf("the only consumer read queues %v, want all 4", qs)
 	}
-	mark := a.count()
 	newPushConsumer(t, c, group, "rb", topic, "*", b)
-	// After the join each consumer owns two queues; wait until messages sent now reach both.
-	eventually(t, 90*time.Second, "both consumers receive new messages", func() bool {
-		send(4)
-		return b.count() > 0 && len(queuesOf(a, mark)) > 0 && len(queuesOf(a, mark)) < 4
-	})
-	split := a.count()
-	bsplit := b.count()
-	send(40)
-	total := int(seq.Load())
-	eventually(t, 60*time.Second, "every message consumed", func() bool {
-		return len(union(t, a, b)) >= total
-	})
-	qa, qb := queuesOf(a, split), queuesOf(b, bsplit)
-	for _, q := range qa {
-		for _, r := range qb {
+	// Rounds of 8 messages (two per queue, sent round robin) until two rounds in a row are
+	// split between the consumers: disjoint queue sets covering all four. A round is judged
+	// once all of it is consumed, so messages a pulled before its rebalance cannot blur it.
+	round := func() (qa, qb []int) {
+		ma, mb, seen := a.count(), b.count(), len(union(t, a, b))
+		send(8)
+		eventually(t, 30*time.Second, "a round consumed", func() bool { return len(union(t, a, b)) >= seen+8 })
+		return queuesOf(a, ma), queuesOf(b, mb)
+	}
+	stable := 0
+	deadline := time.Now().Add(90 * time.Second)
+	var qa, qb []int
+	for stable < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stable split after 90s: last round a read %v, b read %v", qa, qb)
+		}
+		qa, qb = round()
+		if len(qa) > 0 && len(qb) > 0 && len(qa)+len(qb) == 4 && disjoint(qa, qb) {
+			stable++
+		} else {
+			stable = 0
+		}
+	}
+	// The split holds for what follows.
+	qa, qb = round()
+	if !disjoint(qa, qb) || len(qa)+len(qb) != 4 {
+		t.Errorf("after the rebalance a reads %v and b reads %v, want the 4 queues split", qa, qb)
+	}
+}
+
+func disjoint(x, y []int) bool {
+	for _, q := range x {
+		for _, r := range y {
 			if q == r {
-				t.Errorf("queue %d consumed by both after the rebalance: a %v b %v", q, qa, qb)
+				return false
 			}
 		}
 	}
-	if len(qa)+len(qb) != 4 {
-		t.Errorf("after the rebalance a reads %v and b reads %v, want the 4 queues split", qa, qb)
-	}
+	return true
 }
 
 func queuesOf(col *collector, from int) []int {
