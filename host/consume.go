@@ -1,0 +1,207 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// ConsumeHook is a consume hook plugin as an instance.ConsumeHook. A pulled batch is one
+// call (split only when it would not fit an eighth of the plugin's memory). Nothing of a
+// call's answer is applied unless the whole answer is valid; a failed call leaves the
+// messages and verdicts as they were (every message delivered) and returns nil (policies
+// Skip and Fallback) or the error (Fail: the consumer retries the batch later, so nothing
+// is lost).
+type ConsumeHook struct{ p *Plugin }
+
+var _ instance.ConsumeHook = (*ConsumeHook)(nil)
+
+// NewConsumeHook adapts p, a consume hook plugin.
+func NewConsumeHook(p *Plugin) (*ConsumeHook, error) {
+	if k := p.Kind(); k != KindConsume {
+		return nil, fmt.Errorf("plugin %q is a %v plugin, not a consume hook", p.name, k)
+	}
+	return &ConsumeHook{p: p}, nil
+}
+
+// Name returns the plugin's name.
+func (h *ConsumeHook) Name() string { return h.p.name }
+
+func (h *ConsumeHook) outcome(err *CallError) error {
+	if h.p.policy() == Fail {
+		return err
+	}
+	return nil
+}
+
+// BeforeConsume implements instance.ConsumeHook.
+func (h *ConsumeHook) BeforeConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, verdicts []instance.ConsumeVerdict) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if len(verdicts) != len(msgs) {
+		return fmt.Errorf("host: %d verdicts for %d messages", len(verdicts), len(msgs))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := h.p.begin(abi.EntryBeforeConsume)
+	if err != nil {
+		return h.outcome(err)
+	}
+	return h.each(&c, cc, msgs, false, false, func(out []byte, from, to int) failure {
+		return applyConsumeEdits(c.g, out, msgs[from:to], verdicts[from:to])
+	})
+}
+
+// AfterConsume implements instance.ConsumeHook. A module that registered no After is not
+// called.
+func (h *ConsumeHook) AfterConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, success bool) {
+	if v := h.p.active.Load(); len(msgs) == 0 || v == nil || v.flags&abi.FlagAfter == 0 {
+		return
+	}
+	c, err := h.p.begin(abi.EntryAfterConsume)
+	if err != nil {
+		return
+	}
+	_ = h.each(&c, cc, msgs, true, success, nil)
+}
+
+// each calls the entry point of c over msgs, in chunks that fit the plugin's memory.
+func (h *ConsumeHook) each(c *call, cc *instance.ConsumeContext, msgs []*message.Ext, after, success bool, apply func(out []byte, from, to int) failure) error {
+	bodies := !after && c.v.flags&abi.FlagHeadersOnly == 0
+	header := consumeHeader + len(cc.ConsumerGroup) + len(cc.Queue.Topic) + len(cc.Queue.BrokerName)
+	limit := c.v.cfg.MemoryLimit / inputShare
+	for start := 0; start < len(msgs); {
+		end, size := start, header
+		for end < len(msgs) {
+			m := msgs[end]
+			n := consumeRecordSize + propsSize(&m.Properties)
+			if bodies {
+				n += len(m.Body)
+			}
+			if end > start && size+n > limit {
+				break
+			}
+			size += n
+			end++
+		}
+		buf, err := c.input(size)
+		if err != nil {
+			return h.outcome(err)
+		}
+		n := encodeConsume(&c.g.layout, buf, cc, msgs[start:end], after, success, bodies)
+		out, err := c.run(n)
+		if err != nil {
+			return h.outcome(err)
+		}
+		if apply != nil {
+			if f := apply(out, start, end); f.failed() {
+				return h.outcome(c.fail(f))
+			}
+		}
+		start = end
+	}
+	c.end()
+	return nil
+}
+
+// encodeConsume writes a before_consume or after_consume input into buf and returns its
+// length.
+func encodeConsume(l *layout, buf []byte, cc *instance.ConsumeContext, msgs []*message.Ext, after, success, bodies bool) int {
+	l.reset(buf, consumeHeader+consumeRecordSize*len(msgs))
+	l.ref(0, cc.ConsumerGroup)
+	l.ref(8, cc.Queue.Topic)
+	l.ref(16, cc.Queue.BrokerName)
+	l.put32(24, uint32(cc.Queue.QueueID))
+	l.put32(28, 0)
+	if cc.Model == "BROADCASTING" {
+		l.buf[28] = abi.ModelBroadcasting
+	}
+	if after {
+		l.buf[29] = b2u8(success)
+	}
+	l.put32(32, uint32(len(msgs)))
+	l.put32(36, consumeRecordSize)
+	for i, m := range msgs {
+		rec := consumeHeader + i*consumeRecordSize
+		l.put64(rec, uint64(m.QueueOffset))
+		l.put64(rec+8, uint64(m.BornTimestamp))
+		l.put64(rec+16, uint64(m.StoreTimestamp))
+		l.put32(rec+24, uint32(m.ReconsumeTimes))
+		l.put32(rec+28, uint32(m.Flag))
+		l.bytesRef(rec+32, m.Body, bodies)
+		l.props(rec+40, &m.Properties)
+	}
+	return l.data
+}
+
+func b2u8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// applyConsumeEdits checks a before_consume answer whole, then applies it.
+func applyConsumeEdits(g *guest, out []byte, msgs []*message.Ext, verdicts []instance.ConsumeVerdict) failure {
+	d := abi.NewDecoder(out)
+	if n := d.Count(1); n != len(msgs) {
+		return failure{kind: FailBadResult, detail: fmt.Sprintf("%d verdicts for %d messages", n, len(msgs))}
+	}
+	vs := d.Bytes0(len(msgs))
+	for _, v := range vs {
+		if v > abi.VerdictRetry {
+			return failure{kind: FailBadResult, detail: fmt.Sprintf("unknown verdict %d", v)}
+		}
+	}
+	edits := d.Offset()
+	n := d.Count(abi.SizeU32 + abi.SizeU8 + abi.StrSize(0))
+	for range n {
+		i, op := d.U32(), abi.Op(d.U8())
+		if i >= uint32(len(msgs)) {
+			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit of message %d in a batch of %d", i, len(msgs))}
+		}
+		switch op {
+		case abi.OpSetProperty:
+			if msg := checkPropertyEdit(d.Bytes(), d.Bytes()); msg != "" {
+				return failure{kind: FailBadResult, detail: msg}
+			}
+		case abi.OpDeleteProperty, abi.OpSetBody:
+			d.Bytes()
+		default:
+			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit op %d is not a consume hook's", op)}
+		}
+	}
+	if d.Err() != nil || d.Remaining() != 0 {
+		return failure{kind: FailBadResult, detail: "malformed before_consume result"}
+	}
+	for i, v := range vs {
+		verdicts[i] = instance.ConsumeVerdict(v)
+	}
+	d.Reset(out[edits:])
+	for range d.U32() {
+		m := msgs[d.U32()]
+		switch abi.Op(d.U8()) {
+		case abi.OpSetProperty:
+			name, value := d.Bytes(), d.Bytes()
+			if len(value) == 0 {
+				m.Properties.Delete(view(name))
+			} else {
+				m.Properties.Set(g.intern.get(name), g.intern.get(value))
+			}
+		case abi.OpDeleteProperty:
+			m.Properties.Delete(d.Str())
+		case abi.OpSetBody:
+			m.Body = bytes.Clone(d.Bytes())
+			if m.Body == nil {
+				m.Body = []byte{}
+			}
+		}
+	}
+	return failure{}
+}

@@ -1,0 +1,285 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/mqgate/mqgate/remoting"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// guest is one instance of a plugin version. One goroutine at a time uses it: the one
+// that took it from the pool.
+type guest struct {
+	v       *version
+	mod     api.Module
+	mem     api.Memory
+	entries [8]api.Function // by abi.Entry
+	buffer  api.Function
+	budget  api.MutableGlobal // the checkpoints' budget (instrument.go)
+	ctx     context.Context
+	stack   []uint64
+
+	inPtr, inCap uint32 // the guest's input buffer
+
+	// state is 0 when idle, the watchdog tick a call started at while it runs, and
+	// interrupted once yield stopped it; limitTicks is the running call's deadline. Plain
+	// fields: only the goroutine running the call reads them (yield runs within it).
+	state      int64
+	limitTicks int64
+	memRefused atomic.Bool
+
+	stdout, stderr stream
+	logLeft        int
+	logLimit       int
+	maxOutput      uint32
+	wd             *watchdog
+	fail           failure // why the last call failed
+	flags          uint32
+	kind           Kind
+
+	calls     atomic.Uint64
+	intern    intern
+	scratch   []byte             // per-adapter reusable memory (bitsets, fields)
+	rpcFields remoting.ExtFields // an RPC hook's request fields
+	layout    layout             // a send or consume input being written
+}
+
+// inputShare: a batch is split into calls whose input fits 1/inputShare of the plugin's
+// memory, leaving the rest to the module's code, heap and garbage collector.
+const inputShare = 8
+
+// failure describes a failed call; a zero failure is success.
+type failure struct {
+	kind    Failure
+	detail  string
+	discard bool // the instance cannot serve again
+}
+
+func (f failure) failed() bool { return f.kind != 0 }
+
+// newGuest instantiates and initializes an instance: runs the module's _initialize,
+// checks its ABI version and kind, hands it its configuration. Errors are *LoadErrors.
+func (v *version) newGuest(ctx context.Context, deterministic bool) (*guest, error) {
+	r := v.p.r
+	g := &guest{v: v, stack: make([]uint64, 2)}
+	g.stdout = stream{g: g, name: "stdout", level: slog.LevelInfo}
+	g.stderr = stream{g: g, name: "stderr", level: slog.LevelWarn, isTail: true}
+	g.ctx = context.WithValue(r.ctx, guestKey{}, g)
+	g.logLeft, g.logLimit, g.maxOutput, g.wd = v.cfg.LogLimit, v.cfg.LogLimit, uint32(min(v.cfg.MaxOutput, 1<<31)), &r.wd
+	ictx := experimental.WithMemoryAllocator(g.ctx, newMemoryAllocator(v.cfg.MemoryLimit, &g.memRefused))
+	mod, err := r.wz.InstantiateModule(ictx, v.mod.compiled, moduleConfig(g, deterministic))
+	if err != nil {
+		return nil, v.refuse(ErrInvalidModule, "cannot instantiate", err)
+	}
+	g.mod = mod
+	g.mem = mod.Memory()
+	g.budget, _ = mod.ExportedGlobal(budgetExport).(api.MutableGlobal)
+	g.buffer = mod.ExportedFunction(abi.ExportBuffer)
+	if g.mem == nil || g.budget == nil || g.buffer == nil {
+		mod.Close(ctx)
+		return nil, v.refuse(ErrInvalidModule, "instance lacks its memory, buffer or budget global", nil)
+	}
+	g.limitTicks = r.ticks(v.cfg.InitDeadline)
+	if err := g.initialize(); err != nil {
+		g.close()
+		return nil, err
+	}
+	g.limitTicks = r.ticks(v.cfg.Deadline)
+	return g, nil
+}
+
+// initialize runs the handshake of ABI.md: _initialize, version, kind, init.
+func (g *guest) initialize() error {
+	v := g.v
+	run := func(name string, params ...uint64) (uint64, error) {
+		f := g.mod.ExportedFunction(name)
+		copy(g.stack, params)
+		if !g.run(f) {
+			return 0, v.refuse(ErrInitFailed, name+": "+g.fail.kind.String(), errors.New(g.fail.detail))
+		}
+		return g.stack[0], nil
+	}
+	if g.mod.ExportedFunction(abi.ExportInitialize) != nil {
+		if _, err := run(abi.ExportInitialize); err != nil {
+			return err
+		}
+	}
+	ver, err := run(abi.ExportABIVersion)
+	if err != nil {
+		return err
+	}
+	if ver := int32(ver); ver != abi.Version {
+		return v.refuse(ErrABIVersion, fmt.Sprintf("%s returned %d; this gateway speaks ABI version %d", abi.ExportABIVersion, ver, abi.Version), nil)
+	}
+	k, err := run(abi.ExportKind)
+	if err != nil {
+		return err
+	}
+	g.kind = Kind(uint32(k))
+	if g.kind.Entries() == nil {
+		return v.refuse(ErrUnknownKind, fmt.Sprintf("%s returned %d, which is no plugin kind of ABI v%d (1 allocate, 2 send, 3 consume, 4 rpc)", abi.ExportKind, uint32(k), abi.Version), nil)
+	}
+	if v.kind != 0 && g.kind != v.kind {
+		return v.refuse(ErrWrongKind, fmt.Sprintf("module is a plugin of kind %v, the slot takes kind %v", g.kind, v.kind), nil)
+	}
+	if err := checkKindExports(v.mod.compiled, g.kind); err != nil {
+		return v.refuse(ErrMissingExport, err.Error(), nil)
+	}
+	for _, e := range g.kind.Entries() {
+		g.entries[e] = g.mod.ExportedFunction(e.Export())
+	}
+	in, ok := g.input(len(v.config))
+	if !ok {
+		return v.refuse(ErrInitFailed, "mqgate_buffer: "+g.fail.kind.String(), errors.New(g.fail.detail))
+	}
+	copy(in, v.config)
+	out, ok := g.call(abi.EntryInit, len(v.config))
+	if !ok {
+		return v.refuse(ErrInitFailed, "mqgate_init: "+g.fail.kind.String(), errors.New(g.fail.detail))
+	}
+	d := abi.NewDecoder(out)
+	g.flags = d.U32()
+	if d.Err() != nil {
+		return v.refuse(ErrInitFailed, "mqgate_init: malformed result", d.Err())
+	}
+	return nil
+}
+
+// run calls f with g.stack under its deadline. It reports success; on failure g.fail
+// says what went wrong. (A flag and a field rather than a returned struct: this is the
+// hot path, and the failure is rare.)
+func (g *guest) run(f api.Function) bool {
+	start := g.wd.epoch.Load()
+	g.state = start
+	g.logLeft = g.logLimit
+	err := f.CallWithStack(g.ctx, g.stack)
+	if g.state == start && err == nil {
+		g.state = 0
+		return true
+	}
+	g.fail = g.classify(err, start)
+	return false
+}
+
+func (g *guest) classify(err error, start int64) failure {
+	if g.state == interrupted {
+		return failure{kind: FailDeadline, discard: true, detail: fmt.Sprintf("interrupted after about %v", time.Duration(g.wd.epoch.Load()-start)*g.v.p.r.cfg.WatchdogTick)}
+	}
+	if g.memRefused.Load() {
+		return failure{kind: FailMemory, discard: true, detail: fmt.Sprintf("the module asked for more than its %d MiB of memory", g.v.cfg.MemoryLimit>>20)}
+	}
+	detail := firstLine(err.Error())
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		detail = fmt.Sprintf("module exited with code %d", exit.ExitCode())
+	}
+	if t := g.stderr.lastLines(); t != "" {
+		detail += "; stderr: " + t
+	}
+	return failure{kind: FailTrap, discard: true, detail: detail}
+}
+
+// failed records f as the failure of the running call and reports false.
+func (g *guest) failed(f failure) bool {
+	g.fail = f
+	return false
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// input returns a view of n bytes of the guest's input buffer, growing it if needed.
+// The view is valid until the next call into the guest. On failure g.fail says why.
+func (g *guest) input(n int) ([]byte, bool) {
+	if uint32(n) > g.inCap || g.inPtr == 0 {
+		if n > g.v.cfg.MemoryLimit {
+			return nil, g.failed(failure{kind: FailMemory, detail: fmt.Sprintf("input of %d bytes exceeds the memory limit", n)})
+		}
+		g.stack[0] = uint64(n)
+		if !g.run(g.buffer) {
+			return nil, false
+		}
+		ptr := uint32(g.stack[0])
+		if ptr == 0 {
+			return nil, g.failed(failure{kind: FailBadResult, detail: fmt.Sprintf("%s(%d) returned 0", abi.ExportBuffer, n)})
+		}
+		g.inPtr, g.inCap = ptr, uint32(n)
+	}
+	b, ok := g.mem.Read(g.inPtr, uint32(n))
+	if !ok {
+		return nil, g.failed(failure{kind: FailBadResult, detail: fmt.Sprintf("input buffer at %#x+%d is outside memory", g.inPtr, n)})
+	}
+	return b, true
+}
+
+// call runs entry point e over the n bytes written to the input buffer and returns its
+// output past the status byte: a view of guest memory, valid until the next call. On
+// failure g.fail says why.
+func (g *guest) call(e abi.Entry, n int) ([]byte, bool) {
+	g.stack[0] = uint64(n)
+	if !g.run(g.entries[e]) {
+		return nil, false
+	}
+	ptr, size := abi.UnpackResult(g.stack[0])
+	if size == 0 || size > g.maxOutput {
+		if size == 0 {
+			return nil, g.failed(failure{kind: FailBadResult, detail: "empty result"})
+		}
+		return nil, g.failed(failure{kind: FailBadResult, detail: fmt.Sprintf("result of %d bytes exceeds the limit of %d", size, g.maxOutput)})
+	}
+	out, ok := g.mem.Read(ptr, size)
+	if !ok {
+		return nil, g.failed(failure{kind: FailBadResult, detail: fmt.Sprintf("result [%#x, +%d) is outside the module's %d bytes of memory", ptr, size, g.mem.Size())})
+	}
+	if out[0] == abi.StatusOK {
+		return out[1:], true
+	}
+	if out[0] == abi.StatusError {
+		d := abi.NewDecoder(out[1:])
+		msg := d.Str()
+		if len(msg) > 1<<10 {
+			msg = msg[:1<<10] + "..."
+		}
+		return nil, g.failed(failure{kind: FailError, detail: strings.ToValidUTF8(strings.Clone(msg), "\uFFFD")})
+	}
+	return nil, g.failed(failure{kind: FailBadResult, detail: fmt.Sprintf("unknown status byte %d", out[0])})
+}
+
+// close releases the instance.
+func (g *guest) close() { g.mod.Close(context.Background()) }
+
+// intern turns the short strings a plugin answers (property names, a header's value) into
+// Go strings, reusing the last few: a hook that sets the same property on every message
+// allocates nothing.
+type intern struct {
+	s    [8]string
+	next int
+}
+
+func (in *intern) get(b []byte) string {
+	for _, s := range in.s {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	if len(s) <= 128 {
+		in.s[in.next] = s
+		in.next = (in.next + 1) % len(in.s)
+	}
+	return s
+}

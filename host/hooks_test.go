@@ -1,0 +1,184 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
+)
+
+func consumed(tagsAndBodies ...string) []*message.Ext {
+	var msgs []*message.Ext
+	for i := 0; i+1 < len(tagsAndBodies); i += 2 {
+		m := &message.Ext{Message: message.Message{Topic: "TopicTest", Body: []byte(tagsAndBodies[i+1])}, QueueOffset: int64(i / 2)}
+		m.SetTags(tagsAndBodies[i])
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+var consumeCtx = &instance.ConsumeContext{ConsumerGroup: "cg", Queue: instance.MessageQueue{Topic: "TopicTest", BrokerName: "broker-a"}, Model: "CLUSTERING"}
+
+func TestTagFilterSkipsOtherTags(t *testing.T) {
+	r, _ := newRuntime(t)
+	p := load(t, r, PluginConfig{Kind: KindConsume, Config: []byte(`{"tags": ["paid", "refunded"]}`)}, "plugins/tagfilter")
+	h, err := NewConsumeHook(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := consumed("paid", "1", "created", "2", "", "3", "refunded", "4")
+	verdicts := make([]instance.ConsumeVerdict, len(msgs))
+	if err := h.BeforeConsume(context.Background(), consumeCtx, msgs, verdicts); err != nil {
+		t.Fatal(err)
+	}
+	want := []instance.ConsumeVerdict{instance.Deliver, instance.Skip, instance.Skip, instance.Deliver}
+	for i := range want {
+		if verdicts[i] != want[i] {
+			t.Fatalf("verdicts %v, want %v", verdicts, want)
+		}
+	}
+}
+
+func TestEnricherAddsAHeaderToEveryMessage(t *testing.T) {
+	r, _ := newRuntime(t)
+	p := load(t, r, PluginConfig{Kind: KindSend, Config: []byte(`{"properties": {"x-gateway": "eu-1", "x-team": "billing"}}`)}, "plugins/enricher")
+	h, err := NewSendHook(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := sendEvents("TagA", "a", "b", "c")
+	evs[1].Message.Properties.Set("x-team", "search") // kept: overwrite is off
+	if err := h.BeforeSend(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range evs {
+		team := map[bool]string{true: "search", false: "billing"}[i == 1]
+		if p := ev.Message.Properties; p.Get("x-gateway") != "eu-1" || p.Get("x-team") != team || p.Get("TAGS") != "TagA" {
+			t.Fatalf("message %d: %s", i, p.Encode())
+		}
+	}
+}
+
+func TestRedactorRewritesBodies(t *testing.T) {
+	r, _ := newRuntime(t)
+	p := load(t, r, PluginConfig{Kind: KindConsume, Config: []byte(`{"fields": ["password", "card"]}`)}, "plugins/redactor")
+	h, _ := NewConsumeHook(p)
+	msgs := consumed("", `{"user":"ann","password":"hunter2"}`, "", `not json`, "", `{"pay":{"card":{"n":"4111"}}}`)
+	verdicts := make([]instance.ConsumeVerdict, len(msgs))
+	if err := h.BeforeConsume(context.Background(), consumeCtx, msgs, verdicts); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`{"user":"ann","password":"***"}`, `not json`, `{"pay":{"card":"***"}}`}
+	for i, m := range msgs {
+		if string(m.Body) != want[i] || verdicts[i] != instance.Deliver {
+			t.Fatalf("message %d: %s (%v), want %s", i, m.Body, verdicts[i], want[i])
+		}
+	}
+}
+
+func TestAfterSendSeesOutcomes(t *testing.T) {
+	r, logs := newRuntime(t)
+	_, h := behaviors(t, r, PluginConfig{})
+	evs := sendEvents("TagA", "ok", "ok")
+	evs[0].Result = &instance.SendResult{Status: instance.SendOK, MsgID: "ID0", QueueOffset: 42}
+	evs[1].Err = errors.New("broker busy")
+	h.AfterSend(context.Background(), evs)
+	for _, want := range []string{"after: sent TopicTest ID0 offset 42", "after: failed TopicTest: broker busy"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+func TestAfterHooksAreNotCalledWhenNotRegistered(t *testing.T) {
+	r, _ := newRuntime(t)
+	p := load(t, r, PluginConfig{Kind: KindSend, Config: []byte(`{"properties": {"x": "1"}}`)}, "plugins/enricher")
+	h, _ := NewSendHook(p)
+	h.AfterSend(context.Background(), sendEvents("", "a"))
+	if st := p.Status(); st.Calls != 0 {
+		t.Fatalf("%d calls for an After the module does not have", st.Calls)
+	}
+}
+
+// A batch too large for an eighth of the plugin's memory is split into several calls;
+// every message is still seen.
+func TestSendBatchLargerThanTheMemoryIsSplit(t *testing.T) {
+	r, _ := newRuntime(t)
+	p := load(t, r, PluginConfig{Kind: KindSend, MemoryLimit: 16 << 20, Policy: Fail, Config: []byte(`{"properties": {"x": "1"}}`)}, "plugins/enricher")
+	h, _ := NewSendHook(p)
+	bodies := make([]string, 12)
+	for i := range bodies {
+		bodies[i] = strings.Repeat("b", 512<<10)
+	}
+	evs := sendEvents("", bodies...)
+	if err := h.BeforeSend(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range evs {
+		if ev.Message.Properties.Get("x") != "1" {
+			t.Fatalf("message %d not enriched", i)
+		}
+	}
+	if st := p.Status(); st.Calls != 1 {
+		t.Fatalf("%d calls", st.Calls)
+	}
+}
+
+func TestCanceledContextIsNotCalled(t *testing.T) {
+	r, _ := newRuntime(t)
+	p := load(t, r, PluginConfig{Kind: KindSend, Config: []byte(`{"properties": {"x": "1"}}`)}, "plugins/enricher")
+	h, _ := NewSendHook(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.BeforeSend(ctx, sendEvents("", "a")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("BeforeSend = %v", err)
+	}
+}
+
+func TestAdaptersRefuseOtherKinds(t *testing.T) {
+	r, _ := newRuntime(t)
+	p := load(t, r, PluginConfig{Kind: KindAllocate}, "plugins/averagely")
+	if _, err := NewSendHook(p); err == nil {
+		t.Error("NewSendHook accepted an allocation strategy")
+	}
+	if _, err := NewConsumeHook(p); err == nil {
+		t.Error("NewConsumeHook accepted an allocation strategy")
+	}
+	if _, err := NewRPCHook(p); err == nil {
+		t.Error("NewRPCHook accepted an allocation strategy")
+	}
+}
+
+// The hot path allocates nothing on the host: a send hook that adds a header, single and
+// in batches, and a consume hook over a pulled batch.
+func TestHookCallsAllocateNothing(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocation counts are not meaningful under coverage or the race detector")
+	}
+	r, _ := newRuntime(t)
+	ep := load(t, r, PluginConfig{Kind: KindSend, Config: []byte(`{"properties": {"x-gateway": "eu-1"}, "overwrite": true}`)}, "plugins/enricher")
+	send, _ := NewSendHook(ep)
+	single := sendEvents("TagA", strings.Repeat("x", 1024))
+	batch := sendEvents("TagA", strings.Split(strings.Repeat(strings.Repeat("x", 1024)+",", 32), ",")[:32]...)
+	tp := load(t, r, PluginConfig{Kind: KindConsume, Config: []byte(`{"tags": ["TagA"]}`)}, "plugins/tagfilter")
+	consume, _ := NewConsumeHook(tp)
+	msgs := consumed(strings.Split(strings.Repeat("TagA,body,TagB,body,", 16), ",")[:64]...)
+	verdicts := make([]instance.ConsumeVerdict, len(msgs))
+	ctx := context.Background()
+	for name, f := range map[string]func(){
+		"send single":   func() { _ = send.BeforeSend(ctx, single) },
+		"send batch 32": func() { _ = send.BeforeSend(ctx, batch) },
+		"consume 32": func() {
+			clear(verdicts)
+			_ = consume.BeforeConsume(ctx, consumeCtx, msgs, verdicts)
+		},
+	} {
+		f() // warm up: buffers grow once
+		if n := testing.AllocsPerRun(200, f); n != 0 {
+			t.Errorf("%s: %v allocations per call", name, n)
+		}
+	}
+}

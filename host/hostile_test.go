@@ -1,0 +1,417 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqgate/mqgate/host/internal/plugintest"
+	"github.com/mqgate/mqgate/host/internal/wasmgen"
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// The hostile suite: each test loads or calls a module that misbehaves in one way and
+// checks what a user sees (the error, the policy's outcome, Status), that the gateway
+// still serves (the next call works) and that nothing is lost (messages unchanged,
+// verdicts Deliver, or the failure reported to the caller).
+
+// refused loads wasm and requires a *LoadError matching reason and mentioning detail.
+func refused(t *testing.T, r *Runtime, cfg PluginConfig, wasm []byte, reason error, detail string) {
+	t.Helper()
+	if cfg.Name == "" {
+		cfg.Name = "hostile"
+	}
+	cfg.Instances = 1
+	p, err := r.Load(context.Background(), cfg, wasm)
+	if err == nil {
+		p.Close(context.Background())
+		t.Fatal("module loaded")
+	}
+	var le *LoadError
+	if !errors.As(err, &le) || !errors.Is(err, reason) {
+		t.Fatalf("error %v (%T), want a *LoadError for %v", err, err, reason)
+	}
+	if !strings.Contains(err.Error(), detail) {
+		t.Fatalf("error %q does not mention %q", err, detail)
+	}
+	t.Logf("user sees: %v", err)
+}
+
+func TestHostileMissingExport(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate, Omit: abi.ExportKind}.Bytes(),
+		ErrMissingExport, `no export "mqgate_kind"`)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate, Omit: "mqgate_allocate"}.Bytes(),
+		ErrMissingExport, `kind allocate needs it: no export "mqgate_allocate"`)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate, Omit: "memory"}.Bytes(),
+		ErrMissingExport, `no exported memory "memory"`)
+}
+
+func TestHostileMistypedExport(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate,
+		EntryType: wasmgen.TypeI32ToI32, Entry: wasmgen.I32Const(0)}.Bytes(),
+		ErrMissingExport, `export "mqgate_allocate" has type (i32) -> (i32), want (i32) -> (i64)`)
+}
+
+func TestHostileWrongABIVersion(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 2, Kind: abi.KindAllocate}.Bytes(),
+		ErrABIVersion, "mqgate_abi_version returned 2; this gateway speaks ABI version 1")
+}
+
+func TestHostileUnknownKind(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: 9}.Bytes(),
+		ErrUnknownKind, "mqgate_kind returned 9, which is no plugin kind")
+}
+
+func TestHostileKindOtherThanTheSlots(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{Kind: KindSend}, plugintest.Build(t, "plugins/averagely"),
+		ErrWrongKind, "module is a plugin of kind allocate, the slot takes kind send")
+}
+
+func TestHostileFilesystemImport(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate,
+		Imports: []wasmgen.Import{{Module: abi.WASIModule, Name: "path_open"}}}.Bytes(),
+		ErrForbiddenImport, "imports wasi_snapshot_preview1.path_open, which ABI v1 does not grant")
+}
+
+func TestHostileNetworkImport(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate,
+		Imports: []wasmgen.Import{{Module: abi.WASIModule, Name: "fd_write"}, {Module: abi.WASIModule, Name: "sock_accept"}}}.Bytes(),
+		ErrForbiddenImport, "wasi_snapshot_preview1.sock_accept")
+}
+
+func TestHostileForeignImports(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate,
+		Imports: []wasmgen.Import{{Module: "env", Name: "abort"}}}.Bytes(),
+		ErrForbiddenImport, `imports "abort" from module "env"`)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate,
+		Imports: []wasmgen.Import{{Module: abi.HostModule, Name: "exec"}}}.Bytes(),
+		ErrForbiddenImport, "mqgate.exec, which is not a host function")
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate,
+		Imports: []wasmgen.Import{{Module: "env", Name: "memory", Kind: 2}}}.Bytes(),
+		ErrForbiddenImport, "env.memory, a memory")
+}
+
+func TestHostileInvalidBytes(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, []byte("#!/bin/sh\nrm -rf /\n"), ErrInvalidModule, "not a WebAssembly module")
+	good := wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate}.Bytes()
+	refused(t, r, PluginConfig{}, good[:len(good)-3], ErrInvalidModule, "cannot decode the module")
+	// Decodable, but not valid: an entry point that returns nothing where an i64 is due.
+	bad := wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate, Entry: []byte{wasmgen.Drop}}.Bytes()
+	refused(t, r, PluginConfig{}, bad, ErrInvalidModule, "invalid module")
+	// An instruction of the threads proposal, which the host does not run.
+	atomic := wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate, Entry: []byte{0xFE, 0x03, 0x00}}.Bytes()
+	refused(t, r, PluginConfig{}, atomic, ErrInvalidModule, "unsupported instruction 0xFE")
+}
+
+func TestHostileModuleOverSizeLimit(t *testing.T) {
+	r, _ := newRuntime(t, func(c *Config) { c.MaxModuleSize = 1 << 20 })
+	big := wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate,
+		Customs: []wasmgen.Custom{{Name: "padding", Data: make([]byte, 1<<20)}}}.Bytes()
+	refused(t, r, PluginConfig{}, big, ErrModuleTooLarge, "over the limit of 1048576")
+}
+
+func TestHostileStartFunction(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate, Start: true}.Bytes(),
+		ErrInvalidModule, "module has a start function")
+}
+
+func TestHostileMemoryTooLargeAtStart(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{MemoryLimit: 1 << 20}, plugintest.Build(t, "plugins/averagely"),
+		ErrInvalidModule, "pages of memory at start, over its limit of 16")
+}
+
+func TestHostileInitNeverEnds(t *testing.T) {
+	r, _ := newRuntime(t)
+	wasm := plugintest.Build(t, "host/testdata/hostile/slowinit")
+	cfg := PluginConfig{InitDeadline: 200 * time.Millisecond}
+	refused(t, r, cfg, wasm, ErrInitFailed, "_initialize: deadline exceeded")
+	start := time.Now() // compiled now: what is left is the deadline
+	refused(t, r, cfg, wasm, ErrInitFailed, "_initialize: deadline exceeded")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("refusing took %v", d)
+	}
+}
+
+func TestHostileBadConfiguration(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{Config: []byte(`{"accessKey":"RocketMQ"}`)}, plugintest.Build(t, "plugins/acl"),
+		ErrInitFailed, "config: accessKey and secretKey are required")
+}
+
+// behaviors loads the hostile send hook with the policy.
+func behaviors(t *testing.T, r *Runtime, cfg PluginConfig) (*Plugin, *SendHook) {
+	t.Helper()
+	cfg.Kind = KindSend
+	p := load(t, r, cfg, "host/testdata/hostile/behaviors")
+	h, err := NewSendHook(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, h
+}
+
+// misbehave sends one message with the body under policy Skip and then Fail, and checks
+// the failure: Skip sends the message unchanged, Fail reports a *CallError of the kind.
+// Then it checks the slot still serves.
+func misbehave(t *testing.T, cfg PluginConfig, body string, want Failure, detail string) {
+	t.Helper()
+	r, _ := newRuntime(t)
+	for _, policy := range []Policy{Skip, Fail} {
+		cfg.Policy = policy
+		cfg.Name = "behaviors-" + policy.String()
+		p, h := behaviors(t, r, cfg)
+		evs := sendEvents("TagA", body)
+		before := evs[0].Message.Clone()
+		start := time.Now()
+		err := h.BeforeSend(context.Background(), evs)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("the failed call took %v", d)
+		}
+		switch policy {
+		case Skip:
+			if err != nil {
+				t.Fatalf("policy skip: BeforeSend = %v", err)
+			}
+		case Fail:
+			var ce *CallError
+			if !errors.As(err, &ce) || ce.Failure != want || !errors.Is(err, failureErrs[want]) {
+				t.Fatalf("policy fail: BeforeSend = %v, want a %v *CallError", err, want)
+			}
+			if !strings.Contains(err.Error(), detail) {
+				t.Fatalf("error %q does not mention %q", err, detail)
+			}
+			t.Logf("user sees: %v", err)
+		}
+		if m := evs[0].Message; string(m.Body) != string(before.Body) || m.Properties.Encode() != before.Properties.Encode() || evs[0].Reject != "" {
+			t.Fatalf("the message changed: %+v, reject %q", m, evs[0].Reject)
+		}
+		st := p.Status()
+		if st.Failures != 1 || !strings.Contains(st.LastError, want.String()) {
+			t.Fatalf("status after the failure: %+v", st)
+		}
+		serving(t, p, h)
+	}
+}
+
+// serving checks the slot answers a well-behaved call, with its instances back to their
+// number.
+func serving(t *testing.T, p *Plugin, h *SendHook) {
+	t.Helper()
+	evs := sendEvents("TagA", "tag")
+	if err := h.BeforeSend(context.Background(), evs); err != nil {
+		t.Fatalf("the next call failed: %v", err)
+	}
+	if got := evs[0].Message.Properties.Get("seen"); got != "TagA" {
+		t.Fatalf("the next call did not run: seen=%q", got)
+	}
+	waitFor(t, 10*time.Second, "the pool to be whole again", func() bool {
+		s := p.Status()
+		return s.Instances >= 1 && s.Idle == s.Instances
+	})
+}
+
+func TestHostileInfiniteLoop(t *testing.T) {
+	misbehave(t, PluginConfig{Deadline: 20 * time.Millisecond}, "loop", FailDeadline, "deadline exceeded: interrupted after about")
+}
+
+func TestHostileMemoryBomb(t *testing.T) {
+	misbehave(t, PluginConfig{MemoryLimit: 16 << 20, Deadline: time.Second}, "bomb", FailMemory, "more than its 16 MiB of memory")
+}
+
+// A plugin that allocates on every call must not run out of memory. The Go runtime of a
+// module runs only inside calls, and its collector's goroutines only when the sdk yields
+// to them; without that, this runs out of 8 MiB within a few thousand calls.
+func TestGarbageIsCollectedAcrossCalls(t *testing.T) {
+	r, _ := newRuntime(t)
+	// Collections run within calls: give them time.
+	p, h := behaviors(t, r, PluginConfig{Policy: Fail, MemoryLimit: 8 << 20, Deadline: 2 * time.Second})
+	for i := range 10000 { // 10 million small objects
+		if err := h.BeforeSend(context.Background(), sendEvents("", "garbage")); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if st := p.Status(); st.Failures != 0 {
+		t.Fatalf("%+v", st)
+	}
+	// The same in the allocation sandbox, whose clock is a fake.
+	a := load(t, r, PluginConfig{Name: "garbage", Kind: KindAllocate, Policy: Fail, MemoryLimit: 8 << 20, Deadline: 2 * time.Second,
+		Config: []byte("garbage")},
+		"host/testdata/hostile/badalloc")
+	s, _ := NewAllocateStrategy(a, nil)
+	clients, qs := clientIDs(2), queues(4)
+	for i := range 10000 {
+		if _, err := s.Allocate("g", clients[0], clients, qs); err != nil {
+			t.Fatalf("allocation %d: %v", i, err)
+		}
+	}
+}
+
+func TestHostileNilDereference(t *testing.T) {
+	// The sdk recovers the panic: the call fails, the instance lives on.
+	misbehave(t, PluginConfig{}, "nil", FailError, "plugin panicked: runtime error: invalid memory address or nil pointer dereference")
+}
+
+func TestHostileUnrecoveredPanic(t *testing.T) {
+	// A panic in a goroutine kills Go's runtime: the instance is replaced.
+	misbehave(t, PluginConfig{Deadline: time.Second}, "goexit", FailTrap, "stderr: panic: runtime error: invalid memory address or nil pointer dereference; [signal")
+}
+
+func TestHostileExit(t *testing.T) {
+	misbehave(t, PluginConfig{}, "exit", FailTrap, "module exited with code 3")
+}
+
+func TestHostileErrorAnswer(t *testing.T) {
+	misbehave(t, PluginConfig{}, "error", FailError, "refused by the behaviors plugin")
+}
+
+func TestHostileHugeOutput(t *testing.T) {
+	misbehave(t, PluginConfig{MemoryLimit: 128 << 20, Deadline: 2 * time.Second}, "huge", FailBadResult, "exceeds the limit of 16777216")
+}
+
+func TestHostileResultOutsideMemory(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, err := r.Load(context.Background(), PluginConfig{Name: "raw", Instances: 1, Policy: Fail},
+		wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: wasmgen.Result(0xFFFF0000, 0x10000)}.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	err = h.BeforeSend(context.Background(), sendEvents("", "x"))
+	if !errors.Is(err, ErrBadResult) || !strings.Contains(err.Error(), "is outside the module's 65536 bytes of memory") {
+		t.Fatalf("BeforeSend = %v", err)
+	}
+	t.Logf("user sees: %v", err)
+}
+
+func TestHostileUnreachable(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, err := r.Load(context.Background(), PluginConfig{Name: "raw", Instances: 1, Policy: Fail},
+		wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: []byte{wasmgen.Unreachable}}.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	err = h.BeforeSend(context.Background(), sendEvents("", "x"))
+	if !errors.Is(err, ErrTrap) || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("BeforeSend = %v", err)
+	}
+	t.Logf("user sees: %v", err)
+	waitFor(t, 5*time.Second, "a replacement instance", func() bool { return p.Status().Idle == 1 })
+}
+
+func TestHostileLoopInAModuleNotBuiltWithGo(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, err := r.Load(context.Background(), PluginConfig{Name: "raw", Instances: 1, Policy: Fail, Deadline: 10 * time.Millisecond},
+		wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: wasmgen.InfiniteLoop}.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	if err := h.BeforeSend(context.Background(), sendEvents("", "x")); !errors.Is(err, ErrDeadline) {
+		t.Fatalf("BeforeSend = %v", err)
+	}
+}
+
+func TestHostileConsumeHookTrapLosesNothing(t *testing.T) {
+	r, _ := newRuntime(t)
+	for _, policy := range []Policy{Skip, Fail} {
+		p, err := r.Load(context.Background(), PluginConfig{Name: "raw-" + policy.String(), Instances: 1, Policy: policy},
+			wasmgen.Plugin{Version: 1, Kind: abi.KindConsume, Entry: []byte{wasmgen.Unreachable}}.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := NewConsumeHook(p)
+		msgs := []*message.Ext{{Message: message.Message{Topic: "T", Body: []byte("b")}}}
+		verdicts := []instance.ConsumeVerdict{instance.Deliver}
+		err = h.BeforeConsume(context.Background(), &instance.ConsumeContext{ConsumerGroup: "g"}, msgs, verdicts)
+		if policy == Fail && !errors.Is(err, ErrTrap) || policy == Skip && err != nil {
+			t.Fatalf("policy %v: BeforeConsume = %v", policy, err)
+		}
+		if verdicts[0] != instance.Deliver || string(msgs[0].Body) != "b" {
+			t.Fatalf("policy %v: verdict %v, body %q", policy, verdicts[0], msgs[0].Body)
+		}
+	}
+}
+
+func TestHostileLogFlood(t *testing.T) {
+	r, logs := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{Deadline: 2 * time.Second})
+	if err := h.BeforeSend(context.Background(), sendEvents("", "flood")); err != nil {
+		t.Fatal(err)
+	}
+	lines := logs.count("flood line")
+	if lines == 0 || lines > defaultLogLimit/len("flood line 0") {
+		t.Fatalf("%d lines of the flood logged", lines)
+	}
+	if strings.Contains(logs.String(), strings.Repeat("x", 100)) {
+		t.Fatal("a 1 MiB stdout line was logged")
+	}
+	if s := p.Status(); s.DroppedLogBytes < 1<<20 {
+		t.Fatalf("dropped %d bytes of log", s.DroppedLogBytes)
+	}
+	serving(t, p, h)
+}
+
+func TestHostileBadPropertyName(t *testing.T) {
+	misbehave(t, PluginConfig{}, "badprop", FailBadResult, `property "bad\x01name": names and values cannot hold 0x01 or 0x02`)
+}
+
+// badAlloc loads the hostile strategy answering as mode says, with the policy.
+func badAlloc(t *testing.T, r *Runtime, mode string, policy Policy) *AllocateStrategy {
+	t.Helper()
+	p := load(t, r, PluginConfig{Name: "badalloc-" + mode + "-" + policy.String(), Kind: KindAllocate, Policy: policy, Config: []byte(mode)},
+		"host/testdata/hostile/badalloc")
+	s, err := NewAllocateStrategy(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func testBadIndices(t *testing.T, mode, detail string) {
+	r, _ := newRuntime(t)
+	clients, qs := clientIDs(3), queues(8)
+	// Fallback: the built-in strategy answers.
+	got, err := badAlloc(t, r, mode, Fallback).Allocate("g", clients[1], clients, qs)
+	if want := []int{3, 4, 5}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("fallback answered %v, %v; want averagely's %v", got, err, want)
+	}
+	// Fail: the rebalance fails, and keeps the queues it has.
+	_, err = badAlloc(t, r, mode, Fail).Allocate("g", clients[1], clients, qs)
+	if !errors.Is(err, ErrBadResult) || !strings.Contains(err.Error(), detail) {
+		t.Fatalf("fail policy: %v, want a bad result mentioning %q", err, detail)
+	}
+	t.Logf("user sees: %v", err)
+}
+
+func TestHostileQueueIndexOutOfRange(t *testing.T) {
+	testBadIndices(t, "range", "queue index 8 out of range: 8 queues")
+}
+
+func TestHostileNegativeQueueIndex(t *testing.T) {
+	testBadIndices(t, "negative", "queue index -1 out of range")
+}
+
+func TestHostileDuplicateQueueIndex(t *testing.T) {
+	testBadIndices(t, "dup", "queue index 0 given twice")
+}
+
+func TestHostileMoreIndicesThanQueues(t *testing.T) {
+	testBadIndices(t, "toomany", "9 indices for 8 queues")
+}

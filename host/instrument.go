@@ -1,0 +1,588 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// Why instrument: a module that loops must be stoppable, and its loop must not stall the
+// gateway. wazero stops a runaway module only when compiled WithCloseOnContextDone, and
+// then every call, deadline or not, starts a goroutine and allocates a channel to watch
+// the context: ~300 ns and 3 allocations per call here, fifteen times the call itself.
+// Worse, code compiled from WebAssembly has no Go safepoints: while a module loops,
+// Go's garbage collector cannot stop the world, and every goroutine waits for it (the
+// watchdog that should stop the loop included).
+//
+// So the host rewrites every module before compiling it. It adds a mutable i32 global,
+// the budget (exported as budgetExport), an import of the host function mqgate.yield
+// (appended to the imports, so that every defined function's index moves up by one and
+// every reference to one is renumbered), and, at the entry of every function and the
+// head of every loop, the checkpoint
+//
+//	budget = budget - 1
+//	if budget < 1 { call mqgate.yield }
+//
+// yield is Go code: a safepoint where the collector can stop the goroutine. It refills
+// the budget and fails the call (a panic, which wazero turns into an error) when it is
+// past its deadline; the watchdog empties the budget of such a call so that it yields at
+// its next checkpoint. A checkpoint is a load, a store and a predictable branch; yield
+// runs once every yieldEvery checkpoints, some tens of microseconds of execution.
+//
+// The rewriter decodes every instruction, so it refuses what it cannot decode (the
+// threads and GC proposals), a start function (which would run during instantiation,
+// before the host can reach the instance) and code that names the added global.
+
+// budgetExport is the export name of the budget global; yieldImport the name of the
+// host function the checkpoints call, in module abi.HostModule.
+const (
+	budgetExport = "mqgate_budget"
+	yieldImport  = "yield"
+	yieldEvery   = 1 << 12
+)
+
+// instrumented is a module after instrumentation, with what the rewriter learnt of it.
+type instrumented struct {
+	wasm    []byte
+	imports []importEntry
+	// minPages is the initial size of the module's memory, in 64 KiB pages.
+	minPages uint32
+	hasStart bool
+}
+
+type importEntry struct {
+	module, name string
+	kind         byte // 0 func, 1 table, 2 memory, 3 global, 4 tag
+}
+
+func (i importEntry) String() string { return i.module + "." + i.name }
+
+// instrument returns wasm with the budget global, the yield import and the checkpoints
+// added. Its errors say what is wrong and where, for a LoadError.
+func instrument(wasm []byte) (*instrumented, error) {
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || string(wasm[4:8]) != "\x01\x00\x00\x00" {
+		return nil, errNotWasm
+	}
+	type section struct {
+		id   byte
+		body []byte
+	}
+	var sections []section
+	r := reader{b: wasm, off: 8}
+	lastRank := 0
+	for r.off < len(r.b) {
+		id := r.byte()
+		n := r.u32()
+		body := r.bytes(int(n))
+		if r.err != nil {
+			return nil, fmt.Errorf("section at offset %d: %w", r.off, r.err)
+		}
+		if id != secCustom {
+			rank, ok := sectionRank[id]
+			if !ok {
+				return nil, fmt.Errorf("unknown section id %d", id)
+			}
+			if rank <= lastRank {
+				return nil, fmt.Errorf("section %d out of order or repeated", id)
+			}
+			lastRank = rank
+		}
+		sections = append(sections, section{id, body})
+	}
+
+	out := &instrumented{}
+	var (
+		types                        uint32 // entries of the type section
+		voidType                     = -1   // index of the type () -> (), if any
+		funcImports, importedGlobals uint32
+		definedGlobals               uint32
+		hasExports                   bool
+	)
+	for _, s := range sections {
+		sr := reader{b: s.body}
+		switch s.id {
+		case secType:
+			types = sr.u32()
+			for i := range types {
+				if form := sr.byte(); form != 0x60 {
+					return nil, fmt.Errorf("type %d: unsupported form 0x%02X", i, form)
+				}
+				params := sr.u32()
+				for range params {
+					sr.valType()
+				}
+				results := sr.u32()
+				for range results {
+					sr.valType()
+				}
+				if params == 0 && results == 0 && voidType < 0 {
+					voidType = int(i)
+				}
+			}
+		case secImport:
+			for range sr.u32() {
+				e := importEntry{module: sr.name(), name: sr.name(), kind: sr.byte()}
+				switch e.kind {
+				case 0:
+					sr.u32()
+					funcImports++
+				case 1:
+					sr.byte()
+					sr.limits()
+				case 2:
+					sr.limits()
+				case 3:
+					sr.byte()
+					sr.byte()
+					importedGlobals++
+				case 4:
+					sr.byte()
+					sr.u32()
+				default:
+					return nil, fmt.Errorf("import %s: unknown kind %d", e, e.kind)
+				}
+				out.imports = append(out.imports, e)
+			}
+		case secMemory:
+			if sr.u32() > 0 {
+				sr.byte()
+				out.minPages = sr.u32()
+			}
+		case secGlobal:
+			definedGlobals = sr.u32()
+		case secExport:
+			hasExports = true
+			for range sr.u32() {
+				if name := sr.name(); name == budgetExport {
+					return nil, fmt.Errorf("module already exports %q, a name the host reserves", name)
+				}
+				sr.byte()
+				sr.u32()
+			}
+		case secStart:
+			out.hasStart = true
+		}
+		if sr.err != nil {
+			return nil, fmt.Errorf("section %d: %w", s.id, sr.err)
+		}
+	}
+	if !hasExports {
+		return nil, errors.New("module exports nothing")
+	}
+	if out.hasStart {
+		return out, nil // refused by the caller, which names the reason
+	}
+
+	rw := rewriter{
+		shiftFrom: funcImports,                      // defined functions move up by one
+		yield:     funcImports,                      // the added import's index
+		budget:    importedGlobals + definedGlobals, // the added global's index
+		nGlobals:  importedGlobals + definedGlobals,
+	}
+	yieldType := uint32(voidType)
+	if voidType < 0 {
+		yieldType = types
+	}
+	rw.checkpoint = rw.makeCheckpoint()
+
+	w := append([]byte(nil), wasm[:8]...)
+	emit := func(id byte, body []byte) {
+		w = append(w, id)
+		w = appendU32(w, uint32(len(body)))
+		w = append(w, body...)
+	}
+	// The added global: mutable i32, a full budget.
+	newGlobal := append([]byte{0x7F, 0x01, 0x41}, appendS32(nil, yieldEvery)...)
+	newGlobal = append(newGlobal, 0x0B)
+	yieldEntry := appendName(appendName(nil, abi.HostModule), yieldImport)
+	yieldEntry = appendU32(append(yieldEntry, 0x00), yieldType)
+	added := map[byte]bool{}
+	// addBefore emits the sections the module lacks ahead of the first section that must
+	// follow them.
+	addBefore := func(rank int) {
+		if !added[secType] && voidType < 0 && rank > sectionRank[secType] {
+			added[secType] = true
+			emit(secType, append(appendU32(nil, 1), 0x60, 0x00, 0x00))
+		}
+		if !added[secImport] && rank > sectionRank[secImport] {
+			added[secImport] = true
+			emit(secImport, append(appendU32(nil, 1), yieldEntry...))
+		}
+		if !added[secGlobal] && rank > sectionRank[secGlobal] {
+			added[secGlobal] = true
+			emit(secGlobal, append(appendU32(nil, 1), newGlobal...))
+		}
+	}
+	for _, s := range sections {
+		if s.id != secCustom {
+			addBefore(sectionRank[s.id])
+		}
+		var body []byte
+		var err error
+		switch s.id {
+		case secType:
+			added[secType] = true
+			body = s.body
+			if voidType < 0 {
+				body = appendVec(s.body, []byte{0x60, 0x00, 0x00})
+			}
+		case secImport:
+			added[secImport] = true
+			body = appendVec(s.body, yieldEntry)
+		case secGlobal:
+			added[secGlobal] = true
+			body, err = rw.globals(s.body, newGlobal)
+		case secExport:
+			body, err = rw.exports(s.body)
+		case secElement:
+			body, err = rw.elements(s.body)
+		case secCode:
+			body, err = rw.code(s.body)
+		case secTable:
+			body, err = rw.tables(s.body)
+		case secCustom:
+			if body = rw.names(s.body); body == nil {
+				continue
+			}
+		default:
+			body = s.body
+		}
+		if err != nil {
+			return nil, err
+		}
+		emit(s.id, body)
+	}
+	addBefore(len(sectionRank) + 1) // past every known section
+	out.wasm = w
+	return out, nil
+}
+
+// appendVec appends elem to the vector sec (count, then entries), counting it.
+func appendVec(sec, elem []byte) []byte {
+	r := reader{b: sec}
+	n := r.u32()
+	body := appendU32(nil, n+1)
+	body = append(body, sec[r.off:]...)
+	return append(body, elem...)
+}
+
+// rewriter renumbers the functions a module names, past the added import, and inserts
+// the checkpoints.
+type rewriter struct {
+	shiftFrom  uint32 // function indices from here move up by one
+	yield      uint32 // function index of mqgate.yield
+	budget     uint32 // global index of the budget
+	nGlobals   uint32 // global indices the module may name (below budget)
+	checkpoint []byte
+}
+
+func (rw *rewriter) fn(i uint32) uint32 {
+	if i >= rw.shiftFrom {
+		return i + 1
+	}
+	return i
+}
+
+func (rw *rewriter) makeCheckpoint() []byte {
+	b := appendU32([]byte{0x23}, rw.budget) // global.get $budget
+	b = append(b, 0x41, 0x01, 0x6B)         // i32.const 1, i32.sub
+	b = appendU32(append(b, 0x24), rw.budget)
+	b = appendU32(append(b, 0x23), rw.budget)
+	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40) // i32.const 1, i32.lt_s, if
+	b = appendU32(append(b, 0x10), rw.yield)    // call $yield
+	return append(b, 0x0B)                      // end
+}
+
+// globals appends the budget to the global section, renumbering functions in the
+// initializers.
+func (rw *rewriter) globals(sec, newGlobal []byte) ([]byte, error) {
+	r := reader{b: sec}
+	n := r.u32()
+	out := appendU32(nil, n+1)
+	for i := range n {
+		start := r.off
+		r.valType()
+		r.byte() // mutability
+		out = append(out, sec[start:r.off]...)
+		var err error
+		if out, err = rw.constExpr(out, &r); err != nil {
+			return nil, fmt.Errorf("global %d: %w", i, err)
+		}
+	}
+	if r.err != nil || r.off != len(sec) {
+		return nil, errors.New("global section: malformed")
+	}
+	return append(out, newGlobal...), nil
+}
+
+// exports renumbers exported functions and exports the budget.
+func (rw *rewriter) exports(sec []byte) ([]byte, error) {
+	r := reader{b: sec}
+	n := r.u32()
+	out := appendU32(nil, n+1)
+	for range n {
+		name := r.name()
+		kind := r.byte()
+		idx := r.u32()
+		if kind == 0 {
+			idx = rw.fn(idx)
+		}
+		out = appendU32(append(appendName(out, name), kind), idx)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("export section: %w", r.err)
+	}
+	out = appendName(out, budgetExport)
+	return appendU32(append(out, 0x03), rw.budget), nil
+}
+
+// tables refuses table initializers (typed function references), which would name
+// functions.
+func (rw *rewriter) tables(sec []byte) ([]byte, error) {
+	r := reader{b: sec}
+	for range r.u32() {
+		if r.off < len(sec) && sec[r.off] == 0x40 {
+			return nil, errors.New("table with an initializer expression: unsupported")
+		}
+		r.byte()
+		r.limits()
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("table section: %w", r.err)
+	}
+	return sec, nil
+}
+
+// elements renumbers the functions of element segments.
+func (rw *rewriter) elements(sec []byte) ([]byte, error) {
+	r := reader{b: sec}
+	n := r.u32()
+	out := appendU32(nil, n)
+	for i := range n {
+		flags := r.u32()
+		out = appendU32(out, flags)
+		if flags > 7 {
+			return nil, fmt.Errorf("element segment %d: unknown flags %d", i, flags)
+		}
+		var err error
+		if flags&2 != 0 && flags&1 == 0 { // explicit table index
+			out = appendU32(out, r.u32())
+		}
+		if flags&1 == 0 { // active: an offset expression
+			if out, err = rw.constExpr(out, &r); err != nil {
+				return nil, fmt.Errorf("element segment %d: %w", i, err)
+			}
+		}
+		if flags&3 != 0 { // elemkind or reftype
+			out = append(out, r.byte())
+		}
+		count := r.u32()
+		out = appendU32(out, count)
+		for range count {
+			if flags&4 == 0 {
+				out = appendU32(out, rw.fn(r.u32()))
+			} else if out, err = rw.constExpr(out, &r); err != nil {
+				return nil, fmt.Errorf("element segment %d: %w", i, err)
+			}
+		}
+	}
+	if r.err != nil || r.off != len(sec) {
+		return nil, errors.New("element section: malformed")
+	}
+	return out, nil
+}
+
+// constExpr copies a constant expression, renumbering ref.func.
+func (rw *rewriter) constExpr(out []byte, r *reader) ([]byte, error) {
+	for {
+		op := r.byte()
+		if r.err != nil {
+			return nil, r.err
+		}
+		switch {
+		case op == 0x0B:
+			return append(out, op), nil
+		case op == 0xD2:
+			out = appendU32(append(out, op), rw.fn(r.u32()))
+		case op == 0x23:
+			i := r.u32()
+			if i >= rw.nGlobals {
+				return nil, fmt.Errorf("global index %d out of range", i)
+			}
+			out = appendU32(append(out, op), i)
+		case op == 0x41 || op == 0x42 || op == 0xD0:
+			start := r.off
+			r.s64()
+			out = append(append(out, op), r.b[start:r.off]...)
+		case op == 0x43:
+			out = append(append(out, op), r.bytes(4)...)
+		case op == 0x44:
+			out = append(append(out, op), r.bytes(8)...)
+		case op == 0x6A || op == 0x6B || op == 0x6C || op == 0x7C || op == 0x7D || op == 0x7E: // extended const
+			out = append(out, op)
+		default:
+			return nil, fmt.Errorf("unsupported instruction 0x%02X in a constant expression", op)
+		}
+	}
+}
+
+// names renumbers the function and local names of a "name" custom section; any other
+// custom section is kept as it is. A name section it cannot read is dropped (nil).
+func (rw *rewriter) names(sec []byte) []byte {
+	r := reader{b: sec}
+	if r.name() != "name" || r.err != nil {
+		return sec
+	}
+	out := append([]byte(nil), sec[:r.off]...)
+	for r.off < len(sec) {
+		id := r.byte()
+		body := r.bytes(int(r.u32()))
+		if r.err != nil {
+			return nil
+		}
+		if id == 1 || id == 2 {
+			br := reader{b: body}
+			n := br.u32()
+			nb := appendU32(nil, n)
+			for range n {
+				nb = appendU32(nb, rw.fn(br.u32()))
+				if id == 1 {
+					nb = appendName(nb, br.name())
+					continue
+				}
+				m := br.u32()
+				nb = appendU32(nb, m)
+				for range m {
+					nb = appendName(appendU32(nb, br.u32()), br.name())
+				}
+			}
+			if br.err != nil {
+				return nil
+			}
+			body = nb
+		}
+		out = append(appendU32(append(out, id), uint32(len(body))), body...)
+	}
+	return out
+}
+
+// code rewrites the code section: the checkpoint at every function entry and loop head,
+// functions renumbered.
+func (rw *rewriter) code(sec []byte) ([]byte, error) {
+	r := reader{b: sec}
+	n := r.u32()
+	out := appendU32(make([]byte, 0, len(sec)+len(sec)/4), n)
+	var body []byte
+	for f := range n {
+		size := r.u32()
+		fb := r.bytes(int(size))
+		if r.err != nil {
+			return nil, fmt.Errorf("code of function %d: %w", f, r.err)
+		}
+		fr := reader{b: fb}
+		for range fr.u32() { // locals
+			fr.u32()
+			fr.valType()
+		}
+		if fr.err != nil {
+			return nil, fmt.Errorf("locals of function %d: %w", f, fr.err)
+		}
+		body = append(body[:0], fb[:fr.off]...)
+		body = append(body, rw.checkpoint...)
+		var err error
+		if body, err = rw.expr(body, &fr); err != nil {
+			return nil, fmt.Errorf("function %d (of the code section), offset %d: %w", f, fr.off, err)
+		}
+		out = appendU32(out, uint32(len(body)))
+		out = append(out, body...)
+	}
+	if r.off != len(r.b) {
+		return nil, errors.New("code section: trailing bytes")
+	}
+	return out, nil
+}
+
+// expr copies the instructions of r to out, renumbering functions and inserting the
+// checkpoint after each loop's block type.
+func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
+	for r.off < len(r.b) {
+		start := r.off
+		op := r.byte()
+		switch {
+		case op == 0x10 || op == 0x12 || op == 0xD2: // call, return_call, ref.func
+			out = appendU32(append(out, op), rw.fn(r.u32()))
+			if r.err != nil {
+				return nil, r.err
+			}
+			continue
+		case op == 0x03: // loop
+			r.blockType()
+			if r.err != nil {
+				return nil, r.err
+			}
+			out = append(append(out, r.b[start:r.off]...), rw.checkpoint...)
+			continue
+		case op == 0x02 || op == 0x04 || op == 0x06: // block, if, try
+			r.blockType()
+		case op == 0x0C || op == 0x0D || op == 0x14 || op == 0x15 ||
+			op == 0x07 || op == 0x08 || op == 0x09 || op == 0x18 ||
+			op >= 0x20 && op <= 0x22 || op == 0x25 || op == 0x26 || op == 0xD5 || op == 0xD6:
+			// one index: br, br_if, call_ref, return_call_ref, catch, throw, rethrow,
+			// delegate, local.*, table.get/set, br_on_(non_)null
+			r.u32()
+		case op == 0x23 || op == 0x24: // global.get, global.set
+			if i := r.u32(); i >= rw.nGlobals {
+				return nil, fmt.Errorf("global index %d out of range", i)
+			}
+		case op == 0x0E: // br_table
+			for range r.u32() {
+				r.u32()
+			}
+			r.u32()
+		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+			r.u32()
+			r.u32()
+		case op == 0x1C: // select t*
+			for range r.u32() {
+				r.valType()
+			}
+		case op == 0x1F: // try_table
+			r.blockType()
+			for range r.u32() {
+				if kind := r.byte(); kind <= 1 {
+					r.u32()
+				}
+				r.u32()
+			}
+		case op >= 0x28 && op <= 0x3E:
+			r.memArg()
+		case op == 0x3F || op == 0x40: // memory.size, memory.grow
+			r.u32()
+		case op == 0x41 || op == 0x42 || op == 0xD0: // i32.const, i64.const, ref.null
+			r.s64()
+		case op == 0x43:
+			r.bytes(4)
+		case op == 0x44:
+			r.bytes(8)
+		case op == 0xFC:
+			if err := r.prefixFC(); err != nil {
+				return nil, err
+			}
+		case op == 0xFD:
+			if err := r.prefixFD(); err != nil {
+				return nil, err
+			}
+		case op <= 0x01 || op == 0x05 || op == 0x0A || op == 0x0B || op == 0x0F || op == 0x19 ||
+			op == 0x1A || op == 0x1B || op >= 0x45 && op <= 0xC4 || op == 0xD1 || op == 0xD3 || op == 0xD4:
+			// no immediates
+		default:
+			return nil, fmt.Errorf("unsupported instruction 0x%02X", op)
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		out = append(out, r.b[start:r.off]...)
+	}
+	return out, nil
+}

@@ -1,0 +1,174 @@
+package host
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/mqgate/mqgate/host/internal/plugintest"
+	"github.com/mqgate/mqgate/host/internal/wasmgen"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// instantiateRaw compiles an instrumented module in a bare runtime whose yield counts its
+// calls, and returns the instance.
+func instantiateRaw(t *testing.T, wasm []byte, yields *int) api.Module {
+	t.Helper()
+	in, err := instrument(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	t.Cleanup(func() { r.Close(ctx) })
+	_, err = r.NewHostModuleBuilder(abi.HostModule).NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, m api.Module, _ []uint64) {
+			*yields++
+			m.ExportedGlobal(budgetExport).(api.MutableGlobal).Set(yieldEvery)
+		}), nil, nil).Export(yieldImport).Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := r.Instantiate(ctx, in.wasm)
+	if err != nil {
+		t.Fatalf("the instrumented module does not instantiate: %v", err)
+	}
+	return mod
+}
+
+// The added import moves every defined function up by one: calls, exports, element
+// segments (tables) and the name section must follow.
+func TestInstrumentRenumbersFunctions(t *testing.T) {
+	types := []wasmgen.FuncType{{Results: []byte{wasmgen.I32}}, {Params: []byte{wasmgen.I32}, Results: []byte{wasmgen.I32}}}
+	m := &wasmgen.Module{
+		Types:   types,
+		Imports: []wasmgen.Import{{Module: "env", Name: "f", Type: 0}}, // function 0
+		Funcs: []wasmgen.Func{
+			{Type: 0, Code: wasmgen.I32Const(42)},                          // 1: 42
+			{Type: 0, Code: []byte{0x10, 0x01}},                            // 2: call 1
+			{Type: 0, Code: append(wasmgen.I32Const(0), 0x11, 0x00, 0x00)}, // 3: call_indirect table[0]
+			{Type: 1, Code: append([]byte{0x03, 0x40, 0x0B}, 0x20, 0x00)},  // 4: a loop, then its argument
+		},
+		Table:   1,
+		Elems:   []uint32{1},
+		Exports: []wasmgen.Export{{Name: "direct", Index: 2}, {Name: "indirect", Index: 3}, {Name: "loop", Index: 4}},
+		Customs: []wasmgen.Custom{{Name: "name", Data: append([]byte{1, 6, 1, 2, 3}, "via"...)}},
+	}
+	yields := 0
+	// Satisfy env.f with a module of its own.
+	in, err := instrument(m.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	r.NewHostModuleBuilder("env").NewFunctionBuilder().WithFunc(func() int32 { return 7 }).Export("f").Instantiate(ctx)
+	r.NewHostModuleBuilder(abi.HostModule).NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(context.Context, api.Module, []uint64) { yields++ }), nil, nil).
+		Export(yieldImport).Instantiate(ctx)
+	mod, err := r.Instantiate(ctx, in.wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint64{"direct": 42, "indirect": 42} {
+		res, err := mod.ExportedFunction(name).Call(ctx)
+		if err != nil || res[0] != want {
+			t.Errorf("%s() = %v, %v; want %d", name, res, err, want)
+		}
+	}
+	if res, err := mod.ExportedFunction("loop").Call(ctx, 9); err != nil || res[0] != 9 {
+		t.Errorf("loop(9) = %v, %v", res, err)
+	}
+	if yields != 0 {
+		t.Errorf("yield called %d times within the first budget", yields)
+	}
+	if g := mod.ExportedGlobal(budgetExport); g == nil || g.Get() >= yieldEvery {
+		t.Errorf("budget %v: the checkpoints did not run", g)
+	}
+}
+
+func TestInstrumentYieldsInALongLoop(t *testing.T) {
+	// A loop of 100,000 iterations: a countdown in a local.
+	loop := []byte{0x41}
+	loop = wasmgen.S64(loop, 100000)
+	loop = append(loop, 0x21, 0x00, // local.set 0 (the parameter)
+		0x03, 0x40, // loop
+		0x20, 0x00, 0x41, 0x01, 0x6B, 0x22, 0x00, // local.get 0, i32.const 1, i32.sub, local.tee 0
+		0x0D, 0x00, // br_if 0
+		0x0B, // end
+		0x20, 0x00)
+	m := &wasmgen.Module{
+		Types:   []wasmgen.FuncType{{Params: []byte{wasmgen.I32}, Results: []byte{wasmgen.I32}}},
+		Funcs:   []wasmgen.Func{{Type: 0, Code: loop}},
+		Exports: []wasmgen.Export{{Name: "count", Index: 0}},
+	}
+	yields := 0
+	mod := instantiateRaw(t, m.Bytes(), &yields)
+	if _, err := mod.ExportedFunction("count").Call(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if want := 100000 / yieldEvery; yields < want {
+		t.Fatalf("yield called %d times in 100000 iterations, want at least %d", yields, want)
+	}
+}
+
+func TestInstrumentRefuses(t *testing.T) {
+	for name, c := range map[string]struct {
+		wasm []byte
+		want string
+	}{
+		"a global that is not there (the budget's index)": {
+			(&wasmgen.Module{Types: []wasmgen.FuncType{{Results: []byte{wasmgen.I32}}},
+				Funcs:   []wasmgen.Func{{Type: 0, Code: []byte{0x23, 0x00}}},
+				Exports: []wasmgen.Export{{Name: "f"}}}).Bytes(),
+			"global index 0 out of range"},
+		"the reserved export name": {
+			(&wasmgen.Module{Types: []wasmgen.FuncType{{}}, Funcs: []wasmgen.Func{{Type: 0}},
+				Exports: []wasmgen.Export{{Name: budgetExport}}}).Bytes(),
+			"a name the host reserves"},
+		"no exports": {(&wasmgen.Module{Types: []wasmgen.FuncType{{}}, Funcs: []wasmgen.Func{{Type: 0}}}).Bytes(), "exports nothing"},
+	} {
+		if _, err := instrument(c.wasm); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+}
+
+// TestLoopingPluginDoesNotStallTheGC: code compiled from WebAssembly has no safepoints;
+// without the checkpoints' yield, a looping plugin would keep Go's garbage collector from
+// stopping the world, and with it every goroutine of the gateway.
+func TestLoopingPluginDoesNotStallTheGC(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{Deadline: time.Second})
+	done := make(chan error)
+	go func() { done <- h.BeforeSend(context.Background(), sendEvents("", "loop")) }()
+	waitFor(t, 5*time.Second, "the loop to start", func() bool { return p.Status().Idle == 0 })
+	start := time.Now()
+	runtime.GC()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a GC took %v while a plugin looped", d)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("policy skip: %v", err)
+	}
+}
+
+// The built-in plugins survive instrumentation: every one of them loads in the suite;
+// this checks their size grows by the checkpoints only.
+func TestInstrumentOverhead(t *testing.T) {
+	wasm := plugintest.Build(t, "plugins/averagely")
+	in, err := instrument(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("averagely: %d bytes, %d instrumented (+%.1f%%)", len(wasm), len(in.wasm), 100*float64(len(in.wasm)-len(wasm))/float64(len(wasm)))
+	if len(in.wasm) > len(wasm)*3/2 {
+		t.Fatal("instrumentation grew the module by more than half")
+	}
+}

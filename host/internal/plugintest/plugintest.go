@@ -1,0 +1,171 @@
+// Package plugintest builds plugins (the built-in ones under plugins/, the hostile ones
+// under host/testdata/hostile/) into WebAssembly modules for tests, with
+// GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared. A module is built once per test
+// binary and cached on disk under a hash of the Go sources it may depend on, so that CI
+// and repeated runs pay for the build once.
+package plugintest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Root returns the module's root directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+}
+
+var (
+	mu    sync.Mutex
+	built = map[string]*entry{}
+)
+
+type entry struct {
+	once sync.Once
+	wasm []byte
+	err  error
+}
+
+// Build returns the module built from pkg, a directory relative to the module root
+// ("plugins/averagely", "host/testdata/hostile/loop"), or fails the test.
+func Build(tb testing.TB, pkg string) []byte {
+	tb.Helper()
+	mu.Lock()
+	e := built[pkg]
+	if e == nil {
+		e = &entry{}
+		built[pkg] = e
+	}
+	mu.Unlock()
+	e.once.Do(func() { e.wasm, e.err = build(pkg) })
+	if e.err != nil {
+		tb.Fatalf("building plugin %s: %v", pkg, e.err)
+	}
+	return e.wasm
+}
+
+// BuildAll builds pkgs concurrently, for a TestMain to pay for them up front.
+func BuildAll(pkgs ...string) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(pkgs))
+	sem := make(chan struct{}, 2)
+	for i, pkg := range pkgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			mu.Lock()
+			e := built[pkg]
+			if e == nil {
+				e = &entry{}
+				built[pkg] = e
+			}
+			mu.Unlock()
+			e.once.Do(func() { e.wasm, e.err = build(pkg) })
+			errs[i] = e.err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("%s: %w", pkgs[i], err)
+		}
+	}
+	return nil
+}
+
+func build(pkg string) ([]byte, error) {
+	root := Root()
+	key, err := sourceHash(root, pkg)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := cacheDir()
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "_")+"-"+key[:16]+".wasm")
+	if b, err := os.ReadFile(out); err == nil {
+		return b, nil
+	}
+	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
+	cmd := exec.Command(goTool(), "build", "-buildmode=c-shared", "-trimpath", "-o", tmp, "./"+pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("go build: %v\n%s", err, msg)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(out)
+}
+
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func cacheDir() (string, error) {
+	if d := os.Getenv("MQGATE_PLUGIN_CACHE"); d != "" {
+		return d, os.MkdirAll(d, 0o755)
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	d := filepath.Join(base, "mqgate", "plugintest")
+	return d, os.MkdirAll(d, 0o755)
+}
+
+// sourceHash hashes what a plugin can depend on within the module: go.mod, go.sum, the
+// Go sources of sdk/ and plugins/ and of pkg itself, and the Go version.
+func sourceHash(root, pkg string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintln(h, runtime.Version(), pkg)
+	for _, f := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	for _, dir := range []string{"sdk", "plugins", pkg} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, path)
+			fmt.Fprintln(h, rel, len(b))
+			h.Write(b)
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

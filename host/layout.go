@@ -1,0 +1,88 @@
+package host
+
+import "github.com/mqgate/mqgate/message"
+
+// layout writes a send or consume input (ABI.md, "Refs and records"): fixed-size records
+// up front, strings after them, each referenced by (offset, length). Strings a batch
+// repeats (the producer group, topic, broker) are written once and referenced by every
+// record; property tables let the guest look a name up without scanning.
+type layout struct {
+	buf  []byte
+	data int // where the next string goes
+
+	// The last string written for a field, for reuse: (offset, length).
+	last [4]struct {
+		s   string
+		off uint32
+	}
+}
+
+func (l *layout) put32(at int, v uint32) { put32(l.buf, at, v) }
+func (l *layout) put64(at int, v uint64) { put64(l.buf, at, v) }
+
+// ref writes the ref of s at at, copying s after the records.
+func (l *layout) ref(at int, s string) {
+	l.put32(at, uint32(l.data))
+	l.put32(at+4, uint32(len(s)))
+	l.data += copy(l.buf[l.data:], s)
+}
+
+// bytesRef is ref for a body; without copy it writes offset 0 and the length only.
+func (l *layout) bytesRef(at int, b []byte, copyBytes bool) {
+	if !copyBytes {
+		l.put32(at, 0)
+		l.put32(at+4, uint32(len(b)))
+		return
+	}
+	l.put32(at, uint32(l.data))
+	l.put32(at+4, uint32(len(b)))
+	l.data += copy(l.buf[l.data:], b)
+}
+
+// shared is ref for a string that repeats from record to record: slot k remembers the
+// last one written.
+func (l *layout) shared(at, k int, s string) {
+	if last := &l.last[k]; last.off != 0 && last.s == s {
+		l.put32(at, last.off)
+		l.put32(at+4, uint32(len(s)))
+		return
+	}
+	l.last[k].s, l.last[k].off = s, uint32(l.data)
+	l.ref(at, s)
+}
+
+// props writes a property table and its (offset, count) at at.
+func (l *layout) props(at int, p *message.Properties) {
+	n := p.Len()
+	table := l.data
+	l.data += 16 * n
+	l.put32(at, uint32(table))
+	l.put32(at+4, uint32(n))
+	i := table
+	for k, v := range p.All() {
+		l.ref(i, k)
+		l.ref(i+8, v)
+		i += 16
+	}
+}
+
+// propsSize bounds what props writes.
+func propsSize(p *message.Properties) int { return 16*p.Len() + p.EncodedLen() }
+
+// reset prepares l to write into buf, strings starting at data.
+func (l *layout) reset(buf []byte, data int) {
+	l.buf, l.data = buf, data
+	for i := range l.last {
+		l.last[i].s, l.last[i].off = "", 0
+	}
+}
+
+// Record layouts, as ABI.md gives them.
+const (
+	sendHeader          = 8
+	sendRecordSize      = 56
+	sendAfterRecordSize = 96
+
+	consumeHeader     = 40
+	consumeRecordSize = 48
+)

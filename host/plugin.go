@@ -1,0 +1,385 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// ErrNoPrevious is Rollback's error when there is no previous version.
+var ErrNoPrevious = errors.New("no previous plugin version to roll back to")
+
+// Plugin is one plugin slot: the active version of a module with its pool of instances,
+// the previous version (kept for Rollback), counters and the quarantine. Adapters
+// (NewAllocateStrategy, NewSendHook, NewConsumeHook, NewRPCHook) make it one of the
+// instance's extension points. It is safe for concurrent use; Swap and Rollback take
+// effect atomically between calls, and calls in flight finish on the version they began on.
+type Plugin struct {
+	r    *Runtime
+	name string
+	cfg  PluginConfig
+
+	active atomic.Pointer[version]
+
+	mu       sync.Mutex // Swap, Rollback, Close
+	previous *version
+	prevSeq  atomic.Int64 // previous's seq, for Status without mu (a Swap holds it while compiling)
+	seq      int
+	closed   bool
+
+	quarantined atomic.Bool
+	consecutive atomic.Int32
+	skipped     atomic.Uint64
+	lastErr     atomic.Pointer[lastError]
+	lastLog     atomic.Int64 // unix nanoseconds of the last failure logged
+	suppressed  atomic.Uint64
+}
+
+type lastError struct {
+	msg string
+	at  time.Time
+}
+
+// version is one loaded module of a plugin.
+type version struct {
+	p             *Plugin
+	seq           int
+	mod           *module
+	kind          Kind
+	cfg           PluginConfig // with defaults for kind
+	config        []byte
+	deterministic bool
+	flags         uint32
+	pool          *pool
+	loadedAt      time.Time
+
+	// retired is set when the version leaves the slot; its pool then drains: each
+	// instance is closed as its call returns it. (The pool, not a lock, tracks calls in
+	// flight: a call holds an instance.) mu orders retiring with starting a replacement.
+	retired atomic.Bool
+	mu      sync.Mutex
+	bg      sync.WaitGroup // replacements being created
+
+	hist        histogram
+	failures    atomic.Uint64
+	droppedLogs atomic.Uint64
+}
+
+// Load compiles wasm (or takes it from the compilation cache), checks it against the
+// ABI, creates cfg.Instances instances, hands each cfg.Config, and returns the slot. Any
+// refusal is a *LoadError naming what is wrong.
+func (r *Runtime) Load(ctx context.Context, cfg PluginConfig, wasm []byte) (*Plugin, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Plugin{r: r, name: cfg.Name, cfg: cfg}
+	cfg.Config = append([]byte(nil), cfg.Config...)
+	if err := r.add(p); err != nil {
+		return nil, err
+	}
+	v, err := p.newVersion(ctx, wasm, cfg.Config, 1)
+	if err != nil {
+		r.remove(p)
+		return nil, err
+	}
+	p.seq = 1
+	p.active.Store(v)
+	r.log.Info("plugin loaded", "plugin", p.name, "kind", v.kind, "version", 1, "sha256", v.mod.sha256[:12], "bytes", v.mod.size, "instances", v.cfg.Instances)
+	return p, nil
+}
+
+func (p *Plugin) newVersion(ctx context.Context, wasm, config []byte, seq int) (*version, error) {
+	v := &version{p: p, seq: seq, kind: p.cfg.Kind, config: append([]byte(nil), config...)}
+	v.cfg = p.cfg.withDefaults(v.kind)
+	v.deterministic = v.kind == 0 || v.kind == KindAllocate
+	mod, err := p.r.compile(ctx, p.name, wasm, v.cfg.MemoryLimit)
+	if err != nil {
+		return nil, err
+	}
+	v.mod = mod
+	probe, err := v.newGuest(ctx, v.deterministic)
+	if err != nil {
+		mod.compiled.Close(ctx)
+		return nil, err
+	}
+	v.kind, v.flags = probe.kind, probe.flags
+	if det := v.kind == KindAllocate; det != v.deterministic {
+		// The slot did not say which kind; the probe ran in the allocation sandbox.
+		probe.close()
+		v.deterministic = det
+		if probe, err = v.newGuest(ctx, det); err != nil {
+			mod.compiled.Close(ctx)
+			return nil, err
+		}
+	}
+	v.cfg = p.cfg.withDefaults(v.kind)
+	probe.limitTicks = p.r.ticks(v.cfg.Deadline)
+	v.pool = newPool(v, v.cfg.Instances, v.cfg.MaxInstances)
+	v.pool.live.Store(1)
+	v.pool.track(probe)
+	v.pool.put(probe)
+	if err := v.pool.fill(ctx); err != nil {
+		v.retire(ctx)
+		return nil, err
+	}
+	v.loadedAt = time.Now()
+	return v, nil
+}
+
+func (v *version) refuse(reason error, msg string, cause error) error {
+	return &LoadError{Plugin: v.p.name, Reason: msg, Err: reason, Cause: cause}
+}
+
+// retire closes v once its calls are over.
+func (v *version) retire(ctx context.Context) {
+	v.mu.Lock()
+	v.retired.Store(true)
+	v.mu.Unlock()
+	v.bg.Wait()
+	if v.pool != nil {
+		v.pool.drain()
+	}
+	v.mod.compiled.Close(ctx)
+}
+
+// Name returns the slot's name.
+func (p *Plugin) Name() string { return p.name }
+
+// Kind returns the kind of the active version.
+func (p *Plugin) Kind() Kind {
+	if v := p.active.Load(); v != nil {
+		return v.kind
+	}
+	return p.cfg.Kind
+}
+
+// Config returns the configuration of the active version, for a Swap that keeps it.
+func (p *Plugin) Config() []byte {
+	if v := p.active.Load(); v != nil {
+		return append([]byte(nil), v.config...)
+	}
+	return nil
+}
+
+// Swap loads a new version of the module with its configuration: compiled, checked and
+// instantiated while the active version keeps serving, then made active atomically.
+// Calls in flight finish on the old version, which becomes the previous one (the one
+// before it is closed). A refused module leaves the slot as it was. Swap lifts a
+// quarantine.
+func (p *Plugin) Swap(ctx context.Context, wasm, config []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	nv, err := p.newVersion(ctx, wasm, config, p.seq+1)
+	if err != nil {
+		return err
+	}
+	if p.cfg.Kind == 0 {
+		if cur := p.active.Load(); cur != nil && cur.kind != nv.kind {
+			nv.retire(ctx)
+			return nv.refuse(ErrWrongKind, "module is a plugin of kind "+nv.kind.String()+", the slot holds kind "+cur.kind.String(), nil)
+		}
+	}
+	p.seq++
+	old := p.active.Swap(nv)
+	drop := p.previous
+	p.previous = old
+	p.prevSeq.Store(int64(old.seq))
+	p.resume()
+	if drop != nil {
+		drop.retire(ctx)
+	}
+	p.r.log.Info("plugin swapped", "plugin", p.name, "version", nv.seq, "sha256", nv.mod.sha256[:12], "previous", old.seq)
+	return nil
+}
+
+// Rollback makes the previous version active again, and the active one the previous (so
+// a second Rollback undoes the first). It lifts a quarantine.
+func (p *Plugin) Rollback(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.previous == nil {
+		return ErrNoPrevious
+	}
+	p.previous = p.active.Swap(p.previous)
+	p.prevSeq.Store(int64(p.previous.seq))
+	p.resume()
+	p.r.log.Info("plugin rolled back", "plugin", p.name, "version", p.active.Load().seq, "from", p.previous.seq)
+	return nil
+}
+
+// Resume lifts a quarantine: the next calls reach the module again.
+func (p *Plugin) Resume() {
+	p.mu.Lock()
+	p.resume()
+	p.mu.Unlock()
+}
+
+func (p *Plugin) resume() {
+	p.consecutive.Store(0)
+	p.quarantined.Store(false)
+}
+
+// Close closes every version once its calls are over. Later calls fail with ErrClosed,
+// to which the slot's policy applies.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if v := p.active.Swap(nil); v != nil {
+		v.retire(ctx)
+	}
+	if p.previous != nil {
+		p.previous.retire(ctx)
+		p.previous = nil
+		p.prevSeq.Store(0)
+	}
+	p.r.remove(p)
+	return nil
+}
+
+// Status reports the slot's state.
+func (p *Plugin) Status() Status {
+	s := Status{Name: p.name, Kind: p.cfg.Kind, Quarantined: p.quarantined.Load(),
+		ConsecutiveFailures: int(p.consecutive.Load()), Skipped: p.skipped.Load(), Policy: p.cfg.Policy}
+	if e := p.lastErr.Load(); e != nil {
+		s.LastError, s.LastErrorAt = e.msg, e.at
+	}
+	s.Previous = int(p.prevSeq.Load())
+	v := p.active.Load()
+	if v == nil {
+		return s
+	}
+	s.Kind, s.Version, s.SHA256, s.LoadedAt, s.Policy = v.kind, v.seq, v.mod.sha256, v.loadedAt, v.cfg.Policy
+	s.Instances, s.Idle, s.Calls = v.pool.counts()
+	s.Failures = v.failures.Load()
+	s.P50, s.P99 = v.hist.quantile(0.50), v.hist.quantile(0.99)
+	s.DroppedLogBytes = v.droppedLogs.Load()
+	return s
+}
+
+// call is one call in progress: the version and instance it holds.
+type call struct {
+	p     *Plugin
+	v     *version
+	g     *guest
+	entry abi.Entry
+	t0    time.Time // zero unless this call is sampled
+}
+
+// begin starts a call of entry: takes an instance of the active version, unless the
+// plugin is quarantined or closed.
+func (p *Plugin) begin(e abi.Entry) (call, *CallError) {
+	if p.quarantined.Load() {
+		p.skipped.Add(1)
+		return call{}, &CallError{Plugin: p.name, Entry: e.Export(), Failure: FailQuarantined, Detail: "after repeated failures; Swap, Rollback or Resume to lift"}
+	}
+	for {
+		v := p.active.Load()
+		if v == nil {
+			return call{}, &CallError{Plugin: p.name, Entry: e.Export(), Failure: FailClosed}
+		}
+		g, f := v.pool.get(v.cfg.Deadline)
+		if f.kind == failRetired {
+			continue // swapped out meanwhile: the next version serves
+		}
+		if f.failed() {
+			c := call{p: p, v: v, entry: e}
+			return call{}, c.record(f)
+		}
+		if v.retired.Load() {
+			v.pool.put(g) // swapped out meanwhile: the drain takes it
+			continue
+		}
+		c := call{p: p, v: v, g: g, entry: e}
+		if g.calls.Add(1)&sampleMask == 0 {
+			c.t0 = time.Now()
+		}
+		return c, nil
+	}
+}
+
+// input returns the instance's input buffer for n bytes.
+func (c *call) input(n int) ([]byte, *CallError) {
+	b, ok := c.g.input(n)
+	if !ok {
+		return nil, c.fail(c.g.fail)
+	}
+	return b, nil
+}
+
+// run calls the entry point over the n bytes written; the output is valid until end or
+// fail.
+func (c *call) run(n int) ([]byte, *CallError) {
+	out, ok := c.g.call(c.entry, n)
+	if !ok {
+		return nil, c.fail(c.g.fail)
+	}
+	return out, nil
+}
+
+// end finishes a successful call.
+func (c *call) end() {
+	if !c.t0.IsZero() {
+		c.v.hist.record(time.Since(c.t0))
+	}
+	if c.p.consecutive.Load() != 0 {
+		c.p.consecutive.Store(0)
+	}
+	c.v.pool.put(c.g)
+}
+
+// fail finishes a failed call: the instance goes back to the pool, or is replaced if it
+// cannot serve again; the failure is counted, logged and may quarantine the plugin.
+func (c *call) fail(f failure) *CallError {
+	if f.discard {
+		c.v.pool.discard(c.g)
+	} else {
+		c.v.pool.put(c.g)
+	}
+	return c.record(f)
+}
+
+func (c *call) record(f failure) *CallError {
+	p, v := c.p, c.v
+	err := &CallError{Plugin: p.name, Version: v.seq, Entry: c.entry.Export(), Failure: f.kind, Detail: f.detail}
+	if !c.t0.IsZero() {
+		err.Elapsed = time.Since(c.t0)
+	}
+	v.failures.Add(1)
+	n := p.consecutive.Add(1)
+	now := time.Now()
+	p.lastErr.Store(&lastError{msg: err.Error(), at: now})
+	// One line a second at most: a plugin failing on every message must not flood the log.
+	if last := p.lastLog.Load(); now.UnixNano()-last >= int64(time.Second) && p.lastLog.CompareAndSwap(last, now.UnixNano()) {
+		p.r.log.Warn("plugin call failed", "plugin", p.name, "version", v.seq, "entry", err.Entry,
+			"failure", f.kind.String(), "detail", f.detail, "policy", v.cfg.Policy.String(), "suppressed", p.suppressed.Swap(0))
+	} else {
+		p.suppressed.Add(1)
+	}
+	if q := v.cfg.QuarantineAfter; q > 0 && int(n) >= q && p.quarantined.CompareAndSwap(false, true) {
+		p.r.log.Error("plugin quarantined", "plugin", p.name, "version", v.seq, "consecutive_failures", n,
+			"policy", v.cfg.Policy.String(), "last_error", err.Error())
+	}
+	return err
+}
+
+// policy returns the slot's policy for a failed call.
+func (p *Plugin) policy() Policy {
+	if v := p.active.Load(); v != nil {
+		return v.cfg.Policy
+	}
+	return p.cfg.withDefaults(p.cfg.Kind).Policy
+}

@@ -1,0 +1,125 @@
+package host
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/remoting"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// RPCHook is an RPC hook plugin as an instance.RPCHook: BeforeRequest sees every field
+// the request will carry (its typed header's and its extFields, remoting.AllFields) and
+// its body, and may set extFields; AfterResponse sees the response's code, remark and
+// extFields and its body's length. A failed call returns nil (policies Skip and Fallback:
+// the request goes as it was) or the error (Fail: the request fails).
+type RPCHook struct{ p *Plugin }
+
+var _ instance.RPCHook = (*RPCHook)(nil)
+
+// NewRPCHook adapts p, an RPC hook plugin.
+func NewRPCHook(p *Plugin) (*RPCHook, error) {
+	if k := p.Kind(); k != KindRPC {
+		return nil, fmt.Errorf("plugin %q is a %v plugin, not an RPC hook", p.name, k)
+	}
+	return &RPCHook{p: p}, nil
+}
+
+// Name returns the plugin's name.
+func (h *RPCHook) Name() string { return h.p.name }
+
+func (h *RPCHook) outcome(err *CallError) error {
+	if h.p.policy() == Fail {
+		return err
+	}
+	return nil
+}
+
+// BeforeRequest implements instance.RPCHook.
+func (h *RPCHook) BeforeRequest(addr string, req *remoting.Command) error {
+	c, err := h.p.begin(abi.EntryBeforeRequest)
+	if err != nil {
+		return h.outcome(err)
+	}
+	fields := remoting.AllFields(c.g.rpcFields[:0], req)
+	c.g.rpcFields = fields
+	size := abi.StrSize(len(addr)) + 3*abi.SizeU32 + abi.StrSize(len(req.Body))
+	for _, f := range fields {
+		size += abi.StrSize(len(f.Key)) + abi.StrSize(len(f.Value))
+	}
+	buf, err := c.input(size)
+	if err != nil {
+		return h.outcome(err)
+	}
+	e := abi.Encoder{Buf: buf}
+	e.Str(addr)
+	e.I32(req.Code)
+	e.I32(req.Flag)
+	e.U32(uint32(len(fields)))
+	for _, f := range fields {
+		e.Str(f.Key)
+		e.Str(f.Value)
+	}
+	e.Bytes(req.Body)
+	clear(fields) // pin no strings of the request
+	out, err := c.run(size)
+	if err != nil {
+		return h.outcome(err)
+	}
+	d := abi.NewDecoder(out)
+	n := d.Count(2 * abi.StrSize(0))
+	for range n {
+		k, v := d.Bytes(), d.Bytes()
+		if len(k) == 0 {
+			return h.outcome(c.fail(failure{kind: FailBadResult, detail: "empty extFields key"}))
+		}
+		_ = v
+	}
+	if d.Err() != nil || d.Remaining() != 0 {
+		return h.outcome(c.fail(failure{kind: FailBadResult, detail: "malformed before_request result"}))
+	}
+	d.Reset(out)
+	for range d.U32() {
+		k, v := d.Bytes(), d.Bytes()
+		req.Ext.Set(c.g.intern.get(k), strings.Clone(view(v)))
+	}
+	c.end()
+	return nil
+}
+
+// AfterResponse implements instance.RPCHook. A module that registered no
+// AfterResponse is not called.
+func (h *RPCHook) AfterResponse(addr string, req, resp *remoting.Command) error {
+	if v := h.p.active.Load(); v == nil || v.flags&abi.FlagAfter == 0 || resp == nil {
+		return nil
+	}
+	c, err := h.p.begin(abi.EntryAfterResponse)
+	if err != nil {
+		return h.outcome(err)
+	}
+	size := abi.StrSize(len(addr)) + 2*abi.SizeU32 + abi.StrSize(len(resp.Remark)) + 2*abi.SizeU32
+	for _, f := range resp.Ext {
+		size += abi.StrSize(len(f.Key)) + abi.StrSize(len(f.Value))
+	}
+	buf, err := c.input(size)
+	if err != nil {
+		return h.outcome(err)
+	}
+	e := abi.Encoder{Buf: buf}
+	e.Str(addr)
+	e.I32(req.Code)
+	e.I32(resp.Code)
+	e.Str(resp.Remark)
+	e.U32(uint32(len(resp.Ext)))
+	for _, f := range resp.Ext {
+		e.Str(f.Key)
+		e.Str(f.Value)
+	}
+	e.U32(uint32(len(resp.Body)))
+	if _, err := c.run(size); err != nil {
+		return h.outcome(err)
+	}
+	c.end()
+	return nil
+}

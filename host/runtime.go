@@ -1,0 +1,223 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// Kind is a plugin kind; the values are the ABI's.
+type Kind = abi.Kind
+
+const (
+	KindAllocate = abi.KindAllocate
+	KindSend     = abi.KindSend
+	KindConsume  = abi.KindConsume
+	KindRPC      = abi.KindRPC
+)
+
+// Runtime is the sandbox every plugin of a gateway runs in: one wazero runtime with its
+// compilation cache, the WASI subset and host functions of the ABI, and the clock of call
+// deadlines. It is safe for concurrent use.
+type Runtime struct {
+	cfg   Config
+	log   *slog.Logger
+	wz    wazero.Runtime
+	cache wazero.CompilationCache
+	ctx   context.Context // what calls run under: deadlines are enforced by yield, not a context
+
+	wd   watchdog
+	stop chan struct{}
+	bg   sync.WaitGroup
+
+	mu      sync.Mutex
+	plugins map[*Plugin]struct{}
+	closed  bool
+}
+
+// NewRuntime starts a Runtime. Close releases it.
+func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	rc := wazero.NewRuntimeConfig().
+		// Debug info maps traps to source lines through DWARF, whose code offsets the
+		// instrumentation shifts; function names (the name section) remain.
+		WithDebugInfoEnabled(false).
+		WithCloseOnContextDone(false) // see instrument.go
+	r := &Runtime{cfg: cfg, log: cfg.Logger, ctx: context.Background(), stop: make(chan struct{}),
+		plugins: make(map[*Plugin]struct{})}
+	if cfg.CacheDir != "off" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("host: compilation cache %s: %w", cfg.CacheDir, err)
+		}
+		r.cache = cache
+		rc = rc.WithCompilationCache(cache)
+	}
+	r.wz = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wz); err != nil {
+		r.wz.Close(ctx)
+		return nil, fmt.Errorf("host: WASI: %w", err)
+	}
+	_, err := r.wz.NewHostModuleBuilder(abi.HostModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(hostLog), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, nil).
+		WithParameterNames("level", "ptr", "len").
+		Export(abi.HostLog).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(hostYield), nil, nil).
+		Export(yieldImport).
+		Instantiate(ctx)
+	if err != nil {
+		r.wz.Close(ctx)
+		return nil, fmt.Errorf("host: host module: %w", err)
+	}
+	r.wd.epoch.Store(1)
+	r.bg.Add(1)
+	go r.wd.run(&r.bg, r.stop, cfg.WatchdogTick)
+	return r, nil
+}
+
+// Close closes every plugin, then the runtime, and waits for its goroutines. Calls after
+// Close fail with ErrClosed (and the slot's policy).
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	plugins := make([]*Plugin, 0, len(r.plugins))
+	for p := range r.plugins {
+		plugins = append(plugins, p)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, p := range plugins {
+		errs = append(errs, p.Close(ctx))
+	}
+	close(r.stop)
+	r.bg.Wait()
+	errs = append(errs, r.wz.Close(ctx))
+	if r.cache != nil {
+		errs = append(errs, r.cache.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// module is a compiled, instrumented module that passed the static checks.
+type module struct {
+	compiled wazero.CompiledModule
+	sha256   string
+	size     int
+	minPages uint32
+}
+
+// compile checks, instruments and compiles wasm; every refusal is a *LoadError.
+func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, memoryLimit int) (*module, error) {
+	refuse := func(reason error, format string, args ...any) error {
+		return &LoadError{Plugin: name, Reason: fmt.Sprintf(format, args...), Err: reason}
+	}
+	if len(wasm) > r.cfg.MaxModuleSize {
+		return nil, refuse(ErrModuleTooLarge, "module is %d bytes, over the limit of %d", len(wasm), r.cfg.MaxModuleSize)
+	}
+	in, err := instrument(wasm)
+	if err != nil {
+		return nil, &LoadError{Plugin: name, Reason: "cannot decode the module", Err: ErrInvalidModule, Cause: err}
+	}
+	if err := checkImports(in.imports); err != nil {
+		return nil, refuse(ErrForbiddenImport, "%v", err)
+	}
+	if in.hasStart {
+		return nil, refuse(ErrInvalidModule, "module has a start function; ABI v%d modules initialize through %s", abi.Version, abi.ExportInitialize)
+	}
+	if limit := uint64(memoryLimit) / pageSize; uint64(in.minPages) > limit {
+		return nil, refuse(ErrInvalidModule, "module needs %d pages of memory at start, over its limit of %d", in.minPages, limit)
+	}
+	compiled, err := r.wz.CompileModule(ctx, in.wasm)
+	if err != nil {
+		return nil, &LoadError{Plugin: name, Reason: "invalid module", Err: ErrInvalidModule, Cause: err}
+	}
+	if err := checkExports(compiled); err != nil {
+		compiled.Close(ctx)
+		return nil, refuse(ErrMissingExport, "%v", err)
+	}
+	sum := sha256.Sum256(wasm)
+	return &module{compiled: compiled, sha256: hex.EncodeToString(sum[:]), size: len(wasm), minPages: in.minPages}, nil
+}
+
+func (r *Runtime) add(p *Plugin) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.plugins[p] = struct{}{}
+	return nil
+}
+
+func (r *Runtime) remove(p *Plugin) {
+	r.mu.Lock()
+	delete(r.plugins, p)
+	r.mu.Unlock()
+}
+
+// watchdog keeps the clock of call deadlines: a tick count, so that a call records the
+// tick it starts at with one atomic store instead of reading the clock. The checkpoints'
+// yield compares it with the call's start.
+type watchdog struct {
+	epoch atomic.Int64
+}
+
+// interrupted is the state of a guest whose call yield stopped.
+const interrupted = -1
+
+func (w *watchdog) run(wg *sync.WaitGroup, stop <-chan struct{}, tick time.Duration) {
+	defer wg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			w.epoch.Add(1)
+		}
+	}
+}
+
+// errInterrupted is what yield panics with to stop a call past its deadline; wazero
+// returns it from the call.
+var errInterrupted = errors.New("interrupted: deadline exceeded")
+
+// hostYield is mqgate.yield, which the checkpoints call once their budget runs out (see
+// instrument.go): a Go safepoint, a new budget, and the deadline enforced.
+func hostYield(ctx context.Context, _ api.Module, _ []uint64) {
+	g, _ := ctx.Value(guestKey{}).(*guest)
+	if g == nil {
+		return
+	}
+	g.budget.Set(yieldEvery)
+	if s := g.state; s == interrupted || s > 0 && g.wd.epoch.Load()-s > g.limitTicks {
+		g.state = interrupted
+		panic(errInterrupted)
+	}
+}
+
+// ticks converts a deadline into watchdog ticks, rounding up.
+func (r *Runtime) ticks(d time.Duration) int64 {
+	return int64((d + r.cfg.WatchdogTick - 1) / r.cfg.WatchdogTick)
+}

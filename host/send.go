@@ -1,0 +1,247 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"unsafe"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// SendHook is a send hook plugin as an instance.SendHook. A batch is one call (split only
+// when it would not fit an eighth of the plugin's memory). Nothing of a call's answer is
+// applied unless the whole answer is valid; a failed call leaves the messages as they were
+// and returns nil (policies Skip and Fallback: they are sent unchanged) or the error
+// (Fail: the batch fails).
+type SendHook struct{ p *Plugin }
+
+var _ instance.SendHook = (*SendHook)(nil)
+
+// NewSendHook adapts p, a send hook plugin.
+func NewSendHook(p *Plugin) (*SendHook, error) {
+	if k := p.Kind(); k != KindSend {
+		return nil, fmt.Errorf("plugin %q is a %v plugin, not a send hook", p.name, k)
+	}
+	return &SendHook{p: p}, nil
+}
+
+// Name returns the plugin's name.
+func (h *SendHook) Name() string { return h.p.name }
+
+func (h *SendHook) outcome(err *CallError) error {
+	if h.p.policy() == Fail {
+		return err
+	}
+	return nil
+}
+
+// BeforeSend implements instance.SendHook.
+func (h *SendHook) BeforeSend(ctx context.Context, events []instance.SendEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := h.p.begin(abi.EntryBeforeSend)
+	if err != nil {
+		return h.outcome(err)
+	}
+	if err := h.each(&c, events, false); err != nil {
+		return h.outcome(err)
+	}
+	c.end()
+	return nil
+}
+
+// AfterSend implements instance.SendHook. A module that registered no After is not
+// called.
+func (h *SendHook) AfterSend(ctx context.Context, events []instance.SendEvent) {
+	if v := h.p.active.Load(); len(events) == 0 || v == nil || v.flags&abi.FlagAfter == 0 {
+		return
+	}
+	c, err := h.p.begin(abi.EntryAfterSend)
+	if err != nil {
+		return
+	}
+	if h.each(&c, events, true) == nil {
+		c.end()
+	}
+}
+
+// each calls c's entry point over events, in chunks that fit the plugin's memory, and
+// applies before_send's edits.
+func (h *SendHook) each(c *call, events []instance.SendEvent, after bool) *CallError {
+	bodies := !after && c.v.flags&abi.FlagHeadersOnly == 0
+	limit := c.v.cfg.MemoryLimit / inputShare
+	for start := 0; start < len(events); {
+		end, size := start, sendHeader
+		for end < len(events) {
+			n := sendEventSize(&events[end], after, bodies)
+			if end > start && size+n > limit {
+				break
+			}
+			size += n
+			end++
+		}
+		chunk := events[start:end]
+		buf, err := c.input(size)
+		if err != nil {
+			return err
+		}
+		n := encodeSend(&c.g.layout, buf, chunk, after, bodies)
+		out, err := c.run(n)
+		if err != nil {
+			return err
+		}
+		if !after {
+			if f := applySendEdits(c.g, out, chunk); f.failed() {
+				return c.fail(f)
+			}
+		}
+		start = end
+	}
+	return nil
+}
+
+// sendEventSize bounds the bytes one event takes in a send input.
+func sendEventSize(ev *instance.SendEvent, after, bodies bool) int {
+	m := ev.Message
+	n := sendRecordSize + len(ev.ProducerGroup) + len(m.Topic) + len(ev.Queue.BrokerName) + len(ev.BrokerAddr) + propsSize(&m.Properties)
+	if bodies {
+		n += len(m.Body)
+	}
+	if after {
+		n += sendAfterRecordSize - sendRecordSize
+		if r := ev.Result; r != nil && ev.Err == nil {
+			n += len(r.MsgID) + len(r.OffsetMsgID)
+		} else {
+			n += len(errText(ev.Err))
+		}
+	}
+	return n
+}
+
+// encodeSend writes a before_send or after_send input into buf and returns its length.
+func encodeSend(l *layout, buf []byte, events []instance.SendEvent, after, bodies bool) int {
+	size := sendRecordSize
+	if after {
+		size = sendAfterRecordSize
+	}
+	l.reset(buf, sendHeader+size*len(events))
+	l.put32(0, uint32(len(events)))
+	l.put32(4, uint32(size))
+	for i := range events {
+		ev, rec := &events[i], sendHeader+i*size
+		m := ev.Message
+		l.shared(rec, 0, ev.ProducerGroup)
+		l.shared(rec+8, 1, m.Topic)
+		l.shared(rec+16, 2, ev.Queue.BrokerName)
+		l.shared(rec+24, 3, ev.BrokerAddr)
+		l.bytesRef(rec+32, m.Body, bodies)
+		l.props(rec+40, &m.Properties)
+		l.put32(rec+48, uint32(ev.Queue.QueueID))
+		l.put32(rec+52, uint32(m.Flag))
+		if !after {
+			continue
+		}
+		clear(l.buf[rec+56 : rec+60])
+		if r := ev.Result; r != nil && ev.Err == nil {
+			l.buf[rec+56], l.buf[rec+57] = 1, uint8(r.Status)
+			l.ref(rec+60, r.MsgID)
+			l.ref(rec+68, r.OffsetMsgID)
+			l.put64(rec+76, uint64(r.QueueOffset))
+			l.ref(rec+84, "")
+		} else {
+			l.ref(rec+60, "")
+			l.ref(rec+68, "")
+			l.put64(rec+76, 0)
+			l.ref(rec+84, errText(ev.Err))
+		}
+		l.put32(rec+92, 0)
+	}
+	return l.data
+}
+
+// view is b as a string without a copy, for comparisons that do not keep it.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func errText(err error) string {
+	if err == nil {
+		return "no result"
+	}
+	return err.Error()
+}
+
+// checkPropertyEdit refuses a property a message could not carry.
+func checkPropertyEdit(name, value []byte) string {
+	switch {
+	case len(name) == 0:
+		return "empty property name"
+	case hasSeparator(name) || hasSeparator(value):
+		return fmt.Sprintf("property %q: names and values cannot hold 0x01 or 0x02", name)
+	}
+	return ""
+}
+
+func hasSeparator(b []byte) bool {
+	for _, c := range b {
+		if c <= message.PropertySeparator && c >= message.NameValueSeparator {
+			return true
+		}
+	}
+	return false
+}
+
+// applySendEdits checks a before_send answer whole, then applies it.
+func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
+	d := abi.NewDecoder(out)
+	n := d.Count(abi.SizeU32 + abi.SizeU8 + abi.StrSize(0))
+	for range n {
+		i, op := d.U32(), abi.Op(d.U8())
+		if i >= uint32(len(events)) {
+			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit of message %d in a batch of %d", i, len(events))}
+		}
+		switch op {
+		case abi.OpSetProperty:
+			if msg := checkPropertyEdit(d.Bytes(), d.Bytes()); msg != "" {
+				return failure{kind: FailBadResult, detail: msg}
+			}
+		case abi.OpDeleteProperty, abi.OpReject:
+			d.Bytes()
+		default:
+			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit op %d is not a send hook's", op)}
+		}
+	}
+	if d.Err() != nil || d.Remaining() != 0 {
+		return failure{kind: FailBadResult, detail: "malformed before_send result"}
+	}
+	if n == 0 {
+		return failure{}
+	}
+	d.Reset(out)
+	d.U32()
+	for range n {
+		ev := &events[d.U32()]
+		switch abi.Op(d.U8()) {
+		case abi.OpSetProperty:
+			name, value := d.Bytes(), d.Bytes()
+			if len(value) == 0 {
+				ev.Message.Properties.Delete(view(name))
+			} else {
+				ev.Message.Properties.Set(g.intern.get(name), g.intern.get(value))
+			}
+		case abi.OpDeleteProperty:
+			ev.Message.Properties.Delete(d.Str())
+		case abi.OpReject:
+			ev.Reject = strings.ToValidUTF8(string(d.Bytes()), "\uFFFD")
+			if ev.Reject == "" {
+				ev.Reject = "rejected"
+			}
+		}
+	}
+	return failure{}
+}

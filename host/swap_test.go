@@ -1,0 +1,302 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqgate/mqgate/host/internal/plugintest"
+)
+
+func enricherConfig(version int) []byte {
+	return fmt.Appendf(nil, `{"properties": {"x-version": "%d"}, "overwrite": true}`, version)
+}
+
+// TestHotSwapUnderLoad swaps versions while goroutines send through the hook: no call
+// fails, and every message carries the header of one of the versions.
+func TestHotSwapUnderLoad(t *testing.T) {
+	r, _ := newRuntime(t)
+	wasm := plugintest.Build(t, "plugins/enricher")
+	p, err := r.Load(context.Background(), PluginConfig{Name: "enricher", Kind: KindSend, Policy: Fail, Instances: 2, Config: enricherConfig(1)}, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	const swaps = 8
+	var (
+		stop  atomic.Bool
+		calls atomic.Int64
+		wg    sync.WaitGroup
+		errs  = make(chan error, 4)
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				evs := sendEvents("TagA", "a", "b")
+				if err := h.BeforeSend(context.Background(), evs); err != nil {
+					errs <- err
+					return
+				}
+				for _, ev := range evs {
+					v, err := strconv.Atoi(ev.Message.Properties.Get("x-version"))
+					if err != nil || v < 1 || v > swaps+1 {
+						errs <- fmt.Errorf("x-version %q", ev.Message.Properties.Get("x-version"))
+						return
+					}
+				}
+				calls.Add(1)
+			}
+		}()
+	}
+	for v := 2; v <= swaps+1; v++ {
+		waitFor(t, 10*time.Second, "calls between swaps", func() bool { return calls.Load() >= int64(v*20) || len(errs) > 0 })
+		if err := p.Swap(context.Background(), wasm, enricherConfig(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "calls on the last version", func() bool { return calls.Load() >= int64((swaps+2)*20) || len(errs) > 0 })
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a call failed during the swaps: %v", err)
+	}
+	st := p.Status()
+	if st.Version != swaps+1 || st.Previous != swaps || st.Failures != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	evs := sendEvents("", "x")
+	h.BeforeSend(context.Background(), evs)
+	if got := evs[0].Message.Properties.Get("x-version"); got != strconv.Itoa(swaps+1) {
+		t.Fatalf("after the swaps x-version=%s", got)
+	}
+	t.Logf("%d calls across %d swaps", calls.Load(), swaps)
+}
+
+func TestRollback(t *testing.T) {
+	r, _ := newRuntime(t)
+	wasm := plugintest.Build(t, "plugins/enricher")
+	p, err := r.Load(context.Background(), PluginConfig{Name: "enricher", Kind: KindSend, Instances: 1, Config: enricherConfig(1)}, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	version := func() string {
+		evs := sendEvents("", "x")
+		if err := h.BeforeSend(context.Background(), evs); err != nil {
+			t.Fatal(err)
+		}
+		return evs[0].Message.Properties.Get("x-version")
+	}
+	if err := p.Rollback(context.Background()); !errors.Is(err, ErrNoPrevious) {
+		t.Fatalf("Rollback with no previous version: %v", err)
+	}
+	if err := p.Swap(context.Background(), wasm, enricherConfig(2)); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(); v != "2" {
+		t.Fatalf("after Swap: %s", v)
+	}
+	if err := p.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v, st := version(), p.Status(); v != "1" || st.Version != 1 || st.Previous != 2 {
+		t.Fatalf("after Rollback: %s, %+v", v, st)
+	}
+	if err := p.Rollback(context.Background()); err != nil { // and forward again
+		t.Fatal(err)
+	}
+	if v := version(); v != "2" {
+		t.Fatalf("after the second Rollback: %s", v)
+	}
+	// A refused module leaves the slot as it was.
+	if err := p.Swap(context.Background(), []byte("garbage"), nil); !errors.Is(err, ErrInvalidModule) {
+		t.Fatalf("Swap of garbage: %v", err)
+	}
+	if err := p.Swap(context.Background(), plugintest.Build(t, "plugins/averagely"), nil); !errors.Is(err, ErrWrongKind) {
+		t.Fatalf("Swap to another kind: %v", err)
+	}
+	if v, st := version(), p.Status(); v != "2" || st.Version != 2 {
+		t.Fatalf("after refused swaps: %s, %+v", v, st)
+	}
+}
+
+// A call in flight on a version finishes on it, even when that version is swapped out
+// and retired meanwhile.
+func TestSwapLetsCallsInFlightFinish(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{Policy: Fail, Deadline: 5 * time.Second})
+	wasm := plugintest.Build(t, "host/testdata/hostile/behaviors")
+	done := make(chan error)
+	go func() {
+		evs := sendEvents("", "spin:300")
+		done <- h.BeforeSend(context.Background(), evs)
+	}()
+	waitFor(t, 5*time.Second, "the call to start", func() bool { return p.Status().Idle == 0 })
+	for range 2 { // the second swap retires the version the call runs on
+		if err := p.Swap(context.Background(), wasm, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the call in flight failed: %v", err)
+	}
+}
+
+func TestQuarantine(t *testing.T) {
+	r, logs := newRuntime(t)
+	for _, policy := range []Policy{Skip, Fail} {
+		t.Run(policy.String(), func(t *testing.T) {
+			p, h := behaviors(t, r, PluginConfig{Name: "q-" + policy.String(), Policy: policy, QuarantineAfter: 3})
+			for range 3 {
+				h.BeforeSend(context.Background(), sendEvents("", "error"))
+			}
+			st := p.Status()
+			if !st.Quarantined || st.ConsecutiveFailures != 3 || st.Failures != 3 {
+				t.Fatalf("after 3 failures: %+v", st)
+			}
+			if logs.count(`msg="plugin quarantined" plugin=q-`+policy.String()) != 1 {
+				t.Fatalf("quarantine not logged once:\n%s", logs)
+			}
+			// Quarantined: the module is not called, the policy answers.
+			evs := sendEvents("TagA", "tag")
+			err := h.BeforeSend(context.Background(), evs)
+			if policy == Fail && !errors.Is(err, ErrQuarantined) || policy == Skip && err != nil {
+				t.Fatalf("quarantined call: %v", err)
+			}
+			if evs[0].Message.Properties.Get("seen") != "" || p.Status().Skipped != 1 || p.Status().Calls != 3 {
+				t.Fatalf("a quarantined plugin was called: %+v", p.Status())
+			}
+			p.Resume()
+			evs = sendEvents("TagA", "tag")
+			if err := h.BeforeSend(context.Background(), evs); err != nil || evs[0].Message.Properties.Get("seen") != "TagA" {
+				t.Fatalf("after Resume: %v", err)
+			}
+			if st := p.Status(); st.Quarantined || st.ConsecutiveFailures != 0 {
+				t.Fatalf("after Resume: %+v", st)
+			}
+		})
+	}
+}
+
+// Successes in between reset the count: only consecutive failures quarantine.
+func TestQuarantineNeedsConsecutiveFailures(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{QuarantineAfter: 2})
+	for range 5 {
+		h.BeforeSend(context.Background(), sendEvents("", "error"))
+		h.BeforeSend(context.Background(), sendEvents("", "ok"))
+	}
+	if st := p.Status(); st.Quarantined || st.Failures != 5 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func TestPoolGrowsOnDemandUpToItsBound(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{Policy: Fail, Instances: 1, MaxInstances: 3, Deadline: 5 * time.Second})
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- h.BeforeSend(context.Background(), sendEvents("", "spin:200"))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := p.Status(); st.Instances < 2 || st.Instances > 3 || st.Idle != st.Instances {
+		t.Fatalf("after 3 concurrent calls: %+v", st)
+	}
+}
+
+func TestTrappedInstanceIsReplaced(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{Instances: 2, Policy: Fail})
+	if err := h.BeforeSend(context.Background(), sendEvents("", "exit")); !errors.Is(err, ErrTrap) {
+		t.Fatalf("exit: %v", err)
+	}
+	waitFor(t, 10*time.Second, "the replacement", func() bool { s := p.Status(); return s.Instances == 2 && s.Idle == 2 })
+	for range 10 {
+		if err := h.BeforeSend(context.Background(), sendEvents("", "ok")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestStatusReportsCallTimes(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{})
+	for range 64 {
+		h.BeforeSend(context.Background(), sendEvents("", "spin:1"))
+	}
+	st := p.Status()
+	if st.Calls != 64 || st.P50 < 500*time.Microsecond || st.P99 < st.P50 || st.P99 > time.Second {
+		t.Fatalf("%+v", st)
+	}
+	t.Logf("p50 %v p99 %v", st.P50, st.P99)
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	for _, ns := range []uint64{0, 1, 3, 4, 5, 7, 8, 100, 1000, 12345, 1 << 40} {
+		b := bucketOf(ns)
+		if up := bucketUpper(b); up < ns || (b > 0 && bucketUpper(b-1) >= ns) {
+			t.Errorf("%d ns: bucket %d holds up to %d, the one below up to %d", ns, b, up, bucketUpper(b-1))
+		}
+	}
+}
+
+func TestCallsAfterCloseFollowThePolicy(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{Policy: Fail})
+	p.Close(context.Background())
+	if err := h.BeforeSend(context.Background(), sendEvents("", "ok")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if err := p.Swap(context.Background(), nil, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Swap after Close: %v", err)
+	}
+}
+
+// TestRuntimeCloseLeavesNoGoroutines: the watchdog and the replacements of discarded
+// instances end with the runtime.
+func TestRuntimeCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	r, err := NewRuntime(context.Background(), Config{CacheDir: cacheDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.Load(context.Background(), PluginConfig{Name: "b", Kind: KindSend, Instances: 2}, plugintest.Build(t, "host/testdata/hostile/behaviors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	for _, body := range []string{"ok", "exit", "loop", "ok"} {
+		h.BeforeSend(context.Background(), sendEvents("", body))
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitGoroutines(before, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.BeforeSend(context.Background(), sendEvents("", "ok")); err != nil {
+		t.Fatalf("after the runtime closed, policy skip: %v", err)
+	}
+}

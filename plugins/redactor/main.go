@@ -1,0 +1,52 @@
+// Command redactor is an example consume hook: it replaces the values of named fields
+// in JSON message bodies, at any depth, before the message is delivered. A body that is
+// not JSON, or has none of the fields, is delivered untouched. Configuration:
+//
+//	{"fields": ["password", "cardNumber"], "replacement": "***"}
+package main
+
+//go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o redactor.wasm .
+
+import (
+	"encoding/json"
+
+	"github.com/mqgate/mqgate/sdk"
+)
+
+var (
+	redactor *Redactor
+	scratch  []byte // reused output buffer; SetBody copies it
+)
+
+func configure(config []byte) error {
+	var c struct {
+		Fields      []string `json:"fields"`
+		Replacement *string  `json:"replacement"`
+	}
+	if err := json.Unmarshal(config, &c); err != nil {
+		return err
+	}
+	repl := "***"
+	if c.Replacement != nil {
+		repl = *c.Replacement
+	}
+	r, err := NewRedactor(c.Fields, repl)
+	redactor = r
+	return err
+}
+
+func before(_ *sdk.ConsumeContext, m *sdk.ConsumedMessage) error {
+	out, changed := redactor.Redact(scratch[:0], m.Body())
+	if changed {
+		m.SetBody(out)
+		scratch = out
+	}
+	return nil
+}
+
+func init() {
+	sdk.Configure(configure)
+	sdk.RegisterConsumeHook(sdk.ConsumeHook{Before: before})
+}
+
+func main() {}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mqgate/mqgate/sdk"
+)
+
+func TestRedact(t *testing.T) {
+	r, err := NewRedactor([]string{"password", "card"}, "***")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, in, want string // want "" means untouched
+	}{
+		{"top-level string", `{"user":"ann","password":"hunter2"}`, `{"user":"ann","password":"***"}`},
+		{"nested and in arrays", `{"a":[{"password":1},{"b":{"card":{"n":"4111"}}}]}`,
+			`{"a":[{"password":"***"},{"b":{"card":"***"}}]}`},
+		{"whitespace kept", "{ \"password\" :\n \"x\" , \"k\": true }", "{ \"password\" :\n \"***\" , \"k\": true }"},
+		{"escaped key matches", `{"pass\u0077ord":"x"}`, `{"pass\u0077ord":"***"}`},
+		{"a value that looks like a key is not a key", `{"note":"password","x":["card"]}`, ""},
+		{"nothing to redact", `{"user":"ann"}`, ""},
+		{"not JSON", `password=hunter2`, ""},
+		{"truncated JSON", `{"password":"x"`, ""},
+		{"trailing garbage", `{"password":"x"} extra`, ""},
+		{"top-level array", `[{"card":null}]`, `[{"card":"***"}]`},
+		{"too deep", strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, changed := r.Redact(nil, []byte(tt.in))
+			if tt.want == "" {
+				if changed || len(got) != 0 {
+					t.Fatalf("changed to %s", got)
+				}
+				return
+			}
+			if !changed || string(got) != tt.want {
+				t.Fatalf("got %s (changed %v), want %s", got, changed, tt.want)
+			}
+			if !json.Valid(got) {
+				t.Fatalf("output is not JSON: %s", got)
+			}
+		})
+	}
+}
+
+func TestRedactNothingAllocatesNothing(t *testing.T) {
+	r, _ := NewRedactor([]string{"password"}, "***")
+	body := []byte(`{"user":"ann","items":[1,2,3],"note":"a fairly long string with no secrets"}`)
+	if n := testing.AllocsPerRun(100, func() { r.Redact(nil, body) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}
+
+func TestHookRewritesTheBody(t *testing.T) {
+	if err := configure([]byte(`{"fields":["ssn"],"replacement":"[redacted]"}`)); err != nil {
+		t.Fatal(err)
+	}
+	m := sdk.NewConsumedMessage(sdk.PropertiesOf(), []byte(`{"ssn":"123-45-6789"}`))
+	if err := before(&sdk.ConsumeContext{}, m); err != nil {
+		t.Fatal(err)
+	}
+	if e := m.Edits(); len(e) != 1 || e[0].Op != sdk.SetBody || string(e[0].Body) != `{"ssn":"[redacted]"}` {
+		t.Fatalf("edits %+v", e)
+	}
+}
+
+func FuzzRedact(f *testing.F) {
+	f.Add([]byte(`{"password":"x","a":[{"password":{"b":1}}]}`))
+	f.Add([]byte(`{"pass\u0077ord":"\ud83d\ude00"}`))
+	r, _ := NewRedactor([]string{"password"}, "***")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, changed := r.Redact(nil, body)
+		if changed && !json.Valid(out) {
+			t.Fatalf("redacted %q into invalid JSON %q", body, out)
+		}
+		if changed && !json.Valid(body) {
+			t.Fatalf("changed invalid JSON %q", body)
+		}
+	})
+}

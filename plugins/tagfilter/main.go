@@ -1,0 +1,42 @@
+// Command tagfilter is an example consume hook: it delivers the messages whose tag is
+// one of a list and skips the others (their offsets advance: they count as consumed).
+// Configuration: {"tags": ["TagA", "TagB"], "exclude": false}; with exclude the listed
+// tags are the ones skipped. "*" matches every tag, "" a message without one.
+package main
+
+//go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o tagfilter.wasm .
+
+import (
+	"encoding/json"
+
+	"github.com/mqgate/mqgate/sdk"
+)
+
+var filter Filter
+
+func configure(config []byte) error {
+	var c struct {
+		Tags    []string `json:"tags"`
+		Exclude bool     `json:"exclude"`
+	}
+	if err := json.Unmarshal(config, &c); err != nil {
+		return err
+	}
+	f, err := NewFilter(c.Tags, c.Exclude)
+	filter = f
+	return err
+}
+
+func before(_ *sdk.ConsumeContext, m *sdk.ConsumedMessage) error {
+	if !filter.Deliver(m.Tags()) {
+		m.Skip()
+	}
+	return nil
+}
+
+func init() {
+	sdk.Configure(configure)
+	sdk.RegisterConsumeHook(sdk.ConsumeHook{Before: before, HeadersOnly: true})
+}
+
+func main() {}

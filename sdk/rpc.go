@@ -1,0 +1,131 @@
+package sdk
+
+import "github.com/mqgate/mqgate/sdk/abi"
+
+// RPCHook is an RPC hook, as Java's RPCHook: BeforeRequest sees every request the
+// gateway sends to a NameServer or broker and may add or change extFields (an ACL
+// signature, say); AfterResponse sees each response. Either may be nil. An error from
+// BeforeRequest fails the request (or, by the slot's policy, sends it unchanged); an error
+// from AfterResponse fails the call.
+type RPCHook struct {
+	BeforeRequest func(r *Request) error
+	AfterResponse func(r *Response) error
+}
+
+// RegisterRPCHook makes h the module's RPC hook.
+func RegisterRPCHook(h RPCHook) {
+	register(abi.KindRPC)
+	reg.rpc = h
+	reg.after = h.AfterResponse != nil
+}
+
+// Field is one extFields entry.
+type Field struct {
+	Key, Value string
+}
+
+// Request is a remoting request about to be sent.
+type Request struct {
+	Addr string // the peer, host:port
+	Code int32  // the request code
+	Flag int32  // bit 1: oneway
+	// Fields are all the extFields the request carries: its typed header's, then the
+	// others, as they will be sent.
+	Fields []Field
+	Body   []byte
+
+	set []Field
+}
+
+// Field returns the value of an extFields entry, as set so far by this hook.
+func (r *Request) Field(key string) (string, bool) {
+	for i := len(r.set) - 1; i >= 0; i-- {
+		if r.set[i].Key == key {
+			return r.set[i].Value, true
+		}
+	}
+	for i := range r.Fields {
+		if r.Fields[i].Key == key {
+			return r.Fields[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// SetField adds an extFields entry, or replaces its value.
+func (r *Request) SetField(key, value string) { r.set = append(r.set, Field{key, value}) }
+
+// Set returns the fields set so far, in order; for tests.
+func (r *Request) Set() []Field { return r.set }
+
+// Response is the response to a request.
+type Response struct {
+	Addr        string
+	RequestCode int32
+	Code        int32 // the response code: 0 is SUCCESS
+	Remark      string
+	Fields      []Field
+	// BodyLen is the length of the response body, which the hook does not see: pull
+	// responses carry megabytes.
+	BodyLen int
+}
+
+var (
+	rpcReq  Request
+	rpcResp Response
+)
+
+func decodeFields(d *abi.Decoder, dst []Field) []Field {
+	n := d.Count(2 * abi.StrSize(0))
+	dst = dst[:0]
+	for range n {
+		dst = append(dst, Field{Key: d.Str(), Value: d.Str()})
+	}
+	return dst
+}
+
+func handleBeforeRequest(in []byte, out []byte) []byte {
+	d := abi.NewDecoder(in)
+	r := &rpcReq
+	r.Addr = d.Str()
+	r.Code = d.I32()
+	r.Flag = d.I32()
+	r.Fields = decodeFields(&d, r.Fields)
+	r.Body = d.Bytes()
+	clear(r.set)
+	r.set = r.set[:0]
+	if d.Err() != nil {
+		return errorResult(out, "decoding the before_request input: "+d.Err().Error())
+	}
+	if reg.rpc.BeforeRequest != nil {
+		if err := reg.rpc.BeforeRequest(r); err != nil {
+			return errorResult(out, err.Error())
+		}
+	}
+	out = append(out, abi.StatusOK)
+	out = abi.AppendU32(out, uint32(len(r.set)))
+	for _, f := range r.set {
+		out = abi.AppendStr(abi.AppendStr(out, f.Key), f.Value)
+	}
+	return out
+}
+
+func handleAfterResponse(in []byte, out []byte) []byte {
+	d := abi.NewDecoder(in)
+	r := &rpcResp
+	r.Addr = d.Str()
+	r.RequestCode = d.I32()
+	r.Code = d.I32()
+	r.Remark = d.Str()
+	r.Fields = decodeFields(&d, r.Fields)
+	r.BodyLen = int(d.U32())
+	if d.Err() != nil {
+		return errorResult(out, "decoding the after_response input: "+d.Err().Error())
+	}
+	if reg.rpc.AfterResponse != nil {
+		if err := reg.rpc.AfterResponse(r); err != nil {
+			return errorResult(out, err.Error())
+		}
+	}
+	return append(out, abi.StatusOK)
+}
