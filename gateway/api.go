@@ -88,6 +88,13 @@ func (a *api) leave() {
 	a.inflight.Done()
 }
 
+// serving reports whether produce requests are let through.
+func (a *api) serving() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.prod != nil && !a.draining
+}
+
 // instance returns the instance while the gateway serves, else nil.
 func (a *api) instance() (*instance.Instance, string) {
 	a.mu.Lock()

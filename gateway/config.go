@@ -43,6 +43,11 @@ type Config struct {
 	Producer ProducerConfig `toml:"producer"`
 	Dev      DevConfig      `toml:"dev"`
 
+	// Plugins and the admin API (config_plugins.go).
+	Admin   AdminConfig    `toml:"admin"`
+	Plugins PluginsConfig  `toml:"plugins"`
+	Plugin  []PluginConfig `toml:"plugin"`
+
 	Logger *slog.Logger `toml:"-"` // default slog.Default()
 }
 
@@ -231,6 +236,7 @@ func (c *Config) Validate() error {
 
 	errs = append(errs, c.Client.validate(c.Dev.Enabled)...)
 	errs = append(errs, c.Dev.validate()...)
+	errs = append(errs, c.validatePlugins()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gateway config: %w", err)
 	}

@@ -25,6 +25,12 @@ func (x *keyIndex) isTable(key toml.Key) bool { return x.tables[strings.Join(key
 func indexKeys(src string) *keyIndex {
 	x := &keyIndex{lines: map[string]int{}, tables: map[string]bool{}}
 	var table []string
+	// The keys of an array of tables ([[plugin]]) are also recorded under the element's
+	// path, its number inserted after the array's name ("plugin", "#2", "name"), so that
+	// an error about the second plugin names its line.
+	var tableIdx []string
+	// The path of each array of tables -> its elements so far.
+	arrays := map[string]int{}
 	closing := "" // the delimiter ending the multi-line string being stepped over
 	for i, line := range strings.Split(src, "\n") {
 		n := i + 1
@@ -44,7 +50,9 @@ func indexKeys(src string) *keyIndex {
 				continue // an array value's continuation, "[1, 2],"
 			}
 			table = parts
+			tableIdx = elementPath(parts, arrays, strings.HasPrefix(s, "[["))
 			x.define(parts, n)
+			x.define(tableIdx, n)
 			x.tables[strings.Join(parts, keySep)] = true
 		default:
 			parts, rest, ok := parseKey(s)
@@ -54,10 +62,44 @@ func indexKeys(src string) *keyIndex {
 				continue
 			}
 			x.define(append(append([]string(nil), table...), parts...), n)
+			if len(tableIdx) != len(table) {
+				x.define(append(append([]string(nil), tableIdx...), parts...), n)
+			}
 			closing = multiLineOpened(rest[1:])
 		}
 	}
 	return x
+}
+
+// elementLine is the line of the header of element i (from 0) of the array of tables at
+// path, 0 when unknown.
+func (x *keyIndex) elementLine(path toml.Key, i int) int {
+	return x.lines[strings.Join(elementKey(path, i), keySep)]
+}
+
+// elementKey is the path of element i (from 0) of the array of tables at path, followed
+// by more.
+func elementKey(path toml.Key, i int, more ...string) toml.Key {
+	k := append(append(toml.Key(nil), path...), "#"+strconv.Itoa(i+1))
+	return append(k, more...)
+}
+
+// elementPath is the path of a table header with the numbers of the array elements it
+// lies in: [[plugin]] the second time is "plugin", "#2"; [plugin.config] after it
+// "plugin", "#2", "config". array says the header is [[...]], one more element.
+func elementPath(parts []string, arrays map[string]int, array bool) []string {
+	out := make([]string, 0, len(parts)+2)
+	for i, p := range parts {
+		out = append(out, p)
+		path := strings.Join(parts[:i+1], keySep)
+		if i == len(parts)-1 && array {
+			arrays[path]++
+		}
+		if n := arrays[path]; n > 0 {
+			out = append(out, "#"+strconv.Itoa(n))
+		}
+	}
+	return out
 }
 
 // define records line n for key and for each of its parents not seen yet (a dotted key

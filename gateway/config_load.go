@@ -49,15 +49,21 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (Con
 	if err := f.checkTypes(raw, rawMeta.Keys()); err != nil {
 		return Config{}, err
 	}
+	if err := f.checkArrayTypes(raw); err != nil {
+		return Config{}, err
+	}
 	var cfg Config
 	md, err := toml.Decode(src, &cfg)
 	if err != nil {
 		return Config{}, f.decodeError(err)
 	}
-	if err := f.unknownKeys(md.Undecoded()); err != nil {
+	if err := f.unknownKeys(slices.DeleteFunc(md.Undecoded(), insideMap)); err != nil {
 		return Config{}, err
 	}
 	if err := f.expandSecrets(&cfg.Client.ACL, lookupEnv); err != nil {
+		return Config{}, err
+	}
+	if err := f.pluginPositions(&cfg, lookupEnv); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
@@ -109,13 +115,23 @@ func (f *fileErrors) lineOf(p toml.Position) int {
 	return p.Line
 }
 
-// describeKey names a key as the messages do: `key "listen" in [http]`.
+// describeKey names a key as the messages do: `key "listen" in [http]`, `key "slot" in
+// [[plugin]]`.
 func describeKey(key toml.Key) string {
 	s := "key " + strconv.Quote(key[len(key)-1])
 	if len(key) > 1 {
-		s += " in [" + key[:len(key)-1].String() + "]"
+		parent := key[:len(key)-1]
+		if t, ok := fieldType(configType, parent); ok && isTableArray(t) {
+			return s + " in [[" + parent.String() + "]]"
+		}
+		s += " in [" + parent.String() + "]"
 	}
 	return s
+}
+
+// isTableArray reports whether t is an array of tables ([[plugin]]).
+func isTableArray(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct
 }
 
 // splitKey splits a dotted key as ParseError.LastKey gives it; the keys it names are
@@ -151,24 +167,33 @@ func (f *fileErrors) expandSecrets(acl *ACLConfig, lookupEnv func(string) (strin
 		key string
 		v   *string
 	}{{"access_key", &acl.AccessKey}, {"secret_key", &acl.SecretKey}, {"security_token", &acl.SecurityToken}} {
-		name, ok := strings.CutPrefix(*s.v, "${")
-		if !ok {
-			continue
-		}
-		name, ok = strings.CutSuffix(name, "}")
 		key := toml.Key{"client", "acl", s.key}
-		if !ok || name == "" {
-			errs = append(errs, f.at(key, "%s: %q is not of the form ${NAME}", describeKey(key), *s.v))
-			continue
-		}
-		v, set := lookupEnv(name)
-		if !set || v == "" {
-			errs = append(errs, f.at(key, "%s: environment variable %s is not set", describeKey(key), name))
+		v, problem := fromEnv(*s.v, lookupEnv)
+		if problem != "" {
+			errs = append(errs, f.at(key, "%s: %s", describeKey(key), problem))
 			continue
 		}
 		*s.v = v
 	}
 	return errors.Join(errs...)
+}
+
+// fromEnv resolves a secret written "${NAME}" from the environment; any other value is
+// returned as it is. problem says what is wrong, if anything.
+func fromEnv(v string, lookupEnv func(string) (string, bool)) (_ string, problem string) {
+	name, ok := strings.CutPrefix(v, "${")
+	if !ok {
+		return v, ""
+	}
+	name, ok = strings.CutSuffix(name, "}")
+	if !ok || name == "" {
+		return "", fmt.Sprintf("%q is not of the form ${NAME}", v)
+	}
+	env, set := lookupEnv(name)
+	if !set || env == "" {
+		return "", "environment variable " + name + " is not set"
+	}
+	return env, ""
 }
 
 var configType = reflect.TypeFor[Config]()
@@ -199,8 +224,8 @@ func (f *fileErrors) checkTypes(raw map[string]any, keys []toml.Key) error {
 // also matches case-insensitively, which checkTypes refuses).
 func fieldType(t reflect.Type, key toml.Key) (reflect.Type, bool) {
 	for _, name := range key {
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
+		for t.Kind() == reflect.Pointer || isTableArray(t) {
+			t = t.Elem() // the keys of [[plugin]] are those of its elements
 		}
 		if t.Kind() != reflect.Struct {
 			return nil, false
@@ -220,7 +245,7 @@ func foldField(key toml.Key) string {
 	if !ok {
 		return ""
 	}
-	for parent.Kind() == reflect.Pointer {
+	for parent.Kind() == reflect.Pointer || isTableArray(parent) {
 		parent = parent.Elem()
 	}
 	if parent.Kind() != reflect.Struct {
@@ -238,7 +263,7 @@ func nearestField(key toml.Key) string {
 	if !ok {
 		return ""
 	}
-	for parent.Kind() == reflect.Pointer {
+	for parent.Kind() == reflect.Pointer || isTableArray(parent) {
 		parent = parent.Elem()
 	}
 	if parent.Kind() != reflect.Struct {
@@ -316,8 +341,21 @@ func fits(v any, t reflect.Type) (got string, ok bool) {
 		case float64, int64:
 			ok = true
 		}
-	case t.Kind() == reflect.Struct:
+	case t.Kind() == reflect.Struct, t.Kind() == reflect.Map:
 		_, ok = v.(map[string]any)
+	case isTableArray(t):
+		// [[plugin]] decodes to maps; their keys are checked by checkArrayTypes.
+		switch arr := v.(type) {
+		case []map[string]any:
+			ok = true
+		case []any:
+			ok = true
+			for _, e := range arr {
+				if _, isMap := e.(map[string]any); !isMap {
+					return "an array holding " + describeValue(e), false
+				}
+			}
+		}
 	case t.Kind() == reflect.Slice:
 		arr, isArr := v.([]any)
 		if !isArr {
@@ -366,8 +404,10 @@ func want(t reflect.Type) string {
 		return "an integer"
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
 		return "a number"
-	case t.Kind() == reflect.Struct:
+	case t.Kind() == reflect.Struct, t.Kind() == reflect.Map:
 		return "a table"
+	case isTableArray(t):
+		return "an array of tables"
 	case t.Kind() == reflect.Slice:
 		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(want(t.Elem()), "a "), "an ") + "s"
 	}

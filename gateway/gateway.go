@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqgate/mqgate/instance"
@@ -32,7 +33,14 @@ type Gateway struct {
 	prod *producer.Producer
 	srv  *http.Server
 	ln   net.Listener
-	serv sync.WaitGroup // the server's Serve goroutine
+	serv sync.WaitGroup // the servers' Serve goroutines
+
+	// Plugins and the admin API (plugins.go, admin.go).
+	plugins   *registry
+	admin     *admin // nil when the admin API is off
+	adminSrv  *http.Server
+	adminLn   net.Listener
+	startInfo atomic.Pointer[gatewayStatus] // what GET /v1/status says of a started gateway
 }
 
 // ErrStarted is returned by a second Start, or a Start after Shutdown.
@@ -60,6 +68,12 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger}
 	g.api = newAPI(&g.cfg, g.log)
+	g.plugins = newRegistry(&g.cfg, g.log)
+	if g.cfg.Admin.enabled() {
+		g.admin = newAdmin(&g.cfg, g.log, g.plugins, g.status)
+	} else if *g.cfg.Admin.Listen != "" && len(g.cfg.Admin.Tokens) == 0 {
+		g.log.Debug("gateway: the admin API is off: no [[admin.token]]")
+	}
 	return g, nil
 }
 
@@ -70,6 +84,26 @@ func (g *Gateway) Config() Config { return g.cfg }
 // itself. Its produce routes and /readyz answer 503 until Start has succeeded and once
 // Shutdown has begun; /healthz always answers 200.
 func (g *Gateway) Handler() http.Handler { return g.api.mux }
+
+// AdminHandler is the admin API, nil when it is off (no [[admin.token]], or [admin]
+// listen = ""). Start serves it on Config.Admin.Listen.
+func (g *Gateway) AdminHandler() http.Handler {
+	if g.admin == nil {
+		return nil
+	}
+	return g.admin.mux
+}
+
+// AdminAddr returns the address the admin API listens on, once Start has succeeded; ""
+// when it is off.
+func (g *Gateway) AdminAddr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.adminLn == nil {
+		return ""
+	}
+	return g.adminLn.Addr().String()
+}
 
 // Addr returns the address the HTTP API listens on, once Start has succeeded.
 func (g *Gateway) Addr() string {
@@ -114,6 +148,12 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		}
 	}()
 
+	// Plugins first: a module that cannot load is a configuration error (*PluginError),
+	// found before anything else starts.
+	if err := g.plugins.start(ctx); err != nil {
+		return err
+	}
+
 	nameServers := g.cfg.Client.NameServers
 	if g.cfg.Dev.Enabled {
 		dc, err := devcluster.Start(ctx, g.cfg.devClusterConfig())
@@ -124,7 +164,11 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		nameServers = []string{dc.NameServerAddr()}
 	}
 
-	inst, err := instance.New(g.cfg.instanceConfig(nameServers))
+	ic := g.cfg.instanceConfig(nameServers)
+	// The RPC plugins run before the ACL hook, so that its signature covers the fields
+	// they add.
+	ic.RPCHooks = append([]instance.RPCHook{g.plugins.rpcHook()}, ic.RPCHooks...)
+	inst, err := instance.New(ic)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -132,7 +176,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("gateway: starting the client instance: %w", err)
 	}
 	g.inst = inst
-	prod, err := producer.New(inst, g.cfg.producerConfig())
+	pc := g.cfg.producerConfig()
+	pc.Hooks = append(pc.Hooks, g.plugins.sendHook()) // after the hooks set in code
+	prod, err := producer.New(inst, pc)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -141,8 +187,15 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.prod = prod
 
+	if err := g.listenAdmin(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", g.cfg.HTTP.Listen)
 	if err != nil {
+		if g.adminLn != nil {
+			_ = g.adminLn.Close()
+			g.adminLn = nil
+		}
 		return fmt.Errorf("gateway: HTTP API: %w", err)
 	}
 	g.ln = ln
@@ -161,9 +214,77 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 			g.log.Error("gateway: HTTP server stopped", "err", err)
 		}
 	}()
-	g.log.Info("gateway: started", "http", ln.Addr().String(), "namesrv", inst.NameServers(),
-		"producer_group", g.cfg.Producer.Group, "dev", g.cfg.Dev.Enabled)
+	g.serveAdmin()
+	g.startInfo.Store(&gatewayStatus{HTTP: ln.Addr().String(), Admin: g.adminAddrLocked(), NameServers: inst.NameServers(), DevCluster: g.dev != nil})
+	g.log.Info("gateway: started", "http", ln.Addr().String(), "admin", g.adminAddrLocked(), "namesrv", inst.NameServers(),
+		"producer_group", g.cfg.Producer.Group, "dev", g.cfg.Dev.Enabled, "plugins", len(g.plugins.src.set.Load().all))
 	return nil
+}
+
+// listenAdmin opens the admin API's listener, when it is on.
+func (g *Gateway) listenAdmin() error {
+	if g.admin == nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", *g.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: admin API: %w", err)
+	}
+	g.adminLn = ln
+	return nil
+}
+
+// serveAdmin serves the admin API on its listener.
+func (g *Gateway) serveAdmin() {
+	if g.adminLn == nil {
+		return
+	}
+	ln := g.adminLn
+	g.adminSrv = &http.Server{
+		Handler:           g.admin.mux,
+		ReadHeaderTimeout: g.cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       g.cfg.HTTP.ReadTimeout,
+		IdleTimeout:       g.cfg.HTTP.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	g.serv.Add(1)
+	go func() {
+		defer g.serv.Done()
+		if err := g.adminSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("gateway: admin server stopped", "err", err)
+		}
+	}()
+}
+
+func (g *Gateway) adminAddrLocked() string {
+	if g.adminLn == nil {
+		return ""
+	}
+	return g.adminLn.Addr().String()
+}
+
+// gatewayStatus is the admin API's GET /v1/status.
+type gatewayStatus struct {
+	HTTP          string   `json:"http"`
+	Admin         string   `json:"admin"`
+	Serving       bool     `json:"serving"`
+	NameServers   []string `json:"namesrv"`
+	ProducerGroup string   `json:"producer_group"`
+	DevCluster    bool     `json:"dev_cluster"`
+	Plugins       int      `json:"plugins"`
+	PluginStore   string   `json:"plugin_store,omitempty"`
+}
+
+// status answers GET /v1/status. It takes no lock Shutdown holds: Shutdown waits for the
+// admin requests in flight.
+func (g *Gateway) status() any {
+	st := gatewayStatus{ProducerGroup: g.cfg.Producer.Group, PluginStore: g.cfg.Plugins.Dir,
+		Plugins: len(g.plugins.src.set.Load().all)}
+	if s := g.startInfo.Load(); s != nil {
+		st.HTTP, st.Admin, st.NameServers, st.DevCluster = s.HTTP, s.Admin, s.NameServers, s.DevCluster
+	}
+	st.Serving = g.api.serving()
+	return st
 }
 
 // Shutdown stops the gateway gracefully: readiness fails at once, the HTTP server stops
@@ -189,8 +310,14 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("HTTP server: %w", err))
 			_ = g.srv.Close() // ctx ended: cut the connections still busy
 		}
-		g.serv.Wait()
 	}
+	if g.adminSrv != nil { // no plugin change runs while the backends stop
+		if err := g.adminSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin server: %w", err))
+			_ = g.adminSrv.Close()
+		}
+	}
+	g.serv.Wait()
 	// Requests served by Handler outside the server (tests) are waited for here.
 	if err := g.api.wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("waiting for in-flight sends: %w", err))
@@ -217,6 +344,9 @@ func (g *Gateway) stopBackends(ctx context.Context) error {
 		if err := g.inst.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("client instance: %w", err))
 		}
+	}
+	if err := g.plugins.close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("plugins: %w", err))
 	}
 	if g.dev != nil {
 		// The cluster is closed even when ctx has ended: its ports must be released.

@@ -73,9 +73,16 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 
 	if err := g.Start(ctx); err != nil {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		var pe *gateway.PluginError
+		if errors.As(err, &pe) { // a plugin that cannot load is configuration
+			return exitUsage
+		}
 		return exitRuntime
 	}
 	line := "gateway ready: http://" + g.Addr()
+	if a := g.AdminAddr(); a != "" {
+		line += ", admin http://" + a
+	}
 	if ns, broker := g.DevCluster(); ns != "" {
 		line += fmt.Sprintf(" (dev cluster: namesrv %s, broker %s)", ns, broker)
 	}

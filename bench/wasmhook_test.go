@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/mqgate/mqgate/host"
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/instance/producer"
+)
+
+// The WASM hook benchmark (issue 7): the whole send path, producer.Send to the producer
+// benchmarks' dev cluster in a child process (its CPU is not counted), 64 concurrent
+// senders of 1 KiB messages, without a send hook, with the enricher's work as a native
+// hook, and with the enricher plugin (plugins/enricher) as a WebAssembly send hook in the
+// host's sandbox, configured to set one property on every message. mode=single sends one
+// message per request (Coalesce off); mode=coalesce is the gateway's setting, one hook
+// call per coalesced batch. cpu-ns/msg is this process's CPU per message (getrusage).
+//
+//	cd bench && go test -run '^$' -bench SendWithHook -count 6 . | tee hook.txt
+//	benchstat -col /hook hook.txt
+
+// enricherConfig sets x-gateway on every message (overwrite: an edit per message, the
+// plugin's dearest case).
+const enricherConfig = `{"properties": {"x-gateway": "eu-1"}, "overwrite": true}`
+
+// nativeEnricher is the enricher's work as a native hook.
+type nativeEnricher struct{}
+
+func (nativeEnricher) BeforeSend(_ context.Context, evs []instance.SendEvent) error {
+	for i := range evs {
+		evs[i].Message.Properties.Set("x-gateway", "eu-1")
+	}
+	return nil
+}
+
+func (nativeEnricher) AfterSend(context.Context, []instance.SendEvent) {}
+
+var enricherBuild struct {
+	sync.Once
+	wasm []byte
+	err  error
+}
+
+// enricherWasm builds plugins/enricher for wasip1, once per benchmark binary.
+func enricherWasm(b *testing.B) []byte {
+	enricherBuild.Do(func() {
+		dir, err := os.MkdirTemp("", "mqgate-bench-wasm-")
+		if err != nil {
+			enricherBuild.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "enricher.wasm")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./plugins/enricher")
+		cmd.Dir = ".." // the mqgate module
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			enricherBuild.err = fmt.Errorf("building the enricher: %v\n%s", err, msg)
+			return
+		}
+		enricherBuild.wasm, enricherBuild.err = os.ReadFile(out)
+	})
+	if enricherBuild.err != nil {
+		b.Fatal(enricherBuild.err)
+	}
+	return enricherBuild.wasm
+}
+
+// wasmInstances is the enricher's pool: the gateway's default bound (4 x GOMAXPROCS on 2
+// cores), created at load, so that the pool's growth (an instance takes ~4 ms to create)
+// is not timed, as it would not be in a gateway that has served a while.
+const wasmInstances = 8
+
+// wasmEnricher loads the enricher into a runtime as the gateway does, closed with the
+// benchmark. The policy is the gateway's default for hooks, skip: a call that fails (no
+// instance free within the 10 ms deadline, say) sends the message without the hook, and
+// is reported as hook-failures.
+func wasmEnricher(b *testing.B) (instance.SendHook, *host.Plugin) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	rt, err := host.NewRuntime(ctx, host.Config{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = rt.Close(ctx) })
+	p, err := rt.Load(ctx, host.PluginConfig{Name: "enricher", Kind: host.KindSend, Policy: host.Skip,
+		Instances: wasmInstances, MaxInstances: wasmInstances, Config: []byte(enricherConfig)}, enricherWasm(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := host.NewSendHook(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h, p
+}
+
+func BenchmarkSendWithHook(b *testing.B) {
+	ns := prodDevClusterAddr(b)
+	for _, mode := range []struct {
+		name     string
+		coalesce bool
+	}{{"single", false}, {"coalesce", true}} {
+		for _, hook := range []string{"none", "native", "wasm"} {
+			b.Run("mode="+mode.name+"/hook="+hook, func(b *testing.B) {
+				var hooks []instance.SendHook
+				var plugin *host.Plugin
+				switch hook {
+				case "native":
+					hooks = append(hooks, nativeEnricher{})
+				case "wasm":
+					h, p := wasmEnricher(b)
+					hooks, plugin = append(hooks, h), p
+				}
+				c := newHookedProducer(b, ns, mode.coalesce, hooks)
+				defer c.close()
+				topic := prodTopic("Hook", mode.name)
+				prodRunSenders(b, prodSenders, 1, func(ctx context.Context) error {
+					_, err := c.p.Send(ctx, prodMessage(topic))
+					return err
+				})
+				if plugin != nil {
+					st := plugin.Status()
+					b.ReportMetric(float64(st.Failures), "hook-failures")
+					if st.Failures != 0 {
+						b.Logf("hook failures: %d, the last: %s", st.Failures, st.LastError)
+					}
+				}
+				if hook != "none" {
+					m := prodMessage(topic)
+					if _, err := c.p.Send(context.Background(), m); err != nil || m.Properties.Get("x-gateway") != "eu-1" {
+						b.Fatalf("the hook did not run: %v, x-gateway %q", err, m.Properties.Get("x-gateway"))
+					}
+				}
+			})
+		}
+	}
+}
+
+// newHookedProducer is newProdMQGate with send hooks.
+func newHookedProducer(b *testing.B, ns string, coalesce bool, hooks []instance.SendHook) *prodMQGate {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	inst, err := instance.New(instance.Config{NameServers: []string{ns}, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := inst.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	p, err := producer.New(inst, producer.Config{Group: fmt.Sprintf("bench_hook_pg_%d", prodSeq.Add(1)), Logger: quiet,
+		Coalesce: producer.CoalesceConfig{Enabled: coalesce}, Hooks: hooks})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return &prodMQGate{inst, p}
+}
