@@ -193,8 +193,17 @@ func (i *Instance) UnregisterProducer(ctx context.Context, group string) error {
 }
 
 // UnregisterConsumer removes the consumer group and unregisters it from every broker; see
-// UnregisterProducer.
+// UnregisterProducer. As Java's unregisterClientWithLock, it waits (while ctx allows) for
+// a heartbeat round under way and holds the next ones back until it is done: a heartbeat
+// carrying the group that reached a broker after UNREGISTER_CLIENT would register the
+// group's consumer again, and its peers would rebalance around it until the broker
+// expires it.
 func (i *Instance) UnregisterConsumer(ctx context.Context, group string) error {
+	select {
+	case i.heartbeatSem <- struct{}{}:
+		defer func() { <-i.heartbeatSem }()
+	case <-ctx.Done(): // leave all the same
+	}
 	i.groups.mu.Lock()
 	_, ok := i.groups.consumers[group]
 	delete(i.groups.consumers, group)

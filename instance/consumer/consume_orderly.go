@@ -1,0 +1,237 @@
+package consumer
+
+import (
+	"context"
+	"time"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/remoting"
+)
+
+// Orderly consumption (Java's ConsumeMessageOrderlyService): one goroutine per queue takes
+// the queue's messages in offset order, ConsumeBatchMaxSize at a time, and waits for each
+// delivery to complete before the next, so order holds even when the Handler completes
+// later. In clustering mode a queue is consumed only while this client holds its lock on
+// the broker (taken at the rebalance, renewed every LockInterval, not trusted once
+// LockMaxLive old). A failed batch is given back and delivered again after a pause; a
+// message failed MaxReconsumeTimes times goes to the dead letter queue instead. The
+// goroutine exits when the queue is dropped or the consumer stops: it waits up to
+// OrderlyDropWait for the batch in flight, then persists the queue's offset and releases
+// its lock — only when that batch completed, so that no other consumer takes the queue
+// while it is still being consumed here (the broker's lock expires by itself).
+
+// runOrderly consumes pq until it is dropped or the consumer stops.
+func (c *PushConsumer) runOrderly(pq *processQueue) {
+	defer c.wg.Done()
+	ctx := c.runCtx
+	clustering := c.cfg.Model == remoting.Clustering
+	timer := c.clock.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	// pause waits d unless the queue is dropped or the consumer stops.
+	pause := func(d time.Duration) bool {
+		timer.Reset(d)
+		defer timer.Stop()
+		select {
+		case <-timer.C():
+			return true
+		case <-pq.droppedCh:
+		case <-ctx.Done():
+		}
+		return false
+	}
+	settled := true // the last delivery completed (false: abandoned in flight)
+	for !pq.isDropped() && ctx.Err() == nil {
+		if clustering && !c.lockValid(pq) {
+			// Java's tryLockLaterAndReconsume.
+			if !pause(10 * time.Millisecond) {
+				break
+			}
+			retry := 3 * time.Second
+			if c.lockOne(ctx, pq) {
+				retry = 10 * time.Millisecond
+			}
+			if !pause(retry) {
+				break
+			}
+			continue
+		}
+		msgs := pq.take(c.cfg.ConsumeBatchMaxSize, c.clock.Now())
+		if len(msgs) == 0 {
+			select {
+			case <-pq.notify:
+			case <-pq.droppedCh:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		d, r, ok := c.deliverOrderly(ctx, pq, msgs)
+		if !ok {
+			settled = false
+			break
+		}
+		if suspend := c.orderlyResult(ctx, pq, d, r); suspend > 0 && !pause(suspend) {
+			break
+		}
+	}
+	c.orderlyExit(pq, settled)
+}
+
+// lockValid reports a lock held and recent (Java's isLocked && !isLockExpired).
+func (c *PushConsumer) lockValid(pq *processQueue) bool {
+	return pq.locked.Load() && c.clock.Now().UnixMilli()-pq.lastLock.Load() <= c.cfg.LockMaxLive.Milliseconds()
+}
+
+// deliverOrderly hands msgs to the Handler and waits for the result. When the queue is
+// dropped or the consumer stops meanwhile, it waits OrderlyDropWait more and reports
+// false if the delivery is still not complete.
+func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msgs []*message.Ext) (*Delivery, Result, bool) {
+	deliver, hb := c.beforeHooks(ctx, pq.mq, msgs)
+	d := c.newDelivery(pq, orderlyDelivery, deliver)
+	d.hooked = hb
+	if len(deliver) == 0 {
+		d.state.Store(1)
+		return d, ConsumeSuccess(), true
+	}
+	pq.inFlight.Add(int64(len(deliver)))
+	defer pq.inFlight.Add(-int64(len(deliver)))
+	c.callHandler(ctx, d)
+	var r Result
+	got := false
+	select {
+	case r = <-d.done:
+		got = true
+	case <-pq.droppedCh:
+	case <-ctx.Done():
+	}
+	if !got {
+		t := c.clock.NewTimer(c.cfg.OrderlyDropWait)
+		select {
+		case r = <-d.done:
+			got = true
+		case <-t.C():
+		}
+		t.Stop()
+		if !got {
+			c.log.Warn("consumer: orderly queue dropped while a batch is being consumed; its lock is kept",
+				"queue", pq.mq.String())
+			pq.tryUnlockTimes.Add(1)
+			return d, r, false
+		}
+	}
+	now := c.clock.Now()
+	ok, failed := d.outcome(r)
+	pq.stats.consumed(len(ok), len(failed), now.Sub(d.start))
+	c.afterHooks(ctx, d, r.consumed(len(d.msgs)) == len(d.msgs))
+	return d, r, true
+}
+
+// orderlyResult applies a completed delivery's result (Java's processConsumeResult with
+// autoCommit): the consumed messages at the front are committed; when some failed, the
+// failed ones that reached MaxReconsumeTimes go to the dead letter queue and the others
+// are given back, the queue pausing for the returned duration (0: go on).
+func (c *PushConsumer) orderlyResult(ctx context.Context, pq *processQueue, d *Delivery, r Result) time.Duration {
+	batch := d.batch()
+	ok, failed := d.outcome(r)
+	lim := c.limits(pq)
+	if len(failed) == 0 {
+		c.commitOrderly(pq, len(batch), lim)
+		return 0
+	}
+	// The consumed messages before the first failure commit; the rest is retried.
+	lead := 0
+	for lead < len(batch) && lead < len(ok) && batch[lead] == ok[lead] {
+		lead++
+	}
+	rest := batch[lead:]
+	var again []*message.Ext
+	for _, m := range rest {
+		if m.ReconsumeTimes >= c.maxReconsume {
+			err := c.sendBack(ctx, m, -1, pq.mq.BrokerName)
+			if err == nil {
+				c.log.Warn("consumer: orderly message failed too often; sent to the dead letter queue",
+					"queue", pq.mq.String(), "msgId", m.MsgID(), "reconsumeTimes", m.ReconsumeTimes)
+				continue
+			}
+			c.log.Warn("consumer: sending an orderly message to the dead letter queue failed",
+				"queue", pq.mq.String(), "msgId", m.MsgID(), "err", err)
+			pq.setErr(err, c.clock.Now())
+			c.noteErr(err)
+		}
+		again = append(again, m)
+	}
+	if len(again) == 0 { // every failed message went to the DLQ
+		c.commitOrderly(pq, len(batch), lim)
+		return 0
+	}
+	if lead > 0 {
+		c.commitOrderly(pq, lead, lim)
+	} else {
+		pq.giveBack()
+	}
+	// Java suspends the whole rest, DLQ'd messages included; count one more attempt.
+	pq.bumpReconsume(rest)
+	return clampSuspend(cmpOr(r.Suspend, c.cfg.SuspendCurrentQueue))
+}
+
+// commitOrderly commits the first n messages taken.
+func (c *PushConsumer) commitOrderly(pq *processQueue, n int, lim limits) {
+	off, resume := pq.commit(n, lim)
+	if off >= 0 {
+		c.offsets.update(pq.mq, off, false)
+	}
+	if resume {
+		c.sched.pullNow(pq)
+	}
+}
+
+// orderlyExit ends a queue's goroutine. A queue dropped by a rebalance persists its
+// offset and, when its last batch completed, releases its lock; at shutdown the queue
+// stays where it is (held, or closing) for Shutdown to do both.
+func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
+	defer pq.release()
+	if c.runCtx.Err() != nil || !pq.isDropped() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.runCtx, c.cfg.SendBackTimeout)
+	defer cancel()
+	if !pq.resetting.Load() {
+		if err := c.offsets.persist(ctx, pq.mq); err != nil {
+			c.log.Warn("consumer: persisting a dropped queue's offset failed", "queue", pq.mq.String(), "err", err)
+		}
+		c.offsets.remove(pq.mq)
+	}
+	if c.cfg.Model == remoting.Clustering && settled {
+		c.unlock(ctx, []instance.MessageQueue{pq.mq}, true)
+	}
+	c.mu.Lock()
+	if c.closing[pq.mq] == pq {
+		delete(c.closing, pq.mq)
+	}
+	c.mu.Unlock()
+}
+
+// bumpReconsume replaces the held messages with copies one reconsumption further on, so
+// that a message a Handler may still read is never modified, and returns the copies.
+func (pq *processQueue) bumpReconsume(msgs []*message.Ext) []*message.Ext {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	out := make([]*message.Ext, 0, len(msgs))
+	for _, m := range msgs {
+		cp := *m
+		cp.ReconsumeTimes++
+		if i := pq.find(m.QueueOffset); i >= 0 && pq.entries[i].msg != nil {
+			pq.entries[i].msg = &cp
+		}
+		out = append(out, &cp)
+	}
+	return out
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

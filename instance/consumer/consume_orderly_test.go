@@ -1,0 +1,211 @@
+package consumer
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
+)
+
+// newOrderlyUnit returns an orderly clustering consumer holding one locked queue, whose
+// goroutine runs.
+func newOrderlyUnit(t *testing.T, cfg Config) (*unitConsumer, *heldDeliveries, *processQueue) {
+	t.Helper()
+	h := &heldDeliveries{}
+	cfg.Handler, cfg.Orderly = h, true
+	u := newUnitConsumer(t, cfg)
+	pq := u.addQueue(instanceMQ("T", 0), 0)
+	pq.locked.Store(true)
+	pq.lastLock.Store(u.clock.Now().UnixMilli())
+	u.wg.Add(1)
+	go u.runOrderly(pq)
+	return u, h, pq
+}
+
+// waitTimer waits until the fake clock has n active timers or tickers.
+func (u *unitConsumer) waitTimers(t *testing.T, n int) {
+	t.Helper()
+	if !u.clock.WaitForWaiters(n, timeoutUnit) {
+		t.Fatalf("no timer armed (%d waiters)", u.clock.Waiters())
+	}
+}
+
+// Completion may come late: the next batch waits for it, so order holds.
+func TestOrderlyNextBatchWaitsForCompletion(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{ConsumeBatchMaxSize: 2})
+	u.deliver(pq, msgsAt(1, 0, 1, 2, 3, 4))
+	waitFor(t, timeoutUnit, "the first batch", func() bool { return h.n() == 1 })
+	if h.n() != 1 || !h.get(0).Orderly() {
+		t.Fatal("not one orderly delivery")
+	}
+	for i, want := range [][]int64{{0, 1}, {2, 3}, {4}} {
+		waitFor(t, timeoutUnit, "batch", func() bool { return h.n() == i+1 })
+		time.Sleep(time.Millisecond) // give a wrongly eager consumer the chance to deliver more
+		if h.n() != i+1 {
+			t.Fatalf("batch %d delivered before the previous one completed", i+1)
+		}
+		if got := offsetsOf(h.get(i).Messages()); !slices.Equal(got, want) {
+			t.Fatalf("batch %d = %v, want %v", i, got, want)
+		}
+		_ = h.get(i).Ack()
+	}
+	waitFor(t, timeoutUnit, "the commit", func() bool { return u.committed(pq.mq) == 5 })
+}
+
+func TestOrderlyFailureSuspendsThenRetries(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{SuspendCurrentQueue: 2 * time.Second})
+	u.deliver(pq, msgsAt(1, 7, 8))
+	waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
+	first := h.get(0).Messages()[0]
+	_ = h.get(0).Retry(0)
+	u.waitTimers(t, 1)
+	u.clock.Advance(1999 * time.Millisecond)
+	time.Sleep(time.Millisecond)
+	if h.n() != 1 {
+		t.Fatal("delivered again before the suspension ended")
+	}
+	u.clock.Advance(time.Millisecond)
+	waitFor(t, timeoutUnit, "the second attempt", func() bool { return h.n() == 2 })
+	again := h.get(1).Messages()[0]
+	if again.QueueOffset != 7 || again.ReconsumeTimes != 1 || first.ReconsumeTimes != 0 {
+		t.Errorf("second attempt offset %d reconsume %d (first now %d)", again.QueueOffset, again.ReconsumeTimes, first.ReconsumeTimes)
+	}
+	if u.committed(pq.mq) != -1 {
+		t.Errorf("committed %d before success", u.committed(pq.mq))
+	}
+	// A result's own suspension wins over the configured one.
+	_ = h.get(1).Complete(Result{Suspend: 50 * time.Millisecond})
+	u.waitTimers(t, 1)
+	u.clock.Advance(50 * time.Millisecond)
+	waitFor(t, timeoutUnit, "the third attempt", func() bool { return h.n() == 3 })
+	_ = h.get(2).Ack()
+	waitFor(t, timeoutUnit, "offset 8", func() bool { return u.committed(pq.mq) == 8 })
+	if len(u.remote.sent()) != 0 {
+		t.Errorf("sent back %v: orderly retries locally", u.remote.sent())
+	}
+}
+
+// The consumed messages before the first failure commit; the failed rest comes again.
+func TestOrderlyPartialCommit(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{ConsumeBatchMaxSize: 3, SuspendCurrentQueue: 10 * time.Millisecond})
+	u.deliver(pq, msgsAt(1, 0, 1, 2))
+	waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
+	_ = h.get(0).Complete(Result{Consumed: 1})
+	waitFor(t, timeoutUnit, "offset 1 committed", func() bool { return u.committed(pq.mq) == 1 })
+	u.waitTimers(t, 1)
+	u.clock.Advance(10 * time.Millisecond)
+	waitFor(t, timeoutUnit, "the rest again", func() bool { return h.n() == 2 })
+	if got := offsetsOf(h.get(1).Messages()); !slices.Equal(got, []int64{1, 2}) {
+		t.Errorf("redelivered %v, want [1 2]", got)
+	}
+}
+
+// After MaxReconsumeTimes failures a message goes to the DLQ (CONSUMER_SEND_MSG_BACK with
+// delay level -1) and the queue moves on; if the broker refuses, the queue stays suspended.
+func TestOrderlyMaxReconsumeGoesToDLQ(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{MaxReconsumeTimes: 1, SuspendCurrentQueue: 10 * time.Millisecond})
+	brokerDown := true
+	var attempts int
+	u.remote.sendBackErr = func(*message.Ext) error {
+		attempts++
+		if brokerDown {
+			return errBrokerDown
+		}
+		return nil
+	}
+	u.deliver(pq, msgsAt(1, 0, 1))
+	waitFor(t, timeoutUnit, "attempt 0", func() bool { return h.n() == 1 })
+	_ = h.get(0).Retry(0) // reconsume 0 < 1: suspended
+	u.waitTimers(t, 1)
+	u.clock.Advance(10 * time.Millisecond)
+	waitFor(t, timeoutUnit, "attempt 1", func() bool { return h.n() == 2 })
+	_ = h.get(1).Retry(0) // reconsume 1 >= 1: DLQ, refused: suspended
+	u.waitTimers(t, 1)
+	u.remote.mu.Lock()
+	brokerDown = false
+	n := attempts
+	u.remote.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d DLQ attempts, want 1", n)
+	}
+	u.clock.Advance(10 * time.Millisecond)
+	waitFor(t, timeoutUnit, "attempt 2", func() bool { return h.n() == 3 })
+	if m := h.get(2).Messages()[0]; m.ReconsumeTimes != 2 {
+		t.Errorf("attempt 2 has reconsume times %d", m.ReconsumeTimes)
+	}
+	_ = h.get(2).Retry(0)
+	waitFor(t, timeoutUnit, "the next message", func() bool { return h.n() == 4 })
+	if s := u.remote.sent(); len(s) != 1 || s[0].offset != 0 || s[0].delayLevel != -1 {
+		t.Errorf("sent back %+v, want offset 0 to the DLQ", s)
+	}
+	if got := h.get(3).Messages()[0].QueueOffset; got != 1 {
+		t.Errorf("next delivery is offset %d", got)
+	}
+	if off := u.committed(pq.mq); off != 1 {
+		t.Errorf("committed %d after the DLQ, want 1", off)
+	}
+}
+
+// A queue whose lock lapsed is not consumed until it is locked again.
+func TestOrderlyWaitsForTheLock(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{})
+	lockable := false
+	u.remote.lockable = func(instance.MessageQueue) bool { return lockable }
+	pq.locked.Store(false)
+	u.deliver(pq, msgsAt(1, 0))
+	u.waitTimers(t, 1) // 10ms before the lock attempt
+	u.clock.Advance(10 * time.Millisecond)
+	u.waitTimers(t, 1) // 3s before the next, after the refusal
+	if h.n() != 0 {
+		t.Fatal("consumed without the lock")
+	}
+	u.remote.mu.Lock()
+	lockable = true
+	u.remote.mu.Unlock()
+	u.clock.Advance(3 * time.Second)
+	u.waitTimers(t, 1)
+	u.clock.Advance(10 * time.Millisecond) // lock attempt
+	u.waitTimers(t, 1)
+	u.clock.Advance(10 * time.Millisecond) // then consume
+	waitFor(t, timeoutUnit, "the delivery under the lock", func() bool { return h.n() == 1 })
+	if !pq.locked.Load() {
+		t.Error("queue not marked locked")
+	}
+}
+
+// A queue dropped mid-batch waits for the batch: completed in time, its offset commits
+// and is persisted, and the lock is released; not completed, the lock is kept.
+func TestOrderlyDropWaitsForTheBatchInFlight(t *testing.T) {
+	for _, completes := range []bool{true, false} {
+		name := map[bool]string{true: "completes", false: "hangs"}[completes]
+		t.Run(name, func(t *testing.T) {
+			u, h, pq := newOrderlyUnit(t, Config{OrderlyDropWait: time.Second})
+			u.deliver(pq, msgsAt(1, 4))
+			waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
+			u.dropQueue(ctxFor(t, timeoutUnit), pq, "test")
+			u.waitTimers(t, 1) // the drop wait
+			if completes {
+				_ = h.get(0).Ack()
+			} else {
+				u.clock.Advance(time.Second)
+			}
+			waitFor(t, timeoutUnit, "the goroutine's exit", func() bool {
+				u.mu.Lock()
+				defer u.mu.Unlock()
+				return u.closing[pq.mq] == nil
+			})
+			stored, ok := u.offsets.storedOffset(pq.mq)
+			u.remote.mu.Lock()
+			unlocks := len(u.remote.unlocks)
+			u.remote.mu.Unlock()
+			if completes && (!ok || stored != 5 || unlocks != 1) {
+				t.Errorf("stored %d (%v), unlocks %d; want 5 persisted and the lock released", stored, ok, unlocks)
+			}
+			if !completes && (ok || unlocks != 0 || pq.tryUnlockTimes.Load() != 1) {
+				t.Errorf("stored %d (%v), unlocks %d, tryUnlockTimes %d; want the lock kept", stored, ok, unlocks, pq.tryUnlockTimes.Load())
+			}
+		})
+	}
+}
