@@ -473,3 +473,56 @@ func TestWriteBlockedOnAPeerThatDoesNotReadClosesTheConnection(t *testing.T) {
 		})
 	}
 }
+
+// An asynchronous call whose context is cancelled fails at once, however far its deadline:
+// a consumer shutting down must not wait for its long polls' 30-second deadlines.
+func TestCancelledAsyncCallFailsLongBeforeItsDeadline(t *testing.T) {
+	g := newGate()
+	_, addr := startServer(t, ServerConfig{}, g)
+	cl := newClient(t, ClientConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	done := make(chan error, 1)
+	if err := cl.InvokeAsync(ctx, addr, request(codeGate, "held", remoting.RocketMQ), func(_ *remoting.Command, err error) {
+		done <- err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the call pending", 5*time.Second, func() bool { return cl.Stats().Pending == 1 })
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error %v, want context.Canceled", err)
+		}
+		if waited := time.Since(start); waited > 2*time.Second {
+			t.Errorf("failed %v after the cancel", waited)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancelled call still pending")
+	}
+	close(g.open)
+}
+
+// A context deadline longer than RequestTimeout is honoured: long polls ask for more.
+func TestContextDeadlineBeyondRequestTimeoutIsHonoured(t *testing.T) {
+	g := newGate()
+	_, addr := startServer(t, ServerConfig{}, g)
+	cl := newClient(t, ClientConfig{RequestTimeout: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		_, err := cl.Invoke(ctx, addr, request(codeGate, "long", remoting.RocketMQ))
+		result <- err
+	}()
+	waitFor(t, "the call pending", 5*time.Second, func() bool { return cl.Stats().Pending == 1 })
+	time.Sleep(200 * time.Millisecond) // well past RequestTimeout: the call must still be waiting
+	if cl.Stats().Pending != 1 {
+		t.Fatal("the call was failed at RequestTimeout despite its context's later deadline")
+	}
+	close(g.open)
+	if err := <-result; err != nil {
+		t.Fatalf("call: %v", err)
+	}
+}

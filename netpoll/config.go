@@ -13,7 +13,7 @@ import (
 // ClientConfig configures a Client. The zero value is usable: Validate fills in defaults.
 type ClientConfig struct {
 	DialTimeout    time.Duration // connect (and TLS handshake); default 3s
-	RequestTimeout time.Duration // when the context has no earlier deadline; default 3s
+	RequestTimeout time.Duration // for calls whose context has no deadline; default 3s
 	// WriteTimeout bounds a write blocked on a peer that does not read; the connection is
 	// then closed. Default 10s.
 	WriteTimeout time.Duration

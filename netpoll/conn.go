@@ -172,11 +172,11 @@ func (c *Conn) start(ctx context.Context, req *remoting.Command, cb func(*remoti
 	op := opaques.Add(1)
 	now := monoNow()
 	ca.opaque, ca.code, ca.sent, ca.cb = op, req.Code, now, cb
+	// The caller's deadline wins, longer or shorter: a long poll asks for more than the
+	// default on purpose. RequestTimeout bounds only calls whose context has none.
 	ca.deadline = now + int64(c.ep.reqTimeout)
 	if dl, ok := ctx.Deadline(); ok {
-		if d := now + int64(time.Until(dl)); d < ca.deadline {
-			ca.deadline, ca.ctxDeadline = d, true
-		}
+		ca.deadline, ca.ctxDeadline = now+int64(time.Until(dl)), true
 	}
 	if cb != nil && ctx.Done() != nil {
 		ca.ctx = ctx

@@ -63,8 +63,11 @@ type pendingShard struct {
 	// earliest is at or before the earliest deadline in m, so the sweeper skips shards
 	// that cannot hold an expired call (long polls with 30 s deadlines, say).
 	earliest int64
-	closed   bool
-	_        [32]byte // keep shards on separate cache lines
+	// cancellable counts the asynchronous calls whose context can end before their
+	// deadline: a shard holding any is swept every round, however late its deadlines.
+	cancellable int
+	closed      bool
+	_           [32]byte // keep shards on separate cache lines
 }
 
 // pendingTable holds a connection's calls by opaque.
@@ -92,6 +95,9 @@ func (t *pendingTable) add(c *call) bool {
 	if len(s.m) == 1 || c.deadline < s.earliest {
 		s.earliest = c.deadline
 	}
+	if c.ctx != nil {
+		s.cancellable++
+	}
 	s.mu.Unlock()
 	t.n.Add(1)
 	return true
@@ -105,6 +111,9 @@ func (t *pendingTable) remove(opaque int32) *call {
 	c, ok := s.m[opaque]
 	if ok {
 		delete(s.m, opaque)
+		if c.ctx != nil {
+			s.cancellable--
+		}
 	}
 	s.mu.Unlock()
 	if ok {
@@ -119,7 +128,7 @@ func (t *pendingTable) expire(now int64, out []*call) []*call {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
-		if len(s.m) == 0 || now < s.earliest {
+		if len(s.m) == 0 || now < s.earliest && s.cancellable == 0 {
 			s.mu.Unlock()
 			continue
 		}
@@ -127,6 +136,9 @@ func (t *pendingTable) expire(now int64, out []*call) []*call {
 		for op, c := range s.m {
 			if c.deadline <= now || c.ctx != nil && c.ctx.Err() != nil {
 				delete(s.m, op)
+				if c.ctx != nil {
+					s.cancellable--
+				}
 				out = append(out, c)
 				t.n.Add(-1)
 				continue
@@ -150,6 +162,7 @@ func (t *pendingTable) drain(out []*call) []*call {
 			out = append(out, c)
 			t.n.Add(-1)
 		}
+		s.cancellable = 0
 		s.mu.Unlock()
 	}
 	return out
