@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -26,8 +27,7 @@ func (c *PushConsumer) runOrderly(pq *processQueue) {
 	defer c.wg.Done()
 	ctx := c.runCtx
 	clustering := c.cfg.Model == remoting.Clustering
-	timer := c.clock.NewTimer(time.Hour)
-	timer.Stop()
+	timer := clock.NewStoppedTimer(c.clock)
 	defer timer.Stop()
 	// pause waits d unless the queue is dropped or the consumer stops.
 	pause := func(d time.Duration) bool {

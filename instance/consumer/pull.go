@@ -100,8 +100,7 @@ func (s *scheduler) after(d time.Duration, pq *processQueue, fn func()) {
 
 // loop runs until ctx ends. Its timer is armed for the earliest delayed item only.
 func (s *scheduler) loop(ctx context.Context) {
-	timer := s.clock.NewTimer(time.Hour)
-	timer.Stop()
+	timer := clock.NewStoppedTimer(s.clock)
 	defer timer.Stop()
 	var due []delayed
 	for {

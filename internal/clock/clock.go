@@ -69,6 +69,7 @@ type fakeWaiter struct {
 	at     time.Time
 	period time.Duration // 0 for a timer
 	active bool
+	listed bool // in Fake.waiters (a stopped waiter stays listed until compact)
 }
 
 func (f *Fake) Now() time.Time {
@@ -90,14 +91,19 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 
 func (f *Fake) add(d, period time.Duration) *fakeWaiter {
 	f.mu.Lock()
-	w := &fakeWaiter{c: make(chan time.Time, 1), at: f.now.Add(d), period: period, active: true}
+	w := &fakeWaiter{c: make(chan time.Time, 1), at: f.now.Add(d), period: period, active: true, listed: true}
 	f.waiters = append(f.waiters, w)
 	f.mu.Unlock()
+	f.signal()
+	return w
+}
+
+// signal wakes WaitForWaiters.
+func (f *Fake) signal() {
 	select {
 	case f.created <- struct{}{}:
 	default:
 	}
-	return w
 }
 
 // Advance moves the clock forward by d, firing what falls due on the way.
@@ -144,6 +150,8 @@ func (f *Fake) compact() {
 	for _, w := range f.waiters {
 		if w.active {
 			live = append(live, w)
+		} else {
+			w.listed = false
 		}
 	}
 	for i := len(live); i < len(f.waiters); i++ {
@@ -197,11 +205,9 @@ func (t *fakeTicker) Stop() {
 func (t *fakeTicker) Reset(d time.Duration) {
 	t.f.mu.Lock()
 	t.w.at, t.w.period = t.f.now.Add(d), d
-	if !t.w.active {
-		t.w.active = true
-		t.f.waiters = append(t.f.waiters, t.w)
-	}
+	t.f.arm(t.w)
 	t.f.mu.Unlock()
+	t.f.signal()
 }
 
 type fakeTimer struct {
@@ -224,9 +230,29 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	defer t.f.mu.Unlock()
 	was := t.w.active
 	t.w.at = t.f.now.Add(d)
-	if !was {
-		t.w.active = true
-		t.f.waiters = append(t.f.waiters, t.w)
-	}
+	t.f.arm(t.w)
+	t.f.signal()
 	return was
+}
+
+// arm makes w active, listing it once however often it was stopped and reset.
+// f.mu is held.
+func (f *Fake) arm(w *fakeWaiter) {
+	w.active = true
+	if !w.listed {
+		w.listed = true
+		f.waiters = append(f.waiters, w)
+	}
+}
+
+// NewStoppedTimer returns a timer of c that is not running, to be armed with Reset. On a
+// Fake it never counts as a waiter before then, so WaitForWaiters does not mistake it for
+// one that a goroutine waits on.
+func NewStoppedTimer(c Clock) Timer {
+	if f, ok := c.(*Fake); ok {
+		return &fakeTimer{f: f, w: &fakeWaiter{c: make(chan time.Time, 1)}}
+	}
+	t := c.NewTimer(time.Hour)
+	t.Stop()
+	return t
 }

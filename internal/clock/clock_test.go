@@ -65,3 +65,33 @@ func TestRealClockTicks(t *testing.T) {
 	defer tk.Stop()
 	<-tk.C()
 }
+
+// A timer stopped and reset many times is one waiter, and a stopped timer made for later
+// use is none: WaitForWaiters must count only goroutines really waiting.
+func TestFakeWaitersCountEachArmedTimerOnce(t *testing.T) {
+	f := NewFake(time.Unix(0, 0))
+	idle := NewStoppedTimer(f)
+	if n := f.Waiters(); n != 0 {
+		t.Fatalf("a stopped timer counts as %d waiters", n)
+	}
+	tm := f.NewTimer(time.Second)
+	for range 3 {
+		tm.Stop()
+		tm.Reset(time.Second)
+	}
+	if n := f.Waiters(); n != 1 {
+		t.Fatalf("one timer reset 3 times counts as %d waiters", n)
+	}
+	idle.Reset(2 * time.Second)
+	f.Advance(2 * time.Second)
+	for name, c := range map[string]<-chan time.Time{"reset timer": tm.C(), "stopped-then-armed timer": idle.C()} {
+		select {
+		case <-c:
+		default:
+			t.Errorf("%s did not fire", name)
+		}
+	}
+	if n := f.Waiters(); n != 0 {
+		t.Fatalf("%d waiters after both fired", n)
+	}
+}
