@@ -33,7 +33,11 @@ func (m *Message) SetKeys(keys ...string) {
 // DelayLevel returns the DELAY property, the delay level of a scheduled message; 0 when
 // absent or not a number.
 func (m *Message) DelayLevel() int {
-	n, err := strconv.Atoi(m.Properties.Get(PropertyDelayTimeLevel))
+	v := m.Properties.Get(PropertyDelayTimeLevel)
+	if v == "" { // most messages: no error value to allocate
+		return 0
+	}
+	n, err := strconv.Atoi(v)
 	if err != nil {
 		return 0
 	}
@@ -81,7 +85,11 @@ func (m *Message) RetryTopic() string { return m.Properties.Get(PropertyRetryTop
 
 // MaxReconsumeTimes returns the MAX_RECONSUME_TIMES property, or -1 when absent or invalid.
 func (m *Message) MaxReconsumeTimes() int {
-	n, err := strconv.Atoi(m.Properties.Get(PropertyMaxReconsumeTimes))
+	v := m.Properties.Get(PropertyMaxReconsumeTimes)
+	if v == "" {
+		return -1
+	}
+	n, err := strconv.Atoi(v)
 	if err != nil {
 		return -1
 	}

@@ -130,6 +130,21 @@ func TestPropertiesEdit(t *testing.T) {
 	}
 }
 
+// The send and consume paths read these on every message; most messages have none of
+// them, and reading an absent one must not allocate.
+func TestAbsentPropertyAccessorsDoNotAllocate(t *testing.T) {
+	m := Message{Topic: "T"}
+	m.SetTags("TagA")
+	if n := testing.AllocsPerRun(100, func() {
+		_ = m.DelayLevel()
+		_ = m.MaxReconsumeTimes()
+		_ = m.WaitStoreMsgOK()
+		_ = m.TransactionPrepared()
+	}); n != 0 {
+		t.Errorf("%v allocations reading absent properties", n)
+	}
+}
+
 func TestMessageAccessors(t *testing.T) {
 	var m Message
 	if !m.WaitStoreMsgOK() || m.DelayLevel() != 0 || m.MaxReconsumeTimes() != -1 || m.TransactionPrepared() {
