@@ -3,10 +3,8 @@ package instance
 import (
 	"context"
 	"errors"
-	"maps"
 	"runtime"
 	"strconv"
-	"strings"
 
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/netpoll"
@@ -133,20 +131,7 @@ func (i *Instance) processConsumerRunningInfo(_ context.Context, c *netpoll.Conn
 	if info == nil {
 		return groupNotHere(req, h.ConsumerGroup)
 	}
-	out := *info // completed here, not in the consumer's value
-	info = &out
-	info.Properties = maps.Clone(info.Properties)
-	if info.Properties == nil {
-		info.Properties = make(map[string]string)
-	}
-	var ns strings.Builder
-	for _, a := range i.ns.list() {
-		ns.WriteString(a)
-		ns.WriteByte(';')
-	}
-	info.Properties[remoting.PropNameServerAddr] = ns.String()
-	info.Properties[remoting.PropConsumeType] = string(cons.ConsumerData().ConsumeType)
-	info.Properties[remoting.PropClientVersion] = versionDesc(i.cfg.Version)
+	info = i.completeRunningInfo(cons, info) // status.go: what GET /v1/status shows too
 	if h.JstackEnable {
 		info.Jstack = goroutineDump()
 	}
