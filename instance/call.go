@@ -90,6 +90,9 @@ func (i *Instance) invoke(ctx context.Context, addr string, req *remoting.Comman
 	if err := i.beforeHooks(addr, req); err != nil {
 		return nil, err
 	}
+	if i.tel != nil {
+		return i.invokeObserved(ctx, cl, addr, req)
+	}
 	resp, err := cl.Invoke(ctx, addr, req)
 	if err != nil {
 		return nil, callError(req.RequestCode(), addr, err)
@@ -114,8 +117,15 @@ func (i *Instance) invokeAsync(ctx context.Context, addr string, req *remoting.C
 		cancel()
 		return err
 	}
+	var tel func(*remoting.Command, error)
+	if i.tel != nil {
+		tel = i.tel.asyncCall(ctx, addr, req)
+	}
 	err = cl.InvokeAsync(ctx, addr, req, func(resp *remoting.Command, err error) {
 		cancel()
+		if tel != nil {
+			tel(resp, err)
+		}
 		if err != nil {
 			cb(nil, callError(req.RequestCode(), addr, err))
 			return

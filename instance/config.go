@@ -15,6 +15,7 @@ import (
 	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
+	"github.com/mqgate/mqgate/telemetry"
 )
 
 // Defaults, those of Java's ClientConfig in 4.9.4 unless said otherwise.
@@ -84,6 +85,9 @@ type Config struct {
 
 	// RPCHooks run around every request, in order (see RPCHook).
 	RPCHooks []RPCHook
+
+	// Telemetry, when set, traces and measures the remoting calls (telemetry.go); nil is off.
+	Telemetry *telemetry.Instruments
 
 	Logger *slog.Logger // default slog.Default()
 	Clock  clock.Clock  // default clock.Real

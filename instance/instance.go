@@ -46,6 +46,8 @@ type Instance struct {
 	heartbeats   atomic.Int64  // rounds sent
 
 	http *http.Client // for NameServerAddressURL
+
+	tel *remotingTelemetry // nil: telemetry off
 }
 
 // New validates cfg (see Config.Validate) and returns an instance in the Created state.
@@ -71,6 +73,7 @@ func New(cfg Config) (*Instance, error) {
 	i.routes.init()
 	i.brokers.init()
 	i.groups.init()
+	i.tel = newRemotingTelemetry(i, cfg.Telemetry)
 	return i, nil
 }
 
@@ -161,6 +164,7 @@ func (i *Instance) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("waiting for request processing: %w", err))
 	}
 	i.http.CloseIdleConnections()
+	i.tel.close()
 	i.log.Info("instance: shut down")
 	if err := ctx.Err(); err != nil {
 		errs = append([]error{err}, errs...)

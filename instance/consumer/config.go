@@ -12,6 +12,7 @@ import (
 	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
+	"github.com/mqgate/mqgate/telemetry"
 )
 
 // Defaults, those of Java's DefaultMQPushConsumer and its services in 4.9.4 unless said
@@ -69,6 +70,8 @@ type Config struct {
 	Strategy instance.AllocateStrategy
 	// Hooks run before and after each batch is consumed, in order (instance.ConsumeHook).
 	Hooks []instance.ConsumeHook
+	// Telemetry, when set, traces and measures the deliveries (telemetry.go); nil is off.
+	Telemetry *telemetry.Instruments
 
 	// ConsumeGoroutines is the worker pool of concurrent consumption (Java's consume
 	// threads); default 20.

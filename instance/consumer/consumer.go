@@ -65,6 +65,8 @@ type PushConsumer struct {
 	sched *scheduler
 	tasks *taskQueue
 
+	tel *consumerTelemetry // nil: telemetry off (telemetry.go)
+
 	consumeAvg       atomic.Int64 // moving average of Consume's time, ns
 	flowControlTimes atomic.Int64
 	suspended        atomic.Bool // an offset reset holds the pulls back
@@ -125,6 +127,7 @@ func New(inst *instance.Instance, cfg Config) (*PushConsumer, error) {
 	}
 	c.sched = newScheduler(c.clock, c.pull)
 	c.tasks = newTaskQueue(c.runCtx)
+	c.tel = newConsumerTelemetry(c, cfg.Telemetry)
 	return c, nil
 }
 
@@ -226,6 +229,7 @@ func (c *PushConsumer) Shutdown(ctx context.Context) error {
 	}
 	c.state.Store(stateStopped)
 	c.stop()
+	c.tel.close()
 	var errs []error
 	if err := waitGroup(ctx, &c.wg); err != nil {
 		errs = append(errs, fmt.Errorf("waiting for the consumer's goroutines: %w", err))

@@ -96,6 +96,7 @@ type Delivery struct {
 	// done hands the result to the goroutine waiting for it (orderly, direct).
 	done chan Result
 	one  [1]*message.Ext
+	tel  *deliveryTelemetry // nil: telemetry off (telemetry.go)
 }
 
 // hookedBatch is a batch the consume hooks saw.
@@ -151,6 +152,9 @@ func (d *Delivery) Complete(r Result) error {
 	if !d.state.CompareAndSwap(0, 1) {
 		return ErrCompleted
 	}
+	if d.tel != nil {
+		d.c.tel.end(d, r)
+	}
 	switch d.kind {
 	case concurrentDelivery:
 		return d.c.completeConcurrent(d, r)
@@ -182,12 +186,18 @@ func (c *PushConsumer) newDelivery(pq *processQueue, kind deliveryKind, msgs []*
 	if kind != concurrentDelivery {
 		d.done = make(chan Result, 1)
 	}
+	if c.tel != nil { // before anything else can see d: a timeout may complete it
+		c.tel.start(c, d)
+	}
 	return d
 }
 
 // callHandler runs the Handler on d and fails d when the Handler panics before completing
 // it. It returns how long Consume took and what it panicked with.
 func (c *PushConsumer) callHandler(ctx context.Context, d *Delivery) (took time.Duration, panicked any) {
+	if d.tel != nil {
+		ctx = d.tel.context(ctx)
+	}
 	start := time.Now()
 	defer func() {
 		took = time.Since(start)

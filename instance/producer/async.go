@@ -26,6 +26,13 @@ func (p *Producer) SendAsync(ctx context.Context, msg *message.Message, cb func(
 	if cb == nil {
 		return errors.New("producer: SendAsync without a callback")
 	}
+	if p.tel != nil {
+		return p.tel.observeAsync(ctx, p, msg, cb, p.sendAsync)
+	}
+	return p.sendAsync(ctx, msg, cb)
+}
+
+func (p *Producer) sendAsync(ctx context.Context, msg *message.Message, cb func(instance.SendResult, error)) error {
 	if err := p.checkRunning("send async"); err != nil {
 		return err
 	}

@@ -24,6 +24,13 @@ import (
 // hooks reject some messages the others are sent and the error is a *BatchError holding
 // each message's error; a failed request fails every message (the error as Send's).
 func (p *Producer) SendBatch(ctx context.Context, msgs []*message.Message) ([]instance.SendResult, error) {
+	if p.tel != nil {
+		return p.tel.observeBatch(ctx, msgs, p.sendBatch)
+	}
+	return p.sendBatch(ctx, msgs)
+}
+
+func (p *Producer) sendBatch(ctx context.Context, msgs []*message.Message) ([]instance.SendResult, error) {
 	if err := p.checkRunning("send batch"); err != nil {
 		return nil, err
 	}

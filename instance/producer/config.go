@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/telemetry"
 )
 
 // Defaults, those of Java's DefaultMQProducer in 4.9.4 unless said otherwise.
@@ -81,6 +82,8 @@ type Config struct {
 	TransactionChecker TransactionChecker
 	// Logger defaults to the instance's logger.
 	Logger *slog.Logger
+	// Telemetry, when set, traces and measures the sends (telemetry.go); nil is off.
+	Telemetry *telemetry.Instruments
 
 	// Resolved by Validate.
 	retriesSync, retriesAsync int

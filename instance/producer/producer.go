@@ -25,7 +25,8 @@ type Producer struct {
 	clock clock.Clock
 	ids   *message.UniqIDGenerator
 	hooks []instance.SendHook
-	fault *faultTolerance // nil unless Config.LatencyFaultTolerance
+	fault *faultTolerance    // nil unless Config.LatencyFaultTolerance
+	tel   *producerTelemetry // nil: telemetry off
 	// batchProps are the header properties of batch requests (Java's MessageBatch's).
 	batchProps, batchPropsNoWait string
 
@@ -79,6 +80,7 @@ func New(inst *instance.Instance, cfg Config) (*Producer, error) {
 	p.batchProps = batchProperties(cfg.Namespace, true)
 	p.batchPropsNoWait = batchProperties(cfg.Namespace, false)
 	p.topics.init()
+	p.tel = newProducerTelemetry(cfg.Telemetry, p.group, cfg.Namespace)
 	return p, nil
 }
 

@@ -175,19 +175,29 @@ func (p *Producer) SendWithSelector(ctx context.Context, msg *message.Message, s
 	if sel == nil {
 		return instance.SendResult{}, errors.New("producer: SendWithSelector without a selector")
 	}
-	return p.sendSelected(ctx, msg, func(ps *publishState) int { return sel.Select(ps.queues, msg, arg) })
+	return p.sendSelected(ctx, msg, "", func(ps *publishState) int { return sel.Select(ps.queues, msg, arg) })
 }
 
 // SendOrderly sends msg to the queue of shardingKey, HashSelector's choice: Java's
 // String.hashCode of the key modulo the queue count, so that every message of a key goes
 // to one queue, in order, the same one a Java producer would choose.
 func (p *Producer) SendOrderly(ctx context.Context, msg *message.Message, shardingKey string) (instance.SendResult, error) {
-	return p.sendSelected(ctx, msg, func(ps *publishState) int {
+	return p.sendSelected(ctx, msg, shardingKey, func(ps *publishState) int {
 		return hashIndex(javaStringHash(shardingKey), len(ps.queues))
 	})
 }
 
-func (p *Producer) sendSelected(ctx context.Context, msg *message.Message, choose func(*publishState) int) (instance.SendResult, error) {
+// shardingKey, when known, is the message group the telemetry records.
+func (p *Producer) sendSelected(ctx context.Context, msg *message.Message, shardingKey string, choose func(*publishState) int) (instance.SendResult, error) {
+	if p.tel != nil {
+		return p.tel.observeSend(ctx, p, msg, &fifoSend{shardingKey}, func(ctx context.Context, msg *message.Message) (instance.SendResult, error) {
+			return p.sendSelectedOnce(ctx, msg, choose)
+		})
+	}
+	return p.sendSelectedOnce(ctx, msg, choose)
+}
+
+func (p *Producer) sendSelectedOnce(ctx context.Context, msg *message.Message, choose func(*publishState) int) (instance.SendResult, error) {
 	if err := p.checkRunning("send"); err != nil {
 		return instance.SendResult{}, err
 	}

@@ -26,6 +26,13 @@ import (
 // replicate it in time) is returned with a nil error unless RetryAnotherBroker is set.
 // msg must not be modified until Send returns. See errors.go for the errors returned.
 func (p *Producer) Send(ctx context.Context, msg *message.Message) (instance.SendResult, error) {
+	if p.tel != nil {
+		return p.tel.observeSend(ctx, p, msg, nil, p.send)
+	}
+	return p.send(ctx, msg)
+}
+
+func (p *Producer) send(ctx context.Context, msg *message.Message) (instance.SendResult, error) {
 	if err := p.checkRunning("send"); err != nil {
 		return instance.SendResult{}, err
 	}

@@ -1,0 +1,102 @@
+package host
+
+import (
+	"context"
+	"testing"
+
+	"github.com/mqgate/mqgate/telemetry"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// TestObserverRecordsPluginCalls: an observed send hook gets a span per call inside a
+// traced send, named after the plugin, with its version, slot and outcome, and the
+// duration and failure metrics by outcome; the outcome tells a call that went well from
+// one the policy skipped and one whose error the policy returned.
+func TestObserverRecordsPluginCalls(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	reader := sdkmetric.NewManualReader()
+	tp, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true,
+		SpanProcessors: []sdktrace.SpanProcessor{rec}, MetricReaders: []sdkmetric.Reader{reader}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Shutdown(context.Background())
+	obs := NewObserver(tp.Instruments())
+	if NewObserver(nil) != nil {
+		t.Fatal("an observer without instruments")
+	}
+
+	r, _ := newRuntime(t)
+	tests := []struct {
+		name    string
+		policy  Policy
+		body    string
+		outcome string
+		wantErr bool
+	}{
+		{"a call that goes well", Skip, "ok", OutcomeOK, false},
+		{"a failure the policy skips", Skip, "error", OutcomeFailed, false},
+		{"a failure the policy returns", Fail, "error", OutcomeError, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.Reset()
+			p, h := behaviors(t, r, PluginConfig{Name: "obs-" + tt.policy.String(), Policy: tt.policy})
+			hook := obs.SendHook(p, h)
+			ctx, parent := tp.Instruments().Tracer("test").Start(context.Background(), "send")
+			err := hook.BeforeSend(ctx, sendEvents("TagA", tt.body))
+			parent.End()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("BeforeSend = %v", err)
+			}
+			var span sdktrace.ReadOnlySpan
+			for _, s := range rec.Ended() {
+				if s.Name() == "plugin "+p.Name() {
+					span = s
+				}
+			}
+			if span == nil {
+				t.Fatal("no plugin span")
+			}
+			if span.Parent().SpanID() != parent.SpanContext().SpanID() {
+				t.Error("the plugin span is not the send's child")
+			}
+			got := map[string]string{}
+			for _, kv := range span.Attributes() {
+				got[string(kv.Key)] = kv.Value.Emit()
+			}
+			if got["mqgate.plugin.name"] != p.Name() || got["mqgate.plugin.slot"] != "send" ||
+				got["mqgate.plugin.version"] != "1" || got["mqgate.plugin.outcome"] != tt.outcome {
+				t.Errorf("span attributes %v, want outcome %s", got, tt.outcome)
+			}
+		})
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[string]uint64{}
+	var failures int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case "mqgate.plugin.call.duration":
+				for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+					v, _ := dp.Attributes.Value("mqgate.plugin.outcome")
+					outcomes[v.AsString()] += dp.Count
+				}
+			case "mqgate.plugin.call.failures":
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					failures += dp.Value
+				}
+			}
+		}
+	}
+	if outcomes[OutcomeOK] != 1 || outcomes[OutcomeFailed] != 1 || outcomes[OutcomeError] != 1 || failures != 2 {
+		t.Errorf("durations by outcome %v, failures %d", outcomes, failures)
+	}
+}

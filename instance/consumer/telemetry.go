@@ -1,0 +1,180 @@
+package consumer
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Telemetry of the deliveries (Config.Telemetry): a consumer span per delivered message,
+// from the moment the Handler gets it to the delivery's completion, with the messaging
+// attributes of the conventions chosen and the reconsume count. The producer's W3C trace
+// context, read from the message's properties (telemetry.PropertyTraceParent), is both the
+// span's parent — a produce and its deliveries are one trace — and a link, as the
+// conventions ask of process spans; a message without it gets a root span. A delivery of
+// one message passes its span's context to the Handler. Metrics:
+// messaging.client.consumed.messages and messaging.process.duration by topic, group and
+// outcome; mqgate.consumer.lag and mqgate.consumer.inflight per queue, observed at
+// collection. Off (nil), a delivery tests one pointer.
+
+const scopeConsumer = "instance/consumer"
+
+type consumerTelemetry struct {
+	conv     telemetry.Conventions
+	tracer   trace.Tracer // nil: no spans
+	consumed metric.Int64Counter
+	duration metric.Float64Histogram
+	reg      metric.Registration
+	opts     sync.Map // outcomeKey -> *outcomeOpts
+}
+
+type outcomeKey struct {
+	topic string
+	ok    bool
+}
+
+type outcomeOpts struct {
+	add    metric.AddOption
+	record metric.RecordOption
+}
+
+// deliveryTelemetry is a delivery's spans, one per message, in order.
+type deliveryTelemetry struct {
+	spans []trace.Span
+	start time.Time
+}
+
+func newConsumerTelemetry(c *PushConsumer, in *telemetry.Instruments) *consumerTelemetry {
+	tracer, meter := in.Tracer(scopeConsumer), in.Meter(scopeConsumer)
+	if tracer == nil && meter == nil {
+		return nil
+	}
+	t := &consumerTelemetry{conv: in.Conv(), tracer: tracer}
+	if meter == nil {
+		return t
+	}
+	t.consumed, _ = meter.Int64Counter("messaging.client.consumed.messages", metric.WithUnit("{message}"),
+		metric.WithDescription("Number of messages that were delivered to the application."))
+	t.duration, _ = meter.Float64Histogram("messaging.process.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of processing operation."))
+	lag, _ := meter.Int64ObservableGauge("mqgate.consumer.lag", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages of a queue not yet consumed by the group: the queue's max offset minus the committed offset."))
+	inflight, _ := meter.Int64ObservableGauge("mqgate.consumer.inflight", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages of a queue delivered to the application and not yet completed."))
+	t.reg, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		if c.state.Load() != stateRunning {
+			return nil
+		}
+		st := c.Status()
+		for _, q := range st.Queues {
+			attrs := metric.WithAttributes(telemetry.SystemRocketMQ, telemetry.KeyConsumerGroupName.String(st.Group),
+				telemetry.KeyDestinationName.String(q.Queue.Topic), telemetry.KeyBrokerName.String(q.Queue.BrokerName),
+				telemetry.KeyQueueID.String(strconv.Itoa(int(q.Queue.QueueID))))
+			if q.Lag >= 0 {
+				o.ObserveInt64(lag, q.Lag, attrs)
+			}
+			o.ObserveInt64(inflight, q.InFlight, attrs)
+		}
+		return nil
+	}, lag, inflight)
+	return t
+}
+
+// close unregisters the gauges.
+func (t *consumerTelemetry) close() {
+	if t != nil && t.reg != nil {
+		_ = t.reg.Unregister()
+	}
+}
+
+// start starts the spans of d's messages, as the delivery is made.
+func (t *consumerTelemetry) start(c *PushConsumer, d *Delivery) {
+	dt := &deliveryTelemetry{start: time.Now()}
+	d.tel = dt
+	if t.tracer == nil || len(d.msgs) == 0 {
+		return
+	}
+	dt.spans = make([]trace.Span, len(d.msgs))
+	for i, m := range d.msgs {
+		ctx := context.Background()
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+		if sc := telemetry.Extract(&m.Properties); sc.IsValid() {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+		_, span := t.tracer.Start(ctx, t.conv.SpanName(telemetry.Process, m.Topic), opts...)
+		dt.spans[i] = span
+		if span.IsRecording() {
+			span.SetAttributes(t.attributes(c, m)...)
+		}
+	}
+}
+
+// context is the Handler's context: with the span of a delivery of one message.
+func (dt *deliveryTelemetry) context(ctx context.Context) context.Context {
+	if len(dt.spans) == 1 {
+		return trace.ContextWithSpan(ctx, dt.spans[0])
+	}
+	return ctx
+}
+
+func (t *consumerTelemetry) attributes(c *PushConsumer, m *message.Ext) []attribute.KeyValue {
+	kv := make([]attribute.KeyValue, 0, 16)
+	kv = append(kv, telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(m.Topic),
+		telemetry.KeyMessageID.String(m.MsgID()), telemetry.KeyReconsumeTimes.Int(int(m.ReconsumeTimes)),
+		telemetry.KeyBrokerName.String(m.BrokerName), telemetry.KeyQueueID.String(strconv.Itoa(int(m.QueueID))))
+	kv = t.conv.Operation(kv, telemetry.Process)
+	kv = t.conv.ConsumerGroup(kv, c.cfg.Group)
+	kv = t.conv.ConsumptionModel(kv, string(c.cfg.Model))
+	kv = t.conv.Tag(kv, m.Tags())
+	kv = t.conv.Keys(kv, m.Keys())
+	return kv
+}
+
+// end ends d's spans and records its metrics: the first consumed messages succeeded, the
+// others failed (reconsumed later).
+func (t *consumerTelemetry) end(d *Delivery, r Result) {
+	dt := d.tel
+	n := r.consumed(len(d.msgs))
+	took := time.Since(dt.start).Seconds()
+	for i, m := range d.msgs {
+		ok := i < n
+		if i < len(dt.spans) {
+			span := dt.spans[i]
+			if !ok {
+				span.SetStatus(codes.Error, "consume failed: reconsumed later")
+				span.SetAttributes(telemetry.KeyErrorType.String("reconsume_later"))
+			}
+			span.End()
+		}
+		if t.consumed != nil {
+			o := t.outcome(m.Topic, d.c.cfg.Group, ok)
+			t.consumed.Add(context.Background(), 1, o.add)
+			t.duration.Record(context.Background(), took, o.record)
+		}
+	}
+}
+
+func (t *consumerTelemetry) outcome(topic, group string, ok bool) *outcomeOpts {
+	k := outcomeKey{topic: topic, ok: ok}
+	if o, found := t.opts.Load(k); found {
+		return o.(*outcomeOpts)
+	}
+	kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic),
+		telemetry.KeyConsumerGroupName.String(group), telemetry.KeyOperationName.String("process")}
+	if !ok {
+		kv = append(kv, telemetry.KeyErrorType.String("reconsume_later"))
+	}
+	set := attribute.NewSet(kv...)
+	o := &outcomeOpts{add: metric.WithAttributeSet(set), record: metric.WithAttributeSet(set)}
+	actual, _ := t.opts.LoadOrStore(k, o)
+	return actual.(*outcomeOpts)
+}

@@ -1,0 +1,263 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Telemetry of the sends (Config.Telemetry): a producer span per send (per batch for
+// SendBatch) with the messaging attributes of the conventions chosen, whose W3C trace
+// context is written into each message's properties (telemetry.PropertyTraceParent) before
+// the message is encoded; and the messaging.client.sent.messages counter and
+// messaging.client.operation.duration histogram by topic and error type. The counter is
+// an observable one over atomic counts: an SDK counter's Add costs ~190 ns a send, an
+// atomic add a few. The remoting
+// call under a send is a child span (instance/telemetry.go). Off (nil), each send tests
+// one pointer.
+
+const scopeProducer = "instance/producer"
+
+type producerTelemetry struct {
+	conv     telemetry.Conventions
+	group    string
+	ns       string
+	tracer   trace.Tracer // nil: no spans
+	duration metric.Float64Histogram
+	// reg is the sent-messages callback. It stays registered after the producer's
+	// Shutdown, so that the provider's final flush (the gateway shuts it down last) still
+	// exports the last counts.
+	reg      metric.Registration
+	topics   sync.Map // topic -> *topicTelemetry
+	failed   sync.Map // failedKey -> *sentCount
+	startOpt []trace.SpanStartOption
+}
+
+// sentCount is a count of messages sent with one attribute set.
+type sentCount struct {
+	n   atomic.Int64
+	set attribute.Set
+}
+
+type failedKey struct{ topic, errorType string }
+
+// topicTelemetry is what a topic's sends reuse: the span name and the measurement options
+// of successful sends, as slices passed on without a copy (a variadic call through an
+// interface would allocate one per call).
+type topicTelemetry struct {
+	spanName string
+	record   []metric.RecordOption
+	sent     sentCount // successful sends
+}
+
+func newProducerTelemetry(in *telemetry.Instruments, group, ns string) *producerTelemetry {
+	tracer, meter := in.Tracer(scopeProducer), in.Meter(scopeProducer)
+	if tracer == nil && meter == nil {
+		return nil
+	}
+	t := &producerTelemetry{conv: in.Conv(), group: group, ns: ns, tracer: tracer,
+		startOpt: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}}
+	if meter != nil {
+		sent, _ := meter.Int64ObservableCounter("messaging.client.sent.messages", metric.WithUnit("{message}"),
+			metric.WithDescription("Number of messages producers attempted to send to the broker."))
+		t.duration, _ = meter.Float64Histogram("messaging.client.operation.duration", metric.WithUnit("s"),
+			metric.WithDescription("Duration of messaging operation initiated by a producer or consumer client."))
+		t.reg, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			observe := func(c *sentCount) {
+				if n := c.n.Load(); n > 0 {
+					o.ObserveInt64(sent, n, metric.WithAttributeSet(c.set))
+				}
+			}
+			t.topics.Range(func(_, v any) bool { observe(&v.(*topicTelemetry).sent); return true })
+			t.failed.Range(func(_, v any) bool { observe(v.(*sentCount)); return true })
+			return nil
+		}, sent)
+	}
+	return t
+}
+
+// fifoSend marks a send to a chosen queue (SendOrderly, SendWithSelector): a FIFO
+// message, whose group is the sharding key when there is one.
+type fifoSend struct{ group string }
+
+// messageType is rocketmq.message.type of msg; fifo for sends to a chosen queue.
+func messageType(msg *message.Message, fifo *fifoSend) string {
+	switch {
+	case msg.TransactionPrepared():
+		return telemetry.TypeTransaction
+	case fifo != nil:
+		return telemetry.TypeFIFO
+	case msg.DelayLevel() > 0:
+		return telemetry.TypeDelay
+	}
+	return telemetry.TypeNormal
+}
+
+// attrBuffers recycle the attribute lists spans are started with: the SDK copies them.
+var attrBuffers = sync.Pool{New: func() any { return new([20]attribute.KeyValue) }}
+
+// start starts the producer span of a send of msgs to topic and writes its context into
+// each message's properties; it returns ctx with the span. A single message's id is
+// given to it here, rather than by prepare, so that the span has it from the start (its
+// attributes are set once: a second SetAttributes costs a deduplication).
+func (t *producerTelemetry) start(ctx context.Context, p *Producer, topic string, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span) {
+	if t.tracer == nil {
+		return ctx, nil
+	}
+	ctx, span := t.tracer.Start(ctx, t.topic(topic).spanName, t.startOpt...)
+	for _, m := range msgs {
+		telemetry.Inject(ctx, &m.Properties)
+	}
+	if span.IsRecording() {
+		buf := attrBuffers.Get().(*[20]attribute.KeyValue)
+		defer attrBuffers.Put(buf)
+		kv := append(buf[:0], telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic))
+		kv = t.conv.Operation(kv, telemetry.Publish)
+		kv = t.conv.ProducerGroup(kv, t.group)
+		kv = t.conv.Namespace(kv, t.ns)
+		if len(msgs) == 1 {
+			m := msgs[0]
+			id := m.UniqKey()
+			if id == "" && p != nil {
+				id = p.ids.Next()
+				m.Properties.Set(message.PropertyUniqKey, id)
+			}
+			kv = append(kv, telemetry.KeyMessageID.String(id))
+			kv = t.conv.Tag(kv, m.Tags())
+			kv = t.conv.Keys(kv, m.Keys())
+			typ := messageType(m, fifo)
+			kv = t.conv.MessageType(kv, typ)
+			switch typ {
+			case telemetry.TypeDelay:
+				kv = t.conv.DelayLevel(kv, m.DelayLevel())
+			case telemetry.TypeFIFO:
+				kv = t.conv.MessageGroup(kv, fifo.group)
+			}
+		} else {
+			kv = append(kv, telemetry.KeyBatchMessageCount.Int(len(msgs)))
+		}
+		span.SetAttributes(kv...)
+		clear(kv) // the pool keeps no strings alive
+	}
+	return ctx, span
+}
+
+// end ends the span and records the metrics of a send of n messages.
+func (t *producerTelemetry) end(span trace.Span, start time.Time, topic string, n int, err error) {
+	if span != nil {
+		if span.IsRecording() {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+				span.SetAttributes(telemetry.KeyErrorType.String(errorType(err)))
+			}
+		}
+		span.End()
+	}
+	if t.duration == nil {
+		return
+	}
+	took := time.Since(start).Seconds()
+	if err == nil {
+		o := t.topic(topic)
+		o.sent.n.Add(int64(n))
+		t.duration.Record(context.Background(), took, o.record...)
+		return
+	}
+	k := failedKey{topic, errorType(err)}
+	c, ok := t.failed.Load(k)
+	if !ok {
+		c, _ = t.failed.LoadOrStore(k, &sentCount{set: attribute.NewSet(telemetry.SystemRocketMQ,
+			telemetry.KeyDestinationName.String(topic), telemetry.KeyOperationName.String("send"),
+			telemetry.KeyErrorType.String(k.errorType))})
+	}
+	c.(*sentCount).n.Add(int64(n))
+	t.duration.Record(context.Background(), took, metric.WithAttributeSet(c.(*sentCount).set))
+}
+
+func (t *producerTelemetry) topic(topic string) *topicTelemetry {
+	if o, ok := t.topics.Load(topic); ok {
+		return o.(*topicTelemetry)
+	}
+	set := attribute.NewSet(telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic),
+		telemetry.KeyOperationName.String("send"))
+	o := &topicTelemetry{spanName: t.conv.SpanName(telemetry.Publish, topic),
+		record: []metric.RecordOption{metric.WithAttributeSet(set)}, sent: sentCount{set: set}}
+	actual, _ := t.topics.LoadOrStore(topic, o)
+	return actual.(*topicTelemetry)
+}
+
+// errorType is error.type of a failed send: a few classes a dashboard can group by.
+func errorType(err error) string {
+	var be *instance.BrokerError
+	var rej *instance.RejectedError
+	var he *HookError
+	switch {
+	case errors.As(err, &rej):
+		return "rejected"
+	case errors.As(err, &he):
+		return "hook"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, instance.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &be):
+		return be.Code.String()
+	case errors.Is(err, instance.ErrNoRoute):
+		return "no_route"
+	}
+	return "_OTHER"
+}
+
+// observeSend runs send (Send or a send to a chosen queue) inside a producer span.
+func (t *producerTelemetry) observeSend(ctx context.Context, p *Producer, msg *message.Message, fifo *fifoSend,
+	send func(context.Context, *message.Message) (instance.SendResult, error)) (instance.SendResult, error) {
+	start := time.Now()
+	one := [1]*message.Message{msg}
+	ctx, span := t.start(ctx, p, msg.Topic, one[:], fifo)
+	res, err := send(ctx, msg)
+	t.end(span, start, msg.Topic, 1, err)
+	return res, err
+}
+
+// observeAsync runs an asynchronous send inside a producer span that ends when cb runs,
+// or at once when the send fails before it is under way.
+func (t *producerTelemetry) observeAsync(ctx context.Context, p *Producer, msg *message.Message, cb func(instance.SendResult, error),
+	send func(context.Context, *message.Message, func(instance.SendResult, error)) error) error {
+	start := time.Now()
+	one := [1]*message.Message{msg}
+	ctx, span := t.start(ctx, p, msg.Topic, one[:], nil)
+	topic := msg.Topic
+	err := send(ctx, msg, func(res instance.SendResult, err error) {
+		t.end(span, start, topic, 1, err)
+		cb(res, err)
+	})
+	if err != nil {
+		t.end(span, start, topic, 1, err)
+	}
+	return err
+}
+
+// observeBatch runs SendBatch inside one producer span whose context every message carries.
+func (t *producerTelemetry) observeBatch(ctx context.Context, msgs []*message.Message,
+	send func(context.Context, []*message.Message) ([]instance.SendResult, error)) ([]instance.SendResult, error) {
+	start := time.Now()
+	topic := ""
+	if len(msgs) > 0 {
+		topic = msgs[0].Topic
+	}
+	ctx, span := t.start(ctx, nil, topic, msgs, nil) // a batch's messages get their ids in prepareBatch
+	res, err := send(ctx, msgs)
+	t.end(span, start, topic, len(msgs), err)
+	return res, err
+}

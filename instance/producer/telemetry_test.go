@@ -1,0 +1,92 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/remoting"
+	"github.com/mqgate/mqgate/telemetry"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+func TestMessageTypeAndErrorType(t *testing.T) {
+	delay := newMessage("T", "b")
+	delay.SetDelayLevel(3)
+	tran := newMessage("T", "b")
+	tran.Properties.Set(message.PropertyTransactionPrepared, "true")
+	types := []struct {
+		name string
+		msg  *message.Message
+		fifo *fifoSend
+		want string
+	}{
+		{"plain message", newMessage("T", "b"), nil, telemetry.TypeNormal},
+		{"sent to a chosen queue", newMessage("T", "b"), &fifoSend{"order-1"}, telemetry.TypeFIFO},
+		{"with a delay level", delay, nil, telemetry.TypeDelay},
+		{"half message of a transaction", tran, &fifoSend{}, telemetry.TypeTransaction},
+	}
+	for _, tt := range types {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := messageType(tt.msg, tt.fifo); got != tt.want {
+				t.Errorf("type %q, want %q", got, tt.want)
+			}
+		})
+	}
+	errs := []struct {
+		err  error
+		want string
+	}{
+		{&instance.RejectedError{Hook: "h", Reason: "r"}, "rejected"},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), "timeout"},
+		{&instance.BrokerError{Code: remoting.SystemBusy}, "SYSTEM_BUSY"},
+		{errors.New("odd"), "_OTHER"},
+	}
+	for _, tt := range errs {
+		if got := errorType(tt.err); got != tt.want {
+			t.Errorf("errorType(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkTelemetryOverhead measures what the instrumentation adds to one send, the send
+// itself being a no-op: the producer span with its attributes and trace-context
+// injection, and the two metrics (metrics-only: traces off). Spans go through a batch
+// processor to an exporter that drops them.
+func BenchmarkTelemetryOverhead(b *testing.B) {
+	off := false
+	for _, m := range []struct {
+		name   string
+		ratio  float64
+		traces *bool
+	}{{"ratio=1", 1, nil}, {"ratio=0.01", 0.01, nil}, {"metrics-only", 0, &off}} {
+		b.Run(m.name, func(b *testing.B) {
+			p, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true, SampleRatio: &m.ratio, Traces: m.traces,
+				SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Shutdown(context.Background())
+			tel := newProducerTelemetry(p.Instruments(), "bench_pg", "")
+			msg := newMessage("BenchTopic", "body")
+			msg.SetTags("TagA")
+			msg.SetUniqKey("AC110001000018B4AAC2001000000000")
+			send := func(context.Context, *message.Message) (instance.SendResult, error) {
+				return instance.SendResult{}, nil
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				msg.Properties.Delete(telemetry.PropertyTraceParent)
+				if _, err := tel.observeSend(ctx, nil, msg, nil, send); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,149 @@
+package instance
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mqgate/mqgate/netpoll"
+	"github.com/mqgate/mqgate/remoting"
+	"github.com/mqgate/mqgate/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Telemetry of the remoting calls (Config.Telemetry): a client span per call made inside
+// a traced operation (a send, say; the periodic tasks' calls — heartbeats, route
+// refreshes, long-polling pulls — start no trace of their own), named after the request
+// code, with the broker or NameServer address and the response code; the
+// mqgate.remoting.call.duration histogram of every call by request and response code; and
+// the mqgate.remoting.connections gauge. Off (nil), invoke tests one pointer.
+
+const scopeInstance = "instance"
+
+type remotingTelemetry struct {
+	tracer   trace.Tracer // nil: no spans
+	duration metric.Float64Histogram
+	reg      metric.Registration
+	// opts caches the measurement options of each request/response code pair, so that
+	// recording a call allocates nothing once the pair was seen.
+	opts sync.Map // codePair -> []metric.RecordOption
+}
+
+type codePair struct {
+	req  remoting.RequestCode
+	resp remoting.ResponseCode
+	err  bool
+}
+
+// newRemotingTelemetry returns nil when in is nil or turns both signals off.
+func newRemotingTelemetry(i *Instance, in *telemetry.Instruments) *remotingTelemetry {
+	tracer, meter := in.Tracer(scopeInstance), in.Meter(scopeInstance)
+	if tracer == nil && meter == nil {
+		return nil
+	}
+	t := &remotingTelemetry{tracer: tracer}
+	if meter != nil {
+		t.duration, _ = meter.Float64Histogram("mqgate.remoting.call.duration", metric.WithUnit("s"),
+			metric.WithDescription("Duration of remoting calls to brokers and NameServers, by request and response code."))
+		conns, _ := meter.Int64ObservableGauge("mqgate.remoting.connections", metric.WithUnit("{connection}"),
+			metric.WithDescription("Open remoting connections of the client instance."))
+		t.reg, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			if cl := i.client.Load(); cl != nil && i.State() == Running {
+				o.ObserveInt64(conns, int64(cl.Stats().Conns), metric.WithAttributes(telemetry.KeyClientID.String(i.clientID)))
+			}
+			return nil
+		}, conns)
+	}
+	return t
+}
+
+// close unregisters the connection gauge.
+func (t *remotingTelemetry) close() {
+	if t != nil && t.reg != nil {
+		_ = t.reg.Unregister()
+	}
+}
+
+// callStart returns when a call starts and whether it gets a span: only inside a
+// recording span.
+func (t *remotingTelemetry) callStart(ctx context.Context) (traced bool, start time.Time) {
+	return t.tracer != nil && trace.SpanFromContext(ctx).IsRecording(), time.Now()
+}
+
+// callEnd records a call's duration and, when traced, its span: started now with the
+// call's start time and every attribute at once, the response being known (one attribute
+// set, no deduplication, and nothing kept while the call is under way). resp is nil when
+// err is not.
+func (t *remotingTelemetry) callEnd(ctx context.Context, traced bool, start time.Time, addr string,
+	req, resp *remoting.Command, err error) {
+	pair := codePair{req: req.RequestCode(), err: err != nil}
+	if resp != nil {
+		pair.resp = resp.ResponseCode()
+	}
+	end := time.Now()
+	if traced {
+		host, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.Atoi(port)
+		var buf [6]attribute.KeyValue
+		kv := append(buf[:0], telemetry.SystemRocketMQ, telemetry.KeyServerAddress.String(host),
+			telemetry.KeyServerPort.Int(p), telemetry.KeyRequestCode.String(pair.req.String()))
+		if err == nil {
+			kv = append(kv, telemetry.KeyResponseCode.String(pair.resp.String()))
+		} else {
+			kv = append(kv, telemetry.KeyErrorType.String("transport"))
+		}
+		_, span := t.tracer.Start(ctx, pair.req.String(), trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithTimestamp(start), trace.WithAttributes(kv...))
+		switch {
+		case err != nil:
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		case pair.resp != remoting.Success:
+			span.SetStatus(codes.Error, pair.resp.String())
+		}
+		span.End(trace.WithTimestamp(end))
+	}
+	if t.duration != nil {
+		t.duration.Record(context.Background(), end.Sub(start).Seconds(), t.option(pair)...)
+	}
+}
+
+func (t *remotingTelemetry) option(p codePair) []metric.RecordOption {
+	if o, ok := t.opts.Load(p); ok {
+		return o.([]metric.RecordOption)
+	}
+	kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyRequestCode.String(p.req.String())}
+	if p.err {
+		kv = append(kv, telemetry.KeyErrorType.String("transport"))
+	} else {
+		kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
+	}
+	o := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kv...))}
+	t.opts.Store(p, o)
+	return o
+}
+
+// invokeObserved is invoke's transport call and after hooks with telemetry on.
+func (i *Instance) invokeObserved(ctx context.Context, cl *netpoll.Client, addr string, req *remoting.Command) (*remoting.Command, error) {
+	traced, start := i.tel.callStart(ctx)
+	resp, err := cl.Invoke(ctx, addr, req)
+	i.tel.callEnd(ctx, traced, start, addr, req, resp, err)
+	if err != nil {
+		return nil, callError(req.RequestCode(), addr, err)
+	}
+	if err := i.afterHooks(addr, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// asyncCall starts an asynchronous call's telemetry and returns what ends it.
+func (t *remotingTelemetry) asyncCall(ctx context.Context, addr string, req *remoting.Command) func(*remoting.Command, error) {
+	traced, start := t.callStart(ctx) // asynchronous requests are not recycled: req outlives the call
+	return func(resp *remoting.Command, err error) { t.callEnd(ctx, traced, start, addr, req, resp, err) }
+}

@@ -1,0 +1,179 @@
+package telemetry
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// Defaults.
+const (
+	DefaultServiceName    = "mqgate"
+	DefaultSampleRatio    = 1.0
+	DefaultMetricInterval = time.Minute // OTEL_METRIC_EXPORT_INTERVAL's default
+	DefaultExportTimeout  = 10 * time.Second
+)
+
+// Config is the [telemetry] table. Its zero value is "off". Where a field is left unset,
+// the OTEL_* environment variable the OpenTelemetry SDK reads for it applies, then the
+// default: the file wins over the environment (see ApplyEnv).
+type Config struct {
+	// Enabled turns telemetry on. OTEL_SDK_DISABLED=true turns it off whatever the file says.
+	Enabled bool `toml:"enabled"`
+	// Traces and Metrics turn each signal on (default both). OTEL_TRACES_EXPORTER=none or
+	// OTEL_METRICS_EXPORTER=none stop the OTLP export of that signal; /metrics still serves.
+	Traces  *bool `toml:"traces"`
+	Metrics *bool `toml:"metrics"`
+	// Endpoint is the OTLP collector: "host:port", or a URL ("http://host:4318"; for the
+	// HTTP protocol a URL's path is the full path, default /v1/traces and /v1/metrics).
+	// Unset, OTEL_EXPORTER_OTLP_ENDPOINT (and the per-signal variables) apply; when none is
+	// set nothing is exported over OTLP: spans still carry ids to logs and messages, and
+	// metrics are served on /metrics.
+	Endpoint string `toml:"endpoint"`
+	// Protocol is "grpc" (default) or "http" (http/protobuf); OTEL_EXPORTER_OTLP_PROTOCOL.
+	Protocol string `toml:"protocol"`
+	// Headers are sent with every export (a tenant, say). When set they replace
+	// OTEL_EXPORTER_OTLP_HEADERS, which the exporters read themselves otherwise (the place
+	// for secrets).
+	Headers map[string]string `toml:"headers"`
+	// Insecure, true, sends without TLS; unset or false leaves it to
+	// OTEL_EXPORTER_OTLP_INSECURE. An http:// endpoint URL is always without TLS.
+	Insecure *bool `toml:"insecure"`
+	// SampleRatio is the share of traces started here that are recorded, 0 to 1 (default
+	// 1); a span whose parent (a caller's traceparent, a message's) was sampled is
+	// recorded whatever the ratio. OTEL_TRACES_SAMPLER=traceidratio or
+	// parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG, always_on, always_off.
+	SampleRatio *float64 `toml:"sample_ratio"`
+	// ServiceName is service.name; OTEL_SERVICE_NAME; default "mqgate".
+	ServiceName string `toml:"service_name"`
+	// ResourceAttributes are added to the resource, over OTEL_RESOURCE_ATTRIBUTES.
+	ResourceAttributes map[string]string `toml:"resource_attributes"`
+	// MetricInterval is how often metrics are pushed over OTLP;
+	// OTEL_METRIC_EXPORT_INTERVAL (milliseconds); default 1m.
+	MetricInterval time.Duration `toml:"metric_interval"`
+	// Conventions chooses the semantic convention names; from
+	// OTEL_SEMCONV_STABILITY_OPT_IN (ParseStabilityOptIn). Not a file setting.
+	Conventions Conventions `toml:"-"`
+
+	// SpanProcessors and MetricReaders are added to the providers, beside the exporters
+	// configured: an in-memory exporter in tests, say. Not file settings.
+	SpanProcessors []sdktrace.SpanProcessor `toml:"-"`
+	MetricReaders  []sdkmetric.Reader       `toml:"-"`
+
+	// Resolved by ApplyEnv: whether to export each signal over OTLP.
+	exportTraces, exportMetrics bool
+}
+
+// environment is how ApplyEnv reads variables: os.LookupEnv, or a map in tests.
+type environment func(string) (string, bool)
+
+// ApplyEnv fills the fields left unset from the OTEL_* environment variables and then the
+// defaults, and validates the result. Precedence: the file, then the environment, then
+// the defaults. Setup calls it.
+func (c *Config) ApplyEnv() error { return c.applyEnv(os.LookupEnv) }
+
+func (c *Config) applyEnv(env environment) error {
+	get := func(k string) string { v, _ := env(k); return strings.TrimSpace(v) }
+	if strings.EqualFold(get("OTEL_SDK_DISABLED"), "true") {
+		c.Enabled = false
+	}
+	on := true
+	if c.Traces == nil {
+		c.Traces = &on
+	}
+	if c.Metrics == nil {
+		c.Metrics = &on
+	}
+	if c.Protocol == "" {
+		c.Protocol = get("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	switch c.Protocol {
+	case "", "grpc":
+		c.Protocol = "grpc"
+	case "http", "http/protobuf":
+		c.Protocol = "http"
+	default:
+		return fmt.Errorf("telemetry: protocol %q: want grpc or http", c.Protocol)
+	}
+	if c.Endpoint != "" && strings.Contains(c.Endpoint, "://") {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return fmt.Errorf("telemetry: endpoint %q: want host:port or an http(s) URL", c.Endpoint)
+		}
+	}
+	endpointFor := func(signal string) bool {
+		return c.Endpoint != "" || get("OTEL_EXPORTER_OTLP_ENDPOINT") != "" ||
+			get("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
+	}
+	c.exportTraces = *c.Traces && endpointFor("TRACES") && get("OTEL_TRACES_EXPORTER") != "none"
+	c.exportMetrics = *c.Metrics && endpointFor("METRICS") && get("OTEL_METRICS_EXPORTER") != "none"
+	if c.SampleRatio == nil {
+		r, err := samplerFromEnv(get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"))
+		if err != nil {
+			return err
+		}
+		c.SampleRatio = &r
+	}
+	if r := *c.SampleRatio; !(r >= 0 && r <= 1) {
+		return fmt.Errorf("telemetry: sample_ratio %v: want 0 to 1", r)
+	}
+	if c.ServiceName == "" {
+		c.ServiceName = get("OTEL_SERVICE_NAME")
+	}
+	if c.ServiceName == "" {
+		c.ServiceName = DefaultServiceName
+	}
+	if c.MetricInterval == 0 {
+		if v := get("OTEL_METRIC_EXPORT_INTERVAL"); v != "" {
+			ms, err := strconv.Atoi(v)
+			if err != nil || ms <= 0 {
+				return fmt.Errorf("telemetry: OTEL_METRIC_EXPORT_INTERVAL %q: want milliseconds", v)
+			}
+			c.MetricInterval = time.Duration(ms) * time.Millisecond
+		}
+	}
+	if c.MetricInterval == 0 {
+		c.MetricInterval = DefaultMetricInterval
+	}
+	if c.MetricInterval < 0 {
+		return fmt.Errorf("telemetry: metric_interval %v is negative", c.MetricInterval)
+	}
+	if c.Conventions == 0 {
+		c.Conventions = ParseStabilityOptIn(get("OTEL_SEMCONV_STABILITY_OPT_IN"))
+	}
+	for k := range c.Headers {
+		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
+			return fmt.Errorf("telemetry: header name %q is not a valid HTTP header name", k)
+		}
+	}
+	return nil
+}
+
+// samplerFromEnv maps OTEL_TRACES_SAMPLER and its argument to a ratio. The parent-based
+// samplers and their plain counterparts give the same ratio: this sampler is always
+// parent-based (see sampler.go).
+func samplerFromEnv(name, arg string) (float64, error) {
+	switch name {
+	case "", "always_on", "parentbased_always_on":
+		return DefaultSampleRatio, nil
+	case "always_off", "parentbased_always_off":
+		return 0, nil
+	case "traceidratio", "parentbased_traceidratio":
+		if arg == "" {
+			return DefaultSampleRatio, nil
+		}
+		r, err := strconv.ParseFloat(arg, 64)
+		if err != nil || r < 0 || r > 1 {
+			return 0, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER_ARG %q: want a ratio from 0 to 1", arg)
+		}
+		return r, nil
+	}
+	return 0, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER %q is not supported here "+
+		"(always_on, always_off, traceidratio and their parentbased_ forms are)", name)
+}
