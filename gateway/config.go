@@ -14,6 +14,7 @@ import (
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/telemetry"
 )
 
 // Defaults of the settings the gateway owns. The producer's and the instance's own
@@ -47,6 +48,13 @@ type Config struct {
 	Admin   AdminConfig    `toml:"admin"`
 	Plugins PluginsConfig  `toml:"plugins"`
 	Plugin  []PluginConfig `toml:"plugin"`
+
+	// Consumers are the consumer groups delivered to applications (config_consumers.go).
+	Consumers []ConsumerConfig `toml:"consumer"`
+
+	// Telemetry and logs (telemetry.go, logging.go).
+	Telemetry telemetry.Config `toml:"telemetry"`
+	Log       LogConfig        `toml:"log"`
 
 	Logger *slog.Logger `toml:"-"` // default slog.Default()
 }
@@ -161,6 +169,10 @@ func (c *Config) Validate() error {
 	}
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if err := c.Telemetry.ApplyEnv(); err != nil {
+		bad("[telemetry] %v", err)
+	}
+	errs = append(errs, c.Log.validate()...)
 
 	h := &c.HTTP
 	if h.Listen == "" {
@@ -237,6 +249,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Client.validate(c.Dev.Enabled)...)
 	errs = append(errs, c.Dev.validate()...)
 	errs = append(errs, c.validatePlugins()...)
+	errs = append(errs, c.validateConsumers()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gateway config: %w", err)
 	}

@@ -66,6 +66,7 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (Con
 	if err := f.pluginPositions(&cfg, lookupEnv); err != nil {
 		return Config{}, err
 	}
+	f.consumerPositions(&cfg)
 	return cfg, nil
 }
 

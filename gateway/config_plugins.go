@@ -32,11 +32,16 @@ const (
 	ScopePluginsRead  = "plugins:read"  // GET /v1/plugins, GET /v1/plugins/{name}
 	ScopePluginsWrite = "plugins:write" // PUT, activate, rollback, resume, DELETE
 	ScopeStatusRead   = "status:read"   // GET /v1/status
+	ScopeTopicsRead   = "topics:read"   // GET /v1/topics, GET /v1/clusters/{cluster}/topics
+	ScopeTopicsWrite  = "topics:write"  // PUT /v1/topics/{topic}
+	ScopeGroupsRead   = "groups:read"   // GET /v1/groups/{group}/progress
+	ScopeGroupsWrite  = "groups:write"  // POST /v1/groups/{group}/reset-offset
 	ScopeAll          = "*"
 )
 
 // knownScopes are the scopes a token may name.
-var knownScopes = []string{ScopePluginsRead, ScopePluginsWrite, ScopeStatusRead, ScopeAll}
+var knownScopes = []string{ScopePluginsRead, ScopePluginsWrite, ScopeStatusRead, ScopeConsumersWrite,
+	ScopeTopicsRead, ScopeTopicsWrite, ScopeGroupsRead, ScopeGroupsWrite, ScopeMetricsRead, ScopeAll}
 
 // AdminConfig is the [admin] section: the admin API (plugin upload and lifecycle, status),
 // on a listener of its own. It serves only when at least one [[admin.token]] is

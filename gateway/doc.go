@@ -76,7 +76,22 @@
 //	POST   /v1/plugins/{name}/rollback  plugins:write  the previous version becomes active (a second rollback undoes it)
 //	POST   /v1/plugins/{name}/resume    plugins:write  lift the quarantine
 //	DELETE /v1/plugins/{name}           plugins:write  out of its slot and the store (built-in behaviour applies)
-//	GET    /v1/status                   status:read    addresses, state, plugin count
+//	GET    /v1/status                   status:read    listeners, the client instance (id, state, brokers and versions,
+//	                                                   routes, groups), consumers with their queues and running info, plugins
+//
+// Topics and consumer groups (admin_topics.go, admin_groups.go), through the client
+// instance as mqadmin does; scopes topics:read, topics:write, groups:read, groups:write:
+//
+//	PUT    /v1/topics/{topic}                   topics:write  {"cluster", "read_queues", "write_queues", "perm", "order"} on every master
+//	GET    /v1/topics                           topics:read   {"topics": [...]}
+//	GET    /v1/clusters/{cluster}/topics        topics:read   {"cluster", "topics": [...]}
+//	GET    /v1/groups/{group}/progress          groups:read   per queue offsets and lag, total lag, consume TPS (?topic=)
+//	POST   /v1/groups/{group}/reset-offset      groups:write  {"topic", "timestamp": ms|RFC 3339|"now", "force"} -> new offsets
+//
+// Their errors add the codes cluster_not_found, group_not_found (404) and broker_error
+// (502). Gateway.Reload (SIGHUP in cmd/gateway, reload.go) applies [[consumer]],
+// [[plugin]], [telemetry] sample_ratio and [log] level changes live and reports the rest
+// as needing a restart.
 //
 // An upload's body is the module, its metadata in the query (slot, required for a new
 // name; policy, memory_limit, deadline, instances, max_instances, quarantine_after,

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqgate/mqgate/host"
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/instance/producer"
 	"github.com/mqgate/mqgate/internal/devcluster"
@@ -41,6 +42,12 @@ type Gateway struct {
 	adminSrv  *http.Server
 	adminLn   net.Listener
 	startInfo atomic.Pointer[gatewayStatus] // what GET /v1/status says of a started gateway
+
+	tel     atomic.Pointer[telemetryState] // set by Start (telemetry.go)
+	handler http.Handler                   // the API with its server spans
+
+	consumers consumerTable // consumers.go
+	reload    reloadState   // reload.go
 }
 
 // ErrStarted is returned by a second Start, or a Start after Shutdown.
@@ -66,14 +73,20 @@ func New(cfg Config) (*Gateway, error) {
 	if err := pc.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway config: [producer]: %w", err)
 	}
+	cfg.Logger = slog.New(TraceLogHandler(cfg.Logger.Handler())) // trace ids on lines logged in a span
 	g := &Gateway{cfg: cfg, log: cfg.Logger}
 	g.api = newAPI(&g.cfg, g.log)
+	g.handler = tracedHandler{next: g.api.mux, tel: &g.tel}
 	g.plugins = newRegistry(&g.cfg, g.log)
 	if g.cfg.Admin.enabled() {
 		g.admin = newAdmin(&g.cfg, g.log, g.plugins, g.status)
+		g.admin.handle("GET /metrics", ScopeMetricsRead, g.serveMetrics)
 	} else if *g.cfg.Admin.Listen != "" && len(g.cfg.Admin.Tokens) == 0 {
 		g.log.Debug("gateway: the admin API is off: no [[admin.token]]")
 	}
+	g.initConsumers()
+	g.routeConsumers()
+	g.routeAdminOps() // admin_topics.go
 	return g, nil
 }
 
@@ -83,7 +96,7 @@ func (g *Gateway) Config() Config { return g.cfg }
 // Handler is the HTTP API. Start serves it on Config.HTTP.Listen; a test may serve it
 // itself. Its produce routes and /readyz answer 503 until Start has succeeded and once
 // Shutdown has begun; /healthz always answers 200.
-func (g *Gateway) Handler() http.Handler { return g.api.mux }
+func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // AdminHandler is the admin API, nil when it is off (no [[admin.token]], or [admin]
 // listen = ""). Start serves it on Config.Admin.Listen.
@@ -148,7 +161,15 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	// Plugins first: a module that cannot load is a configuration error (*PluginError),
+	// Telemetry first (it connects nothing yet), so that plugins, the instance and the
+	// producer are all observed.
+	ins, err := g.startTelemetry(ctx)
+	if err != nil {
+		return err
+	}
+	g.plugins.obs = host.NewObserver(ins)
+
+	// Then plugins: a module that cannot load is a configuration error (*PluginError),
 	// found before anything else starts.
 	if err := g.plugins.start(ctx); err != nil {
 		return err
@@ -168,6 +189,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	// The RPC plugins run before the ACL hook, so that its signature covers the fields
 	// they add.
 	ic.RPCHooks = append([]instance.RPCHook{g.plugins.rpcHook()}, ic.RPCHooks...)
+	ic.Telemetry = ins
 	inst, err := instance.New(ic)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -178,6 +200,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.inst = inst
 	pc := g.cfg.producerConfig()
 	pc.Hooks = append(pc.Hooks, g.plugins.sendHook()) // after the hooks set in code
+	pc.Telemetry = ins
 	prod, err := producer.New(inst, pc)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -186,6 +209,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("gateway: starting the producer: %w", err)
 	}
 	g.prod = prod
+	if err := g.startConsumers(ctx, inst); err != nil {
+		return err
+	}
 
 	if err := g.listenAdmin(); err != nil {
 		return err
@@ -200,7 +226,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	}
 	g.ln = ln
 	g.srv = &http.Server{
-		Handler:           g.api.mux,
+		Handler:           g.handler,
 		ReadHeaderTimeout: g.cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       g.cfg.HTTP.ReadTimeout,
 		IdleTimeout:       g.cfg.HTTP.IdleTimeout,
@@ -263,30 +289,6 @@ func (g *Gateway) adminAddrLocked() string {
 	return g.adminLn.Addr().String()
 }
 
-// gatewayStatus is the admin API's GET /v1/status.
-type gatewayStatus struct {
-	HTTP          string   `json:"http"`
-	Admin         string   `json:"admin"`
-	Serving       bool     `json:"serving"`
-	NameServers   []string `json:"namesrv"`
-	ProducerGroup string   `json:"producer_group"`
-	DevCluster    bool     `json:"dev_cluster"`
-	Plugins       int      `json:"plugins"`
-	PluginStore   string   `json:"plugin_store,omitempty"`
-}
-
-// status answers GET /v1/status. It takes no lock Shutdown holds: Shutdown waits for the
-// admin requests in flight.
-func (g *Gateway) status() any {
-	st := gatewayStatus{ProducerGroup: g.cfg.Producer.Group, PluginStore: g.cfg.Plugins.Dir,
-		Plugins: len(g.plugins.src.set.Load().all)}
-	if s := g.startInfo.Load(); s != nil {
-		st.HTTP, st.Admin, st.NameServers, st.DevCluster = s.HTTP, s.Admin, s.NameServers, s.DevCluster
-	}
-	st.Serving = g.api.serving()
-	return st
-}
-
 // Shutdown stops the gateway gracefully: readiness fails at once, the HTTP server stops
 // accepting connections and waits for the requests in flight to be answered, then the
 // producer (which flushes what it coalesced), the client instance (which unregisters from
@@ -305,6 +307,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	var errs []error
 	g.api.drain()
+	g.drainConsumers() // long polls answer at once
 	if g.srv != nil {
 		if err := g.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("HTTP server: %w", err))
@@ -335,6 +338,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 // stopBackends stops the producer, the instance and the dev cluster, those that started.
 func (g *Gateway) stopBackends(ctx context.Context) error {
 	var errs []error
+	if err := g.stopConsumers(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("consumers: %w", err))
+	}
 	if g.prod != nil {
 		if err := g.prod.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("producer: %w", err))
@@ -355,6 +361,9 @@ func (g *Gateway) stopBackends(ctx context.Context) error {
 		if err := g.dev.Close(closeCtx); err != nil {
 			errs = append(errs, fmt.Errorf("dev cluster: %w", err))
 		}
+	}
+	if err := g.stopTelemetry(ctx); err != nil { // last: the spans of the shutdown are flushed
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -247,6 +247,7 @@ type namedStrategy struct {
 	src      *hookSource
 	name     string
 	fallback instance.AllocateStrategy
+	obs      *host.Observer // nil: telemetry off
 }
 
 var _ instance.AllocateStrategy = (*namedStrategy)(nil)
@@ -266,5 +267,5 @@ func (s *namedStrategy) Allocate(group, self string, clients []string, queues []
 	if err != nil {
 		return nil, err
 	}
-	return a.Allocate(group, self, clients, queues)
+	return s.obs.AllocateStrategy(e.plugin, a).Allocate(group, self, clients, queues)
 }

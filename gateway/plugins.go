@@ -42,7 +42,8 @@ type registry struct {
 	store    *pluginStore
 	closed   bool
 	watchers []func(name string, slot host.Kind)
-	pending  []change // changes not yet announced
+	obs      *host.Observer // plugin call telemetry; nil: off (set by Gateway.Start before start)
+	pending  []change       // changes not yet announced
 }
 
 // plugEntry is one running plugin: its host.Plugin, the adapter of its slot, and where it
@@ -95,7 +96,7 @@ func (r *registry) allocationStrategy(name string, fallback instance.AllocateStr
 	if fallback == nil {
 		fallback = averagely{}
 	}
-	return &namedStrategy{src: &r.src, name: name, fallback: fallback}
+	return &namedStrategy{src: &r.src, name: name, fallback: fallback, obs: r.obs}
 }
 
 // onChange registers fn, called after every change of a plugin (a new version, an
@@ -307,6 +308,16 @@ func (r *registry) load(ctx context.Context, name string, slot host.Kind, st plu
 		e.consume, err = host.NewConsumeHook(p)
 	case host.KindAllocate:
 		err = trialAllocate(p)
+	}
+	if err == nil { // telemetry around the adapter (host/observe.go); as it is when off
+		switch {
+		case e.send != nil:
+			e.send = r.obs.SendHook(p, e.send)
+		case e.rpc != nil:
+			e.rpc = r.obs.RPCHook(p, e.rpc)
+		case e.consume != nil:
+			e.consume = r.obs.ConsumeHook(p, e.consume)
+		}
 	}
 	// (The host's constructors fail only for a plugin of another kind, which Load with
 	// the slot's kind has refused already.)

@@ -37,6 +37,8 @@ type options struct {
 	dev       bool
 	logLevel  slog.Level
 	logFormat string
+	// logFlags: --log-level or --log-format was given, and wins over [log].
+	logLevelSet, logFormatSet bool
 }
 
 // run parses args, runs the gateway until ctx ends and returns the exit status. stop
@@ -64,6 +66,18 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	if opts.dev {
 		cfg.Dev.Enabled = true
 	}
+	// [log] applies where the command line is silent.
+	lc := cfg.Log
+	if opts.logLevelSet || lc.Level == "" {
+		lc.Level = opts.logLevel.String()
+	}
+	if opts.logFormatSet || lc.Format == "" {
+		lc.Format = opts.logFormat
+	}
+	if log, err = gateway.NewReloadableLogger(lc, stderr); err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return exitUsage
+	}
 	cfg.Logger = log
 	g, err := gateway.New(cfg)
 	if err != nil {
@@ -88,7 +102,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	}
 	fmt.Fprintln(stdout, line)
 
-	<-ctx.Done()
+	serveUntilDone(ctx, g, opts, log) // SIGHUP reloads the file (reload.go)
 	stop()
 	log.Info("gateway: shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.Config().HTTP.ShutdownTimeout)
@@ -114,6 +128,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if set.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", set.Args())
 	}
+	set.Visit(func(f *flag.Flag) {
+		o.logLevelSet = o.logLevelSet || f.Name == "log-level"
+		o.logFormatSet = o.logFormatSet || f.Name == "log-format"
+	})
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
 	}

@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// The admin API's consumer routes:
+//
+//	GET    /v1/consumers          status:read      {"consumers": [status...]}
+//	GET    /v1/consumers/{group}  status:read      status
+//	PUT    /v1/consumers/{group}  consumers:write  body: a [[consumer]] as JSON (the
+//	                                               file's keys, durations as "5s");
+//	                                               201 status, 409 when it exists, 400
+//	                                               naming the key that cannot work
+//	DELETE /v1/consumers/{group}  consumers:write  stops it (offsets persisted); 200 its
+//	                                               last status, 404 when absent
+//
+// Consumers added here run until removed or until the gateway stops: a restart runs the
+// file's [[consumer]]s only.
+
+// ScopeConsumersWrite lets a token add and remove consumers.
+const ScopeConsumersWrite = "consumers:write"
+
+func (g *Gateway) routeConsumerAdmin() {
+	a := g.admin
+	a.handle("GET /v1/consumers", ScopeStatusRead, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, struct {
+			Consumers []ConsumerStatus `json:"consumers"`
+		}{g.ConsumerStatuses()})
+	})
+	a.handle("GET /v1/consumers/{group}", ScopeStatusRead, func(w http.ResponseWriter, r *http.Request) {
+		st, err := g.ConsumerStatus(r.PathValue("group"))
+		if err != nil {
+			a.fail(w, r, noConsumer(r.PathValue("group")))
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	})
+	a.handle("PUT /v1/consumers/{group}", ScopeConsumersWrite, g.putConsumer)
+	a.handle("DELETE /v1/consumers/{group}", ScopeConsumersWrite, g.deleteConsumer)
+}
+
+func (g *Gateway) putConsumer(w http.ResponseWriter, r *http.Request) {
+	a := g.admin
+	group := r.PathValue("group")
+	var cc ConsumerConfig
+	if err := g.api.decode(w, r, &cc); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	switch {
+	case cc.Group == "":
+		cc.Group = group
+	case cc.Group != group:
+		a.fail(w, r, badRequest("group: %q, but the path names %q", cc.Group, group))
+		return
+	}
+	err := g.AddConsumer(r.Context(), cc)
+	var ce *ConsumerConfigError
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrConsumerExists):
+		a.fail(w, r, opError(http.StatusConflict, codeConflict, "consumer %s exists: DELETE it first to change it", group))
+		return
+	case errors.As(err, &ce):
+		a.fail(w, r, &requestError{status: http.StatusBadRequest, code: codeBadRequest, msg: err.Error()})
+		return
+	case errors.Is(err, ErrNotRunning):
+		a.fail(w, r, errNotServing)
+		return
+	default:
+		a.fail(w, r, fmt.Errorf("starting consumer %s: %w", group, err))
+		return
+	}
+	st, err := g.ConsumerStatus(group)
+	if err != nil { // removed meanwhile
+		a.fail(w, r, noConsumer(group))
+		return
+	}
+	writeJSON(w, http.StatusCreated, st)
+}
+
+func (g *Gateway) deleteConsumer(w http.ResponseWriter, r *http.Request) {
+	a := g.admin
+	group := r.PathValue("group")
+	st, err := g.ConsumerStatus(group)
+	if err != nil {
+		a.fail(w, r, noConsumer(group))
+		return
+	}
+	switch err := g.RemoveConsumer(r.Context(), group); {
+	case errors.Is(err, ErrNoConsumer):
+		a.fail(w, r, noConsumer(group))
+		return
+	case err != nil:
+		a.fail(w, r, err)
+		return
+	}
+	st.State = "removed"
+	writeJSON(w, http.StatusOK, st)
+}

@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// Two gateways whose [[consumer]] allocates with a WebAssembly strategy (the built-in
+// averagely plugin) give each queue to exactly one of them, through the plugin.
+func TestWasmStrategyTwoGatewaysShareAGroup(t *testing.T) {
+	wasm := buildWasm(t, "plugins/averagely")
+	file := filepath.Join(t.TempDir(), "averagely.wasm")
+	if err := os.WriteFile(file, wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dc := consumeCluster(t)
+	const topic, group, queues = "WasmAllocTopic", "wasm_alloc_g", 8
+	cc := fastConsumer(group, topic, DeliveryReceive)
+	cc.Allocate = "wasm-avg"
+	gw := func() *Gateway {
+		cfg := consumeConfig(dc, cc)
+		cfg.Plugins.CacheDir = testWasmCache()
+		cfg.Plugin = []PluginConfig{{Name: "wasm-avg", File: file, Slot: "allocate", Instances: 1}}
+		return startGateway(t, cfg)
+	}
+	admin := startGateway(t, consumeConfig(dc))
+	createTopic(t, admin, dc.BrokerAddr(), topic, queues)
+	g1, g2 := gw(), gw()
+	waitUntil(t, 15*time.Second, "each queue held by exactly one gateway", func() bool {
+		a, b := heldQueues(g1, group, topic), heldQueues(g2, group, topic)
+		all := append(slices.Clone(a), b...)
+		slices.Sort(all)
+		return len(a) == queues/2 && len(b) == queues/2 && len(slices.Compact(all)) == queues
+	})
+	for _, g := range []*Gateway{g1, g2} {
+		st := g.plugins.src.set.Load().byName["wasm-avg"].plugin.Status()
+		if st.Calls == 0 || st.Failures != 0 {
+			t.Errorf("the plugin answered %d calls with %d failures: want it to allocate", st.Calls, st.Failures)
+		}
+	}
+	bodies := produce(t, admin, topic, "wa", 16, "")
+	seen := map[string]int{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seen) < len(bodies) && time.Now().Before(deadline) {
+		for _, g := range []*Gateway{g1, g2} {
+			var handles []string
+			for _, m := range receiveFrom(t, g, group, 64, 100, 30000).Messages {
+				seen[*m.Body]++
+				handles = append(handles, m.ReceiptHandle)
+			}
+			if len(handles) > 0 {
+				complete(t, g, group, false, 0, handles...)
+			}
+		}
+	}
+	for _, b := range bodies {
+		if seen[b] != 1 {
+			t.Errorf("%s consumed %d times", b, seen[b])
+		}
+	}
+}
+
+// Swapping the version of an uploaded allocation strategy rebalances its consumers at
+// once: the new assignment shows within a rebalance, not after the 20s period.
+func TestStrategySwapRebalancesAtOnce(t *testing.T) {
+	dc := consumeCluster(t)
+	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
+	g := startGateway(t, cfg)
+	const topic, group = "SwapTopic", "swap_g"
+	createTopic(t, g, dc.BrokerAddr(), topic, 4)
+	wasm := buildWasm(t, "plugins/byconfig")
+	uploadQueues := func(ids ...int) {
+		t.Helper()
+		var qs []map[string]any
+		for _, id := range ids {
+			qs = append(qs, map[string]any{"topic": topic, "brokerName": "broker-a", "queueId": id})
+		}
+		conf, _ := json.Marshal(map[string]any{"queues": qs})
+		r := upload(t, g, "strat", "slot=allocate&config="+url.QueryEscape(string(conf)), wasm)
+		if r.status != 200 && r.status != 201 {
+			t.Fatalf("upload: %d %s", r.status, r.raw)
+		}
+	}
+	uploadQueues(0, 1)
+	cc := ConsumerConfig{Group: group, Subscriptions: []SubscriptionConfig{{Topic: topic}}, Allocate: "strat"} // the default 20s rebalance
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	held := func(want ...int) func() bool {
+		return func() bool { return slices.Equal(heldQueues(g, group, topic), want) }
+	}
+	waitUntil(t, 10*time.Second, "queues 0 and 1", held(0, 1))
+	start := time.Now()
+	uploadQueues(2, 3)
+	waitUntil(t, 5*time.Second, "queues 2 and 3 after the swap", held(2, 3))
+	t.Logf("the new assignment after %v", time.Since(start))
+}

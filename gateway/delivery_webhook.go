@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mqgate/mqgate/instance/consumer"
+)
+
+// Webhook delivery: each delivery (one message, or up to webhook_batch of one queue) is
+// POSTed to webhook_url as JSON — the message object of the receive API without a
+// receipt handle, or {"messages": [...]} for batches. A 2xx answer acknowledges; any
+// other answer, a transport error or the timeout means retry later: the push consumer
+// sends the messages back (%RETRY%group, the broker's delay levels) and, after
+// max_reconsume_times, to %DLQ%group. Orderly consumers keep per-queue order: a queue's
+// next delivery waits for the previous one, which an orderly failure suspends and POSTs
+// again. Broadcasting consumers, which have no retry topic, retry a failed POST in place
+// (back-off from 100ms to 30s, max_reconsume_times times) and then drop the messages, as
+// Java's broadcasting consumers do at once.
+//
+// Concurrency: concurrent consumers POST from the push consumer's worker pool, sized
+// webhook_concurrency; orderly ones from each queue's goroutine, at most
+// webhook_concurrency at once. No goroutine is started per message.
+//
+// Headers: Content-Type: application/json, X-Mqgate-Group, X-Mqgate-Message-Id (the
+// first message's), X-Mqgate-Reconsume-Times (the first message's), X-Mqgate-Count, and
+// webhook_headers. A failed answer may carry X-Mqgate-Delay-Level: the delay level of the
+// retry (1..18; -1 sends the messages to the dead letter queue at once), instead of the
+// broker's 3 + reconsume times.
+
+// newWebhookClient is the HTTP client every webhook of a gateway shares.
+func newWebhookClient() *http.Client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: tr,
+		// A redirect would turn the POST into a GET: the webhook must answer itself.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// The back-off of a broadcasting consumer's POSTs retried in place.
+const (
+	localRetryMin = 100 * time.Millisecond
+	localRetryMax = 30 * time.Second
+)
+
+// maxDelayLevel bounds the delay level a webhook may ask for: a broker has 18 by default,
+// and takes the last for any level beyond its own.
+const maxDelayLevel = 18
+
+// webhook is a consumer's webhook Handler.
+type webhook struct {
+	url     string
+	timeout time.Duration
+	headers map[string]string
+	group   string
+	batch   bool
+	client  *http.Client
+	sem     chan struct{} // bounds the POSTs of orderly queues
+	noteErr func(error)
+	// local retries failed POSTs in place, up to tries times: broadcasting consumption
+	// has no retry topic (Java drops what failed).
+	local bool
+	tries int
+}
+
+func newWebhook(cc *ConsumerConfig, client *http.Client, noteErr func(error)) *webhook {
+	w := &webhook{url: cc.WebhookURL, timeout: cc.WebhookTimeout, headers: cc.WebhookHeaders, group: cc.Group,
+		batch: cc.WebhookBatch > 1, client: client, sem: make(chan struct{}, cc.WebhookConcurrency), noteErr: noteErr,
+		local: cc.Model == ModelBroadcasting && cc.Order != OrderOrderly, tries: cc.MaxReconsumeTimes + 1}
+	if cc.MaxReconsumeTimes == 0 {
+		w.tries = 1 + 16 // the consumer's default
+	}
+	return w
+}
+
+// WebhookError is a POST that did not acknowledge its messages.
+type WebhookError struct {
+	URL    string
+	Status int // 0 for a transport error or the timeout
+	Err    error
+}
+
+func (e *WebhookError) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("webhook %s answered %d", e.URL, e.Status)
+	}
+	return fmt.Sprintf("webhook %s: %v", e.URL, e.Err)
+}
+
+func (e *WebhookError) Unwrap() error { return e.Err }
+
+// Consume implements consumer.Handler: POST, then ack or retry.
+func (w *webhook) Consume(ctx context.Context, d *consumer.Delivery) {
+	if d.Orderly() {
+		select {
+		case w.sem <- struct{}{}:
+			defer func() { <-w.sem }()
+		case <-ctx.Done():
+			return // stopping: not completed, consumed again
+		}
+	}
+	delayLevel, err := w.post(ctx, d)
+	for try, backoff := 1, localRetryMin; err != nil && w.local && try < w.tries && ctx.Err() == nil; try++ {
+		w.noteErr(err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff = min(2*backoff, localRetryMax)
+		if ctx.Err() == nil {
+			delayLevel, err = w.post(ctx, d)
+		}
+	}
+	switch {
+	case err == nil:
+		_ = d.Ack()
+	case ctx.Err() != nil:
+		// The consumer stops: leave the delivery uncompleted, so that its messages are
+		// consumed again rather than sent back.
+	default:
+		w.noteErr(err)
+		_ = d.Retry(delayLevel)
+	}
+}
+
+// post POSTs d's messages; a failed answer may name the retry's delay level.
+func (w *webhook) post(ctx context.Context, d *consumer.Delivery) (delayLevel int, _ error) {
+	msgs := d.Messages()
+	// A fresh buffer per POST: the transport may still be writing a body after Do
+	// returned (an early answer), so bodies are not pooled.
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Body) + 512
+	}
+	body := make([]byte, 0, size)
+	if w.batch {
+		body = append(body, `{"messages":[`...)
+		for i, m := range msgs {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = appendMessage(body, m, "")
+		}
+		body = append(body, "]}"...)
+	} else {
+		body = appendMessage(body, msgs[0], "")
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, &WebhookError{URL: w.url, Err: err}
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Mqgate-Group", w.group)
+	h.Set("X-Mqgate-Message-Id", msgs[0].MsgID())
+	h.Set("X-Mqgate-Reconsume-Times", strconv.Itoa(int(msgs[0].ReconsumeTimes)))
+	h.Set("X-Mqgate-Count", strconv.Itoa(len(msgs)))
+	for k, v := range w.headers {
+		h.Set(k, v)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return 0, &WebhookError{URL: w.url, Err: err}
+	}
+	// Read a little of the answer so that the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if n, err := strconv.Atoi(resp.Header.Get("X-Mqgate-Delay-Level")); err == nil && n >= -1 && n <= maxDelayLevel {
+			delayLevel = n
+		}
+		return delayLevel, &WebhookError{URL: w.url, Status: resp.StatusCode}
+	}
+	return 0, nil
+}

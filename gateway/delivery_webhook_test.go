@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// hookServer is an application's webhook: it records each POST and answers as told.
+type hookServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	attempts map[string]int // body -> POSTs
+	acked    map[string]int // body -> POSTs answered 2xx
+	order    []string       // bodies answered 2xx, in order
+	reconsum map[string]int32
+	answer   func(m messageJSON, attempt int) (status int, delay time.Duration)
+}
+
+func newHookServer(t *testing.T, answer func(m messageJSON, attempt int) (int, time.Duration)) *hookServer {
+	h := &hookServer{attempts: map[string]int{}, acked: map[string]int{}, reconsum: map[string]int32{}, answer: answer}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var m messageJSON
+		if err := json.Unmarshal(b, &m); err != nil || m.Body == nil {
+			t.Errorf("webhook body %q: %v", b, err)
+			w.WriteHeader(400)
+			return
+		}
+		if r.Header.Get("X-Mqgate-Group") == "" || r.Header.Get("X-Mqgate-Message-Id") != m.MessageID ||
+			r.Header.Get("X-Mqgate-Reconsume-Times") != strconv.Itoa(int(m.ReconsumeTimes)) {
+			t.Errorf("webhook headers %v for %+v", r.Header, m)
+		}
+		h.mu.Lock()
+		h.attempts[*m.Body]++
+		n := h.attempts[*m.Body]
+		h.mu.Unlock()
+		status, delay := h.answer(m, n)
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.mu.Lock()
+		if status/100 == 2 {
+			h.acked[*m.Body]++
+			h.order = append(h.order, *m.Body)
+			h.reconsum[*m.Body] = m.ReconsumeTimes
+		}
+		h.mu.Unlock()
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (h *hookServer) ackedAll(bodies []string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, b := range bodies {
+		if h.acked[b] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestWebhookRetriesUntilAcknowledged(t *testing.T) {
+	cases := []struct {
+		name   string
+		answer func(m messageJSON, attempt int) (int, time.Duration)
+	}{
+		{"500 then 200", func(_ messageJSON, n int) (int, time.Duration) {
+			if n == 1 {
+				return 500, 0
+			}
+			return 200, 0
+		}},
+		{"a timeout then 204", func(_ messageJSON, n int) (int, time.Duration) {
+			if n == 1 {
+				return 200, 2 * time.Second // past webhook_timeout: a failure
+			}
+			return 204, 0
+		}},
+	}
+	dc := consumeCluster(t)
+	g := startGateway(t, consumeConfig(dc))
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			topic, group := "HookTopic"+strconv.Itoa(i), "hook_g"+strconv.Itoa(i)
+			createTopic(t, g, dc.BrokerAddr(), topic, 4)
+			h := newHookServer(t, c.answer)
+			cc := fastConsumer(group, topic, DeliveryWebhook)
+			cc.WebhookURL = h.URL + "/orders"
+			cc.WebhookTimeout = 300 * time.Millisecond
+			cc.WebhookConcurrency = 4
+			if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := g.RemoveConsumer(ctxFor(t, 10*time.Second), group); err != nil {
+					t.Error(err)
+				}
+			}()
+			bodies := produce(t, g, topic, "w", 6, "")
+			waitUntil(t, 20*time.Second, "every message acknowledged", func() bool { return h.ackedAll(bodies) })
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for _, b := range bodies {
+				if h.attempts[b] < 2 || h.reconsum[b] < 1 {
+					t.Errorf("%s: %d POSTs, acknowledged at reconsume %d: want a failure first", b, h.attempts[b], h.reconsum[b])
+				}
+			}
+			st, _ := g.ConsumerStatus(group)
+			if st.LastError == "" {
+				t.Errorf("no last error after failed POSTs: %+v", st)
+			}
+		})
+	}
+}
+
+// An orderly webhook gets each queue's messages in order, a failure holding the queue
+// back until the same message succeeds.
+func TestWebhookOrderlyKeepsQueueOrder(t *testing.T) {
+	dc := consumeCluster(t)
+	g := startGateway(t, consumeConfig(dc))
+	const topic, group = "OrderHookTopic", "order_hook_g"
+	createTopic(t, g, dc.BrokerAddr(), topic, 4)
+	h := newHookServer(t, func(m messageJSON, n int) (int, time.Duration) {
+		seq, _ := strconv.Atoi(m.Properties["seq"])
+		if seq%3 == 1 && n == 1 {
+			return 503, 0
+		}
+		return 200, 0
+	})
+	cc := fastConsumer(group, topic, DeliveryWebhook)
+	cc.Order = OrderOrderly
+	cc.WebhookURL = h.URL
+	cc.Suspend = 20 * time.Millisecond
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	a := produce(t, g, topic, "a", 12, "key-a")
+	b := produce(t, g, topic, "b", 12, "key-b")
+	waitUntil(t, 20*time.Second, "every message acknowledged", func() bool { return h.ackedAll(append(a, b...)) })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, want := range [][]string{a, b} {
+		var got []string
+		for _, body := range h.order {
+			if body[0] == want[0][0] {
+				got = append(got, body)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("acknowledged %v, want %v once each", got, want)
+			continue
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("order %v, want %v", got, want)
+				break
+			}
+		}
+	}
+}
+
+// A webhook that keeps failing sends its messages to the dead letter queue: after
+// max_reconsume_times, or at once when it answers X-Mqgate-Delay-Level: -1.
+func TestWebhookFailuresEndInTheDeadLetterQueue(t *testing.T) {
+	cases := []struct {
+		name      string
+		maxTimes  int
+		header    string
+		wantPOSTs int
+	}{
+		{"after max_reconsume_times", 2, "", 3},
+		{"at once when the webhook says -1", 16, "-1", 1},
+	}
+	dc := consumeCluster(t)
+	g := startGateway(t, consumeConfig(dc))
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			topic, group := "DLQTopic"+strconv.Itoa(i), "dlq_g"+strconv.Itoa(i)
+			createTopic(t, g, dc.BrokerAddr(), topic, 1)
+			var posts sync.Map
+			h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var m messageJSON
+				_ = json.NewDecoder(r.Body).Decode(&m)
+				n, _ := posts.LoadOrStore(*m.Body, new(int))
+				*n.(*int)++ // one message: POSTs are sequential
+				if c.header != "" {
+					w.Header().Set("X-Mqgate-Delay-Level", c.header)
+				}
+				w.WriteHeader(500)
+			}))
+			defer h.Close()
+			cc := fastConsumer(group, topic, DeliveryWebhook)
+			cc.WebhookURL = h.URL
+			cc.MaxReconsumeTimes = c.maxTimes
+			if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+				t.Fatal(err)
+			}
+			produce(t, g, topic, "dead", 1, "")
+			dlq := "%DLQ%" + group
+			waitUntil(t, 20*time.Second, "the message in "+dlq, func() bool {
+				n, err := g.inst.GetMaxOffset(ctxFor(t, 5*time.Second), dc.BrokerAddr(), dlq, 0)
+				return err == nil && n == 1
+			})
+			v, _ := posts.Load("dead-0")
+			if v == nil {
+				t.Fatal("no POST")
+			}
+			if *v.(*int) != c.wantPOSTs {
+				t.Errorf("POSTs before the dead letter queue: %d, want %d", *v.(*int), c.wantPOSTs)
+			}
+		})
+	}
+}
