@@ -23,6 +23,7 @@ type guest struct {
 	v       *version
 	mod     api.Module
 	mem     api.Memory
+	lin     *memory         // mem's bytes (sandbox.go): read without a call on the hot path
 	entries [8]api.Function // by abi.Entry
 	buffer  api.Function
 	budget  api.MutableGlobal // the checkpoints' budget (instrument.go)
@@ -52,6 +53,7 @@ type guest struct {
 	scratch   []byte             // per-adapter reusable memory (bitsets, fields)
 	rpcFields remoting.ExtFields // an RPC hook's request fields
 	layout    layout             // a send or consume input being written
+	mac       keyedMAC           // mqgate.hmac_sha1's state (RPC hooks)
 }
 
 // inputShare: a batch is split into calls whose input fits 1/inputShare of the plugin's
@@ -76,7 +78,7 @@ func (v *version) newGuest(ctx context.Context, deterministic bool) (*guest, err
 	g.stderr = stream{g: g, name: "stderr", level: slog.LevelWarn, isTail: true}
 	g.ctx = context.WithValue(r.ctx, guestKey{}, g)
 	g.logLeft, g.logLimit, g.maxOutput, g.wd = v.cfg.LogLimit, v.cfg.LogLimit, uint32(min(v.cfg.MaxOutput, 1<<31)), &r.wd
-	ictx := experimental.WithMemoryAllocator(g.ctx, newMemoryAllocator(v.cfg.MemoryLimit, &g.memRefused))
+	ictx := experimental.WithMemoryAllocator(g.ctx, newMemoryAllocator(v.cfg.MemoryLimit, &g.memRefused, &g.lin))
 	mod, err := r.wz.InstantiateModule(ictx, v.mod.compiled, moduleConfig(g, deterministic))
 	if err != nil {
 		return nil, v.refuse(ErrInvalidModule, "cannot instantiate", err)
@@ -85,7 +87,7 @@ func (v *version) newGuest(ctx context.Context, deterministic bool) (*guest, err
 	g.mem = mod.Memory()
 	g.budget, _ = mod.ExportedGlobal(budgetExport).(api.MutableGlobal)
 	g.buffer = mod.ExportedFunction(abi.ExportBuffer)
-	if g.mem == nil || g.budget == nil || g.buffer == nil {
+	if g.mem == nil || g.lin == nil || g.budget == nil || g.buffer == nil {
 		mod.Close(ctx)
 		return nil, v.refuse(ErrInvalidModule, "instance lacks its memory, buffer or budget global", nil)
 	}
@@ -131,6 +133,9 @@ func (g *guest) initialize() error {
 	}
 	if v.kind != 0 && g.kind != v.kind {
 		return v.refuse(ErrWrongKind, fmt.Sprintf("module is a plugin of kind %v, the slot takes kind %v", g.kind, v.kind), nil)
+	}
+	if v.mod.hmac && g.kind != KindRPC {
+		return v.refuse(ErrForbiddenImport, fmt.Sprintf("imports %s.%s, which ABI v%d grants to RPC hooks only, and is a plugin of kind %v", abi.HostModule, abi.HostHMACSHA1, abi.Version, g.kind), nil)
 	}
 	if err := checkKindExports(v.mod.compiled, g.kind); err != nil {
 		return v.refuse(ErrMissingExport, err.Error(), nil)
@@ -219,11 +224,21 @@ func (g *guest) input(n int) ([]byte, bool) {
 		}
 		g.inPtr, g.inCap = ptr, uint32(n)
 	}
-	b, ok := g.mem.Read(g.inPtr, uint32(n))
+	b, ok := g.read(g.inPtr, uint32(n))
 	if !ok {
 		return nil, g.failed(failure{kind: FailBadResult, detail: fmt.Sprintf("input buffer at %#x+%d is outside memory", g.inPtr, n)})
 	}
 	return b, true
+}
+
+// read returns a view of n bytes of the instance's memory at ptr, valid until the next
+// call into it.
+func (g *guest) read(ptr, n uint32) ([]byte, bool) {
+	buf := g.lin.buf
+	if uint64(ptr)+uint64(n) > uint64(len(buf)) {
+		return nil, false
+	}
+	return buf[ptr : ptr+n : ptr+n], true
 }
 
 // call runs entry point e over the n bytes written to the input buffer and returns its
@@ -241,7 +256,7 @@ func (g *guest) call(e abi.Entry, n int) ([]byte, bool) {
 		}
 		return nil, g.failed(failure{kind: FailBadResult, detail: fmt.Sprintf("result of %d bytes exceeds the limit of %d", size, g.maxOutput)})
 	}
-	out, ok := g.mem.Read(ptr, size)
+	out, ok := g.read(ptr, size)
 	if !ok {
 		return nil, g.failed(failure{kind: FailBadResult, detail: fmt.Sprintf("result [%#x, +%d) is outside the module's %d bytes of memory", ptr, size, g.mem.Size())})
 	}

@@ -42,6 +42,38 @@ func TestTagFilterSkipsOtherTags(t *testing.T) {
 	}
 }
 
+// The host checks and interns a property edit repeated from message to message once;
+// edits that differ, in a name or a value, still reach their own messages, and a bad one
+// after good ones refuses the whole answer.
+func TestRepeatedAndDistinctEditsInABatch(t *testing.T) {
+	r, _ := newRuntime(t)
+	_, h := behaviors(t, r, PluginConfig{Policy: Fail})
+	evs := sendEvents("", "tag", "tag", "tag", "tag", "tag")
+	for i, tag := range []string{"A", "A", "B", "A", "B"} {
+		evs[i].Message.SetTags(tag)
+	}
+	if err := h.BeforeSend(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"A", "A", "B", "A", "B"} {
+		if got := evs[i].Message.Properties.Get("seen"); got != want {
+			t.Errorf("message %d: seen %q, want %q", i, got, want)
+		}
+	}
+	evs = sendEvents("", "tag", "tag", "tag")
+	evs[0].Message.SetTags("A")
+	evs[1].Message.SetTags("A")
+	evs[2].Message.SetTags("A\x02")
+	if err := h.BeforeSend(context.Background(), evs); !errors.Is(err, ErrBadResult) {
+		t.Fatalf("a bad edit after good ones: %v", err)
+	}
+	for i, ev := range evs {
+		if got := ev.Message.Properties.Get("seen"); got != "" {
+			t.Errorf("message %d changed by a refused answer: seen %q", i, got)
+		}
+	}
+}
+
 func TestEnricherAddsAHeaderToEveryMessage(t *testing.T) {
 	r, _ := newRuntime(t)
 	p := load(t, r, PluginConfig{Kind: KindSend, Config: []byte(`{"properties": {"x-gateway": "eu-1", "x-team": "billing"}}`)}, "plugins/enricher")

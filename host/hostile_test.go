@@ -104,6 +104,33 @@ func TestHostileForeignImports(t *testing.T) {
 		ErrForbiddenImport, "env.memory, a memory")
 }
 
+// mqgate.hmac_sha1 is granted to RPC hooks only: a send hook or strategy that imports it
+// is refused, an RPC hook is not.
+func TestHostileHMACOutsideAnRPCHook(t *testing.T) {
+	r, _ := newRuntime(t)
+	withHMAC := func(kind abi.Kind) []byte {
+		m := wasmgen.Plugin{Version: 1, Kind: kind}.Module()
+		i32 := byte(wasmgen.I32)
+		m.Types = append(slices.Clone(m.Types), wasmgen.FuncType{Params: []byte{i32, i32, i32, i32, i32}, Results: []byte{i32}})
+		m.Imports = []wasmgen.Import{{Module: abi.HostModule, Name: abi.HostHMACSHA1, Type: uint32(len(m.Types) - 1)}}
+		for i := range m.Exports { // every function moves up by the import
+			if m.Exports[i].Kind == 0 {
+				m.Exports[i].Index++
+			}
+		}
+		return m.Bytes()
+	}
+	for _, kind := range []abi.Kind{abi.KindSend, abi.KindConsume, abi.KindAllocate} {
+		refused(t, r, PluginConfig{}, withHMAC(kind), ErrForbiddenImport,
+			"imports mqgate.hmac_sha1, which ABI v1 grants to RPC hooks only, and is a plugin of kind "+kind.String())
+	}
+	p, err := r.Load(context.Background(), PluginConfig{Name: "rpc", Instances: 1}, withHMAC(abi.KindRPC))
+	if err != nil {
+		t.Fatalf("an RPC hook importing hmac_sha1 refused: %v", err)
+	}
+	p.Close(context.Background())
+}
+
 func TestHostileInvalidBytes(t *testing.T) {
 	r, _ := newRuntime(t)
 	refused(t, r, PluginConfig{}, []byte("#!/bin/sh\nrm -rf /\n"), ErrInvalidModule, "not a WebAssembly module")

@@ -275,6 +275,7 @@ type rewriter struct {
 	budget     uint32 // global index of the budget
 	nGlobals   uint32 // global indices the module may name (below budget)
 	checkpoint []byte
+	calls      bool // the function being rewritten calls (directly, indirectly, by reference)
 }
 
 func (rw *rewriter) fn(i uint32) uint32 {
@@ -488,11 +489,20 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 		if fr.err != nil {
 			return nil, fmt.Errorf("locals of function %d: %w", f, fr.err)
 		}
-		body = append(body[:0], fb[:fr.off]...)
+		locals := fr.off
+		body = append(body[:0], fb[:locals]...)
 		body = append(body, rw.checkpoint...)
+		rw.calls = false
 		var err error
 		if body, err = rw.expr(body, &fr); err != nil {
 			return nil, fmt.Errorf("function %d (of the code section), offset %d: %w", f, fr.off, err)
+		}
+		if !rw.calls || opensWithLoop(fb[locals:]) {
+			// The entry checkpoint bounds recursion; a function that calls nothing cannot
+			// recurse, and one that opens with a loop (as most Go functions do: their
+			// resumption loop) meets the loop head's checkpoint at once. Either way it is
+			// one checkpoint too many on every call.
+			body = append(body[:locals], body[locals+len(rw.checkpoint):]...)
 		}
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
@@ -503,6 +513,28 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 	return out, nil
 }
 
+// opensWithLoop reports whether code reaches a loop head on every path from its start:
+// straight-line instructions (opening blocks, reading and writing locals and globals,
+// constants) before the first loop, no branch, call or end that could leave before it.
+func opensWithLoop(code []byte) bool {
+	r := reader{b: code}
+	for r.off < len(r.b) && r.err == nil {
+		switch op := r.byte(); op {
+		case 0x03: // loop
+			return r.err == nil
+		case 0x02: // block
+			r.blockType()
+		case 0x20, 0x21, 0x22, 0x23, 0x24: // local.get/set/tee, global.get/set
+			r.u32()
+		case 0x41, 0x42: // i32.const, i64.const
+			r.s64()
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 // expr copies the instructions of r to out, renumbering functions and inserting the
 // checkpoint after each loop's block type.
 func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
@@ -511,6 +543,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 		op := r.byte()
 		switch {
 		case op == 0x10 || op == 0x12 || op == 0xD2: // call, return_call, ref.func
+			rw.calls = rw.calls || op != 0xD2
 			out = appendU32(append(out, op), rw.fn(r.u32()))
 			if r.err != nil {
 				return nil, r.err
@@ -525,10 +558,13 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			continue
 		case op == 0x02 || op == 0x04 || op == 0x06: // block, if, try
 			r.blockType()
-		case op == 0x0C || op == 0x0D || op == 0x14 || op == 0x15 ||
+		case op == 0x14 || op == 0x15: // call_ref, return_call_ref
+			rw.calls = true
+			r.u32()
+		case op == 0x0C || op == 0x0D ||
 			op == 0x07 || op == 0x08 || op == 0x09 || op == 0x18 ||
 			op >= 0x20 && op <= 0x22 || op == 0x25 || op == 0x26 || op == 0xD5 || op == 0xD6:
-			// one index: br, br_if, call_ref, return_call_ref, catch, throw, rethrow,
+			// one index: br, br_if, catch, throw, rethrow,
 			// delegate, local.*, table.get/set, br_on_(non_)null
 			r.u32()
 		case op == 0x23 || op == 0x24: // global.get, global.set
@@ -541,6 +577,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			}
 			r.u32()
 		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
+			rw.calls = true
 			r.u32()
 			r.u32()
 		case op == 0x1C: // select t*

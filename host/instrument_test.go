@@ -118,6 +118,57 @@ func TestInstrumentYieldsInALongLoop(t *testing.T) {
 	}
 }
 
+// The entry checkpoint bounds recursion: a function that may recurse keeps it, and a
+// recursion without loops still yields; a function that calls nothing, or opens with a
+// loop (whose head has one), goes without it.
+func TestInstrumentEntryCheckpoints(t *testing.T) {
+	// count(n) = n == 0 ? 0 : count(n-1): 100,000 calls deep at most, no loop.
+	recurse := []byte{0x20, 0x00, 0x45, 0x04, 0x7F, 0x41, 0x00, 0x05, // local.get 0, i32.eqz, if (result i32) 0 else
+		0x20, 0x00, 0x41, 0x01, 0x6B, 0x10, 0x00, 0x0B} // count(n-1) end
+	for _, tc := range []struct {
+		name        string
+		code        []byte
+		checkpoints int // per call of a function that returns at once (argument 0)
+	}{
+		{"a leaf without loops", []byte{0x20, 0x00}, 0},
+		{"a leaf with a loop", []byte{0x03, 0x40, 0x0B, 0x20, 0x00}, 1},
+		{"a caller opening with a loop", []byte{0x02, 0x40, 0x03, 0x40, 0x0B, 0x0B, 0x20, 0x00, 0x10, 0x01}, 1},
+		{"a caller opening with a branch", []byte{0x02, 0x40, 0x0C, 0x00, 0x03, 0x40, 0x0B, 0x0B, 0x20, 0x00, 0x10, 0x01}, 1},
+		{"a recursion", recurse, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &wasmgen.Module{
+				Types:   []wasmgen.FuncType{{Params: []byte{wasmgen.I32}, Results: []byte{wasmgen.I32}}},
+				Funcs:   []wasmgen.Func{{Type: 0, Code: tc.code}, {Type: 0, Code: []byte{0x20, 0x00}}}, // 1: a leaf
+				Exports: []wasmgen.Export{{Name: "f", Index: 0}},
+			}
+			yields := 0
+			mod := instantiateRaw(t, m.Bytes(), &yields)
+			budget := mod.ExportedGlobal(budgetExport).(api.MutableGlobal)
+			budget.Set(1 << 20)
+			if _, err := mod.ExportedFunction("f").Call(context.Background(), 0); err != nil {
+				t.Fatal(err)
+			}
+			if got := 1<<20 - int(int32(budget.Get())); got != tc.checkpoints {
+				t.Errorf("%d checkpoints in a call, want %d", got, tc.checkpoints)
+			}
+		})
+	}
+	m := &wasmgen.Module{
+		Types:   []wasmgen.FuncType{{Params: []byte{wasmgen.I32}, Results: []byte{wasmgen.I32}}},
+		Funcs:   []wasmgen.Func{{Type: 0, Code: recurse}},
+		Exports: []wasmgen.Export{{Name: "f", Index: 0}},
+	}
+	yields := 0
+	mod := instantiateRaw(t, m.Bytes(), &yields)
+	if _, err := mod.ExportedFunction("f").Call(context.Background(), 100000); err != nil {
+		t.Fatal(err)
+	}
+	if want := 100000 / yieldEvery; yields < want {
+		t.Fatalf("yield called %d times in 100000 recursive calls, want at least %d", yields, want)
+	}
+}
+
 func TestInstrumentRefuses(t *testing.T) {
 	for name, c := range map[string]struct {
 		wasm []byte

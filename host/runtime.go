@@ -78,6 +78,10 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		WithParameterNames("level", "ptr", "len").
 		Export(abi.HostLog).
 		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(hostHMACSHA1), []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).
+		WithParameterNames("key_ptr", "key_len", "msg_ptr", "msg_len", "out_ptr").
+		Export(abi.HostHMACSHA1).
+		NewFunctionBuilder().
 		WithGoModuleFunction(api.GoModuleFunc(hostYield), nil, nil).
 		Export(yieldImport).
 		Instantiate(ctx)
@@ -124,6 +128,7 @@ type module struct {
 	sha256   string
 	size     int
 	minPages uint32
+	hmac     bool // imports mqgate.hmac_sha1, which only RPC hooks may
 }
 
 // compile checks, instruments and compiles wasm; every refusal is a *LoadError.
@@ -156,7 +161,11 @@ func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, memoryL
 		return nil, refuse(ErrMissingExport, "%v", err)
 	}
 	sum := sha256.Sum256(wasm)
-	return &module{compiled: compiled, sha256: hex.EncodeToString(sum[:]), size: len(wasm), minPages: in.minPages}, nil
+	m := &module{compiled: compiled, sha256: hex.EncodeToString(sum[:]), size: len(wasm), minPages: in.minPages}
+	for _, im := range in.imports {
+		m.hmac = m.hmac || im.module == abi.HostModule && im.name == abi.HostHMACSHA1
+	}
+	return m, nil
 }
 
 func (r *Runtime) add(p *Plugin) error {

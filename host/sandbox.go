@@ -128,9 +128,13 @@ type memory struct {
 	refused *atomic.Bool
 }
 
-func newMemoryAllocator(limit int, refused *atomic.Bool) experimental.MemoryAllocator {
+// newMemoryAllocator returns the allocator of an instance's memory, which it also leaves
+// in *lin: the host reads and writes the memory through lin.buf, without a call.
+func newMemoryAllocator(limit int, refused *atomic.Bool, lin **memory) experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
-		return &memory{limit: min(max, uint64(limit)), refused: refused}
+		m := &memory{limit: min(max, uint64(limit)), refused: refused}
+		*lin = m
+		return m
 	})
 }
 

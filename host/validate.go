@@ -24,7 +24,7 @@ func checkImports(imports []importEntry) error {
 				return fmt.Errorf("imports %s, which ABI v%d does not grant (no filesystem, network or process access)", im, abi.Version)
 			}
 		case im.module == abi.HostModule:
-			if im.name != abi.HostLog {
+			if im.name != abi.HostLog && im.name != abi.HostHMACSHA1 {
 				return fmt.Errorf("imports %s, which is not a host function of ABI v%d", im, abi.Version)
 			}
 		default:

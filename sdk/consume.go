@@ -90,12 +90,20 @@ func (m *ConsumedMessage) Properties() Properties {
 
 // Property returns the value of a property, as edited so far by this hook.
 func (m *ConsumedMessage) Property(name string) string {
-	if m.firstEdit < 0 {
-		v, _ := lookup(m.b.in, le32(m.b.in, m.rec+recProps), le32(m.b.in, m.rec+recProps+4), name)
+	if m.firstEdit >= 0 {
+		v, _ := m.property(m.Properties(), name)
 		return v
 	}
-	v, _ := m.property(m.Properties(), name)
-	return v
+	// No edits yet, the common case: lookup written out, one call fewer.
+	in := m.b.in
+	table, n := le32(in, m.rec+recProps), le32(in, m.rec+recProps+4)
+	for at := table + 16*n; at > table; {
+		at -= 16
+		if le32(in, at+4) == uint32(len(name)) && equalAt(in, le32(in, at), name) {
+			return str(in, at+8)
+		}
+	}
+	return ""
 }
 
 // Tags returns the TAGS property.
@@ -125,7 +133,7 @@ func (m *ConsumedMessage) Retry() { m.setVerdict(Retry) }
 
 func (m *ConsumedMessage) setVerdict(v Verdict) {
 	if m.b.verdicts >= 0 {
-		(*m.b.out)[m.b.verdicts+int(m.idx)] = byte(v)
+		m.b.o[m.b.verdicts+int(m.idx)] = byte(v)
 	}
 }
 
@@ -134,7 +142,7 @@ func (m *ConsumedMessage) Verdict() Verdict {
 	if m.b.verdicts < 0 {
 		return Deliver
 	}
-	return Verdict((*m.b.out)[m.b.verdicts+int(m.idx)])
+	return Verdict(m.b.o[m.b.verdicts+int(m.idx)])
 }
 
 // Edits returns the edits asked for so far, in order; for tests.
@@ -166,9 +174,14 @@ func consumeContext(in []byte) *ConsumeContext {
 	return c
 }
 
+// consumeMsgsFor returns n reusable message views of consumeBatch (set once, as
+// msgsFor).
 func consumeMsgsFor(n uint32) []ConsumedMessage {
 	if uint32(cap(consumeMsgs)) < n {
 		consumeMsgs = make([]ConsumedMessage, n)
+		for i := range consumeMsgs {
+			consumeMsgs[i].b = &consumeBatch
+		}
 	}
 	return consumeMsgs[:n]
 }
@@ -185,7 +198,7 @@ func handleBeforeConsume(in []byte, out *[]byte) []byte {
 		msgs, rec := consumeMsgsFor(n), uint32(consumeRecords)
 		for i := range msgs {
 			m := &msgs[i]
-			m.b, m.rec, m.idx, m.firstEdit = bt, rec, uint32(i), -1
+			m.rec, m.idx, m.firstEdit = rec, uint32(i), -1
 			if err := before(c, m); err != nil {
 				return errorResult(*out, err.Error())
 			}
@@ -208,7 +221,7 @@ func handleAfterConsume(in []byte, out *[]byte) []byte {
 		msgs, rec := consumeMsgsFor(n), uint32(consumeRecords)
 		for i := range msgs {
 			m := &msgs[i]
-			m.b, m.rec, m.idx, m.firstEdit = bt, rec, uint32(i), -1
+			m.rec, m.idx, m.firstEdit = rec, uint32(i), -1
 			after(c, m, success)
 			rec += size
 		}

@@ -49,9 +49,16 @@ var out []byte
 // the output (valid until the next call). It lets a test drive a plugin through the ABI
 // natively: encode an input as ABI.md lays it out, Dispatch it, decode the output.
 func Dispatch(e abi.Entry, in []byte) (result []byte) {
-	defer catch(&result)
+	// A closure rather than defer catch(&result): one call fewer on every call.
+	defer func() {
+		if r := recover(); r != nil {
+			result = panicked(r)
+		}
+	}()
 	in = in[:len(in):len(in)] // views must not reach past the input
 	switch {
+	case e == abi.EntryBeforeSend && reg.entries[abi.EntryBeforeSend]: // the hot path first
+		out = handleBeforeSend(in, &out)
 	case e == abi.EntryInit:
 		out = handleInit(in, out[:0])
 	case int(e) >= len(reg.entries) || !reg.entries[e]:
@@ -74,12 +81,10 @@ func Dispatch(e abi.Entry, in []byte) (result []byte) {
 	return out
 }
 
-// catch turns a panic of the plugin into an error result.
-func catch(result *[]byte) {
-	if r := recover(); r != nil {
-		out = errorResult(out, "plugin panicked: "+panicText(r))
-		*result = out
-	}
+// panicked turns a panic of the plugin into the error result of its call.
+func panicked(r any) []byte {
+	out = errorResult(out, "plugin panicked: "+panicText(r))
+	return out
 }
 
 func errorResult(out []byte, msg string) []byte {

@@ -42,25 +42,43 @@ func exportBuffer(size int32) int32 {
 var calls uint32
 
 // yieldEvery: the Go runtime of a c-shared module runs only inside calls, and its other
-// goroutines (the garbage collector's workers among them) only when the call's goroutine
-// lets them. Without a yield, a plugin that allocates starts collections that never
-// finish, and runs out of memory. A yield costs about a microsecond here (the scheduler
-// polls the clock through the host), so hooks, which the sdk keeps from allocating, yield
-// every 32 calls; rarer entry points, every call.
-const yieldEvery = 32
+// goroutines (the background sweeper, the finalizers, the garbage collector's workers)
+// only when the call's goroutine lets them. A collection started by an allocation within
+// a hook is finished by that allocation's assists, so hooks need not yield often; they
+// yield every yieldEvery calls to let the others run. A yield costs about a microsecond
+// here (the scheduler polls the clock through the host): on every call it would cost a
+// single-message send hook more than the hook itself. The rarer entry points (allocate,
+// init) yield on every call.
+const yieldEvery = 1024
 
+// call runs entry point e over the first n bytes of the input buffer, through Dispatch.
 func call(e abi.Entry, n int32) int64 {
 	var o []byte
-	if n < 0 || int(n) > len(in) {
-		o = errorResult(out[:0], "input length out of the buffer")
-		out = o
+	if uint32(n) > uint32(len(in)) {
+		o = badLength()
 	} else {
 		o = Dispatch(e, in[:n:n])
 	}
-	if calls++; calls%yieldEvery == 0 || e == abi.EntryAllocate || e == abi.EntryInit {
+	if calls++; calls%yieldEvery == 0 || e <= abi.EntryAllocate {
 		runtime.Gosched()
 	}
+	return packed(o)
+}
+
+// tick counts a hook's call, and yields every yieldEvery calls.
+func tick() {
+	if calls++; calls%yieldEvery == 0 {
+		runtime.Gosched()
+	}
+}
+
+func packed(o []byte) int64 {
 	return int64(abi.PackResult(uint32(uintptr(unsafe.Pointer(unsafe.SliceData(o)))), uint32(len(o))))
+}
+
+func badLength() []byte {
+	out = errorResult(out[:0], "input length out of the buffer")
+	return out
 }
 
 //go:wasmexport mqgate_init
@@ -69,14 +87,42 @@ func exportInit(n int32) int64 { return call(abi.EntryInit, n) }
 //go:wasmexport mqgate_allocate
 func exportAllocate(n int32) int64 { return call(abi.EntryAllocate, n) }
 
+// The per-message hooks' entry points skip call and Dispatch, two function calls of
+// several nanoseconds each in WebAssembly, with the same recovery of panics into error
+// results.
+
 //go:wasmexport mqgate_before_send
-func exportBeforeSend(n int32) int64 { return call(abi.EntryBeforeSend, n) }
+func exportBeforeSend(n int32) (r int64) {
+	if uint32(n) > uint32(len(in)) || !reg.entries[abi.EntryBeforeSend] {
+		return call(abi.EntryBeforeSend, n)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r = packed(panicked(p))
+		}
+	}()
+	o := handleBeforeSend(in[:n:n], &out)
+	tick()
+	return packed(o)
+}
 
 //go:wasmexport mqgate_after_send
 func exportAfterSend(n int32) int64 { return call(abi.EntryAfterSend, n) }
 
 //go:wasmexport mqgate_before_consume
-func exportBeforeConsume(n int32) int64 { return call(abi.EntryBeforeConsume, n) }
+func exportBeforeConsume(n int32) (r int64) {
+	if uint32(n) > uint32(len(in)) || !reg.entries[abi.EntryBeforeConsume] {
+		return call(abi.EntryBeforeConsume, n)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			r = packed(panicked(p))
+		}
+	}()
+	o := handleBeforeConsume(in[:n:n], &out)
+	tick()
+	return packed(o)
+}
 
 //go:wasmexport mqgate_after_consume
 func exportAfterConsume(n int32) int64 { return call(abi.EntryAfterConsume, n) }

@@ -35,11 +35,30 @@ func (p Properties) Lookup(name string) (string, bool) { return lookup(p.b, p.ta
 func lookup(b []byte, table, n uint32, name string) (string, bool) {
 	for at := table + 16*n; at > table; {
 		at -= 16
-		if le32(b, at+4) == uint32(len(name)) && str(b, at) == name {
+		if le32(b, at+4) == uint32(len(name)) && equalAt(b, le32(b, at), name) {
 			return str(b, at+8), true
 		}
 	}
 	return "", false
+}
+
+// equalAt reports whether b[off:] starts with s, comparing 8 bytes at a time: s == a
+// string would call the runtime's memequal, which in WebAssembly costs more than
+// comparing a property name.
+func equalAt(b []byte, off uint32, s string) bool {
+	v := b[off : off+uint32(len(s))]
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if load64(v, i) != load64s(s, i) {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if v[i] != s[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Get returns the value of name, or "".

@@ -66,12 +66,20 @@ func (m *SendMessage) Properties() Properties {
 
 // Property returns the value of a property, as edited so far by this hook.
 func (m *SendMessage) Property(name string) string {
-	if m.firstEdit < 0 { // no edits yet: the common case, kept short
-		v, _ := lookup(m.b.in, le32(m.b.in, m.rec+sendProps), le32(m.b.in, m.rec+sendProps+4), name)
+	if m.firstEdit >= 0 {
+		v, _ := m.property(m.Properties(), name)
 		return v
 	}
-	v, _ := m.property(m.Properties(), name)
-	return v
+	// No edits yet, the common case: lookup written out, one call fewer.
+	in := m.b.in
+	table, n := le32(in, m.rec+sendProps), le32(in, m.rec+sendProps+4)
+	for at := table + 16*n; at > table; {
+		at -= 16
+		if le32(in, at+4) == uint32(len(name)) && equalAt(in, le32(in, at), name) {
+			return str(in, at+8)
+		}
+	}
+	return ""
 }
 
 // Tags returns the TAGS property.
@@ -145,10 +153,14 @@ func sendCount(in []byte, minRecord uint32) (n, size uint32, bad string) {
 	return n, size, ""
 }
 
-// msgsFor returns n reusable message views.
+// msgsFor returns n reusable message views of sendBatch (set once: a pointer store per
+// message is a write barrier's check in the loop).
 func msgsFor(n uint32) []SendMessage {
 	if uint32(cap(sendMsgs)) < n {
 		sendMsgs = make([]SendMessage, n)
+		for i := range sendMsgs {
+			sendMsgs[i].b = &sendBatch
+		}
 	}
 	return sendMsgs[:n]
 }
@@ -166,7 +178,7 @@ func handleBeforeSend(in []byte, out *[]byte) []byte {
 		msgs, rec := msgsFor(n), uint32(8)
 		for i := range msgs {
 			m := &msgs[i]
-			m.b, m.rec, m.idx, m.firstEdit = bt, rec, uint32(i), -1
+			m.rec, m.idx, m.firstEdit = rec, uint32(i), -1
 			if err := before(m); err != nil {
 				return errorResult(*out, err.Error())
 			}
@@ -187,7 +199,7 @@ func handleAfterSend(in []byte, out *[]byte) []byte {
 		msgs, rec := msgsFor(n), uint32(8)
 		for i := range msgs {
 			m := &msgs[i]
-			m.b, m.rec, m.idx, m.firstEdit = bt, rec, uint32(i), -1
+			m.rec, m.idx, m.firstEdit = rec, uint32(i), -1
 			after(m)
 			rec += size
 		}

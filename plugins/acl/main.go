@@ -1,6 +1,7 @@
 // Command acl is Apache RocketMQ's plain ACL client hook (Java's AclClientRPCHook) as an
 // RPC-hook plugin: it adds AccessKey (and SecurityToken) to every request and signs it
-// with package aclsign, the signer of the native hook. Configuration:
+// with package aclsign, the signer of the native hook, the HMAC-SHA1 computed by the host
+// (sdk.HMACSHA1), many times faster than SHA-1 in WebAssembly. Configuration:
 //
 //	{"accessKey": "RocketMQ", "secretKey": "12345678", "securityToken": ""}
 package main
@@ -10,6 +11,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"unsafe"
 
 	"github.com/mqgate/mqgate/plugins/aclsign"
 	"github.com/mqgate/mqgate/sdk"
@@ -17,8 +19,10 @@ import (
 
 var (
 	accessKey, securityToken string
-	signer                   *aclsign.Signer
+	secretKey                []byte
 	fields                   []sdk.Field // reused: the fields signed
+	content                  []byte      // reused: what is signed
+	signature                []byte      // reused: the host copies the answer out
 )
 
 func configure(config []byte) error {
@@ -34,7 +38,7 @@ func configure(config []byte) error {
 		return errors.New("accessKey and secretKey are required")
 	}
 	accessKey, securityToken = c.AccessKey, c.SecurityToken
-	signer = aclsign.NewSigner(c.SecretKey)
+	secretKey = []byte(c.SecretKey)
 	return nil
 }
 
@@ -47,7 +51,13 @@ func sign(r *sdk.Request) error {
 		fields = append(fields, sdk.Field{Key: aclsign.SecurityToken, Value: securityToken})
 		r.SetField(aclsign.SecurityToken, securityToken)
 	}
-	r.SetField(aclsign.Signature, aclsign.SignWith(signer, fields, r.Body))
+	content = aclsign.AppendContent(content[:0], fields, r.Body)
+	signature = aclsign.AppendEncoded(signature[:0], sdk.HMACSHA1(secretKey, content))
+	// A view, not a copy: the sdk copies fields set into its output before the next call.
+	r.SetField(aclsign.Signature, unsafe.String(unsafe.SliceData(signature), len(signature)))
+	if cap(content) > 64<<10 {
+		content = nil // a large body once should not be kept for ever
+	}
 	return nil
 }
 

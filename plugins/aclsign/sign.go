@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"hash"
-	"slices"
 	"sync"
 	"unicode/utf8"
 )
@@ -71,9 +70,32 @@ func SignWith[F ~struct{ Key, Value string }](s *Signer, fields []F, body []byte
 	return sig
 }
 
+// AppendContent appends to buf what Sign signs: the values of fields in the order of
+// their keys (Java's String order, the last of a repeated key, no Signature), then body.
+// A plugin that computes the HMAC-SHA1 elsewhere (sdk.HMACSHA1, in the host) signs this
+// and encodes the sum with AppendEncoded.
+func AppendContent[F ~struct{ Key, Value string }](buf []byte, fields []F, body []byte) []byte {
+	return append(appendValues(buf, fields), body...)
+}
+
+// AppendEncoded appends the Signature of an HMAC-SHA1 sum to dst: its standard base64.
+func AppendEncoded(dst []byte, sum [sha1.Size]byte) []byte {
+	return base64.StdEncoding.AppendEncode(dst, sum[:])
+}
+
 // sign signs with mac, a freshly keyed HMAC, collecting the values in buf; it returns the
 // signature and buf for reuse.
 func sign[F ~struct{ Key, Value string }](fields []F, body []byte, mac hash.Hash, buf []byte) (string, []byte) {
+	buf = appendValues(buf, fields)
+	mac.Write(buf)
+	mac.Write(body)
+	var sum [sha1.Size]byte
+	return base64.StdEncoding.EncodeToString(mac.Sum(sum[:0])), buf
+}
+
+// appendValues appends the values of fields in the order of their keys, the last of a
+// repeated key, without Signature.
+func appendValues[F ~struct{ Key, Value string }](buf []byte, fields []F) []byte {
 	var small [32]int
 	idx := small[:0]
 	if len(fields) > len(small) {
@@ -84,10 +106,15 @@ func sign[F ~struct{ Key, Value string }](fields []F, body []byte, mac hash.Hash
 			idx = append(idx, i)
 		}
 	}
-	// Stable, so that equal keys keep their order and the last one can be picked below.
-	slices.SortStableFunc(idx, func(a, b int) int {
-		return javaCompare(Field(fields[a]).Key, Field(fields[b]).Key)
-	})
+	// An insertion sort, stable so that equal keys keep their order and the last one can
+	// be picked below: a request has a dozen or two fields, mostly in order already, and
+	// in WebAssembly (the ACL plugin) a comparison through slices.SortStableFunc's
+	// closure costs more than the comparison.
+	for i := 1; i < len(idx); i++ {
+		for j := i; j > 0 && javaCompare(Field(fields[idx[j-1]]).Key, Field(fields[idx[j]]).Key) > 0; j-- {
+			idx[j-1], idx[j] = idx[j], idx[j-1]
+		}
+	}
 
 	for j, i := range idx {
 		f := Field(fields[i])
@@ -96,10 +123,7 @@ func sign[F ~struct{ Key, Value string }](fields []F, body []byte, mac hash.Hash
 		}
 		buf = append(buf, f.Value...)
 	}
-	mac.Write(buf)
-	mac.Write(body)
-	var sum [sha1.Size]byte
-	return base64.StdEncoding.EncodeToString(mac.Sum(sum[:0])), buf
+	return buf
 }
 
 // javaCompare orders two strings as Java's String.compareTo: by UTF-16 code units. It

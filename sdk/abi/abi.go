@@ -147,6 +147,11 @@ const (
 	HostModule = "mqgate"
 	// HostLog: (i32 level, i32 ptr, i32 len) -> (). Logs the UTF-8 message at ptr.
 	HostLog = "log"
+	// HostHMACSHA1: (i32 key_ptr, i32 key_len, i32 msg_ptr, i32 msg_len, i32 out_ptr) ->
+	// i32. Writes the 20-byte HMAC-SHA1 of the message under the key at out_ptr and
+	// returns 0, or returns -1 (writing nothing) when a range lies outside memory.
+	// Granted to RPC hooks only: a module of another kind importing it is refused.
+	HostHMACSHA1 = "hmac_sha1"
 )
 
 // WASIModule is the module name of the WASI preview 1 functions.
