@@ -18,6 +18,10 @@
 //	POST /v1/topics/{topic}/messages/batch  {"messages": [...]} as one batch, to one queue -> 200 {"results": [...]}
 //	GET  /healthz                           200 while the process serves
 //	GET  /readyz                            200 when a message can be produced, else 503
+//	POST /v1/consumers/{group}/receive      {"max", "wait_ms", "invisible_ms"} -> leased messages (api_consume.go)
+//	POST /v1/consumers/{group}/ack          {"receipt_handles": [...]} -> ok, expired or unknown per handle
+//	POST /v1/consumers/{group}/nack         {"receipt_handles": [...], "delay_level"} -> retried later
+//	GET  /v1/consumers/{group}              the consumer's status: lag per queue, in flight, last error
 //
 // A message is {"body": "text"} or {"body_base64": "..."}, with optional "tags", "keys"
 // (a list), "properties" (an object of strings), "delay_level" and "sharding_key" (which
@@ -78,6 +82,14 @@
 //	DELETE /v1/plugins/{name}           plugins:write  out of its slot and the store (built-in behaviour applies)
 //	GET    /v1/status                   status:read    listeners, the client instance (id, state, brokers and versions,
 //	                                                   routes, groups), consumers with their queues and running info, plugins
+//
+// Consumers ([[consumer]] in the file, or through the admin API: admin_consumers.go;
+// those added here last until a restart):
+//
+//	GET    /v1/consumers                status:read      every consumer's status
+//	GET    /v1/consumers/{group}        status:read      one consumer's status
+//	PUT    /v1/consumers/{group}        consumers:write  a ConsumerConfig as JSON: 201, 409 when it exists, 400 naming the key
+//	DELETE /v1/consumers/{group}        consumers:write  stops it, its offsets persisted
 //
 // Topics and consumer groups (admin_topics.go, admin_groups.go), through the client
 // instance as mqadmin does; scopes topics:read, topics:write, groups:read, groups:write:
