@@ -53,6 +53,11 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		return exitUsage
 	}
 	log := newLogger(opts, stderr)
+	// SIGHUP is taken from here on, so that one arriving while the gateway starts does not
+	// kill it (the default action): it is kept and applied once the gateway serves.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	cfg, err := gateway.Load(opts.config)
 	switch {
@@ -102,7 +107,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	}
 	fmt.Fprintln(stdout, line)
 
-	serveUntilDone(ctx, g, opts, log) // SIGHUP reloads the file (reload.go)
+	serveUntilDone(ctx, hup, g, opts, log) // SIGHUP reloads the file (reload.go)
 	stop()
 	log.Info("gateway: shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.Config().HTTP.ShutdownTimeout)

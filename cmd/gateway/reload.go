@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/mqgate/mqgate/gateway"
 )
@@ -13,10 +11,7 @@ import (
 // serveUntilDone runs until ctx ends, reloading the configuration file on every SIGHUP
 // (gateway.Reload): a file that does not parse or validate is refused with its file:line
 // and the gateway runs on as it was.
-func serveUntilDone(ctx context.Context, g *gateway.Gateway, opts options, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func serveUntilDone(ctx context.Context, hup <-chan os.Signal, g *gateway.Gateway, opts options, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
