@@ -38,7 +38,7 @@ func BenchmarkSendTelemetry(b *testing.B) {
 					var ins *telemetry.Instruments
 					if m.cfg != nil {
 						cfg := *m.cfg
-						cfg.SpanProcessors = []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())}
+						cfg.SpanProcessors = []sdktrace.SpanProcessor{telemetry.NewSpanBatcher(tracetest.NewNoopExporter())}
 						p, err := telemetry.Setup(context.Background(), cfg)
 						if err != nil {
 							b.Fatal(err)

@@ -22,6 +22,10 @@ import (
 // code, with the broker or NameServer address and the response code; the
 // mqgate.remoting.call.duration histogram of every call by request and response code; and
 // the mqgate.remoting.connections gauge. Off (nil), invoke tests one pointer.
+//
+// A client span starts with its call and gets its attributes when the call ends, in one
+// SetAttributes: starting it at the end with the attributes and WithTimestamp options
+// would cost the options' allocations and a copy of the attributes per call.
 
 const scopeInstance = "instance"
 
@@ -31,7 +35,9 @@ type remotingTelemetry struct {
 	reg      metric.Registration
 	// opts caches the measurement options of each request/response code pair, so that
 	// recording a call allocates nothing once the pair was seen.
-	opts sync.Map // codePair -> []metric.RecordOption
+	opts     sync.Map // codePair -> []metric.RecordOption
+	servers  sync.Map // address -> []attribute.KeyValue: server.address, server.port
+	startOpt []trace.SpanStartOption
 }
 
 type codePair struct {
@@ -46,7 +52,7 @@ func newRemotingTelemetry(i *Instance, in *telemetry.Instruments) *remotingTelem
 	if tracer == nil && meter == nil {
 		return nil
 	}
-	t := &remotingTelemetry{tracer: tracer}
+	t := &remotingTelemetry{tracer: tracer, startOpt: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}}
 	if meter != nil {
 		t.duration, _ = meter.Float64Histogram("mqgate.remoting.call.duration", metric.WithUnit("s"),
 			metric.WithDescription("Duration of remoting calls to brokers and NameServers, by request and response code."))
@@ -69,36 +75,42 @@ func (t *remotingTelemetry) close() {
 	}
 }
 
-// callStart returns when a call starts and whether it gets a span: only inside a
-// recording span.
-func (t *remotingTelemetry) callStart(ctx context.Context) (traced bool, start time.Time) {
-	return t.tracer != nil && trace.SpanFromContext(ctx).IsRecording(), time.Now()
+// callStart returns when a call starts and, inside a recording span, the call's client
+// span, started now and named after the request code. Its attributes are set by callEnd in
+// one call, the response being known then.
+func (t *remotingTelemetry) callStart(ctx context.Context, req *remoting.Command) (trace.Span, time.Time) {
+	start := time.Now()
+	if t.tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
+		return nil, start
+	}
+	_, span := t.tracer.Start(ctx, req.RequestCode().String(), t.startOpt...)
+	return span, start
 }
 
-// callEnd records a call's duration and, when traced, its span: started now with the
-// call's start time and every attribute at once, the response being known (one attribute
-// set, no deduplication, and nothing kept while the call is under way). resp is nil when
-// err is not.
-func (t *remotingTelemetry) callEnd(ctx context.Context, traced bool, start time.Time, addr string,
+// clientAttrs recycle the attribute lists of client spans: the SDK copies them.
+var clientAttrs = sync.Pool{New: func() any { return new([6]attribute.KeyValue) }}
+
+// callEnd records a call's duration and, when traced, ends its span with the call's
+// attributes (the address's from a cache) and status. resp is nil when err is not.
+func (t *remotingTelemetry) callEnd(span trace.Span, start time.Time, addr string,
 	req, resp *remoting.Command, err error) {
 	pair := codePair{req: req.RequestCode(), err: err != nil}
 	if resp != nil {
 		pair.resp = resp.ResponseCode()
 	}
-	end := time.Now()
-	if traced {
-		host, port, _ := net.SplitHostPort(addr)
-		p, _ := strconv.Atoi(port)
-		var buf [6]attribute.KeyValue
-		kv := append(buf[:0], telemetry.SystemRocketMQ, telemetry.KeyServerAddress.String(host),
-			telemetry.KeyServerPort.Int(p), telemetry.KeyRequestCode.String(pair.req.String()))
+	if span != nil {
+		buf := clientAttrs.Get().(*[6]attribute.KeyValue)
+		kv := append(buf[:0], telemetry.SystemRocketMQ)
+		kv = append(kv, t.server(addr)...)
+		kv = append(kv, telemetry.KeyRequestCode.String(pair.req.String()))
 		if err == nil {
 			kv = append(kv, telemetry.KeyResponseCode.String(pair.resp.String()))
 		} else {
 			kv = append(kv, telemetry.KeyErrorType.String("transport"))
 		}
-		_, span := t.tracer.Start(ctx, pair.req.String(), trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithTimestamp(start), trace.WithAttributes(kv...))
+		span.SetAttributes(kv...)
+		clear(kv)
+		clientAttrs.Put(buf)
 		switch {
 		case err != nil:
 			span.RecordError(err)
@@ -106,11 +118,23 @@ func (t *remotingTelemetry) callEnd(ctx context.Context, traced bool, start time
 		case pair.resp != remoting.Success:
 			span.SetStatus(codes.Error, pair.resp.String())
 		}
-		span.End(trace.WithTimestamp(end))
+		span.End()
 	}
 	if t.duration != nil {
-		t.duration.Record(context.Background(), end.Sub(start).Seconds(), t.option(pair)...)
+		t.duration.Record(context.Background(), time.Since(start).Seconds(), t.option(pair)...)
 	}
+}
+
+// server returns the server.address and server.port attributes of addr (host:port).
+func (t *remotingTelemetry) server(addr string) []attribute.KeyValue {
+	if kv, ok := t.servers.Load(addr); ok {
+		return kv.([]attribute.KeyValue)
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	kv := []attribute.KeyValue{telemetry.KeyServerAddress.String(host), telemetry.KeyServerPort.Int(p)}
+	t.servers.Store(addr, kv)
+	return kv
 }
 
 func (t *remotingTelemetry) option(p codePair) []metric.RecordOption {
@@ -130,9 +154,9 @@ func (t *remotingTelemetry) option(p codePair) []metric.RecordOption {
 
 // invokeObserved is invoke's transport call and after hooks with telemetry on.
 func (i *Instance) invokeObserved(ctx context.Context, cl *netpoll.Client, addr string, req *remoting.Command) (*remoting.Command, error) {
-	traced, start := i.tel.callStart(ctx)
+	span, start := i.tel.callStart(ctx, req)
 	resp, err := cl.Invoke(ctx, addr, req)
-	i.tel.callEnd(ctx, traced, start, addr, req, resp, err)
+	i.tel.callEnd(span, start, addr, req, resp, err)
 	if err != nil {
 		return nil, callError(req.RequestCode(), addr, err)
 	}
@@ -144,6 +168,6 @@ func (i *Instance) invokeObserved(ctx context.Context, cl *netpoll.Client, addr 
 
 // asyncCall starts an asynchronous call's telemetry and returns what ends it.
 func (t *remotingTelemetry) asyncCall(ctx context.Context, addr string, req *remoting.Command) func(*remoting.Command, error) {
-	traced, start := t.callStart(ctx) // asynchronous requests are not recycled: req outlives the call
-	return func(resp *remoting.Command, err error) { t.callEnd(ctx, traced, start, addr, req, resp, err) }
+	span, start := t.callStart(ctx, req) // asynchronous requests are not recycled: req outlives the call
+	return func(resp *remoting.Command, err error) { t.callEnd(span, start, addr, req, resp, err) }
 }

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"encoding/hex"
 
 	"github.com/mqgate/mqgate/message"
 	"go.opentelemetry.io/otel/propagation"
@@ -42,10 +43,48 @@ func (c MessageCarrier) Keys() []string {
 // Inject writes the span context of ctx into the properties; nothing when ctx holds no
 // valid span context.
 func Inject(ctx context.Context, p *message.Properties) {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	NewTraceContext(trace.SpanContextFromContext(ctx)).Inject(p)
+}
+
+// TraceContext is a span context formatted as the properties that carry it, the values
+// the W3C TraceContext propagator writes, formatted once for any number of messages.
+type TraceContext struct{ parent, state string }
+
+// NewTraceContext formats sc; the zero TraceContext, which injects nothing, when sc is
+// not valid.
+func NewTraceContext(sc trace.SpanContext) TraceContext {
+	if !sc.IsValid() {
+		return TraceContext{}
+	}
+	return TraceContext{parent: TraceParent(sc), state: sc.TraceState().String()}
+}
+
+// Inject writes the trace context into the properties: traceparent, and tracestate when
+// the span context has one.
+func (c TraceContext) Inject(p *message.Properties) {
+	if c.parent == "" {
 		return
 	}
-	propagator.Inject(ctx, MessageCarrier{p})
+	if c.state != "" {
+		p.Set(PropertyTraceState, c.state)
+	}
+	p.Set(PropertyTraceParent, c.parent)
+}
+
+// TraceParent is the W3C traceparent of sc, "00-<trace id>-<span id>-<flags>" in lower
+// case hex, keeping only the flags the specification defines (sampled, random), as the
+// TraceContext propagator writes it: formatted into an array, one string allocated.
+func TraceParent(sc trace.SpanContext) string {
+	var b [55]byte
+	tid, sid := sc.TraceID(), sc.SpanID()
+	flags := [1]byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))}
+	b[0], b[1], b[2] = '0', '0', '-'
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], flags[:])
+	return string(b[:])
 }
 
 // Extract returns the remote span context the properties carry; not valid when they

@@ -20,11 +20,17 @@
 // # Trace context in messages
 //
 // The W3C trace context of the producer span travels in two message properties,
-// "traceparent" and "tracestate" (PropertyTraceParent, PropertyTraceState), written with
-// the W3C TraceContext propagator through MessageCarrier. A consumer span takes the
-// extracted context as its parent (so a produce and its deliveries form one trace) and
-// also links to it, as the messaging conventions ask of process spans. Messages from
-// clients that set no such property still get a consumer span, a root.
+// "traceparent" and "tracestate" (PropertyTraceParent, PropertyTraceState), written as
+// the W3C TraceContext propagator writes them (TraceContext: formatted once per span,
+// whatever the number of messages) and read with it through MessageCarrier. A consumer
+// span takes the extracted context as its parent (so a produce and its deliveries form
+// one trace) and also links to it, as the messaging conventions ask of process spans.
+// Messages from clients that set no such property still get a consumer span, a root.
+//
+// # Span export
+//
+// Spans go to the OTLP exporter through a SpanBatcher: the SDK's batch span processor's
+// settings and OTEL_BSP_* variables, with a cheaper hand-over of each ended span.
 //
 // # Semantic conventions
 //

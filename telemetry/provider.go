@@ -96,7 +96,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 			if err != nil {
 				return nil, err
 			}
-			opts = append(opts, sdktrace.WithBatcher(exp))
+			opts = append(opts, sdktrace.WithSpanProcessor(NewSpanBatcher(exp)))
 		}
 		for _, sp := range cfg.SpanProcessors {
 			opts = append(opts, sdktrace.WithSpanProcessor(sp))

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,11 +52,13 @@ type sentCount struct {
 
 type failedKey struct{ topic, errorType string }
 
-// topicTelemetry is what a topic's sends reuse: the span name and the measurement options
-// of successful sends, as slices passed on without a copy (a variadic call through an
-// interface would allocate one per call).
+// topicTelemetry is what a topic's sends reuse: the span name, the span attributes every
+// send to the topic has, and the measurement options of successful sends, as slices passed
+// on without a copy (a variadic call through an interface would allocate one per call).
 type topicTelemetry struct {
+	topic    string
 	spanName string
+	attrs    []attribute.KeyValue // system, destination, operation, group, namespace
 	record   []metric.RecordOption
 	sent     sentCount // successful sends
 }
@@ -103,64 +106,62 @@ func messageType(msg *message.Message, fifo *fifoSend) string {
 	return telemetry.TypeNormal
 }
 
-// attrBuffers recycle the attribute lists spans are started with: the SDK copies them.
+// attrBuffers recycle the attribute lists spans are given: the SDK copies them.
 var attrBuffers = sync.Pool{New: func() any { return new([20]attribute.KeyValue) }}
 
-// start starts the producer span of a send of msgs to topic and writes its context into
-// each message's properties; it returns ctx with the span. A single message's id is
-// given to it here, rather than by prepare, so that the span has it from the start (its
-// attributes are set once: a second SetAttributes costs a deduplication).
-func (t *producerTelemetry) start(ctx context.Context, p *Producer, topic string, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span) {
+// start starts the producer span of a send of msgs to topic o and writes its context into
+// each message's properties (one traceparent string for all); it returns ctx with the
+// span. A single message's id is given to it here, rather than by prepare, so that the
+// span has it from the start. Its attributes are set in one call, the topic's part copied
+// from o: a second SetAttributes would grow the span's list again.
+func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span) {
 	if t.tracer == nil {
 		return ctx, nil
 	}
-	ctx, span := t.tracer.Start(ctx, t.topic(topic).spanName, t.startOpt...)
+	ctx, span := t.tracer.Start(ctx, o.spanName, t.startOpt...)
+	tc := telemetry.NewTraceContext(span.SpanContext())
 	for _, m := range msgs {
-		telemetry.Inject(ctx, &m.Properties)
+		tc.Inject(&m.Properties)
 	}
-	if span.IsRecording() {
-		buf := attrBuffers.Get().(*[20]attribute.KeyValue)
-		defer attrBuffers.Put(buf)
-		kv := append(buf[:0], telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic))
-		kv = t.conv.Operation(kv, telemetry.Publish)
-		kv = t.conv.ProducerGroup(kv, t.group)
-		kv = t.conv.Namespace(kv, t.ns)
-		if len(msgs) == 1 {
-			m := msgs[0]
-			id := m.UniqKey()
-			if id == "" && p != nil {
-				id = p.ids.Next()
-				m.Properties.Set(message.PropertyUniqKey, id)
-			}
-			kv = append(kv, telemetry.KeyMessageID.String(id))
-			kv = t.conv.Tag(kv, m.Tags())
-			kv = t.conv.Keys(kv, m.Keys())
-			typ := messageType(m, fifo)
-			kv = t.conv.MessageType(kv, typ)
-			switch typ {
-			case telemetry.TypeDelay:
-				kv = t.conv.DelayLevel(kv, m.DelayLevel())
-			case telemetry.TypeFIFO:
-				kv = t.conv.MessageGroup(kv, fifo.group)
-			}
-		} else {
-			kv = append(kv, telemetry.KeyBatchMessageCount.Int(len(msgs)))
+	if !span.IsRecording() {
+		return ctx, span
+	}
+	buf := attrBuffers.Get().(*[20]attribute.KeyValue)
+	kv := append(buf[:0], o.attrs...)
+	if len(msgs) == 1 {
+		m := msgs[0]
+		id := m.UniqKey()
+		if id == "" && p != nil {
+			id = p.ids.Next()
+			m.Properties.Set(message.PropertyUniqKey, id)
 		}
-		span.SetAttributes(kv...)
-		clear(kv) // the pool keeps no strings alive
+		kv = append(kv, telemetry.KeyMessageID.String(id))
+		kv = t.conv.Tag(kv, m.Tags())
+		kv = t.conv.Keys(kv, m.Keys())
+		typ := messageType(m, fifo)
+		kv = t.conv.MessageType(kv, typ)
+		switch typ {
+		case telemetry.TypeDelay:
+			kv = t.conv.DelayLevel(kv, m.DelayLevel())
+		case telemetry.TypeFIFO:
+			kv = t.conv.MessageGroup(kv, fifo.group)
+		}
+	} else {
+		kv = append(kv, telemetry.KeyBatchMessageCount.Int(len(msgs)))
 	}
+	span.SetAttributes(kv...)
+	clear(kv) // the pool keeps no strings alive
+	attrBuffers.Put(buf)
 	return ctx, span
 }
 
-// end ends the span and records the metrics of a send of n messages.
-func (t *producerTelemetry) end(span trace.Span, start time.Time, topic string, n int, err error) {
+// end ends the span and records the metrics of a send of n messages to topic o.
+func (t *producerTelemetry) end(span trace.Span, start time.Time, o *topicTelemetry, n int, err error) {
 	if span != nil {
-		if span.IsRecording() {
-			if err != nil {
-				span.RecordError(err)
-				span.SetStatus(codes.Error, err.Error())
-				span.SetAttributes(telemetry.KeyErrorType.String(errorType(err)))
-			}
+		if err != nil && span.IsRecording() {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+			span.SetAttributes(telemetry.KeyErrorType.String(errorType(err)))
 		}
 		span.End()
 	}
@@ -169,16 +170,15 @@ func (t *producerTelemetry) end(span trace.Span, start time.Time, topic string, 
 	}
 	took := time.Since(start).Seconds()
 	if err == nil {
-		o := t.topic(topic)
 		o.sent.n.Add(int64(n))
 		t.duration.Record(context.Background(), took, o.record...)
 		return
 	}
-	k := failedKey{topic, errorType(err)}
+	k := failedKey{o.topic, errorType(err)}
 	c, ok := t.failed.Load(k)
 	if !ok {
 		c, _ = t.failed.LoadOrStore(k, &sentCount{set: attribute.NewSet(telemetry.SystemRocketMQ,
-			telemetry.KeyDestinationName.String(topic), telemetry.KeyOperationName.String("send"),
+			telemetry.KeyDestinationName.String(o.topic), telemetry.KeyOperationName.String("send"),
 			telemetry.KeyErrorType.String(k.errorType))})
 	}
 	c.(*sentCount).n.Add(int64(n))
@@ -191,7 +191,11 @@ func (t *producerTelemetry) topic(topic string) *topicTelemetry {
 	}
 	set := attribute.NewSet(telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic),
 		telemetry.KeyOperationName.String("send"))
-	o := &topicTelemetry{spanName: t.conv.SpanName(telemetry.Publish, topic),
+	attrs := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic)}
+	attrs = t.conv.Operation(attrs, telemetry.Publish)
+	attrs = t.conv.ProducerGroup(attrs, t.group)
+	attrs = t.conv.Namespace(attrs, t.ns)
+	o := &topicTelemetry{topic: topic, spanName: t.conv.SpanName(telemetry.Publish, topic), attrs: slices.Clip(attrs),
 		record: []metric.RecordOption{metric.WithAttributeSet(set)}, sent: sentCount{set: set}}
 	actual, _ := t.topics.LoadOrStore(topic, o)
 	return actual.(*topicTelemetry)
@@ -223,10 +227,11 @@ func errorType(err error) string {
 func (t *producerTelemetry) observeSend(ctx context.Context, p *Producer, msg *message.Message, fifo *fifoSend,
 	send func(context.Context, *message.Message) (instance.SendResult, error)) (instance.SendResult, error) {
 	start := time.Now()
+	o := t.topic(msg.Topic)
 	one := [1]*message.Message{msg}
-	ctx, span := t.start(ctx, p, msg.Topic, one[:], fifo)
+	ctx, span := t.start(ctx, p, o, one[:], fifo)
 	res, err := send(ctx, msg)
-	t.end(span, start, msg.Topic, 1, err)
+	t.end(span, start, o, 1, err)
 	return res, err
 }
 
@@ -235,15 +240,15 @@ func (t *producerTelemetry) observeSend(ctx context.Context, p *Producer, msg *m
 func (t *producerTelemetry) observeAsync(ctx context.Context, p *Producer, msg *message.Message, cb func(instance.SendResult, error),
 	send func(context.Context, *message.Message, func(instance.SendResult, error)) error) error {
 	start := time.Now()
+	o := t.topic(msg.Topic)
 	one := [1]*message.Message{msg}
-	ctx, span := t.start(ctx, p, msg.Topic, one[:], nil)
-	topic := msg.Topic
+	ctx, span := t.start(ctx, p, o, one[:], nil)
 	err := send(ctx, msg, func(res instance.SendResult, err error) {
-		t.end(span, start, topic, 1, err)
+		t.end(span, start, o, 1, err)
 		cb(res, err)
 	})
 	if err != nil {
-		t.end(span, start, topic, 1, err)
+		t.end(span, start, o, 1, err)
 	}
 	return err
 }
@@ -256,8 +261,9 @@ func (t *producerTelemetry) observeBatch(ctx context.Context, msgs []*message.Me
 	if len(msgs) > 0 {
 		topic = msgs[0].Topic
 	}
-	ctx, span := t.start(ctx, nil, topic, msgs, nil) // a batch's messages get their ids in prepareBatch
+	o := t.topic(topic)
+	ctx, span := t.start(ctx, nil, o, msgs, nil) // a batch's messages get their ids in prepareBatch
 	res, err := send(ctx, msgs)
-	t.end(span, start, topic, len(msgs), err)
+	t.end(span, start, o, len(msgs), err)
 	return res, err
 }

@@ -55,8 +55,8 @@ func TestMessageTypeAndErrorType(t *testing.T) {
 
 // BenchmarkTelemetryOverhead measures what the instrumentation adds to one send, the send
 // itself being a no-op: the producer span with its attributes and trace-context
-// injection, and the two metrics (metrics-only: traces off). Spans go through a batch
-// processor to an exporter that drops them.
+// injection, and the two metrics (metrics-only: traces off). Spans go through the
+// gateway's span processor (telemetry.SpanBatcher) to an exporter that drops them.
 func BenchmarkTelemetryOverhead(b *testing.B) {
 	off := false
 	for _, m := range []struct {
@@ -66,7 +66,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 	}{{"ratio=1", 1, nil}, {"ratio=0.01", 0.01, nil}, {"metrics-only", 0, &off}} {
 		b.Run(m.name, func(b *testing.B) {
 			p, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true, SampleRatio: &m.ratio, Traces: m.traces,
-				SpanProcessors: []sdktrace.SpanProcessor{sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())}})
+				SpanProcessors: []sdktrace.SpanProcessor{telemetry.NewSpanBatcher(tracetest.NewNoopExporter())}})
 			if err != nil {
 				b.Fatal(err)
 			}

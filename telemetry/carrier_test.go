@@ -1,0 +1,64 @@
+package telemetry
+
+import (
+	"context"
+	"testing"
+
+	"github.com/mqgate/mqgate/message"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TestInjectMatchesPropagator: the properties written are those the SDK's W3C TraceContext
+// propagator writes, whatever the flags and trace state.
+func TestInjectMatchesPropagator(t *testing.T) {
+	ts, err := trace.ParseTraceState("vendor=x,other=y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := trace.SpanContextConfig{
+		TraceID: trace.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c},
+		SpanID:  trace.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31},
+	}
+	cases := []struct {
+		name  string
+		flags trace.TraceFlags
+		state trace.TraceState
+	}{
+		{"sampled", trace.FlagsSampled, trace.TraceState{}},
+		{"not sampled", 0, trace.TraceState{}},
+		{"sampled with a random trace id", trace.FlagsSampled | trace.FlagsRandom, trace.TraceState{}},
+		{"undefined flags dropped", 0xfc | trace.FlagsSampled, trace.TraceState{}},
+		{"with a trace state", trace.FlagsSampled, ts},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base
+			cfg.TraceFlags, cfg.TraceState = tt.flags, tt.state
+			ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(cfg))
+			want := propagation.HeaderCarrier{}
+			propagation.TraceContext{}.Inject(ctx, want)
+			var got message.Properties
+			Inject(ctx, &got)
+			for _, k := range []string{PropertyTraceParent, PropertyTraceState} {
+				if g, w := got.Get(k), want.Get(k); g != w {
+					t.Errorf("%s %q, the propagator writes %q", k, g, w)
+				}
+			}
+		})
+	}
+	var none message.Properties
+	NewTraceContext(trace.SpanContext{}).Inject(&none)
+	if none.Len() != 0 {
+		t.Errorf("an invalid span context wrote %d properties", none.Len())
+	}
+}
+
+func BenchmarkInject(b *testing.B) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+	var p message.Properties
+	b.ReportAllocs()
+	for range b.N {
+		NewTraceContext(sc).Inject(&p)
+	}
+}
