@@ -5,15 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/mqgate/mqgate/host"
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/instance/producer"
+	"github.com/mqgate/mqgate/internal/plugintest"
 )
 
 // The WASM hook benchmark (issue 7): the whole send path, producer.Send to the producer
@@ -43,37 +40,6 @@ func (nativeEnricher) BeforeSend(_ context.Context, evs []instance.SendEvent) er
 
 func (nativeEnricher) AfterSend(context.Context, []instance.SendEvent) {}
 
-var enricherBuild struct {
-	sync.Once
-	wasm []byte
-	err  error
-}
-
-// enricherWasm builds plugins/enricher for wasip1, once per benchmark binary.
-func enricherWasm(b *testing.B) []byte {
-	enricherBuild.Do(func() {
-		dir, err := os.MkdirTemp("", "mqgate-bench-wasm-")
-		if err != nil {
-			enricherBuild.err = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "enricher.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./plugins/enricher")
-		cmd.Dir = ".." // the mqgate module
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			enricherBuild.err = fmt.Errorf("building the enricher: %v\n%s", err, msg)
-			return
-		}
-		enricherBuild.wasm, enricherBuild.err = os.ReadFile(out)
-	})
-	if enricherBuild.err != nil {
-		b.Fatal(enricherBuild.err)
-	}
-	return enricherBuild.wasm
-}
-
 // wasmInstances is the enricher's pool: the gateway's default bound (4 x GOMAXPROCS on 2
 // cores), created at load, so that the pool's growth (an instance takes ~4 ms to create)
 // is not timed, as it would not be in a gateway that has served a while.
@@ -92,7 +58,7 @@ func wasmEnricher(b *testing.B) (instance.SendHook, *host.Plugin) {
 	}
 	b.Cleanup(func() { _ = rt.Close(ctx) })
 	p, err := rt.Load(ctx, host.PluginConfig{Name: "enricher", Kind: host.KindSend, Policy: host.Skip,
-		Instances: wasmInstances, MaxInstances: wasmInstances, Config: []byte(enricherConfig)}, enricherWasm(b))
+		Instances: wasmInstances, MaxInstances: wasmInstances, Config: []byte(enricherConfig)}, plugintest.Build(b, "plugins/enricher"))
 	if err != nil {
 		b.Fatal(err)
 	}

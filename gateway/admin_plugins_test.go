@@ -20,6 +20,7 @@ import (
 	"github.com/mqgate/mqgate/host"
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/sdk/abi"
 )
 
@@ -75,7 +76,7 @@ func produceVersion(t testing.TB, g *Gateway, broker string) string {
 func TestUploadSwapsUnderLoad(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{})
 	g := startGateway(t, adminConfig(dc.NameServerAddr(), t.TempDir()))
-	enricher := buildWasm(t, "plugins/enricher")
+	enricher := plugintest.Build(t, "plugins/enricher")
 	if v := produceVersion(t, g, dc.BrokerAddr()); v != "" {
 		t.Fatalf("x-version %q before any plugin", v)
 	}
@@ -163,14 +164,14 @@ func TestUploadRefusesBadModules(t *testing.T) {
 	cfg := adminConfig(dc.NameServerAddr(), dir)
 	cfg.Plugins.MaxModuleSize = 8 << 20
 	g := startGateway(t, cfg)
-	enricher := buildWasm(t, "plugins/enricher")
+	enricher := plugintest.Build(t, "plugins/enricher")
 	if r := upload(t, g, "enrich", enricherQuery("1", "slot", "send"), enricher); r.status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", r.status, r.raw)
 	}
 	list := callAdmin(t, g, adminCall{method: "GET", path: "/v1/plugins", token: tokReader}).raw
 	files := storeFiles(t, dir)
 
-	badAlloc := buildWasm(t, "host/testdata/hostile/badalloc")
+	badAlloc := plugintest.Build(t, "host/testdata/hostile/badalloc")
 	send := func(name, query string, wasm []byte) adminCall {
 		return adminCall{method: "PUT", path: "/v1/plugins/" + name + "?" + query, token: tokWriter, body: wasm}
 	}
@@ -196,7 +197,7 @@ func TestUploadRefusesBadModules(t *testing.T) {
 			400, codeABIVersion, "mqgate_abi_version returned 2"},
 		{"unknown kind", send("k9", "slot=send", rawModule{version: 1, kind: 9}.bytes()),
 			400, codeUnknownKind, "mqgate_kind returned 9"},
-		{"an allocation strategy in the send slot", send("alloc", "slot=send", buildWasm(t, "plugins/averagely")),
+		{"an allocation strategy in the send slot", send("alloc", "slot=send", plugintest.Build(t, "plugins/averagely")),
 			400, codeWrongKind, "module is a plugin of kind allocate, the slot takes kind send"},
 		{"another slot for an existing plugin", send("enrich", "slot=rpc", enricher),
 			409, codeConflict, `plugin "enrich" is in the send slot`},
@@ -241,7 +242,7 @@ func TestPluginLifecycle(t *testing.T) {
 	g := startGateway(t, adminConfig(dc.NameServerAddr(), t.TempDir()))
 	var changes atomic.Int64
 	g.plugins.onChange(func(string, host.Kind) { changes.Add(1) })
-	enricher := buildWasm(t, "plugins/enricher")
+	enricher := plugintest.Build(t, "plugins/enricher")
 	broker := dc.BrokerAddr()
 	admin := func(method, path string, body string) reply {
 		return callAdmin(t, g, adminCall{method: method, path: path, token: tokWriter, body: []byte(body)})
@@ -295,7 +296,7 @@ func TestPluginLifecycle(t *testing.T) {
 
 	// A strategy: uploaded, looked up by name by a consumer, deleted (the fallback answers).
 	strategy := g.plugins.allocationStrategy("ring", nil)
-	if r := upload(t, g, "ring", "slot=allocate", buildWasm(t, "plugins/circle")); r.status != http.StatusCreated {
+	if r := upload(t, g, "ring", "slot=allocate", plugintest.Build(t, "plugins/circle")); r.status != http.StatusCreated {
 		t.Fatalf("strategy upload: %d %s", r.status, r.raw)
 	}
 	clients := []string{"c1", "c2"}
@@ -348,7 +349,7 @@ func TestMultipartUpload(t *testing.T) {
 	mw := multipart.NewWriter(&body)
 	mw.WriteField("metadata", `{"slot": "send", "policy": "fail", "deadline": "15ms", "config": {"properties": {"x-version": "mp"}}}`)
 	fw, _ := mw.CreateFormFile("module", "enricher.wasm")
-	fw.Write(buildWasm(t, "plugins/enricher"))
+	fw.Write(plugintest.Build(t, "plugins/enricher"))
 	mw.Close()
 	r := callAdmin(t, g, adminCall{method: "PUT", path: "/v1/plugins/mp", token: tokWriter, body: body.Bytes(), contentType: mw.FormDataContentType()})
 	v := pluginView(t, r)
@@ -367,8 +368,8 @@ func TestRestartRestoresActiveVersions(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{})
 	dir := t.TempDir()
 	cfg := adminConfig(dc.NameServerAddr(), dir)
-	enricher := buildWasm(t, "plugins/enricher")
-	circle := buildWasm(t, "plugins/circle")
+	enricher := plugintest.Build(t, "plugins/enricher")
+	circle := plugintest.Build(t, "plugins/circle")
 	g, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +430,7 @@ func TestCrashBetweenStoreAndManifest(t *testing.T) {
 	if err := g.Start(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	upload(t, g, "enrich", enricherQuery("1", "slot", "send"), buildWasm(t, "plugins/enricher"))
+	upload(t, g, "enrich", enricherQuery("1", "slot", "send"), plugintest.Build(t, "plugins/enricher"))
 	list := callAdmin(t, g, adminCall{method: "GET", path: "/v1/plugins", token: tokReader}).raw
 	files := storeFiles(t, dir)
 
@@ -443,7 +444,7 @@ func TestCrashBetweenStoreAndManifest(t *testing.T) {
 	}
 	g.plugins.mu.Unlock()
 	// Another module (the hostile send hook, harmless for these bodies) and settings.
-	r := upload(t, g, "enrich", "deadline=30ms", buildWasm(t, "host/testdata/hostile/behaviors"))
+	r := upload(t, g, "enrich", "deadline=30ms", plugintest.Build(t, "host/testdata/hostile/behaviors"))
 	if r.status != http.StatusInternalServerError || !strings.Contains(r.str("error"), "nothing changed") || !strings.Contains(r.str("error"), "power cut") {
 		t.Fatalf("upload during the crash: %d %s", r.status, r.raw)
 	}
@@ -480,7 +481,7 @@ func TestFilePluginThenUpload(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{})
 	dir := t.TempDir()
 	file := filepath.Join(t.TempDir(), "enricher.wasm")
-	enricher := buildWasm(t, "plugins/enricher")
+	enricher := plugintest.Build(t, "plugins/enricher")
 	if err := os.WriteFile(file, enricher, 0o600); err != nil {
 		t.Fatal(err)
 	}

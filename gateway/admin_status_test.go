@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestAdminStatus(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
 	file := filepath.Join(t.TempDir(), "enricher.wasm")
-	if err := os.WriteFile(file, buildWasm(t, "plugins/enricher"), 0o644); err != nil {
+	if err := os.WriteFile(file, plugintest.Build(t, "plugins/enricher"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())

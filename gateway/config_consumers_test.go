@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqgate/mqgate/internal/plugintest"
 )
 
 const consumersFile = `[client]
@@ -152,7 +154,7 @@ func TestConsumerConfigJSON(t *testing.T) {
 
 // The [[consumer]] example of the repository's gateway.toml, uncommented, is valid.
 func TestDocumentedConsumerExample(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(moduleRoot(), "gateway.toml"))
+	b, err := os.ReadFile(filepath.Join(plugintest.Root(), "gateway.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,14 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/mqgate/mqgate/internal/plugintest"
 )
 
 // Two gateways whose [[consumer]] allocates with a WebAssembly strategy (the built-in
 // averagely plugin) give each queue to exactly one of them, through the plugin.
 func TestWasmStrategyTwoGatewaysShareAGroup(t *testing.T) {
-	wasm := buildWasm(t, "plugins/averagely")
+	wasm := plugintest.Build(t, "plugins/averagely")
 	file := filepath.Join(t.TempDir(), "averagely.wasm")
 	if err := os.WriteFile(file, wasm, 0o644); err != nil {
 		t.Fatal(err)
@@ -74,7 +76,7 @@ func TestStrategySwapRebalancesAtOnce(t *testing.T) {
 	g := startGateway(t, cfg)
 	const topic, group = "SwapTopic", "swap_g"
 	createTopic(t, g, dc.BrokerAddr(), topic, 4)
-	wasm := buildWasm(t, "plugins/byconfig")
+	wasm := plugintest.Build(t, "plugins/byconfig")
 	uploadQueues := func(ids ...int) {
 		t.Helper()
 		var qs []map[string]any

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/plugintest"
 )
 
 // parseValid parses a configuration file's text and validates it, as Reload sees it.
@@ -158,7 +159,7 @@ func TestReloadConsumersAndPlugins(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
 	dir := t.TempDir()
 	wasm := filepath.Join(dir, "enricher.wasm")
-	if err := os.WriteFile(wasm, buildWasm(t, "plugins/enricher"), 0o644); err != nil {
+	if err := os.WriteFile(wasm, plugintest.Build(t, "plugins/enricher"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
@@ -291,7 +292,7 @@ func (b *syncBuffer) String() string {
 func TestReloadConsumerWithANewAllocationPlugin(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
 	wasm := filepath.Join(t.TempDir(), "circle.wasm")
-	if err := os.WriteFile(wasm, buildWasm(t, "plugins/circle"), 0o644); err != nil {
+	if err := os.WriteFile(wasm, plugintest.Build(t, "plugins/circle"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	base := "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"\"\n[client]\nnamesrv = [\"" + dc.NameServerAddr() + "\"]\n" +

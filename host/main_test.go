@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqgate/mqgate/host/internal/plugintest"
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/message"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqgate/mqgate/host/internal/plugintest"
+	"github.com/mqgate/mqgate/internal/plugintest"
 )
 
 func enricherConfig(version int) []byte {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,27 +12,10 @@ import (
 	"github.com/mqgate/mqgate/host"
 	"github.com/mqgate/mqgate/instance"
 	mqproducer "github.com/mqgate/mqgate/instance/producer"
+	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 )
-
-// buildPlugin builds the plugin at pkg (relative to the root module) into WebAssembly, as
-// a user would: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared.
-func buildPlugin(t *testing.T, pkg string) []byte {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(pkg)+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./"+pkg)
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building %s: %v\n%s", pkg, err, msg)
-	}
-	wasm, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return wasm
-}
 
 // aclPluginHook loads plugins/acl with an account's keys as an RPC hook, in a sandbox
 // closed with the test.
@@ -64,7 +44,7 @@ func aclPluginHook(t *testing.T, wasm []byte, accessKey, secretKey string) insta
 // RocketMQ) through an mqgate producer, signed with the right and a wrong secret.
 func TestACLPluginAgainstTheBroker(t *testing.T) {
 	c := startACLCluster(t)
-	wasm := buildPlugin(t, "plugins/acl")
+	wasm := plugintest.Build(t, "plugins/acl")
 	hooks := map[string]func(t *testing.T, secret string) instance.RPCHook{
 		"native": func(_ *testing.T, secret string) instance.RPCHook { return instance.NewACLHook("RocketMQ", secret, "") },
 		"wasm":   func(t *testing.T, secret string) instance.RPCHook { return aclPluginHook(t, wasm, "RocketMQ", secret) },

@@ -22,6 +22,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
 	"github.com/mqgate/mqgate/gateway"
+	"github.com/mqgate/mqgate/internal/plugintest"
 )
 
 // The gateway's consumers (issue 6) beside rocketmq-client-go v2.1.2: messages it
@@ -219,7 +220,7 @@ func TestWasmStrategySharedWithRocketmqClientGo(t *testing.T) {
 	const queues = 8
 	c.createTopic(t, topic, queues)
 	file := filepath.Join(t.TempDir(), "averagely.wasm")
-	if err := os.WriteFile(file, buildPlugin(t, "plugins/averagely"), 0o644); err != nil {
+	if err := os.WriteFile(file, plugintest.Build(t, "plugins/averagely"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	theirs := &collector{}
