@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -76,36 +74,11 @@ namesrv_listen = "127.0.0.1:0"
 broker_listen = "127.0.0.1:0"
 `)
 	cmd := exec.Command(build(t), "--config", cfg, "--dev", "--log-level", "warn", "--log-format", "json")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 4)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait() // after stdout is drained, as Wait requires
-	}()
-
-	var line string
-	select {
-	case line = <-lines:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no ready line in 60s; stderr:\n%s", stderr.String())
-	}
+	r := startBinary(t, cmd)
+	line := r.ready
 	m := readyLine.FindStringSubmatch(line)
 	if m == nil {
-		t.Fatalf("ready line %q; stderr:\n%s", line, stderr.String())
+		t.Fatalf("ready line %q; stderr:\n%s", line, r.stderr.String())
 	}
 
 	resp, err := http.Post("http://"+m[1]+"/v1/topics/CmdTopic/messages", "application/json",
@@ -127,17 +100,7 @@ broker_listen = "127.0.0.1:0"
 		t.Fatalf("produce: %d %s (%v)", resp.StatusCode, body, err)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit: %v; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("still running 60s after SIGTERM; stderr:\n%s", stderr.String())
-	}
+	r.stop(t)
 	for _, addr := range m[1:] {
 		if c, err := (&http.Client{Timeout: time.Second}).Get("http://" + addr + "/healthz"); err == nil {
 			c.Body.Close()

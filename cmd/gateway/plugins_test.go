@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net/http"
@@ -9,9 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // A [[plugin]] that cannot load is a bad configuration: status 2, the file's line, the
@@ -60,35 +57,11 @@ broker_listen = "127.0.0.1:0"
 	const token = "a-token-for-the-test-0123"
 	cmd := exec.Command(build(t), "--config", cfg, "--dev", "--log-level", "warn")
 	cmd.Env = append(cmd.Environ(), "MQGATE_TEST_ADMIN_TOKEN="+token)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 4)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	var line string
-	select {
-	case line = <-lines:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no ready line in 60s; stderr:\n%s", stderr.String())
-	}
+	r := startBinary(t, cmd)
+	line := r.ready
 	m := adminReadyLine.FindStringSubmatch(line)
 	if m == nil {
-		t.Fatalf("ready line %q; stderr:\n%s", line, stderr.String())
+		t.Fatalf("ready line %q; stderr:\n%s", line, r.stderr.String())
 	}
 	status := func(tok string) (int, string) {
 		req, _ := http.NewRequest("GET", "http://"+m[2]+"/v1/status", nil)
@@ -109,15 +82,5 @@ broker_listen = "127.0.0.1:0"
 	if code, body := status(""); code != http.StatusUnauthorized {
 		t.Errorf("status without a token: %d %s", code, body)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit: %v; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("still running 60s after SIGTERM; stderr:\n%s", stderr.String())
-	}
+	r.stop(t)
 }

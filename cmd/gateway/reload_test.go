@@ -1,34 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// lockedBuffer collects a process's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // SIGHUP reloads the file: a [[consumer]] added appears on the API; a file that does not
 // parse is refused with its line and changes nothing; a listen address changed is
@@ -52,35 +32,11 @@ subscriptions = [{ topic = "HupTopic" }]
 `
 	path := writeConfig(t, head)
 	cmd := exec.Command(build(t), "--config", path, "--dev", "--log-level", "info")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 4)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	var line string
-	select {
-	case line = <-lines:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no ready line in 60s; stderr:\n%s", stderr.String())
-	}
+	r := startBinary(t, cmd)
+	line := r.ready
 	m := readyLine.FindStringSubmatch(line)
 	if m == nil {
-		t.Fatalf("ready line %q; stderr:\n%s", line, stderr.String())
+		t.Fatalf("ready line %q; stderr:\n%s", line, r.stderr.String())
 	}
 	consumerStatus := func() int {
 		resp, err := http.Get("http://" + m[1] + "/v1/consumers/hup_group")
@@ -99,9 +55,9 @@ subscriptions = [{ topic = "HupTopic" }]
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(30 * time.Second)
-		for !strings.Contains(stderr.String(), waitFor) {
+		for !strings.Contains(r.stderr.String(), waitFor) {
 			if time.Now().After(deadline) {
-				t.Fatalf("no %q in the log after SIGHUP:\n%s", waitFor, stderr.String())
+				t.Fatalf("no %q in the log after SIGHUP:\n%s", waitFor, r.stderr.String())
 			}
 			time.Sleep(10 * time.Millisecond) // poll interval
 		}
@@ -112,11 +68,11 @@ subscriptions = [{ topic = "HupTopic" }]
 
 	hup(head+consumer, `key="consumer \"hup_group\""`)
 	if got := consumerStatus(); got != http.StatusOK {
-		t.Errorf("consumer after the reload: %d; stderr:\n%s", got, stderr.String())
+		t.Errorf("consumer after the reload: %d; stderr:\n%s", got, r.stderr.String())
 	}
 
 	hup(head+consumer+"\n[[consumer]\n", "reload refused")
-	if log := stderr.String(); !strings.Contains(log, "gateway.toml:") {
+	if log := r.stderr.String(); !strings.Contains(log, "gateway.toml:") {
 		t.Errorf("the refusal does not name the line:\n%s", log)
 	}
 	if got := consumerStatus(); got != http.StatusOK {
@@ -124,19 +80,9 @@ subscriptions = [{ topic = "HupTopic" }]
 	}
 
 	hup(strings.Replace(head, `listen = "127.0.0.1:0"`, `listen = "127.0.0.1:1"`, 1)+consumer, "needs a restart")
-	if log := stderr.String(); !strings.Contains(log, "key=http.listen") {
+	if log := r.stderr.String(); !strings.Contains(log, "key=http.listen") {
 		t.Errorf("the restart is not said key by key:\n%s", log)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit: %v; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("still running 60s after SIGTERM; stderr:\n%s", stderr.String())
-	}
+	r.stop(t)
 }
