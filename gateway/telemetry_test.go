@@ -17,30 +17,28 @@ import (
 	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/telemetry"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// tracedGateway starts a dev cluster and a gateway whose spans go to a recorder and whose
-// metrics to a manual reader, with the conventions conv.
-func tracedGateway(t *testing.T, conv telemetry.Conventions) (*Gateway, *devcluster.Cluster, *tracetest.SpanRecorder, *sdkmetric.ManualReader) {
+// tracedGateway starts a dev cluster and a gateway whose spans go to a recorder, with the
+// conventions conv; its metrics are read through g.Telemetry().Collect.
+func tracedGateway(t *testing.T, conv telemetry.Conventions) (*Gateway, *devcluster.Cluster, *tracetest.SpanRecorder) {
 	t.Helper()
 	dc := startDevCluster(t, devcluster.Config{QueuesPerTopic: 1})
 	rec := tracetest.NewSpanRecorder()
-	reader := sdkmetric.NewManualReader()
 	cfg := testConfig(dc.NameServerAddr())
 	cfg.Telemetry = telemetry.Config{Enabled: true, Conventions: conv,
-		SpanProcessors: []sdktrace.SpanProcessor{rec}, MetricReaders: []sdkmetric.Reader{reader}}
+		SpanProcessors: []sdktrace.SpanProcessor{rec}}
 	listen := "127.0.0.1:0"
 	cfg.Admin = AdminConfig{Listen: &listen, Tokens: []AdminToken{
 		{Name: "prom", Token: "metrics-token-0123456789", Scopes: []string{ScopeMetricsRead}},
 		{Name: "ops", Token: "status-token-0123456789", Scopes: []string{ScopeStatusRead}},
 	}}
 	cfg.Plugins = PluginsConfig{Dir: t.TempDir()} // the admin API's plugin store
-	return startGateway(t, cfg), dc, rec, reader
+	return startGateway(t, cfg), dc, rec
 }
 
 // consumeOne starts a consumer of topic on its own instance with the gateway's
@@ -122,7 +120,7 @@ func waitSpan(t *testing.T, rec *tracetest.SpanRecorder, what string, ok func(sd
 // under that, and the consumer's process span, parented by and linked to the producer
 // span through the message's traceparent property.
 func TestTraceFromHTTPProduceToDelivery(t *testing.T) {
-	g, dc, rec, _ := tracedGateway(t, telemetry.Old)
+	g, dc, rec := tracedGateway(t, telemetry.Old)
 	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	req, _ := http.NewRequest("POST", "http://"+g.Addr()+"/v1/topics/TraceTopic/messages",
 		strings.NewReader(`{"body":"hello","tags":"TagA","keys":["k1","k2"]}`))
@@ -216,7 +214,7 @@ func TestTraceConventionsOptIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.conv.String(), func(t *testing.T) {
-			g, _, rec, _ := tracedGateway(t, tt.conv)
+			g, _, rec := tracedGateway(t, tt.conv)
 			if r := post(t, g, "/v1/topics/ConvTopic/messages", map[string]any{"body": "x", "tags": "T"}); r.status != http.StatusOK {
 				t.Fatalf("produce: %d %s", r.status, r.raw)
 			}
@@ -245,7 +243,7 @@ func TestTraceConventionsOptIn(t *testing.T) {
 // TestTelemetryMetrics checks the metrics of a produce and a delivery, and GET /metrics
 // on the admin listener with its scope.
 func TestTelemetryMetrics(t *testing.T) {
-	g, dc, _, reader := tracedGateway(t, telemetry.Old)
+	g, dc, _ := tracedGateway(t, telemetry.Old)
 	for range 3 {
 		if r := post(t, g, "/v1/topics/MetricTopic/messages", map[string]any{"body": "x"}); r.status != http.StatusOK {
 			t.Fatalf("produce: %d %s", r.status, r.raw)
@@ -255,7 +253,7 @@ func TestTelemetryMetrics(t *testing.T) {
 
 	find := func(name string) (metricdata.Metrics, bool) {
 		var rm metricdata.ResourceMetrics
-		if err := reader.Collect(context.Background(), &rm); err != nil {
+		if err := g.Telemetry().Collect(context.Background(), &rm); err != nil {
 			t.Fatal(err)
 		}
 		for _, sm := range rm.ScopeMetrics {
@@ -472,7 +470,7 @@ func TestTelemetryShutdownWithCollectorDown(t *testing.T) {
 
 // TestTraceMessageTypes: the producer span says what kind of message went.
 func TestTraceMessageTypes(t *testing.T) {
-	g, _, rec, _ := tracedGateway(t, telemetry.Old)
+	g, _, rec := tracedGateway(t, telemetry.Old)
 	tests := []struct {
 		name string
 		body map[string]any

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/mqgate/mqgate/instance"
@@ -40,9 +41,12 @@ const scopeHost = "host"
 // Observer records plugin calls; nil records nothing.
 type Observer struct {
 	tracer   trace.Tracer
-	duration metric.Float64Histogram
+	duration *telemetry.Histogram
+	series   sync.Map // seriesKey -> *telemetry.HistogramSeries
 	failures metric.Int64Counter
 }
+
+type seriesKey struct{ plugin, slot, outcome string }
 
 // NewObserver returns the observer of in; nil when in is nil or both signals are off.
 func NewObserver(in *telemetry.Instruments) *Observer {
@@ -52,8 +56,8 @@ func NewObserver(in *telemetry.Instruments) *Observer {
 	}
 	o := &Observer{tracer: tracer}
 	if meter != nil {
-		o.duration, _ = meter.Float64Histogram("mqgate.plugin.call.duration", metric.WithUnit("s"),
-			metric.WithDescription("Duration of plugin calls, by plugin, slot and outcome."))
+		o.duration = in.DurationHistogram(scopeHost, "mqgate.plugin.call.duration",
+			"Duration of plugin calls, by plugin, slot and outcome.")
 		o.failures, _ = meter.Int64Counter("mqgate.plugin.call.failures", metric.WithUnit("{call}"),
 			metric.WithDescription("Plugin calls that failed (trap, deadline, memory, bad answer, quarantine)."))
 	}
@@ -115,16 +119,25 @@ func (c observed) end(err error) {
 		}
 		c.span.End()
 	}
-	if c.o.duration == nil {
+	if c.o.failures == nil {
 		return
 	}
-	attrs := metric.WithAttributes(telemetry.KeyPluginName.String(c.p.name), telemetry.KeyPluginSlot.String(c.slot),
-		telemetry.KeyPluginOutcome.String(outcome))
-	c.o.duration.Record(context.Background(), time.Since(c.start).Seconds(), attrs)
+	c.o.seriesOf(seriesKey{c.p.name, c.slot, outcome}).Record(time.Since(c.start).Seconds())
 	if outcome != OutcomeOK {
 		c.o.failures.Add(context.Background(), 1, metric.WithAttributes(telemetry.KeyPluginName.String(c.p.name),
 			telemetry.KeyPluginSlot.String(c.slot)))
 	}
+}
+
+// seriesOf returns the duration series of a plugin, slot and outcome.
+func (o *Observer) seriesOf(k seriesKey) *telemetry.HistogramSeries {
+	if s, ok := o.series.Load(k); ok {
+		return s.(*telemetry.HistogramSeries)
+	}
+	s := o.duration.Series(attribute.NewSet(telemetry.KeyPluginName.String(k.plugin),
+		telemetry.KeyPluginSlot.String(k.slot), telemetry.KeyPluginOutcome.String(k.outcome)))
+	o.series.Store(k, s)
+	return s
 }
 
 // SendHook returns h (p's send adapter) observed; h itself when o is nil.

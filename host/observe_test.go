@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/mqgate/mqgate/telemetry"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -17,9 +16,8 @@ import (
 // one the policy skipped and one whose error the policy returned.
 func TestObserverRecordsPluginCalls(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
-	reader := sdkmetric.NewManualReader()
 	tp, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true,
-		SpanProcessors: []sdktrace.SpanProcessor{rec}, MetricReaders: []sdkmetric.Reader{reader}})
+		SpanProcessors: []sdktrace.SpanProcessor{rec}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +74,7 @@ func TestObserverRecordsPluginCalls(t *testing.T) {
 	}
 
 	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
+	if err := tp.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
 	outcomes := map[string]uint64{}

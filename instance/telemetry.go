@@ -30,12 +30,12 @@ import (
 const scopeInstance = "instance"
 
 type remotingTelemetry struct {
-	tracer   trace.Tracer // nil: no spans
-	duration metric.Float64Histogram
+	tracer   trace.Tracer         // nil: no spans
+	duration *telemetry.Histogram // nil: no metrics
 	reg      metric.Registration
-	// opts caches the measurement options of each request/response code pair, so that
-	// recording a call allocates nothing once the pair was seen.
-	opts     sync.Map // codePair -> []metric.RecordOption
+	// series caches the duration series of each request/response code pair, so that
+	// recording a call looks up one map once the pair was seen.
+	series   sync.Map // codePair -> *telemetry.HistogramSeries
 	servers  sync.Map // address -> []attribute.KeyValue: server.address, server.port
 	startOpt []trace.SpanStartOption
 }
@@ -54,8 +54,8 @@ func newRemotingTelemetry(i *Instance, in *telemetry.Instruments) *remotingTelem
 	}
 	t := &remotingTelemetry{tracer: tracer, startOpt: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}}
 	if meter != nil {
-		t.duration, _ = meter.Float64Histogram("mqgate.remoting.call.duration", metric.WithUnit("s"),
-			metric.WithDescription("Duration of remoting calls to brokers and NameServers, by request and response code."))
+		t.duration = in.DurationHistogram(scopeInstance, "mqgate.remoting.call.duration",
+			"Duration of remoting calls to brokers and NameServers, by request and response code.")
 		conns, _ := meter.Int64ObservableGauge("mqgate.remoting.connections", metric.WithUnit("{connection}"),
 			metric.WithDescription("Open remoting connections of the client instance."))
 		t.reg, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -79,12 +79,11 @@ func (t *remotingTelemetry) close() {
 // span, started now and named after the request code. Its attributes are set by callEnd in
 // one call, the response being known then.
 func (t *remotingTelemetry) callStart(ctx context.Context, req *remoting.Command) (trace.Span, time.Time) {
-	start := time.Now()
 	if t.tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
-		return nil, start
+		return nil, time.Now()
 	}
 	_, span := t.tracer.Start(ctx, req.RequestCode().String(), t.startOpt...)
-	return span, start
+	return span, telemetry.SpanStartTime(span) // one clock reading for the span and the duration
 }
 
 // clientAttrs recycle the attribute lists of client spans: the SDK copies them.
@@ -121,7 +120,13 @@ func (t *remotingTelemetry) callEnd(span trace.Span, start time.Time, addr strin
 		span.End()
 	}
 	if t.duration != nil {
-		t.duration.Record(context.Background(), time.Since(start).Seconds(), t.option(pair)...)
+		var took time.Duration
+		if span != nil {
+			took = telemetry.SpanEndTime(span).Sub(start)
+		} else {
+			took = time.Since(start)
+		}
+		t.seriesOf(pair).Record(took.Seconds())
 	}
 }
 
@@ -137,9 +142,9 @@ func (t *remotingTelemetry) server(addr string) []attribute.KeyValue {
 	return kv
 }
 
-func (t *remotingTelemetry) option(p codePair) []metric.RecordOption {
-	if o, ok := t.opts.Load(p); ok {
-		return o.([]metric.RecordOption)
+func (t *remotingTelemetry) seriesOf(p codePair) *telemetry.HistogramSeries {
+	if s, ok := t.series.Load(p); ok {
+		return s.(*telemetry.HistogramSeries)
 	}
 	kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyRequestCode.String(p.req.String())}
 	if p.err {
@@ -147,9 +152,9 @@ func (t *remotingTelemetry) option(p codePair) []metric.RecordOption {
 	} else {
 		kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
 	}
-	o := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kv...))}
-	t.opts.Store(p, o)
-	return o
+	s := t.duration.Series(attribute.NewSet(kv...))
+	t.series.Store(p, s)
+	return s
 }
 
 // invokeObserved is invoke's transport call and after hooks with telemetry on.

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
@@ -61,10 +60,10 @@ type Config struct {
 	// OTEL_SEMCONV_STABILITY_OPT_IN (ParseStabilityOptIn). Not a file setting.
 	Conventions Conventions `toml:"-"`
 
-	// SpanProcessors and MetricReaders are added to the providers, beside the exporters
-	// configured: an in-memory exporter in tests, say. Not file settings.
+	// SpanProcessors are added to the tracer provider, beside the exporter configured: an
+	// in-memory exporter in tests, say. Not a file setting. (Metrics are read in tests
+	// through Provider.Collect.)
 	SpanProcessors []sdktrace.SpanProcessor `toml:"-"`
-	MetricReaders  []sdkmetric.Reader       `toml:"-"`
 
 	// Resolved by ApplyEnv: whether to export each signal over OTLP.
 	exportTraces, exportMetrics bool

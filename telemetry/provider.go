@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -31,6 +32,8 @@ type Instruments struct {
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
 	Conventions    Conventions
+
+	hists *histograms // the duration histograms; nil when metrics are off
 }
 
 // Tracer returns the tracer of scope (a package path under ScopePrefix), nil when traces
@@ -50,6 +53,15 @@ func (in *Instruments) Meter(scope string) metric.Meter {
 	return in.MeterProvider.Meter(ScopePrefix + scope)
 }
 
+// DurationHistogram returns the duration histogram name of scope, nil when metrics are
+// off (or the Instruments were not made by Setup).
+func (in *Instruments) DurationHistogram(scope, name, description string) *Histogram {
+	if in == nil || in.hists == nil {
+		return nil
+	}
+	return in.hists.histogram(ScopePrefix+scope, name, description)
+}
+
 // Conv returns the conventions in force (Old when unset).
 func (in *Instruments) Conv() Conventions {
 	if in == nil || in.Conventions == 0 {
@@ -61,7 +73,7 @@ func (in *Instruments) Conv() Conventions {
 // Provider is the process's telemetry: made by Setup, stopped by Shutdown.
 type Provider struct {
 	cfg     Config
-	tp      *sdktrace.TracerProvider // nil when traces are off
+	tp      *tracerProvider          // nil when traces are off
 	mp      *sdkmetric.MeterProvider // nil when metrics are off
 	sampler *ratioSampler
 	prom    *sdkmetric.ManualReader
@@ -89,27 +101,21 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 	p.ins = &Instruments{Conventions: cfg.Conventions}
 	if *cfg.Traces {
 		p.sampler = newRatioSampler(*cfg.SampleRatio)
-		opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res),
-			sdktrace.WithSampler(sdktrace.ParentBased(p.sampler))}
+		var sps []sdktrace.SpanProcessor
 		if cfg.exportTraces {
 			exp, err := cfg.traceExporter(ctx)
 			if err != nil {
 				return nil, err
 			}
-			opts = append(opts, sdktrace.WithSpanProcessor(NewSpanBatcher(exp)))
+			sps = append(sps, NewSpanBatcher(exp))
 		}
-		for _, sp := range cfg.SpanProcessors {
-			opts = append(opts, sdktrace.WithSpanProcessor(sp))
-		}
-		p.tp = sdktrace.NewTracerProvider(opts...)
+		p.tp = newTracerProvider(res, parentBased{p.sampler}, append(sps, cfg.SpanProcessors...))
 		p.ins.TracerProvider = p.tp
 	}
 	if *cfg.Metrics {
-		p.prom = sdkmetric.NewManualReader()
+		p.ins.hists = &histograms{}
+		p.prom = sdkmetric.NewManualReader(sdkmetric.WithProducer(p.ins.hists))
 		opts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(p.prom)}
-		for _, r := range cfg.MetricReaders {
-			opts = append(opts, sdkmetric.WithReader(r))
-		}
 		if cfg.exportMetrics {
 			exp, err := cfg.metricExporter(ctx)
 			if err != nil {
@@ -119,7 +125,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 				return nil, err
 			}
 			opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp,
-				sdkmetric.WithInterval(cfg.MetricInterval))))
+				sdkmetric.WithInterval(cfg.MetricInterval), sdkmetric.WithProducer(p.ins.hists))))
 		}
 		p.mp = sdkmetric.NewMeterProvider(append(opts, durationViews()...)...)
 		p.ins.MeterProvider = p.mp
@@ -127,10 +133,10 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// durationViews give the duration histograms (seconds) bucket bounds fit for messaging:
-// from 100 µs up, not the SDK's default ones in milliseconds up to 10000.
+// durationViews give histograms in seconds made through the SDK the bounds of the
+// Histograms (durationBounds).
 func durationViews() []sdkmetric.Option {
-	bounds := []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	bounds := durationBounds[:]
 	return []sdkmetric.Option{sdkmetric.WithView(sdkmetric.NewView(
 		sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Unit: "s"},
 		sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: bounds}},
@@ -162,6 +168,15 @@ func (p *Provider) SetSampleRatio(r float64) error {
 	}
 	p.sampler.set(r)
 	return nil
+}
+
+// Collect collects every metric, as the /metrics handler and the exporters see them; it
+// fails when metrics are off.
+func (p *Provider) Collect(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	if p.prom == nil {
+		return errors.New("telemetry: metrics are off")
+	}
+	return p.prom.Collect(ctx, rm)
 }
 
 // MetricsHandler serves the metrics in the Prometheus text exposition format; nil when

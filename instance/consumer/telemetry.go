@@ -31,7 +31,7 @@ type consumerTelemetry struct {
 	conv     telemetry.Conventions
 	tracer   trace.Tracer // nil: no spans
 	consumed metric.Int64Counter
-	duration metric.Float64Histogram
+	duration *telemetry.Histogram
 	reg      metric.Registration
 	opts     sync.Map // outcomeKey -> *outcomeOpts
 }
@@ -42,8 +42,8 @@ type outcomeKey struct {
 }
 
 type outcomeOpts struct {
-	add    metric.AddOption
-	record metric.RecordOption
+	add      metric.AddOption
+	duration *telemetry.HistogramSeries
 }
 
 // deliveryTelemetry is a delivery's spans, one per message, in order.
@@ -63,8 +63,7 @@ func newConsumerTelemetry(c *PushConsumer, in *telemetry.Instruments) *consumerT
 	}
 	t.consumed, _ = meter.Int64Counter("messaging.client.consumed.messages", metric.WithUnit("{message}"),
 		metric.WithDescription("Number of messages that were delivered to the application."))
-	t.duration, _ = meter.Float64Histogram("messaging.process.duration", metric.WithUnit("s"),
-		metric.WithDescription("Duration of processing operation."))
+	t.duration = in.DurationHistogram(scopeConsumer, "messaging.process.duration", "Duration of processing operation.")
 	lag, _ := meter.Int64ObservableGauge("mqgate.consumer.lag", metric.WithUnit("{message}"),
 		metric.WithDescription("Messages of a queue not yet consumed by the group: the queue's max offset minus the committed offset."))
 	inflight, _ := meter.Int64ObservableGauge("mqgate.consumer.inflight", metric.WithUnit("{message}"),
@@ -158,7 +157,7 @@ func (t *consumerTelemetry) end(d *Delivery, r Result) {
 		if t.consumed != nil {
 			o := t.outcome(m.Topic, d.c.cfg.Group, ok)
 			t.consumed.Add(context.Background(), 1, o.add)
-			t.duration.Record(context.Background(), took, o.record)
+			o.duration.Record(took)
 		}
 	}
 }
@@ -174,7 +173,7 @@ func (t *consumerTelemetry) outcome(topic, group string, ok bool) *outcomeOpts {
 		kv = append(kv, telemetry.KeyErrorType.String("reconsume_later"))
 	}
 	set := attribute.NewSet(kv...)
-	o := &outcomeOpts{add: metric.WithAttributeSet(set), record: metric.WithAttributeSet(set)}
+	o := &outcomeOpts{add: metric.WithAttributeSet(set), duration: t.duration.Series(set)}
 	actual, _ := t.opts.LoadOrStore(k, o)
 	return actual.(*outcomeOpts)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/telemetry"
 	"go.opentelemetry.io/otel/codes"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -23,9 +22,8 @@ import (
 // with its reconsume count, in the same trace. The metrics count both outcomes.
 func TestDeliverySpans(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
-	reader := sdkmetric.NewManualReader()
 	tp, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true,
-		SpanProcessors: []sdktrace.SpanProcessor{rec}, MetricReaders: []sdkmetric.Reader{reader}})
+		SpanProcessors: []sdktrace.SpanProcessor{rec}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +130,7 @@ func TestDeliverySpans(t *testing.T) {
 	}
 
 	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
+	if err := tp.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
 	outcomes := map[string]int64{}

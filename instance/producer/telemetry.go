@@ -23,7 +23,7 @@ import (
 // the message is encoded; and the messaging.client.sent.messages counter and
 // messaging.client.operation.duration histogram by topic and error type. The counter is
 // an observable one over atomic counts: an SDK counter's Add costs ~190 ns a send, an
-// atomic add a few. The remoting
+// atomic add a few; the histogram is a telemetry.Histogram for the same reason. The remoting
 // call under a send is a child span (instance/telemetry.go). Off (nil), each send tests
 // one pointer.
 
@@ -34,7 +34,8 @@ type producerTelemetry struct {
 	group    string
 	ns       string
 	tracer   trace.Tracer // nil: no spans
-	duration metric.Float64Histogram
+	metrics  bool
+	duration *telemetry.Histogram
 	// reg is the sent-messages callback. It stays registered after the producer's
 	// Shutdown, so that the provider's final flush (the gateway shuts it down last) still
 	// exports the last counts.
@@ -44,23 +45,23 @@ type producerTelemetry struct {
 	startOpt []trace.SpanStartOption
 }
 
-// sentCount is a count of messages sent with one attribute set.
+// sentCount is a count of messages sent with one attribute set, and their durations.
 type sentCount struct {
-	n   atomic.Int64
-	set attribute.Set
+	n        atomic.Int64
+	set      attribute.Set
+	duration *telemetry.HistogramSeries
 }
 
 type failedKey struct{ topic, errorType string }
 
 // topicTelemetry is what a topic's sends reuse: the span name, the span attributes every
-// send to the topic has, and the measurement options of successful sends, as slices passed
-// on without a copy (a variadic call through an interface would allocate one per call).
+// send to the topic has (a slice passed on without a copy: a variadic call through an
+// interface would allocate one per call), and the metrics of successful sends.
 type topicTelemetry struct {
 	topic    string
 	spanName string
 	attrs    []attribute.KeyValue // system, destination, operation, group, namespace
-	record   []metric.RecordOption
-	sent     sentCount // successful sends
+	sent     sentCount            // successful sends
 }
 
 func newProducerTelemetry(in *telemetry.Instruments, group, ns string) *producerTelemetry {
@@ -71,10 +72,11 @@ func newProducerTelemetry(in *telemetry.Instruments, group, ns string) *producer
 	t := &producerTelemetry{conv: in.Conv(), group: group, ns: ns, tracer: tracer,
 		startOpt: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}}
 	if meter != nil {
+		t.metrics = true
 		sent, _ := meter.Int64ObservableCounter("messaging.client.sent.messages", metric.WithUnit("{message}"),
 			metric.WithDescription("Number of messages producers attempted to send to the broker."))
-		t.duration, _ = meter.Float64Histogram("messaging.client.operation.duration", metric.WithUnit("s"),
-			metric.WithDescription("Duration of messaging operation initiated by a producer or consumer client."))
+		t.duration = in.DurationHistogram(scopeProducer, "messaging.client.operation.duration",
+			"Duration of messaging operation initiated by a producer or consumer client.")
 		t.reg, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 			observe := func(c *sentCount) {
 				if n := c.n.Load(); n > 0 {
@@ -111,12 +113,12 @@ var attrBuffers = sync.Pool{New: func() any { return new([20]attribute.KeyValue)
 
 // start starts the producer span of a send of msgs to topic o and writes its context into
 // each message's properties (one traceparent string for all); it returns ctx with the
-// span. A single message's id is given to it here, rather than by prepare, so that the
+// span, and when the send started (the span's start time: one clock reading for both). A single message's id is given to it here, rather than by prepare, so that the
 // span has it from the start. Its attributes are set in one call, the topic's part copied
 // from o: a second SetAttributes would grow the span's list again.
-func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span) {
+func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span, time.Time) {
 	if t.tracer == nil {
-		return ctx, nil
+		return ctx, nil, time.Now()
 	}
 	ctx, span := t.tracer.Start(ctx, o.spanName, t.startOpt...)
 	tc := telemetry.NewTraceContext(span.SpanContext())
@@ -124,7 +126,7 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 		tc.Inject(&m.Properties)
 	}
 	if !span.IsRecording() {
-		return ctx, span
+		return ctx, span, time.Now()
 	}
 	buf := attrBuffers.Get().(*[20]attribute.KeyValue)
 	kv := append(buf[:0], o.attrs...)
@@ -152,37 +154,43 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 	span.SetAttributes(kv...)
 	clear(kv) // the pool keeps no strings alive
 	attrBuffers.Put(buf)
-	return ctx, span
+	return ctx, span, telemetry.SpanStartTime(span)
 }
 
 // end ends the span and records the metrics of a send of n messages to topic o.
 func (t *producerTelemetry) end(span trace.Span, start time.Time, o *topicTelemetry, n int, err error) {
-	if span != nil {
-		if err != nil && span.IsRecording() {
+	recording := span != nil && span.IsRecording()
+	if recording {
+		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 			span.SetAttributes(telemetry.KeyErrorType.String(errorType(err)))
 		}
 		span.End()
 	}
-	if t.duration == nil {
+	if !t.metrics {
 		return
 	}
-	took := time.Since(start).Seconds()
+	var took float64
+	if recording {
+		took = telemetry.SpanEndTime(span).Sub(start).Seconds()
+	} else {
+		took = time.Since(start).Seconds()
+	}
 	if err == nil {
 		o.sent.n.Add(int64(n))
-		t.duration.Record(context.Background(), took, o.record...)
+		o.sent.duration.Record(took)
 		return
 	}
 	k := failedKey{o.topic, errorType(err)}
 	c, ok := t.failed.Load(k)
 	if !ok {
-		c, _ = t.failed.LoadOrStore(k, &sentCount{set: attribute.NewSet(telemetry.SystemRocketMQ,
-			telemetry.KeyDestinationName.String(o.topic), telemetry.KeyOperationName.String("send"),
-			telemetry.KeyErrorType.String(k.errorType))})
+		set := attribute.NewSet(telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(o.topic),
+			telemetry.KeyOperationName.String("send"), telemetry.KeyErrorType.String(k.errorType))
+		c, _ = t.failed.LoadOrStore(k, &sentCount{set: set, duration: t.duration.Series(set)})
 	}
 	c.(*sentCount).n.Add(int64(n))
-	t.duration.Record(context.Background(), took, metric.WithAttributeSet(c.(*sentCount).set))
+	c.(*sentCount).duration.Record(took)
 }
 
 func (t *producerTelemetry) topic(topic string) *topicTelemetry {
@@ -196,7 +204,7 @@ func (t *producerTelemetry) topic(topic string) *topicTelemetry {
 	attrs = t.conv.ProducerGroup(attrs, t.group)
 	attrs = t.conv.Namespace(attrs, t.ns)
 	o := &topicTelemetry{topic: topic, spanName: t.conv.SpanName(telemetry.Publish, topic), attrs: slices.Clip(attrs),
-		record: []metric.RecordOption{metric.WithAttributeSet(set)}, sent: sentCount{set: set}}
+		sent: sentCount{set: set, duration: t.duration.Series(set)}}
 	actual, _ := t.topics.LoadOrStore(topic, o)
 	return actual.(*topicTelemetry)
 }
@@ -226,10 +234,9 @@ func errorType(err error) string {
 // observeSend runs send (Send or a send to a chosen queue) inside a producer span.
 func (t *producerTelemetry) observeSend(ctx context.Context, p *Producer, msg *message.Message, fifo *fifoSend,
 	send func(context.Context, *message.Message) (instance.SendResult, error)) (instance.SendResult, error) {
-	start := time.Now()
 	o := t.topic(msg.Topic)
 	one := [1]*message.Message{msg}
-	ctx, span := t.start(ctx, p, o, one[:], fifo)
+	ctx, span, start := t.start(ctx, p, o, one[:], fifo)
 	res, err := send(ctx, msg)
 	t.end(span, start, o, 1, err)
 	return res, err
@@ -239,10 +246,9 @@ func (t *producerTelemetry) observeSend(ctx context.Context, p *Producer, msg *m
 // or at once when the send fails before it is under way.
 func (t *producerTelemetry) observeAsync(ctx context.Context, p *Producer, msg *message.Message, cb func(instance.SendResult, error),
 	send func(context.Context, *message.Message, func(instance.SendResult, error)) error) error {
-	start := time.Now()
 	o := t.topic(msg.Topic)
 	one := [1]*message.Message{msg}
-	ctx, span := t.start(ctx, p, o, one[:], nil)
+	ctx, span, start := t.start(ctx, p, o, one[:], nil)
 	err := send(ctx, msg, func(res instance.SendResult, err error) {
 		t.end(span, start, o, 1, err)
 		cb(res, err)
@@ -256,13 +262,12 @@ func (t *producerTelemetry) observeAsync(ctx context.Context, p *Producer, msg *
 // observeBatch runs SendBatch inside one producer span whose context every message carries.
 func (t *producerTelemetry) observeBatch(ctx context.Context, msgs []*message.Message,
 	send func(context.Context, []*message.Message) ([]instance.SendResult, error)) ([]instance.SendResult, error) {
-	start := time.Now()
 	topic := ""
 	if len(msgs) > 0 {
 		topic = msgs[0].Topic
 	}
 	o := t.topic(topic)
-	ctx, span := t.start(ctx, nil, o, msgs, nil) // a batch's messages get their ids in prepareBatch
+	ctx, span, start := t.start(ctx, nil, o, msgs, nil) // a batch's messages get their ids in prepareBatch
 	res, err := send(ctx, msgs)
 	t.end(span, start, o, len(msgs), err)
 	return res, err

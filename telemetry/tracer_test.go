@@ -1,0 +1,365 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+)
+
+var (
+	remoteSampled = trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5},
+		TraceFlags: trace.FlagsSampled, Remote: true})
+	remoteUnsampled = trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{6, 7}, SpanID: trace.SpanID{8},
+		Remote: true})
+	fixedStart = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	fixedEnd   = fixedStart.Add(1500 * time.Millisecond)
+)
+
+// recordOnly records without sampling and adds an attribute and a tracestate entry, to
+// show a sampler's whole answer is applied.
+type recordOnly struct{}
+
+func (recordOnly) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	ts, _ := trace.SpanContextFromContext(p.ParentContext).TraceState().Insert("mqgate", "r")
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordOnly, Tracestate: ts,
+		Attributes: []attribute.KeyValue{attribute.String("sampler", p.Name)}}
+}
+
+func (recordOnly) Description() string { return "recordOnly" }
+
+// traceScript uses every part of the tracing API a span offers, including what must be
+// ignored (changes after End, an empty link, a nil error, a status after Ok).
+func traceScript(tr trace.Tracer) {
+	bg := context.Background()
+	ctx, root := tr.Start(bg, "root", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("a", "1"), attribute.String("a", "2"), attribute.Int("n", 7)))
+	root.SetAttributes(attribute.String("long", "abcdefgh"), attribute.StringSlice("list", []string{"abcdefg", "x"}),
+		attribute.KeyValue{}, attribute.Bool("b", true), attribute.String("a", "3"), attribute.Float64("f", 1.5),
+		attribute.Int64Slice("ints", []int64{1, 2}))
+
+	_, child := tr.Start(ctx, "child", trace.WithSpanKind(trace.SpanKindProducer), trace.WithLinks(
+		trace.Link{SpanContext: remoteSampled, Attributes: []attribute.KeyValue{attribute.String("l", "1"),
+			attribute.String("l", "2"), attribute.String("m", "3")}},
+		trace.Link{}))
+	child.AddEvent("e1", trace.WithAttributes(attribute.Int("i", 1), attribute.Int("i", 2), attribute.Int("j", 3)))
+	child.AddEvent("e2")
+	child.AddEvent("e3", trace.WithTimestamp(fixedStart))
+	child.RecordError(errors.New("boom"))
+	child.RecordError(fmt.Errorf("wrapped: %w", context.Canceled), trace.WithStackTrace(true))
+	child.RecordError(nil)
+	child.SetStatus(codes.Error, "bad")
+	child.SetStatus(codes.Unset, "ignored")
+	child.AddLink(trace.Link{SpanContext: remoteUnsampled})
+	child.AddLink(trace.Link{})
+	child.SetName("child renamed")
+	child.End(trace.WithTimestamp(fixedEnd))
+	child.SetAttributes(attribute.String("late", "x"))
+	child.AddEvent("late")
+	child.SetName("late")
+	child.End()
+
+	_, other := tr.Start(ctx, "new root", trace.WithNewRoot(), trace.WithTimestamp(fixedStart))
+	other.SetStatus(codes.Ok, "description dropped")
+	other.SetStatus(codes.Error, "too late")
+	other.End()
+
+	_, kid := tr.Start(trace.ContextWithRemoteSpanContext(bg, remoteSampled), "remote child", trace.WithSpanKind(trace.SpanKindConsumer))
+	kid.End()
+	_, kid2 := tr.Start(trace.ContextWithRemoteSpanContext(bg, remoteUnsampled), "unsampled remote child")
+	kid2.End()
+
+	func() {
+		defer func() { _ = recover() }()
+		_, s := tr.Start(ctx, "panicking")
+		defer s.End()
+		panic("oops")
+	}()
+	root.End()
+}
+
+// spanView is what an exporter sees of a span, ids and clock readings aside.
+type spanView struct {
+	Name, Parent, TraceState              string
+	Kind                                  trace.SpanKind
+	Sampled, SameTraceAsParent            bool
+	Attrs                                 []string
+	Events                                []string
+	Links                                 []string
+	Status                                sdktrace.Status
+	DroppedAttrs, DroppedEvents, Dropped  int
+	Children                              int
+	Scope                                 instrumentation.Scope
+	Resource                              *resource.Resource
+	Start, End                            time.Time // only the fixed ones
+	EndNotBeforeStart, InSpanContextValid bool
+}
+
+func kvs(kv []attribute.KeyValue) []string {
+	out := make([]string, 0, len(kv))
+	for _, a := range kv {
+		v := a.Value.Emit()
+		if a.Key == "exception.stacktrace" {
+			v = fmt.Sprint(len(v) > 0)
+		}
+		out = append(out, fmt.Sprintf("%s:%s=%s", a.Key, a.Value.Type(), v))
+	}
+	return out
+}
+
+// view calls every method of sdktrace.ReadOnlySpan.
+func view(s sdktrace.ReadOnlySpan, names map[trace.SpanID]string) spanView {
+	v := spanView{Name: s.Name(), Kind: s.SpanKind(), Sampled: s.SpanContext().IsSampled(),
+		TraceState: s.SpanContext().TraceState().String(), Attrs: kvs(s.Attributes()), Status: s.Status(),
+		DroppedAttrs: s.DroppedAttributes(), DroppedEvents: s.DroppedEvents(), Dropped: s.DroppedLinks(),
+		Children: s.ChildSpanCount(), Scope: s.InstrumentationScope(), Resource: s.Resource(),
+		EndNotBeforeStart: !s.EndTime().Before(s.StartTime()), InSpanContextValid: s.SpanContext().IsValid()}
+	switch p := s.Parent(); {
+	case !p.IsValid():
+	case p.IsRemote():
+		v.Parent = "remote " + p.SpanID().String()
+	default:
+		v.Parent = names[p.SpanID()]
+	}
+	v.SameTraceAsParent = s.Parent().TraceID() == s.SpanContext().TraceID()
+	for _, e := range s.Events() {
+		at := ""
+		if e.Time.Equal(fixedStart) {
+			at = " at the fixed time"
+		}
+		v.Events = append(v.Events, fmt.Sprintf("%s%s %v dropped %d", e.Name, at, kvs(e.Attributes), e.DroppedAttributeCount))
+	}
+	for _, l := range s.Links() {
+		v.Links = append(v.Links, fmt.Sprintf("%s %v dropped %d", l.SpanContext.SpanID(), kvs(l.Attributes), l.DroppedAttributeCount))
+	}
+	if s.StartTime().Equal(fixedStart) {
+		v.Start = fixedStart
+	}
+	if s.EndTime().Equal(fixedEnd) {
+		v.End = fixedEnd
+	}
+	return v
+}
+
+func views(spans []sdktrace.ReadOnlySpan) []spanView {
+	names := map[trace.SpanID]string{}
+	for _, s := range spans {
+		names[s.SpanContext().SpanID()] = s.Name()
+	}
+	out := make([]spanView, 0, len(spans))
+	for _, s := range spans {
+		out = append(out, view(s, names))
+	}
+	return out
+}
+
+// TestTracerMatchesSDK runs the same script on the SDK's TracerProvider and on ours, with
+// the same sampler, limits and resource, and requires the same spans.
+func TestTracerMatchesSDK(t *testing.T) {
+	res := resource.NewSchemaless(attribute.String("service.name", "mqgate-test"))
+	small := sdktrace.SpanLimits{AttributeValueLengthLimit: 4, AttributeCountLimit: 3, EventCountLimit: 2,
+		LinkCountLimit: 1, AttributePerEventCountLimit: 1, AttributePerLinkCountLimit: 1, AttributeValueDepthLimit: -1}
+	none := sdktrace.SpanLimits{AttributeValueLengthLimit: -1, AttributeCountLimit: 0, EventCountLimit: 0,
+		LinkCountLimit: 0, AttributePerEventCountLimit: 0, AttributePerLinkCountLimit: 0, AttributeValueDepthLimit: -1}
+	for _, tc := range []struct {
+		name    string
+		sampler sdktrace.Sampler
+		ours    sdktrace.Sampler // the sampler given to ours when not the same
+		limits  sdktrace.SpanLimits
+	}{
+		{"ratio 1", sdktrace.ParentBased(newRatioSampler(1)), nil, sdktrace.NewSpanLimits()},
+		{"ratio 0", sdktrace.ParentBased(newRatioSampler(0)), nil, sdktrace.NewSpanLimits()},
+		{"parent-based fast path, ratio 1", sdktrace.ParentBased(newRatioSampler(1)), parentBased{newRatioSampler(1)}, sdktrace.NewSpanLimits()},
+		{"parent-based fast path, ratio 0", sdktrace.ParentBased(newRatioSampler(0)), parentBased{newRatioSampler(0)}, sdktrace.NewSpanLimits()},
+		{"record only", recordOnly{}, nil, sdktrace.NewSpanLimits()},
+		{"small limits", sdktrace.AlwaysSample(), nil, small},
+		{"no room", sdktrace.AlwaysSample(), nil, none},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sdkRec, ourRec := tracetest.NewSpanRecorder(), tracetest.NewSpanRecorder()
+			sdk := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSampler(tc.sampler),
+				sdktrace.WithRawSpanLimits(tc.limits), sdktrace.WithSpanProcessor(sdkRec))
+			sampler := tc.sampler
+			if tc.ours != nil {
+				sampler = tc.ours
+			}
+			ours := newTracerProvider(res, sampler, []sdktrace.SpanProcessor{ourRec})
+			ours.limits = tc.limits
+			opt := trace.WithInstrumentationVersion("v1.2.3")
+			traceScript(sdk.Tracer("scope", opt))
+			traceScript(ours.Tracer("scope", opt))
+			want, got := views(sdkRec.Ended()), views(ourRec.Ended())
+			if len(want) != len(got) {
+				t.Fatalf("%d spans ended, the SDK's %d", len(got), len(want))
+			}
+			for i := range want {
+				// The SDK's snapshot reports no dropped events (links) when none is left.
+				if len(want[i].Events) == 0 && want[i].DroppedEvents == 0 {
+					want[i].DroppedEvents = got[i].DroppedEvents
+				}
+				if len(want[i].Links) == 0 && want[i].Dropped == 0 {
+					want[i].Dropped = got[i].Dropped
+				}
+				if !reflect.DeepEqual(got[i], want[i]) {
+					t.Errorf("span %d:\n got %+v\nwant %+v", i, got[i], want[i])
+				}
+			}
+			if tc.name == "no room" && (got[0].DroppedEvents != 5 || got[0].Dropped != 2) {
+				t.Errorf("no room: %s dropped %d events and %d links, want 5 and 2", got[0].Name, got[0].DroppedEvents, got[0].Dropped)
+			}
+			if len(sdkRec.Started()) != len(ourRec.Started()) {
+				t.Errorf("%d spans started, the SDK's %d", len(ourRec.Started()), len(sdkRec.Started()))
+			}
+		})
+	}
+}
+
+// TestParentBasedMatchesSDK: the fast parent-based sampler decides as the SDK's
+// ParentBased over the same ratio sampler, for roots and every kind of parent, on random
+// trace ids, and describes itself the same.
+func TestParentBasedMatchesSDK(t *testing.T) {
+	root := newRatioSampler(0.5)
+	ours, sdk := parentBased{root}, sdktrace.ParentBased(root)
+	if ours.Description() != sdk.Description() {
+		t.Errorf("description %q, the SDK's %q", ours.Description(), sdk.Description())
+	}
+	ts, _ := trace.TraceState{}.Insert("k", "v")
+	for _, parent := range []trace.SpanContext{{}, remoteSampled.WithTraceState(ts), remoteUnsampled,
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{9}, SpanID: trace.SpanID{9}, TraceFlags: trace.FlagsSampled}),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{9}, SpanID: trace.SpanID{9}})} {
+		ctx := trace.ContextWithSpanContext(context.Background(), parent)
+		for range 500 {
+			p := sdktrace.SamplingParameters{ParentContext: ctx, TraceID: newTraceID()}
+			want := sdk.ShouldSample(p)
+			if got := ours.ShouldSample(p); got.Decision != want.Decision || got.Tracestate.String() != want.Tracestate.String() {
+				t.Fatalf("parent %v: %+v, the SDK's %+v", parent, got, want)
+			}
+			if got := ours.decide(parent, p.TraceID); got != want.Decision {
+				t.Fatalf("parent %v: decide %v, the SDK's %v", parent, got, want.Decision)
+			}
+		}
+	}
+}
+
+// TestTracerProviderShutdown: the processors are shut down once, spans ended afterwards
+// go nowhere, and tracers asked for afterwards record nothing.
+func TestTracerProviderShutdown(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	p := newTracerProvider(resource.Empty(), sdktrace.AlwaysSample(), []sdktrace.SpanProcessor{rec})
+	tr := p.Tracer("x")
+	_, before := tr.Start(context.Background(), "ended before")
+	before.End()
+	_, open := tr.Start(context.Background(), "ended after")
+	if err := p.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+	open.End()
+	if n := len(rec.Ended()); n != 1 {
+		t.Fatalf("%d spans reached the processor, want the one ended before Shutdown", n)
+	}
+	if _, s := p.Tracer("y").Start(context.Background(), "z"); s.IsRecording() {
+		t.Fatal("a tracer from a shut-down provider records")
+	}
+}
+
+// TestSpanUsedConcurrently changes a span from many goroutines while it ends and its
+// read-only view is read (go test -race): every change made before End is kept.
+func TestSpanUsedConcurrently(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	p := newTracerProvider(resource.Empty(), sdktrace.AlwaysSample(), []sdktrace.SpanProcessor{rec})
+	ctx, s := p.Tracer("x").Start(context.Background(), "shared")
+	ro := s.(sdktrace.ReadOnlySpan)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				s.SetAttributes(attribute.Int(fmt.Sprintf("g%d", g), i))
+				s.AddEvent("e")
+				_, c := p.Tracer("x").Start(ctx, "child")
+				c.End()
+				_ = ro.Attributes()
+				_ = ro.Events()
+				_ = ro.ChildSpanCount()
+			}
+		})
+	}
+	wg.Wait()
+	s.End()
+	got := map[attribute.Key]int64{}
+	for _, a := range ro.Attributes() {
+		got[a.Key] = a.Value.AsInt64()
+	}
+	for g := range 8 {
+		if v := got[attribute.Key(fmt.Sprintf("g%d", g))]; v != 49 {
+			t.Errorf("g%d = %d, want the last value set, 49", g, v)
+		}
+	}
+	if ro.ChildSpanCount() != 400 || len(ro.Events()) != 128 || ro.DroppedEvents() != 400-128 {
+		t.Errorf("children %d, events %d (dropped %d): want 400, 128 (272)", ro.ChildSpanCount(), len(ro.Events()), ro.DroppedEvents())
+	}
+}
+
+func TestSpanTimesShareTheClockReadings(t *testing.T) {
+	p := newTracerProvider(resource.Empty(), sdktrace.AlwaysSample(), nil)
+	_, s := p.Tracer("x").Start(context.Background(), "timed", trace.WithTimestamp(fixedStart))
+	if got := SpanStartTime(s); !got.Equal(fixedStart) {
+		t.Fatalf("SpanStartTime %v, want the span's %v", got, fixedStart)
+	}
+	s.End(trace.WithTimestamp(fixedEnd))
+	if got := SpanEndTime(s); !got.Equal(fixedEnd) {
+		t.Fatalf("SpanEndTime %v, want the span's %v", got, fixedEnd)
+	}
+	// A span that does not tell (sampled out): the clock.
+	_, out := newTracerProvider(resource.Empty(), sdktrace.NeverSample(), nil).Tracer("x").Start(context.Background(), "out")
+	before := time.Now()
+	if got := SpanStartTime(out); got.Before(before) {
+		t.Fatalf("SpanStartTime of a sampled-out span %v, before now %v", got, before)
+	}
+}
+
+func BenchmarkSpan(b *testing.B) {
+	attrs := []attribute.KeyValue{SystemRocketMQ, KeyDestinationName.String("BenchTopic"), KeyOperationName.String("send"),
+		KeyMessageID.String("AC110001000018B4AAC2001000000000"), attribute.String("messaging.rocketmq.message.tag", "TagA"),
+		attribute.String("messaging.rocketmq.message.type", "normal"), attribute.String("messaging.rocketmq.client_group", "pg")}
+	for _, impl := range []string{"sdk", "mqgate"} {
+		b.Run(impl, func(b *testing.B) {
+			sps := []sdktrace.SpanProcessor{NewSpanBatcher(tracetest.NewNoopExporter())}
+			var tp interface {
+				trace.TracerProvider
+				Shutdown(context.Context) error
+			}
+			if impl == "sdk" {
+				tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sps[0]))
+			} else {
+				tp = newTracerProvider(resource.Empty(), sdktrace.ParentBased(sdktrace.AlwaysSample()), sps)
+			}
+			defer tp.Shutdown(context.Background())
+			tr := tp.Tracer("bench")
+			opt := trace.WithSpanKind(trace.SpanKindProducer)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				_, s := tr.Start(ctx, "BenchTopic publish", opt)
+				s.SetAttributes(attrs...)
+				s.End()
+			}
+		})
+	}
+}
