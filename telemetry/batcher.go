@@ -35,6 +35,12 @@ type SpanBatcher struct {
 	exportMu sync.Mutex              // one export at a time: exporters need not be safe for concurrent use
 	batch    []sdktrace.ReadOnlySpan // the batch being exported, reused; under exportMu
 
+	// life is the context of the exports the goroutine starts: Shutdown cancels it when
+	// its own context ends first, so that an export under way does not outlive it by the
+	// export timeout (an exporter honouring its context, as OTLP's do, returns at once).
+	life    context.Context
+	endLife context.CancelFunc
+
 	kick     chan struct{} // a batch is full; capacity 1
 	stop     chan struct{}
 	done     chan struct{}
@@ -101,6 +107,7 @@ func NewSpanBatcher(exp sdktrace.SpanExporter) *SpanBatcher {
 
 func newSpanBatcher(exp sdktrace.SpanExporter, o batcherOptions) *SpanBatcher {
 	b := &SpanBatcher{exp: exp, opts: o, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	b.life, b.endLife = context.WithCancel(context.Background())
 	go b.run()
 	return b
 }
@@ -150,7 +157,7 @@ func (b *SpanBatcher) run() {
 		case <-b.kick:
 		case <-t.C:
 		}
-		if err := b.export(context.Background()); err != nil {
+		if err := b.export(b.life); err != nil && b.life.Err() == nil {
 			otel.Handle(err)
 		}
 		t.Reset(b.opts.delay)
@@ -201,9 +208,10 @@ func (b *SpanBatcher) ForceFlush(ctx context.Context) error {
 }
 
 // Shutdown stops taking spans, exports those pending and shuts the exporter down, while
-// ctx allows; when ctx ends first, the exporter is still shut down once an export under
-// way has ended (at its timeout), as the SDK's processor does. Calls after the first
-// return the first's result.
+// ctx allows. When ctx ends first, the export under way is cancelled, and the exporter is
+// shut down as soon as that export has returned (at once for an exporter that honours
+// its context; at its timeout for one that does not). Calls after the first return the
+// first's result.
 func (b *SpanBatcher) Shutdown(ctx context.Context) error {
 	b.shutdown.Do(func() {
 		b.mu.Lock()
@@ -220,6 +228,7 @@ func (b *SpanBatcher) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			b.err = ctx.Err()
 		}
+		b.endLife()
 	})
 	return b.err
 }

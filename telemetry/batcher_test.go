@@ -104,6 +104,34 @@ func TestSpanBatcher(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	})
+	t.Run("Shutdown bounded by its context cancels the export under way", func(t *testing.T) {
+		exp := &countingExporter{release: make(chan struct{}), honourCtx: true, started: make(chan struct{}, 1)}
+		b := newSpanBatcher(exp, batcherOptions{delay: time.Hour, timeout: time.Hour, maxQueue: 100, maxBatch: 2})
+		tp := newTracerProvider(nil, sdktrace.AlwaysSample(), []sdktrace.SpanProcessor{b})
+		tr := tp.Tracer("test")
+		for range 2 { // a full batch: the export starts and waits
+			_, s := tr.Start(context.Background(), "s")
+			s.End()
+		}
+		<-exp.started
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if err := tp.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown with an export waiting: %v, want the deadline", err)
+		}
+		select {
+		case <-b.done: // the goroutine ended without the export being released
+		case <-time.After(5 * time.Second):
+			t.Fatal("the export under way outlived Shutdown")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !exp.isShut() {
+			if time.Now().After(deadline) {
+				t.Fatal("the exporter was never shut down")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
 	t.Run("a full queue drops spans", func(t *testing.T) {
 		tp, b, exp := batcherProvider(t, batcherOptions{delay: time.Hour, timeout: time.Second, maxQueue: 8, maxBatch: 100})
 		endSpans(tp, 12)
@@ -176,11 +204,28 @@ type countingExporter struct {
 	n       int
 	shut    bool
 	release chan struct{} // when not nil, exports wait for it to be closed
+	// honourCtx: an export waiting for release returns when its context ends, as OTLP's.
+	honourCtx bool
+	started   chan struct{} // when not nil, told of each export started
 }
 
-func (e *countingExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	if e.started != nil {
+		select {
+		case e.started <- struct{}{}:
+		default:
+		}
+	}
 	if e.release != nil {
-		<-e.release
+		if !e.honourCtx {
+			<-e.release
+		} else {
+			select {
+			case <-e.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
