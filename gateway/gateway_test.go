@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -122,7 +123,7 @@ func TestStartsOnceAndShutsDownOnce(t *testing.T) {
 }
 
 func TestDevModeRunsItsOwnClusterAndStopsIt(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	g, err := New(devConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +162,7 @@ func TestDevModeRunsItsOwnClusterAndStopsIt(t *testing.T) {
 }
 
 func TestAFailedStartStopsWhatItStarted(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +190,7 @@ func TestAFailedStartStopsWhatItStarted(t *testing.T) {
 }
 
 func TestShutdownFinishesInFlightSendsAndRefusesNewOnes(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	g, err := New(devConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -8,11 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"runtime"
 	"testing"
 	"time"
-
-	np "github.com/cloudwego/netpoll"
 
 	"github.com/mqgate/mqgate/internal/devcluster"
 	"github.com/mqgate/mqgate/message"
@@ -144,29 +141,4 @@ func stored(t testing.TB, g *Gateway, brokerAddr string, r reply) *message.Ext {
 		t.Fatalf("view message: %v", err)
 	}
 	return m
-}
-
-// leakCheck records the goroutine count and returns a check that it comes back to it.
-// netpoll's pollers are started first: they are process-wide and live forever.
-func leakCheck(t testing.TB) func() {
-	t.Helper()
-	np.Initialize()
-	runtime.GC()
-	base := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= base {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("goroutines: %d, baseline %d\n%s", n, base, buf)
-			}
-			time.Sleep(5 * time.Millisecond) // poll interval
-		}
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/instance/consumer"
 	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/telemetry"
 	"go.opentelemetry.io/otel/attribute"
@@ -432,7 +433,7 @@ level = "debug"
 // there, sends still succeed, Shutdown returns within its bound and every goroutine the
 // exporters started is gone.
 func TestTelemetryShutdownWithCollectorDown(t *testing.T) {
-	t.Cleanup(leakCheck(t)) // after the dev cluster's cleanup: it starts workers of its own
+	t.Cleanup(leaktest.Check(t)) // after the dev cluster's cleanup: it starts workers of its own
 	defer func(d time.Duration) { telemetryFlushTimeout = d }(telemetryFlushTimeout)
 	telemetryFlushTimeout = 500 * time.Millisecond
 	// An export under way ends at the exporter's own timeout, which Shutdown cannot cut

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/internal/recorded"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/plugins/aclsign"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -101,17 +102,17 @@ func TestACLHookAddsTheSecurityTokenToWhatItSigns(t *testing.T) {
 // On the wire, through the instance: the broker sees AccessKey and a Signature that
 // verifies over everything it received.
 func TestACLHookOnTheWire(t *testing.T) {
-	broker := newFakeServer(t)
-	broker.answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
+	broker := remotingtest.NewServer(t)
+	broker.Answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
 	cfg := testConfig(clock.NewFake(epoch), "127.0.0.1:1")
 	cfg.RPCHooks = []RPCHook{NewACLHook("RocketMQ", "12345678", "")}
 	i := startInstance(t, cfg)
 	for range 3 { // pooled requests are signed afresh each time
-		if _, err := i.SendMessage(bg(t), broker.addr, "b", sendHeader("T"), []byte("signed"), "ID"); err != nil {
+		if _, err := i.SendMessage(bg(t), broker.Addr(), "b", sendHeader("T"), []byte("signed"), "ID"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, req := range broker.requests(remoting.SendMessageV2) {
+	for _, req := range broker.Requests(remoting.SendMessageV2) {
 		if got, want := req.Ext.Get(aclsign.Signature), aclsign.Sign(req.Ext, req.Body, "12345678"); got == "" || got != want {
 			t.Errorf("the broker got Signature %q, its fields sign to %q", got, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -20,26 +21,26 @@ func TestSendMessageAllocatesNoMoreThanTheTransport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation counts")
 	}
-	broker := newFakeServer(t)
-	broker.answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
+	broker := remotingtest.NewServer(t)
+	broker.Answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
 	i := startInstance(t, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	h := sendHeader("T")
 	body := []byte("hello")
-	if _, err := i.SendMessage(ctx, broker.addr, "b1", h, body, "ID"); err != nil {
+	if _, err := i.SendMessage(ctx, broker.Addr(), "b1", h, body, "ID"); err != nil {
 		t.Fatal(err)
 	}
 	cl, _ := i.transport()
 	raw := &remoting.Command{Code: int32(remoting.SendMessageV2), Language: remoting.LanguageGo, Version: 401,
 		Serialize: remoting.RocketMQ, Header: h.V2(), Body: body}
 	bare := testing.AllocsPerRun(300, func() {
-		if _, err := cl.Invoke(ctx, broker.addr, raw); err != nil {
+		if _, err := cl.Invoke(ctx, broker.Addr(), raw); err != nil {
 			t.Fatal(err)
 		}
 	})
 	ours := testing.AllocsPerRun(300, func() {
-		if _, err := i.SendMessage(ctx, broker.addr, "b1", h, body, "ID"); err != nil {
+		if _, err := i.SendMessage(ctx, broker.Addr(), "b1", h, body, "ID"); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -239,17 +240,17 @@ func TestTopicConfigValidate(t *testing.T) {
 // Failures of single brokers are reported per broker, and a broker saying it has no
 // offsets of the group is ErrGroupNotFound.
 func TestAdminOpsBrokerErrors(t *testing.T) {
-	ns := newFakeNameServer(t)
-	b := newFakeBroker(t)
-	b.answer(remoting.UpdateAndCreateTopic, remoting.NoPermission, "no permission to create")
-	b.answer(remoting.InvokeBrokerToResetOffset, remoting.SystemError, "THe consumer group <g> not exist")
-	ns.on(remoting.GetBrokerClusterInfo, func(req *remoting.Command) *remoting.Command {
-		info := remoting.ClusterInfo{Brokers: map[string]remoting.BrokerData{"b": {BrokerName: "b", Cluster: "c", Addrs: map[int64]string{0: b.addr}}},
+	ns := remotingtest.NewNameServer(t)
+	b := remotingtest.NewBroker(t)
+	b.Answer(remoting.UpdateAndCreateTopic, remoting.NoPermission, "no permission to create")
+	b.Answer(remoting.InvokeBrokerToResetOffset, remoting.SystemError, "THe consumer group <g> not exist")
+	ns.Handle(remoting.GetBrokerClusterInfo, func(req *remoting.Command) *remoting.Command {
+		info := remoting.ClusterInfo{Brokers: map[string]remoting.BrokerData{"b": {BrokerName: "b", Cluster: "c", Addrs: map[int64]string{0: b.Addr()}}},
 			Clusters: map[string][]string{"c": {"b"}}}
 		return &remoting.Command{Flag: remoting.FlagResponse, Opaque: req.Opaque, Body: info.Encode()}
 	})
-	ns.setRoute("T", route(2, [2]string{"b", b.addr}))
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	ns.SetRoute("T", remotingtest.Route(2, [2]string{"b", b.Addr()}))
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 
 	ups, err := i.CreateOrUpdateTopic(bg(t), "c", TopicConfig{Topic: "T"})
 	if !errors.Is(err, ErrNoPermission) || len(ups) != 1 || !errors.Is(ups[0].Err, ErrNoPermission) {

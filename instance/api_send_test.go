@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -64,12 +65,12 @@ func TestSendMessageMapsResponsesAsJava(t *testing.T) {
 				}
 			}},
 	}
-	broker := newFakeServer(t)
+	broker := remotingtest.NewServer(t)
 	i := startInstance(t, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			broker.answer(remoting.SendMessageV2, tt.code, tt.remark, tt.ext...)
-			r, err := i.SendMessage(bg(t), broker.addr, "b1", sendHeader("T"), []byte("hi"), "ID1")
+			broker.Answer(remoting.SendMessageV2, tt.code, tt.remark, tt.ext...)
+			r, err := i.SendMessage(bg(t), broker.Addr(), "b1", sendHeader("T"), []byte("hi"), "ID1")
 			tt.check(t, r, err)
 			if err != nil && tt.remark != "" && !strings.Contains(err.Error(), tt.remark) {
 				t.Errorf("error %q lacks the remark", err)
@@ -84,7 +85,7 @@ func TestSendMessageMapsResponsesAsJava(t *testing.T) {
 }
 
 func TestSendResultFields(t *testing.T) {
-	broker := newFakeServer(t)
+	broker := remotingtest.NewServer(t)
 	i := startInstance(t, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 	tests := []struct {
 		name string
@@ -102,8 +103,8 @@ func TestSendResultFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			broker.answer(remoting.SendMessageV2, remoting.Success, "", tt.ext...)
-			got, err := i.SendMessage(bg(t), broker.addr, "b1", sendHeader("T"), []byte("hi"), "ID1")
+			broker.Answer(remoting.SendMessageV2, remoting.Success, "", tt.ext...)
+			got, err := i.SendMessage(bg(t), broker.Addr(), "b1", sendHeader("T"), []byte("hi"), "ID1")
 			if err != nil || got != tt.want {
 				t.Errorf("got %+v, %v\nwant %+v", got, err, tt.want)
 			}
@@ -112,16 +113,16 @@ func TestSendResultFields(t *testing.T) {
 }
 
 func TestSendMessageOnTheWire(t *testing.T) {
-	broker := newFakeServer(t)
-	broker.answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
-	broker.answer(remoting.SendBatchMessage, remoting.Success, "", sendOK...)
+	broker := remotingtest.NewServer(t)
+	broker.Answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
+	broker.Answer(remoting.SendBatchMessage, remoting.Success, "", sendOK...)
 	i := startInstance(t, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 
 	h := sendHeader("T")
-	if _, err := i.SendMessage(bg(t), broker.addr, "b1", h, []byte("body"), "ID1"); err != nil {
+	if _, err := i.SendMessage(bg(t), broker.Addr(), "b1", h, []byte("body"), "ID1"); err != nil {
 		t.Fatal(err)
 	}
-	req := broker.last(remoting.SendMessageV2)
+	req := broker.Last(remoting.SendMessageV2)
 	if req.Language != remoting.LanguageGo || req.Version != 401 || req.Serialize != remoting.RocketMQ ||
 		string(req.Body) != "body" || req.Ext.Get("a") != "pg" || req.Ext.Get("b") != "T" || req.Ext.Get("e") != "1" ||
 		req.Ext.Get("i") != h.Properties {
@@ -129,17 +130,17 @@ func TestSendMessageOnTheWire(t *testing.T) {
 	}
 
 	h.Batch = true
-	r, err := i.SendMessage(bg(t), broker.addr, "b1", h, []byte("batch"), "ID1,ID2")
+	r, err := i.SendMessage(bg(t), broker.Addr(), "b1", h, []byte("batch"), "ID1,ID2")
 	if err != nil || r.MsgID != "ID1,ID2" {
 		t.Fatalf("batch: %+v, %v", r, err)
 	}
-	if req := broker.last(remoting.SendBatchMessage); req.Ext.Get("m") != "true" {
+	if req := broker.Last(remoting.SendBatchMessage); req.Ext.Get("m") != "true" {
 		t.Errorf("batch sent %v", req)
 	}
 
 	h.Batch = false
 	done := make(chan SendResult, 1)
-	err = i.SendMessageAsync(bg(t), broker.addr, "b1", h, []byte("async"), "ID3", func(r SendResult, err error) {
+	err = i.SendMessageAsync(bg(t), broker.Addr(), "b1", h, []byte("async"), "ID3", func(r SendResult, err error) {
 		if err != nil {
 			t.Error(err)
 		}
@@ -154,13 +155,13 @@ func TestSendMessageOnTheWire(t *testing.T) {
 	}
 
 	oneway := make(chan *remoting.Command, 1)
-	broker.on(remoting.SendMessageV2, func(req *remoting.Command) *remoting.Command {
+	broker.Handle(remoting.SendMessageV2, func(req *remoting.Command) *remoting.Command {
 		if req.IsOneway() {
 			oneway <- req
 		}
 		return nil
 	})
-	if err := i.SendMessageOneway(bg(t), broker.addr, sendHeader("T"), []byte("oneway")); err != nil {
+	if err := i.SendMessageOneway(bg(t), broker.Addr(), sendHeader("T"), []byte("oneway")); err != nil {
 		t.Fatal(err)
 	}
 	if req := <-oneway; string(req.Body) != "oneway" {
@@ -169,8 +170,8 @@ func TestSendMessageOnTheWire(t *testing.T) {
 }
 
 func TestTransportErrorsAreTyped(t *testing.T) {
-	silent := newFakeServer(t)
-	silent.on(remoting.SendMessageV2, func(*remoting.Command) *remoting.Command { return nil }) // never answers
+	silent := remotingtest.NewServer(t)
+	silent.Handle(remoting.SendMessageV2, func(*remoting.Command) *remoting.Command { return nil }) // never answers
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
 	ln.Close()
@@ -178,9 +179,9 @@ func TestTransportErrorsAreTyped(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := i.SendMessage(ctx, silent.addr, "b", sendHeader("T"), []byte("x"), "ID")
+	_, err := i.SendMessage(ctx, silent.Addr(), "b", sendHeader("T"), []byte("x"), "ID")
 	var te *netpoll.TimeoutError
-	if !errors.Is(err, ErrTimeout) || !errors.As(err, &te) || !strings.Contains(err.Error(), "SEND_MESSAGE_V2 to "+silent.addr) {
+	if !errors.Is(err, ErrTimeout) || !errors.As(err, &te) || !strings.Contains(err.Error(), "SEND_MESSAGE_V2 to "+silent.Addr()) {
 		t.Errorf("unanswered send = %v, want ErrTimeout naming the request", err)
 	}
 	if errors.Is(err, ErrSystemBusy) || errors.Is(err, ErrTopicNotExist) {
@@ -229,8 +230,8 @@ func (h recordingHook) AfterResponse(addr string, req, resp *remoting.Command) e
 }
 
 func TestRPCHooksRunInOrderAroundEveryCall(t *testing.T) {
-	broker := newFakeServer(t)
-	broker.answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
+	broker := remotingtest.NewServer(t)
+	broker.Answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
 	tests := []struct {
 		name      string
 		failFirst string
@@ -252,8 +253,8 @@ func TestRPCHooksRunInOrderAroundEveryCall(t *testing.T) {
 				recordingHook{name: "B", log: &log, mu: &mu},
 			}
 			i := startInstance(t, cfg)
-			before := broker.count(remoting.SendMessageV2)
-			_, err := i.SendMessage(bg(t), broker.addr, "b", sendHeader("T"), []byte("x"), "ID")
+			before := broker.Count(remoting.SendMessageV2)
+			_, err := i.SendMessage(bg(t), broker.Addr(), "b", sendHeader("T"), []byte("x"), "ID")
 			var he *HookError
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (!errors.As(err, &he) || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -264,11 +265,11 @@ func TestRPCHooksRunInOrderAroundEveryCall(t *testing.T) {
 			if got != tt.wantLog {
 				t.Errorf("hooks ran %s\nwant %s", got, tt.wantLog)
 			}
-			if sent := broker.count(remoting.SendMessageV2) - before; sent != tt.wantSent {
+			if sent := broker.Count(remoting.SendMessageV2) - before; sent != tt.wantSent {
 				t.Errorf("%d requests sent, want %d", sent, tt.wantSent)
 			}
 			if tt.wantSent == 1 {
-				if req := broker.last(remoting.SendMessageV2); req.Ext.Get("X-A") != "1" || req.Ext.Get("X-B") != "1" {
+				if req := broker.Last(remoting.SendMessageV2); req.Ext.Get("X-A") != "1" || req.Ext.Get("X-B") != "1" {
 					t.Errorf("the fields the hooks added are not on the wire: %v", req.Ext)
 				}
 			}
@@ -277,8 +278,8 @@ func TestRPCHooksRunInOrderAroundEveryCall(t *testing.T) {
 }
 
 func BenchmarkSendMessage(b *testing.B) {
-	broker := newFakeServer(b)
-	broker.answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
+	broker := remotingtest.NewServer(b)
+	broker.Answer(remoting.SendMessageV2, remoting.Success, "", sendOK...)
 	i := startInstance(b, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -287,7 +288,7 @@ func BenchmarkSendMessage(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, err := i.SendMessage(ctx, broker.addr, "b1", h, body, "ID"); err != nil {
+		if _, err := i.SendMessage(ctx, broker.Addr(), "b1", h, body, "ID"); err != nil {
 			b.Fatal(err)
 		}
 	}

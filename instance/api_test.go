@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -19,7 +20,7 @@ func pullOffsets(next, min, max, suggest int64) []remoting.Field {
 }
 
 func TestPullMessageMapsResponsesAsJava(t *testing.T) {
-	broker := newFakeServer(t)
+	broker := remotingtest.NewServer(t)
 	i := startInstance(t, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 	h := &remoting.PullRequest{ConsumerGroup: "cg", Topic: "T", QueueID: 0, QueueOffset: 5, MaxMsgNums: 32}
 	tests := []struct {
@@ -36,7 +37,7 @@ func TestPullMessageMapsResponsesAsJava(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			broker.on(remoting.PullMessage, func(req *remoting.Command) *remoting.Command {
+			broker.Handle(remoting.PullMessage, func(req *remoting.Command) *remoting.Command {
 				resp := remoting.NewResponse(req, tt.code, "")
 				resp.Ext = pullOffsets(9, 1, 10, 1)
 				if tt.body != "" {
@@ -55,9 +56,9 @@ func TestPullMessageMapsResponsesAsJava(t *testing.T) {
 					t.Errorf("got %+v, %v\nwant %+v", r, err, want)
 				}
 			}
-			check(i.PullMessage(bg(t), broker.addr, h))
+			check(i.PullMessage(bg(t), broker.Addr(), h))
 			done := make(chan struct{})
-			if err := i.PullMessageAsync(bg(t), broker.addr, h, func(r PullResult, err error) {
+			if err := i.PullMessageAsync(bg(t), broker.Addr(), h, func(r PullResult, err error) {
 				check(r, err)
 				close(done)
 			}); err != nil {
@@ -66,142 +67,142 @@ func TestPullMessageMapsResponsesAsJava(t *testing.T) {
 			<-done
 		})
 	}
-	broker.answer(remoting.PullMessage, remoting.SubscriptionNotLatest, "the consumer's subscription not latest")
-	if _, err := i.PullMessage(bg(t), broker.addr, h); !errors.Is(err, ErrSubscriptionNotLatest) {
+	broker.Answer(remoting.PullMessage, remoting.SubscriptionNotLatest, "the consumer's subscription not latest")
+	if _, err := i.PullMessage(bg(t), broker.Addr(), h); !errors.Is(err, ErrSubscriptionNotLatest) {
 		t.Errorf("SUBSCRIPTION_NOT_LATEST = %v", err)
 	}
-	req := broker.last(remoting.PullMessage)
+	req := broker.Last(remoting.PullMessage)
 	if req.Ext.Get("consumerGroup") != "cg" || req.Ext.Get("queueOffset") != "5" {
 		t.Errorf("pull sent %v", req.Ext)
 	}
 }
 
 func TestOffsetCalls(t *testing.T) {
-	broker := newFakeServer(t)
+	broker := remotingtest.NewServer(t)
 	offset := func(v string) []remoting.Field { return []remoting.Field{{Key: "offset", Value: v}} }
-	broker.answer(remoting.GetMaxOffset, remoting.Success, "", offset("100")...)
-	broker.answer(remoting.GetMinOffset, remoting.Success, "", offset("3")...)
-	broker.answer(remoting.SearchOffsetByTimestamp, remoting.Success, "", offset("50")...)
-	broker.answer(remoting.UpdateConsumerOffset, remoting.Success, "")
+	broker.Answer(remoting.GetMaxOffset, remoting.Success, "", offset("100")...)
+	broker.Answer(remoting.GetMinOffset, remoting.Success, "", offset("3")...)
+	broker.Answer(remoting.SearchOffsetByTimestamp, remoting.Success, "", offset("50")...)
+	broker.Answer(remoting.UpdateConsumerOffset, remoting.Success, "")
 	i := startInstance(t, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 	ctx := bg(t)
 
-	if v, err := i.GetMaxOffset(ctx, broker.addr, "T", 2); err != nil || v != 100 {
+	if v, err := i.GetMaxOffset(ctx, broker.Addr(), "T", 2); err != nil || v != 100 {
 		t.Errorf("GetMaxOffset = %d, %v", v, err)
 	}
-	if r := broker.last(remoting.GetMaxOffset); r.Ext.Get("topic") != "T" || r.Ext.Get("queueId") != "2" {
+	if r := broker.Last(remoting.GetMaxOffset); r.Ext.Get("topic") != "T" || r.Ext.Get("queueId") != "2" {
 		t.Errorf("GET_MAX_OFFSET sent %v", r.Ext)
 	}
-	if v, err := i.GetMinOffset(ctx, broker.addr, "T", 2); err != nil || v != 3 {
+	if v, err := i.GetMinOffset(ctx, broker.Addr(), "T", 2); err != nil || v != 3 {
 		t.Errorf("GetMinOffset = %d, %v", v, err)
 	}
-	if v, err := i.SearchOffset(ctx, broker.addr, "T", 2, 1700000000000); err != nil || v != 50 {
+	if v, err := i.SearchOffset(ctx, broker.Addr(), "T", 2, 1700000000000); err != nil || v != 50 {
 		t.Errorf("SearchOffset = %d, %v", v, err)
 	}
-	if r := broker.last(remoting.SearchOffsetByTimestamp); r.Ext.Get("timestamp") != "1700000000000" {
+	if r := broker.Last(remoting.SearchOffsetByTimestamp); r.Ext.Get("timestamp") != "1700000000000" {
 		t.Errorf("SEARCH_OFFSET_BY_TIMESTAMP sent %v", r.Ext)
 	}
 
 	q := &remoting.QueryConsumerOffsetRequest{ConsumerGroup: "cg", Topic: "T", QueueID: 2}
-	broker.answer(remoting.QueryConsumerOffset, remoting.QueryNotFound, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
-	if _, err := i.QueryConsumerOffset(ctx, broker.addr, q); !errors.Is(err, ErrOffsetNotFound) {
+	broker.Answer(remoting.QueryConsumerOffset, remoting.QueryNotFound, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
+	if _, err := i.QueryConsumerOffset(ctx, broker.Addr(), q); !errors.Is(err, ErrOffsetNotFound) {
 		t.Errorf("offset of a new group = %v, want ErrOffsetNotFound", err)
 	}
-	broker.answer(remoting.QueryConsumerOffset, remoting.Success, "", offset("7")...)
-	if v, err := i.QueryConsumerOffset(ctx, broker.addr, q); err != nil || v != 7 {
+	broker.Answer(remoting.QueryConsumerOffset, remoting.Success, "", offset("7")...)
+	if v, err := i.QueryConsumerOffset(ctx, broker.Addr(), q); err != nil || v != 7 {
 		t.Errorf("QueryConsumerOffset = %d, %v", v, err)
 	}
-	broker.answer(remoting.QueryConsumerOffset, remoting.Success, "")
-	if _, err := i.QueryConsumerOffset(ctx, broker.addr, q); !errors.Is(err, remoting.ErrBadHeader) {
+	broker.Answer(remoting.QueryConsumerOffset, remoting.Success, "")
+	if _, err := i.QueryConsumerOffset(ctx, broker.Addr(), q); !errors.Is(err, remoting.ErrBadHeader) {
 		t.Errorf("an answer without offset = %v, want ErrBadHeader", err)
 	}
 
 	u := &remoting.UpdateConsumerOffsetRequest{ConsumerGroup: "cg", Topic: "T", QueueID: 2, CommitOffset: 8}
-	if err := i.UpdateConsumerOffset(ctx, broker.addr, u); err != nil {
+	if err := i.UpdateConsumerOffset(ctx, broker.Addr(), u); err != nil {
 		t.Error(err)
 	}
-	if err := i.UpdateConsumerOffsetOneway(ctx, broker.addr, u); err != nil {
+	if err := i.UpdateConsumerOffsetOneway(ctx, broker.Addr(), u); err != nil {
 		t.Error(err)
 	}
-	waitFor(t, "the oneway update", func() bool { return broker.count(remoting.UpdateConsumerOffset) == 2 })
-	if r := broker.last(remoting.UpdateConsumerOffset); !r.IsOneway() || r.Ext.Get("commitOffset") != "8" {
+	waitFor(t, "the oneway update", func() bool { return broker.Count(remoting.UpdateConsumerOffset) == 2 })
+	if r := broker.Last(remoting.UpdateConsumerOffset); !r.IsOneway() || r.Ext.Get("commitOffset") != "8" {
 		t.Errorf("oneway update sent %v", r)
 	}
 }
 
 func TestClientCalls(t *testing.T) {
-	broker := newFakeBroker(t)
-	broker.on(remoting.GetConsumerListByGroup, func(req *remoting.Command) *remoting.Command {
+	broker := remotingtest.NewBroker(t)
+	broker.Handle(remoting.GetConsumerListByGroup, func(req *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(req, remoting.Success, "")
 		resp.Body = (&remoting.ConsumerListBody{ConsumerIDs: []string{"c2", "c1"}}).Encode()
 		return resp
 	})
 	locked := []MessageQueue{mq("T", "b", 1)}
-	broker.on(remoting.LockBatchMQ, func(req *remoting.Command) *remoting.Command {
+	broker.Handle(remoting.LockBatchMQ, func(req *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(req, remoting.Success, "")
 		resp.Body = (&remoting.LockBatchResponseBody{LockOKMQSet: locked}).Encode()
 		return resp
 	})
-	broker.answer(remoting.UnlockBatchMQ, remoting.Success, "")
-	broker.answer(remoting.ConsumerSendMessageBack, remoting.Success, "")
-	broker.on(remoting.EndTransaction, func(*remoting.Command) *remoting.Command { return nil })
+	broker.Answer(remoting.UnlockBatchMQ, remoting.Success, "")
+	broker.Answer(remoting.ConsumerSendMessageBack, remoting.Success, "")
+	broker.Handle(remoting.EndTransaction, func(*remoting.Command) *remoting.Command { return nil })
 	i := startInstance(t, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 	ctx := bg(t)
 
-	v, err := i.Heartbeat(ctx, broker.addr, &remoting.HeartbeatData{ClientID: i.ClientID(), Producers: []remoting.ProducerData{{GroupName: "pg"}}})
+	v, err := i.Heartbeat(ctx, broker.Addr(), &remoting.HeartbeatData{ClientID: i.ClientID(), Producers: []remoting.ProducerData{{GroupName: "pg"}}})
 	if err != nil || v != remoting.Version494 {
 		t.Errorf("Heartbeat = %d, %v", v, err)
 	}
-	if ids, err := i.GetConsumerIDList(ctx, broker.addr, "cg"); err != nil || !slices.Equal(ids, []string{"c2", "c1"}) {
+	if ids, err := i.GetConsumerIDList(ctx, broker.Addr(), "cg"); err != nil || !slices.Equal(ids, []string{"c2", "c1"}) {
 		t.Errorf("GetConsumerIDList = %v, %v", ids, err)
 	}
 	body := &remoting.LockBatchRequestBody{ClientID: i.ClientID(), ConsumerGroup: "cg", MQSet: []MessageQueue{mq("T", "b", 0), mq("T", "b", 1)}}
-	if got, err := i.LockBatchMQ(ctx, broker.addr, body); err != nil || !slices.Equal(got, locked) {
+	if got, err := i.LockBatchMQ(ctx, broker.Addr(), body); err != nil || !slices.Equal(got, locked) {
 		t.Errorf("LockBatchMQ = %v, %v", got, err)
 	}
-	if err := i.UnlockBatchMQ(ctx, broker.addr, body, false); err != nil {
+	if err := i.UnlockBatchMQ(ctx, broker.Addr(), body, false); err != nil {
 		t.Error(err)
 	}
-	if err := i.UnlockBatchMQ(ctx, broker.addr, body, true); err != nil {
+	if err := i.UnlockBatchMQ(ctx, broker.Addr(), body, true); err != nil {
 		t.Error(err)
 	}
 	back := &remoting.ConsumerSendMsgBackRequest{Offset: 10, Group: "cg", DelayLevel: 0, OriginMsgID: "X", OriginTopic: "T",
 		MaxReconsumeTimes: remoting.Some[int32](16)}
-	if err := i.ConsumerSendMessageBack(ctx, broker.addr, back); err != nil {
+	if err := i.ConsumerSendMessageBack(ctx, broker.Addr(), back); err != nil {
 		t.Error(err)
 	}
 	end := &remoting.EndTransactionRequest{ProducerGroup: "pg", TranStateTableOffset: 1, CommitLogOffset: 2,
 		CommitOrRollback: remoting.TransactionCommitType, MsgID: "M"}
-	if err := i.EndTransactionOneway(ctx, broker.addr, end, "checked"); err != nil {
+	if err := i.EndTransactionOneway(ctx, broker.Addr(), end, "checked"); err != nil {
 		t.Error(err)
 	}
 	waitFor(t, "END_TRANSACTION and the oneway unlock", func() bool {
-		return broker.count(remoting.EndTransaction) == 1 && broker.count(remoting.UnlockBatchMQ) == 2
+		return broker.Count(remoting.EndTransaction) == 1 && broker.Count(remoting.UnlockBatchMQ) == 2
 	})
-	if r := broker.last(remoting.EndTransaction); !r.IsOneway() || r.Remark != "checked" || r.Ext.Get("commitOrRollback") != "8" {
+	if r := broker.Last(remoting.EndTransaction); !r.IsOneway() || r.Remark != "checked" || r.Ext.Get("commitOrRollback") != "8" {
 		t.Errorf("END_TRANSACTION sent %v", r)
 	}
-	if err := i.UnregisterClient(ctx, broker.addr, "pg", ""); err != nil {
+	if err := i.UnregisterClient(ctx, broker.Addr(), "pg", ""); err != nil {
 		t.Error(err)
 	}
-	if r := broker.last(remoting.UnregisterClient); r.Ext.Get("producerGroup") != "pg" || r.Ext.Get("clientID") != i.ClientID() {
+	if r := broker.Last(remoting.UnregisterClient); r.Ext.Get("producerGroup") != "pg" || r.Ext.Get("clientID") != i.ClientID() {
 		t.Errorf("UNREGISTER_CLIENT sent %v", r.Ext)
 	}
 
-	broker.answer(remoting.GetConsumerListByGroup, remoting.Success, "")
-	if _, err := i.GetConsumerIDList(ctx, broker.addr, "cg"); err == nil {
+	broker.Answer(remoting.GetConsumerListByGroup, remoting.Success, "")
+	if _, err := i.GetConsumerIDList(ctx, broker.Addr(), "cg"); err == nil {
 		t.Error("a consumer list without body was accepted (Java refuses it)")
 	}
 }
 
 func TestAdminCalls(t *testing.T) {
-	ns := newFakeNameServer(t)
-	broker := newFakeServer(t)
+	ns := remotingtest.NewNameServer(t)
+	broker := remotingtest.NewServer(t)
 	cluster := &remoting.ClusterInfo{
-		Brokers:  map[string]remoting.BrokerData{"b": {BrokerName: "b", Cluster: "C", Addrs: map[int64]string{0: broker.addr}}},
+		Brokers:  map[string]remoting.BrokerData{"b": {BrokerName: "b", Cluster: "C", Addrs: map[int64]string{0: broker.Addr()}}},
 		Clusters: map[string][]string{"C": {"b"}},
 	}
-	ns.on(remoting.GetBrokerClusterInfo, func(req *remoting.Command) *remoting.Command {
+	ns.Handle(remoting.GetBrokerClusterInfo, func(req *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(req, remoting.Success, "")
 		resp.Body = cluster.Encode() // bare numeric keys, as a 4.9.4 NameServer writes them
 		return resp
@@ -209,51 +210,51 @@ func TestAdminCalls(t *testing.T) {
 	stored := message.Ext{Message: message.Message{Topic: "T", Body: []byte("payload")}, QueueOffset: 3, CommitLogOffset: 1234,
 		StoreHost: netip.MustParseAddrPort("127.0.0.1:10911"), BornHost: netip.MustParseAddrPort("127.0.0.1:5000")}
 	stored.Properties.Set(message.PropertyTags, "A")
-	broker.on(remoting.ViewMessageByID, func(req *remoting.Command) *remoting.Command {
+	broker.Handle(remoting.ViewMessageByID, func(req *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(req, remoting.Success, "")
 		resp.Body, _ = message.AppendStored(nil, &stored)
 		return resp
 	})
-	broker.answer(remoting.UpdateAndCreateTopic, remoting.Success, "")
-	broker.on(remoting.GetConsumerConnectionList, func(req *remoting.Command) *remoting.Command {
+	broker.Answer(remoting.UpdateAndCreateTopic, remoting.Success, "")
+	broker.Handle(remoting.GetConsumerConnectionList, func(req *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(req, remoting.Success, "")
 		resp.Body = (&remoting.ConsumerConnection{Connections: []remoting.Connection{{ClientID: "c1", Language: "GO", Version: 401}},
 			ConsumeType: remoting.ConsumePassively, MessageModel: remoting.Clustering}).Encode()
 		return resp
 	})
-	broker.on(remoting.GetConsumerRunningInfo, func(req *remoting.Command) *remoting.Command {
+	broker.Handle(remoting.GetConsumerRunningInfo, func(req *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(req, remoting.Success, "")
 		resp.Body = (&remoting.ConsumerRunningInfo{Properties: map[string]string{"k": "v"}}).Encode()
 		return resp
 	})
-	broker.answer(remoting.ConsumeMessageDirectly, remoting.SystemError, "The Consumer Group <cg> not exist in this consumer")
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	broker.Answer(remoting.ConsumeMessageDirectly, remoting.SystemError, "The Consumer Group <cg> not exist in this consumer")
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	ctx := bg(t)
 
 	info, err := i.GetClusterInfo(ctx)
-	if err != nil || info.Brokers["b"].Addrs[0] != broker.addr || !slices.Equal(info.Clusters["C"], []string{"b"}) {
+	if err != nil || info.Brokers["b"].Addrs[0] != broker.Addr() || !slices.Equal(info.Clusters["C"], []string{"b"}) {
 		t.Errorf("GetClusterInfo = %+v, %v", info, err)
 	}
-	msg, err := i.ViewMessage(ctx, broker.addr, 1234)
+	msg, err := i.ViewMessage(ctx, broker.Addr(), 1234)
 	if err != nil || string(msg.Body) != "payload" || msg.Tags() != "A" || msg.CommitLogOffset != 1234 {
 		t.Errorf("ViewMessage = %+v, %v", msg, err)
 	}
-	if r := broker.last(remoting.ViewMessageByID); r.Ext.Get("offset") != "1234" {
+	if r := broker.Last(remoting.ViewMessageByID); r.Ext.Get("offset") != "1234" {
 		t.Errorf("VIEW_MESSAGE_BY_ID sent %v", r.Ext)
 	}
 	ct := &remoting.CreateTopicRequest{Topic: "N", DefaultTopic: "TBW102", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 6, TopicFilterType: "SINGLE_TAG"}
-	if err := i.CreateTopic(ctx, broker.addr, ct); err != nil {
+	if err := i.CreateTopic(ctx, broker.Addr(), ct); err != nil {
 		t.Error(err)
 	}
-	cc, err := i.GetConsumerConnectionList(ctx, broker.addr, "cg")
+	cc, err := i.GetConsumerConnectionList(ctx, broker.Addr(), "cg")
 	if err != nil || len(cc.Connections) != 1 || cc.Connections[0].ClientID != "c1" {
 		t.Errorf("GetConsumerConnectionList = %+v, %v", cc, err)
 	}
-	ri, err := i.GetConsumerRunningInfo(ctx, broker.addr, "cg", "c1", false)
+	ri, err := i.GetConsumerRunningInfo(ctx, broker.Addr(), "cg", "c1", false)
 	if err != nil || ri.Properties["k"] != "v" {
 		t.Errorf("GetConsumerRunningInfo = %+v, %v", ri, err)
 	}
-	if _, err := i.ConsumeMessageDirectly(ctx, broker.addr, "cg", "c1", "ID"); !errors.Is(err, ErrSystemError) {
+	if _, err := i.ConsumeMessageDirectly(ctx, broker.Addr(), "cg", "c1", "ID"); !errors.Is(err, ErrSystemError) {
 		t.Errorf("ConsumeMessageDirectly = %v", err)
 	}
 	if _, err := i.GetRouteInfo(ctx, "Nope"); !errors.Is(err, ErrTopicNotExist) {
@@ -262,15 +263,15 @@ func TestAdminCalls(t *testing.T) {
 }
 
 func TestFindConsumerIDListUpdatesTheRouteFirst(t *testing.T) {
-	ns := newFakeNameServer(t)
-	broker := newFakeBroker(t)
-	broker.on(remoting.GetConsumerListByGroup, func(req *remoting.Command) *remoting.Command {
+	ns := remotingtest.NewNameServer(t)
+	broker := remotingtest.NewBroker(t)
+	broker.Handle(remoting.GetConsumerListByGroup, func(req *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(req, remoting.Success, "")
 		resp.Body = (&remoting.ConsumerListBody{ConsumerIDs: []string{"c1"}}).Encode()
 		return resp
 	})
-	ns.setRoute("T", route(4, [2]string{"b", broker.addr}))
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b", broker.Addr()}))
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	ids, err := i.FindConsumerIDList(bg(t), "T", "cg")
 	if err != nil || !slices.Equal(ids, []string{"c1"}) {
 		t.Fatalf("FindConsumerIDList = %v, %v", ids, err)
@@ -284,13 +285,13 @@ func TestFindConsumerIDListUpdatesTheRouteFirst(t *testing.T) {
 }
 
 func TestCallsWithoutDeadlineGetTheRequestTimeout(t *testing.T) {
-	broker := newFakeServer(t)
-	broker.on(remoting.GetMaxOffset, func(*remoting.Command) *remoting.Command { return nil })
+	broker := remotingtest.NewServer(t)
+	broker.Handle(remoting.GetMaxOffset, func(*remoting.Command) *remoting.Command { return nil })
 	cfg := testConfig(clock.NewFake(epoch), "127.0.0.1:1")
 	cfg.RequestTimeout = 100 * time.Millisecond
 	i := startInstance(t, cfg)
 	start := time.Now()
-	_, err := i.GetMaxOffset(t.Context(), broker.addr, "T", 0)
+	_, err := i.GetMaxOffset(t.Context(), broker.Addr(), "T", 0)
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -26,30 +27,30 @@ func deadAddr(t *testing.T) string {
 }
 
 func TestNameServerFailoverSkipsADeadOneAndSticksToTheLiveOne(t *testing.T) {
-	live := newFakeNameServer(t)
-	live.setRoute("T", route(1, [2]string{"b", "127.0.0.1:1"}))
+	live := remotingtest.NewNameServer(t)
+	live.SetRoute("T", remotingtest.Route(1, [2]string{"b", "127.0.0.1:1"}))
 	dead1, dead2 := deadAddr(t), deadAddr(t)
-	i := startInstance(t, testConfig(clock.NewFake(epoch), dead1, live.addr, dead2))
+	i := startInstance(t, testConfig(clock.NewFake(epoch), dead1, live.Addr(), dead2))
 	for k := range 5 {
 		if _, err := i.GetRouteInfo(bg(t), "T"); err != nil {
 			t.Fatalf("call %d: %v", k, err)
 		}
 	}
-	if got := live.count(remoting.GetRouteInfoByTopic); got < 5 {
+	if got := live.Count(remoting.GetRouteInfoByTopic); got < 5 {
 		t.Errorf("the live NameServer got %d requests, want every one", got)
 	}
-	if chosen, _ := i.ns.pick(nil); chosen != live.addr {
-		t.Errorf("chosen NameServer %s, want the live one %s", chosen, live.addr)
+	if chosen, _ := i.ns.pick(nil); chosen != live.Addr() {
+		t.Errorf("chosen NameServer %s, want the live one %s", chosen, live.Addr())
 	}
 }
 
 func TestAllNameServersDownServesTheCachedRoutes(t *testing.T) {
-	ns1, ns2 := newFakeNameServer(t), newFakeNameServer(t)
-	r := route(2, [2]string{"b", "127.0.0.1:1"})
-	ns1.setRoute("T", r)
-	ns2.setRoute("T", r)
+	ns1, ns2 := remotingtest.NewNameServer(t), remotingtest.NewNameServer(t)
+	r := remotingtest.Route(2, [2]string{"b", "127.0.0.1:1"})
+	ns1.SetRoute("T", r)
+	ns2.SetRoute("T", r)
 	fc := clock.NewFake(epoch)
-	i := startInstance(t, testConfig(fc, ns1.addr, ns2.addr))
+	i := startInstance(t, testConfig(fc, ns1.Addr(), ns2.Addr()))
 	p := newFakeProducer("pg", "T")
 	if err := i.RegisterProducer(p); err != nil {
 		t.Fatal(err)
@@ -57,8 +58,8 @@ func TestAllNameServersDownServesTheCachedRoutes(t *testing.T) {
 	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
 		t.Fatal(err)
 	}
-	ns1.close()
-	ns2.close()
+	ns1.Close()
+	ns2.Close()
 
 	_, err := i.UpdateTopicRoute(bg(t), "T")
 	if !errors.Is(err, ErrNameServerUnreachable) || !errors.Is(err, ErrConnClosed) {

@@ -5,18 +5,19 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
 // The periodic tasks run at Java's intervals on the injected clock: routes every 30 s,
 // heartbeats every 30 s (and once at start, after the first routes), offsets every 5 s.
 func TestPeriodicTasksRunAtTheirIntervals(t *testing.T) {
-	ns := newFakeNameServer(t)
-	broker := newFakeBroker(t)
-	ns.setRoute("T", route(4, [2]string{"b", broker.addr}))
-	ns.setRoute("U", route(4, [2]string{"b", broker.addr}))
+	ns := remotingtest.NewNameServer(t)
+	broker := remotingtest.NewBroker(t)
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b", broker.Addr()}))
+	ns.SetRoute("U", remotingtest.Route(4, [2]string{"b", broker.Addr()}))
 	fc := clock.NewFake(epoch)
-	i, err := New(testConfig(fc, ns.addr))
+	i, err := New(testConfig(fc, ns.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +33,8 @@ func TestPeriodicTasksRunAtTheirIntervals(t *testing.T) {
 	}
 	defer shutdown(t, i)
 
-	routes := func() int { return ns.count(remoting.GetRouteInfoByTopic) }
-	beats := func() int { return broker.count(remoting.Heartbeat) }
+	routes := func() int { return ns.Count(remoting.GetRouteInfoByTopic) }
+	beats := func() int { return broker.Count(remoting.Heartbeat) }
 	waitFor(t, "the first route refresh of both topics", func() bool { return routes() == 2 })
 	waitFor(t, "the first heartbeat", func() bool { return beats() == 1 })
 	const b0 = 1
@@ -55,7 +56,7 @@ func TestPeriodicTasksRunAtTheirIntervals(t *testing.T) {
 	waitFor(t, "the 60s route refresh", func() bool { return routes() == 6 })
 	waitFor(t, "the 60s heartbeat", func() bool { return beats() == b0+2 })
 
-	hb := broker.last(remoting.Heartbeat)
+	hb := broker.Last(remoting.Heartbeat)
 	var data remoting.HeartbeatData
 	if err := data.Decode(hb.Body); err != nil {
 		t.Fatal(err)
@@ -70,27 +71,27 @@ func TestPeriodicTasksRunAtTheirIntervals(t *testing.T) {
 }
 
 func TestRegisteringAGroupSendsAHeartbeatAtOnce(t *testing.T) {
-	ns := newFakeNameServer(t)
-	broker := newFakeBroker(t)
-	ns.setRoute("T", route(4, [2]string{"b", broker.addr}))
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	ns := remotingtest.NewNameServer(t)
+	broker := remotingtest.NewBroker(t)
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b", broker.Addr()}))
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
 		t.Fatal(err)
 	}
-	if n := broker.count(remoting.Heartbeat); n != 0 {
+	if n := broker.Count(remoting.Heartbeat); n != 0 {
 		t.Fatalf("%d heartbeats with no group", n)
 	}
 	if err := i.RegisterProducer(newFakeProducer("pg", "T")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a heartbeat", func() bool { return broker.count(remoting.Heartbeat) == 1 })
+	waitFor(t, "a heartbeat", func() bool { return broker.Count(remoting.Heartbeat) == 1 })
 	if err := i.RegisterProducer(newFakeProducer("pg")); err == nil {
 		t.Error("a second producer of the same group was accepted")
 	}
 	if err := i.RegisterConsumer(newFakeConsumer("cg", "T")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a second heartbeat", func() bool { return broker.count(remoting.Heartbeat) == 2 })
+	waitFor(t, "a second heartbeat", func() bool { return broker.Count(remoting.Heartbeat) == 2 })
 	if err := i.RegisterConsumer(newFakeConsumer("cg")); err == nil {
 		t.Error("a second consumer of the same group was accepted")
 	}
@@ -102,18 +103,18 @@ func TestRegisteringAGroupSendsAHeartbeatAtOnce(t *testing.T) {
 // Heartbeats go to masters only while no consumer is registered (Java's
 // sendHeartbeatToAllBroker); each broker's answer version is recorded.
 func TestHeartbeatsGoToSlavesOnlyWithConsumers(t *testing.T) {
-	ns := newFakeNameServer(t)
-	master, slave := newFakeBroker(t), newFakeServer(t)
-	slave.on(remoting.Heartbeat, func(req *remoting.Command) *remoting.Command {
+	ns := remotingtest.NewNameServer(t)
+	master, slave := remotingtest.NewBroker(t), remotingtest.NewServer(t)
+	slave.Handle(remoting.Heartbeat, func(req *remoting.Command) *remoting.Command {
 		resp := remoting.NewResponse(req, remoting.Success, "")
 		resp.Version = 399
 		return resp
 	})
-	slave.answer(remoting.UnregisterClient, remoting.Success, "")
-	r := route(4, [2]string{"b", master.addr})
-	r.Brokers[0].Addrs[1] = slave.addr
-	ns.setRoute("T", r)
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	slave.Answer(remoting.UnregisterClient, remoting.Success, "")
+	r := remotingtest.Route(4, [2]string{"b", master.Addr()})
+	r.Brokers[0].Addrs[1] = slave.Addr()
+	ns.SetRoute("T", r)
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +124,8 @@ func TestHeartbeatsGoToSlavesOnlyWithConsumers(t *testing.T) {
 	if err := i.SendHeartbeat(bg(t)); err != nil {
 		t.Fatal(err)
 	}
-	if master.count(remoting.Heartbeat) == 0 || slave.count(remoting.Heartbeat) != 0 {
-		t.Fatalf("producer only: master got %d heartbeats, slave %d", master.count(remoting.Heartbeat), slave.count(remoting.Heartbeat))
+	if master.Count(remoting.Heartbeat) == 0 || slave.Count(remoting.Heartbeat) != 0 {
+		t.Fatalf("producer only: master got %d heartbeats, slave %d", master.Count(remoting.Heartbeat), slave.Count(remoting.Heartbeat))
 	}
 	if err := i.RegisterConsumer(newFakeConsumer("cg", "T")); err != nil {
 		t.Fatal(err)
@@ -132,17 +133,17 @@ func TestHeartbeatsGoToSlavesOnlyWithConsumers(t *testing.T) {
 	if err := i.SendHeartbeat(bg(t)); err != nil {
 		t.Fatal(err)
 	}
-	if slave.count(remoting.Heartbeat) == 0 {
+	if slave.Count(remoting.Heartbeat) == 0 {
 		t.Fatal("with a consumer: the slave got no heartbeat")
 	}
-	if v := i.BrokerVersion("b", slave.addr); v != 399 {
+	if v := i.BrokerVersion("b", slave.Addr()); v != 399 {
 		t.Errorf("slave version %d, want 399", v)
 	}
-	if v := i.BrokerVersion("b", master.addr); v != remoting.Version494 {
+	if v := i.BrokerVersion("b", master.Addr()); v != remoting.Version494 {
 		t.Errorf("master version %d, want the request's", v)
 	}
 	res, ok := i.FindBrokerAddrInSubscribe("b", 1, false)
-	if !ok || res.Addr != slave.addr || !res.Slave || res.Version != 399 {
+	if !ok || res.Addr != slave.Addr() || !res.Slave || res.Version != 399 {
 		t.Errorf("FindBrokerAddrInSubscribe(b, 1) = %+v, %v", res, ok)
 	}
 	res, ok = i.FindBrokerAddrInSubscribe("b", 2, true)
@@ -150,7 +151,7 @@ func TestHeartbeatsGoToSlavesOnlyWithConsumers(t *testing.T) {
 		t.Errorf("only broker 2, unknown: got %+v", res)
 	}
 	res, ok = i.FindBrokerAddrInSubscribe("b", 5, false)
-	if !ok || res.Addr != master.addr || res.Slave {
+	if !ok || res.Addr != master.Addr() || res.Slave {
 		t.Errorf("unknown broker 5, any: %+v, %v", res, ok)
 	}
 }
@@ -158,18 +159,18 @@ func TestHeartbeatsGoToSlavesOnlyWithConsumers(t *testing.T) {
 // At each heartbeat tick, brokers no cached route names any more are forgotten (Java's
 // cleanOfflineBroker).
 func TestOfflineBrokersAreCleanedAtTheHeartbeatTick(t *testing.T) {
-	ns := newFakeNameServer(t)
-	b1, b2 := newFakeBroker(t), newFakeBroker(t)
-	ns.setRoute("T", route(4, [2]string{"b1", b1.addr}, [2]string{"b2", b2.addr}))
+	ns := remotingtest.NewNameServer(t)
+	b1, b2 := remotingtest.NewBroker(t), remotingtest.NewBroker(t)
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b1", b1.Addr()}, [2]string{"b2", b2.Addr()}))
 	fc := clock.NewFake(epoch)
-	i := startInstance(t, testConfig(fc, ns.addr))
+	i := startInstance(t, testConfig(fc, ns.Addr()))
 	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
 		t.Fatal(err)
 	}
 	if len(i.BrokerAddrs()) != 2 {
 		t.Fatalf("broker table %v", i.BrokerAddrs())
 	}
-	ns.setRoute("T", route(4, [2]string{"b1", b1.addr}))
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b1", b1.Addr()}))
 	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func TestOfflineBrokersAreCleanedAtTheHeartbeatTick(t *testing.T) {
 	}
 	fc.Advance(30 * time.Second)
 	waitFor(t, "b2 cleaned", func() bool { return len(i.BrokerAddrs()) == 1 })
-	if i.FindBrokerAddrInPublish("b2") != "" || i.FindBrokerAddrInPublish("b1") != b1.addr {
+	if i.FindBrokerAddrInPublish("b2") != "" || i.FindBrokerAddrInPublish("b1") != b1.Addr() {
 		t.Errorf("broker table %v", i.BrokerAddrs())
 	}
 }
@@ -186,10 +187,10 @@ func TestOfflineBrokersAreCleanedAtTheHeartbeatTick(t *testing.T) {
 // A topic routed through TBW102 (not created yet) keeps following TBW102 at each refresh,
 // until the NameServer knows the topic itself.
 func TestRefreshFollowsTheDefaultTopicUntilTheTopicExists(t *testing.T) {
-	ns := newFakeNameServer(t)
-	ns.setRoute("TBW102", route(8, [2]string{"b1", "127.0.0.1:1"}))
+	ns := remotingtest.NewNameServer(t)
+	ns.SetRoute("TBW102", remotingtest.Route(8, [2]string{"b1", "127.0.0.1:1"}))
 	fc := clock.NewFake(epoch)
-	i := startInstance(t, testConfig(fc, ns.addr))
+	i := startInstance(t, testConfig(fc, ns.Addr()))
 	p := newFakeProducer("pg", "New")
 	if err := i.RegisterProducer(p); err != nil {
 		t.Fatal(err)
@@ -198,19 +199,19 @@ func TestRefreshFollowsTheDefaultTopicUntilTheTopicExists(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ns.setRoute("TBW102", route(8, [2]string{"b1", "127.0.0.1:1"}, [2]string{"b2", "127.0.0.1:2"}))
+	ns.SetRoute("TBW102", remotingtest.Route(8, [2]string{"b1", "127.0.0.1:1"}, [2]string{"b2", "127.0.0.1:2"}))
 	fc.Advance(30 * time.Second)
 	waitFor(t, "New to follow TBW102's new broker", func() bool { return len(i.PublishInfo("New").Queues) == 8 })
 	if got := p.info("New"); len(got.Queues) != 8 || got.Queues[4].BrokerName != "b2" {
 		t.Errorf("producer has %v", got.Queues)
 	}
 
-	ns.setRoute("New", route(2, [2]string{"b1", "127.0.0.1:1"}))
+	ns.SetRoute("New", remotingtest.Route(2, [2]string{"b1", "127.0.0.1:1"}))
 	fc.Advance(30 * time.Second)
 	waitFor(t, "New's own route", func() bool { return len(i.PublishInfo("New").Queues) == 2 })
 	lookups := func(topic string) int {
 		n := 0
-		for _, r := range ns.requests(remoting.GetRouteInfoByTopic) {
+		for _, r := range ns.Requests(remoting.GetRouteInfoByTopic) {
 			if r.Ext.Get("topic") == topic {
 				n++
 			}

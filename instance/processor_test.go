@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
@@ -15,14 +16,14 @@ import (
 // processorFixture is an instance connected to a fake broker that pushes requests to it.
 type processorFixture struct {
 	inst   *Instance
-	broker *fakeServer
+	broker *remotingtest.Server
 	conn   *netpoll.Conn // the broker's side of the instance's connection
 	p      *fakeProducer
 	c1, c2 *fakeConsumer
 }
 
 func newProcessorFixture(t *testing.T) *processorFixture {
-	broker := newFakeBroker(t)
+	broker := remotingtest.NewBroker(t)
 	i := startInstance(t, testConfig(clock.NewFake(epoch), "127.0.0.1:1"))
 	f := &processorFixture{inst: i, broker: broker, p: newFakeProducer("pg"), c1: newFakeConsumer("cg1", "T"), c2: newFakeConsumer("cg2", "T")}
 	for _, err := range []error{i.RegisterProducer(f.p), i.RegisterConsumer(f.c1), i.RegisterConsumer(f.c2)} {
@@ -30,10 +31,10 @@ func newProcessorFixture(t *testing.T) *processorFixture {
 			t.Fatal(err)
 		}
 	}
-	if _, err := i.Heartbeat(bg(t), broker.addr, i.heartbeatData()); err != nil {
+	if _, err := i.Heartbeat(bg(t), broker.Addr(), i.heartbeatData()); err != nil {
 		t.Fatal(err)
 	}
-	f.conn = broker.conn()
+	f.conn = broker.Conn()
 	return f
 }
 
@@ -74,7 +75,7 @@ func TestCheckTransactionStateGoesToTheProducerOfThePGROUP(t *testing.T) {
 	f.push(t, remoting.CheckTransactionState, h, storedMessage(t, "other"), true) // not ours: ignored
 	f.push(t, remoting.CheckTransactionState, h, storedMessage(t, "pg"), true)
 	got := <-f.p.checks
-	if got.addr != f.broker.addr || got.msg.UniqKey() != "UNIQ1" || got.msg.CommitLogOffset != 77 || string(got.msg.Body) != "half" ||
+	if got.addr != f.broker.Addr() || got.msg.UniqKey() != "UNIQ1" || got.msg.CommitLogOffset != 77 || string(got.msg.Body) != "half" ||
 		got.h.TranStateTableOffset != 5 || got.h.TransactionID != "UNIQ1" {
 		t.Errorf("producer got %+v %+v from %s", got.msg, got.h, got.addr)
 	}

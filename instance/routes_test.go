@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -85,20 +86,20 @@ func TestSubscribeInfoFromRouteHasReadableQueuesSorted(t *testing.T) {
 }
 
 func TestRouteEqualIgnoresOrder(t *testing.T) {
-	a := route(4, [2]string{"a", "1"}, [2]string{"b", "2"})
-	b := route(4, [2]string{"b", "2"}, [2]string{"a", "1"})
+	a := remotingtest.Route(4, [2]string{"a", "1"}, [2]string{"b", "2"})
+	b := remotingtest.Route(4, [2]string{"b", "2"}, [2]string{"a", "1"})
 	if !routeEqual(a, b) {
 		t.Error("routes differing in order only compare unequal")
 	}
-	c := route(4, [2]string{"a", "1"}, [2]string{"b", "3"})
+	c := remotingtest.Route(4, [2]string{"a", "1"}, [2]string{"b", "3"})
 	if routeEqual(a, c) {
 		t.Error("a moved broker compares equal")
 	}
-	d := route(8, [2]string{"a", "1"}, [2]string{"b", "2"})
+	d := remotingtest.Route(8, [2]string{"a", "1"}, [2]string{"b", "2"})
 	if routeEqual(a, d) {
 		t.Error("a queue count change compares equal")
 	}
-	e := route(4, [2]string{"a", "1"}, [2]string{"b", "2"})
+	e := remotingtest.Route(4, [2]string{"a", "1"}, [2]string{"b", "2"})
 	e.FilterServers = map[string][]string{"1": {"f"}}
 	if routeEqual(a, e) {
 		t.Error("a filter server change compares equal")
@@ -106,8 +107,8 @@ func TestRouteEqualIgnoresOrder(t *testing.T) {
 }
 
 func TestUpdateTopicRouteTellsProducersAndConsumersOnChangeOnly(t *testing.T) {
-	ns := newFakeNameServer(t)
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	ns := remotingtest.NewNameServer(t)
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	p, c := newFakeProducer("pg"), newFakeConsumer("cg")
 	if err := i.RegisterProducer(p); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestUpdateTopicRouteTellsProducersAndConsumersOnChangeOnly(t *testing.T) {
 	if err := i.RegisterConsumer(c); err != nil {
 		t.Fatal(err)
 	}
-	ns.setRoute("T", route(2, [2]string{"b1", "127.0.0.1:1"}))
+	ns.SetRoute("T", remotingtest.Route(2, [2]string{"b1", "127.0.0.1:1"}))
 
 	changed, err := i.UpdateTopicRoute(bg(t), "T")
 	if err != nil || !changed {
@@ -143,7 +144,7 @@ func TestUpdateTopicRouteTellsProducersAndConsumersOnChangeOnly(t *testing.T) {
 		t.Errorf("producer told %d times, want once", n)
 	}
 
-	ns.setRoute("T", route(2, [2]string{"b1", "127.0.0.1:1"}, [2]string{"b2", "127.0.0.1:2"}))
+	ns.SetRoute("T", remotingtest.Route(2, [2]string{"b1", "127.0.0.1:1"}, [2]string{"b2", "127.0.0.1:2"}))
 	if changed, err := i.UpdateTopicRoute(bg(t), "T"); err != nil || !changed {
 		t.Fatalf("changed update = %v, %v", changed, err)
 	}
@@ -153,17 +154,17 @@ func TestUpdateTopicRouteTellsProducersAndConsumersOnChangeOnly(t *testing.T) {
 }
 
 func TestUpdateTopicRouteKeepsTheCacheOnErrors(t *testing.T) {
-	ns := newFakeNameServer(t)
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
-	ns.setRoute("T", route(2, [2]string{"b1", "127.0.0.1:1"}))
+	ns := remotingtest.NewNameServer(t)
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
+	ns.SetRoute("T", remotingtest.Route(2, [2]string{"b1", "127.0.0.1:1"}))
 	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
 		t.Fatal(err)
 	}
-	ns.setRoute("T", nil)
+	ns.SetRoute("T", nil)
 	_, err := i.UpdateTopicRoute(bg(t), "T")
 	var be *BrokerError
-	if !errors.Is(err, ErrTopicNotExist) || !errors.As(err, &be) || be.Addr != ns.addr || be.Request != remoting.GetRouteInfoByTopic {
-		t.Fatalf("update of a vanished topic = %v, want TOPIC_NOT_EXIST from %s", err, ns.addr)
+	if !errors.Is(err, ErrTopicNotExist) || !errors.As(err, &be) || be.Addr != ns.Addr() || be.Request != remoting.GetRouteInfoByTopic {
+		t.Fatalf("update of a vanished topic = %v, want TOPIC_NOT_EXIST from %s", err, ns.Addr())
 	}
 	if !i.PublishInfo("T").OK() {
 		t.Error("the cached route was dropped on an error")
@@ -173,15 +174,15 @@ func TestUpdateTopicRouteKeepsTheCacheOnErrors(t *testing.T) {
 // A topic the brokers do not know yet takes TBW102's route with the producer's queue
 // count (Java's isDefault path).
 func TestUpdateTopicRouteFromDefault(t *testing.T) {
-	ns := newFakeNameServer(t)
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	ns := remotingtest.NewNameServer(t)
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	p := newFakeProducer("pg")
 	if err := i.RegisterProducer(p); err != nil {
 		t.Fatal(err)
 	}
-	def := route(8, [2]string{"b1", "127.0.0.1:1"}, [2]string{"b2", "127.0.0.1:2"})
+	def := remotingtest.Route(8, [2]string{"b1", "127.0.0.1:1"}, [2]string{"b2", "127.0.0.1:2"})
 	def.Queues[1].ReadQueueNums = 2
-	ns.setRoute("TBW102", def)
+	ns.SetRoute("TBW102", def)
 
 	if _, err := i.UpdateTopicRoute(bg(t), "New"); !errors.Is(err, ErrTopicNotExist) {
 		t.Fatalf("plain update of a new topic = %v", err)
@@ -209,23 +210,23 @@ func TestUpdateTopicRouteFromDefault(t *testing.T) {
 }
 
 func TestConcurrentUpdatesOfOneTopicShareOneRequest(t *testing.T) {
-	ns := newFakeServer(t)
+	ns := remotingtest.NewServer(t)
 	release := make(chan struct{})
 	var mu sync.Mutex
 	n := 0
-	ns.srv.Handle(remoting.GetRouteInfoByTopic, func(_ context.Context, c *netpoll.Conn, req *remoting.Command) *remoting.Command {
+	ns.HandleConn(remoting.GetRouteInfoByTopic, func(_ context.Context, c *netpoll.Conn, req *remoting.Command) *remoting.Command {
 		mu.Lock()
 		n++
 		mu.Unlock()
 		go func() {
 			<-release
 			resp := remoting.NewResponse(req, remoting.Success, "")
-			resp.Body = route(1, [2]string{"b", "127.0.0.1:1"}).EncodeStandard()
+			resp.Body = remotingtest.Route(1, [2]string{"b", "127.0.0.1:1"}).EncodeStandard()
 			_ = c.Respond(req, resp)
 		}()
 		return nil
 	})
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {

@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/leaktest"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
 )
 
 func TestStartTwiceFailsClearly(t *testing.T) {
-	ns := newFakeNameServer(t)
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	ns := remotingtest.NewNameServer(t)
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	err := i.Start(context.Background())
 	var se *StateError
 	if !errors.As(err, &se) || se.State != Running || errors.Is(err, ErrNotRunning) {
@@ -28,8 +30,8 @@ func TestStartTwiceFailsClearly(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
-	ns := newFakeNameServer(t)
-	i, err := New(testConfig(clock.NewFake(epoch), ns.addr))
+	ns := remotingtest.NewNameServer(t)
+	i, err := New(testConfig(clock.NewFake(epoch), ns.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +101,12 @@ func TestFailedStartIsFinal(t *testing.T) {
 // Shutdown unregisters every group from every broker, has consumers persist their offsets
 // and stops every goroutine.
 func TestShutdownUnregistersPersistsAndStopsEverything(t *testing.T) {
-	check := leakCheck(t)
-	ns := newFakeNameServer(t)
-	b1, b2 := newFakeBroker(t), newFakeBroker(t)
-	ns.setRoute("T", route(4, [2]string{"b1", b1.addr}, [2]string{"b2", b2.addr}))
+	check := leaktest.Check(t)
+	ns := remotingtest.NewNameServer(t)
+	b1, b2 := remotingtest.NewBroker(t), remotingtest.NewBroker(t)
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b1", b1.Addr()}, [2]string{"b2", b2.Addr()}))
 
-	i, err := New(testConfig(clock.NewFake(epoch), ns.addr))
+	i, err := New(testConfig(clock.NewFake(epoch), ns.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,46 +122,46 @@ func TestShutdownUnregistersPersistsAndStopsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "heartbeats to both brokers", func() bool {
-		return b1.count(remoting.Heartbeat) > 0 && b2.count(remoting.Heartbeat) > 0
+		return b1.Count(remoting.Heartbeat) > 0 && b2.Count(remoting.Heartbeat) > 0
 	})
 
 	shutdown(t, i)
-	for _, b := range []*fakeServer{b1, b2} {
+	for _, b := range []*remotingtest.Server{b1, b2} {
 		var groups []string
-		for _, r := range b.requests(remoting.UnregisterClient) {
+		for _, r := range b.Requests(remoting.UnregisterClient) {
 			if r.Ext.Get("clientID") != i.ClientID() {
 				t.Errorf("UNREGISTER_CLIENT from %q", r.Ext.Get("clientID"))
 			}
 			groups = append(groups, "p:"+r.Ext.Get("producerGroup")+" c:"+r.Ext.Get("consumerGroup"))
 		}
 		if strings.Join(groups, ",") != "p:pg c:,p: c:cg" {
-			t.Errorf("broker %s got UNREGISTER_CLIENT for %v, want pg then cg", b.addr, groups)
+			t.Errorf("broker %s got UNREGISTER_CLIENT for %v, want pg then cg", b.Addr(), groups)
 		}
 	}
 	if c.persists.Load() == 0 {
 		t.Error("consumer offsets not persisted at shutdown")
 	}
-	ns.close()
-	b1.close()
-	b2.close()
+	ns.Close()
+	b1.Close()
+	b2.Close()
 	check()
 }
 
 func TestShutdownWithinAnExpiredContextStillStopsEverything(t *testing.T) {
-	check := leakCheck(t)
-	ns := newFakeNameServer(t)
-	broker := newFakeServer(t)
+	check := leaktest.Check(t)
+	ns := remotingtest.NewNameServer(t)
+	broker := remotingtest.NewServer(t)
 	hold := make(chan struct{})
-	broker.srv.Handle(remoting.UnregisterClient, func(ctx context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
+	broker.HandleConn(remoting.UnregisterClient, func(ctx context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
 		select { // never answers in time
 		case <-hold:
 		case <-ctx.Done():
 		}
 		return nil
 	})
-	broker.answer(remoting.Heartbeat, remoting.Success, "")
-	ns.setRoute("T", route(4, [2]string{"b1", broker.addr}))
-	i, err := New(testConfig(clock.NewFake(epoch), ns.addr))
+	broker.Answer(remoting.Heartbeat, remoting.Success, "")
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b1", broker.Addr()}))
+	i, err := New(testConfig(clock.NewFake(epoch), ns.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func TestShutdownWithinAnExpiredContextStillStopsEverything(t *testing.T) {
 	if err := i.Start(bg(t)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a heartbeat", func() bool { return broker.count(remoting.Heartbeat) > 0 })
+	waitFor(t, "a heartbeat", func() bool { return broker.Count(remoting.Heartbeat) > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -187,7 +189,7 @@ func TestShutdownWithinAnExpiredContextStillStopsEverything(t *testing.T) {
 		t.Errorf("state %s", i.State())
 	}
 	close(hold)
-	ns.close()
-	broker.close()
+	ns.Close()
+	broker.Close()
 	check()
 }

@@ -5,16 +5,17 @@ import (
 	"testing"
 
 	"github.com/mqgate/mqgate/internal/clock"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
 // A snapshot lists what the instance learnt: brokers with the version of their heartbeat
 // answers, routes, groups; the running info is the one a broker gets.
 func TestSnapshotAndRunningInfo(t *testing.T) {
-	ns := newFakeNameServer(t)
-	b := newFakeBroker(t)
-	ns.setRoute("T", route(4, [2]string{"broker-a", b.addr}))
-	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.addr))
+	ns := remotingtest.NewNameServer(t)
+	b := remotingtest.NewBroker(t)
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"broker-a", b.Addr()}))
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	if err := i.RegisterProducer(newFakeProducer("pg", "T")); err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +34,10 @@ func TestSnapshotAndRunningInfo(t *testing.T) {
 	}
 
 	s := i.Snapshot()
-	if s.ClientID != "10.0.0.1@test" || s.State != Running || !slices.Equal(s.NameServers, []string{ns.addr}) {
+	if s.ClientID != "10.0.0.1@test" || s.State != Running || !slices.Equal(s.NameServers, []string{ns.Addr()}) {
 		t.Errorf("identity: %+v", s)
 	}
-	if len(s.Brokers) != 1 || s.Brokers[0] != (BrokerInfo{Name: "broker-a", ID: 0, Addr: b.addr, Version: remoting.Version494}) {
+	if len(s.Brokers) != 1 || s.Brokers[0] != (BrokerInfo{Name: "broker-a", ID: 0, Addr: b.Addr(), Version: remoting.Version494}) {
 		t.Errorf("brokers %+v", s.Brokers)
 	}
 	if len(s.Routes) != 1 || s.Routes[0].Topic != "T" || s.Routes[0].PublishQueues != 4 || s.Routes[0].SubscribeQueues != 4 {
@@ -50,7 +51,7 @@ func TestSnapshotAndRunningInfo(t *testing.T) {
 	if info == nil {
 		t.Fatal("no running info")
 	}
-	for k, want := range map[string]string{"consumeThreadMin": "20", remoting.PropNameServerAddr: ns.addr + ";",
+	for k, want := range map[string]string{"consumeThreadMin": "20", remoting.PropNameServerAddr: ns.Addr() + ";",
 		remoting.PropConsumeType: string(remoting.ConsumePassively), remoting.PropClientVersion: "V4_9_4"} {
 		if got := info.Properties[k]; got != want {
 			t.Errorf("property %s = %q, want %q", k, got, want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -12,7 +13,7 @@ import (
 // the race detector cloudwego/netpoll routes epoll events by descriptor number, so a
 // reused number could inherit a stale hang-up; see dupfd_race.go.)
 func TestServerChurnKeepsNewConnections(t *testing.T) {
-	defer leakCheck(t)()
+	defer leaktest.Check(t)()
 	iterations := 1500
 	if testing.Short() {
 		iterations = 50

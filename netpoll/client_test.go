@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
 func TestPipelinedRequestsAreMatchedToTheirResponses(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	defer check()
 	srv, addr := startServer(t, ServerConfig{}, nil)
 	cl := newClient(t, ClientConfig{})
@@ -227,7 +228,7 @@ func TestClientReconnectsToARestartedServer(t *testing.T) {
 }
 
 func TestCloseUnblocksInFlightCallersAndStopsEverything(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	g := newGate()
 	srv, addr := startServer(t, ServerConfig{}, g)
 	cl, err := NewClient(ClientConfig{RequestTimeout: time.Minute})

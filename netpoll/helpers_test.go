@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	np "github.com/cloudwego/netpoll"
-
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -32,31 +30,6 @@ func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) 
 		}
 		runtime.Gosched()
 		time.Sleep(time.Millisecond) // poll interval, not a wait for the condition
-	}
-}
-
-// leakCheck records the goroutine count and returns a check that it comes back to it.
-// netpoll's pollers are started first: they are process-wide and live forever.
-func leakCheck(t testing.TB) func() {
-	t.Helper()
-	np.Initialize()
-	runtime.GC()
-	base := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= base {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("goroutines: %d, baseline %d\n%s", n, base, buf)
-			}
-			time.Sleep(time.Millisecond)
-		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -26,7 +27,7 @@ func connectedPair(t *testing.T, scfg ServerConfig, ccfg ClientConfig) (*Server,
 }
 
 func TestServerPushesRequestsToClientHandlers(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	notified := make(chan *remoting.Command, 2)
 	srv, cl, sc, gone := connectedPair(t, ServerConfig{}, ClientConfig{})
 	cl.Handle(remoting.GetConsumerRunningInfo, func(_ context.Context, _ *Conn, req *remoting.Command) *remoting.Command {
@@ -109,7 +110,7 @@ func TestServerPushTimesOut(t *testing.T) {
 }
 
 func TestServerShutdownClosesClientConnections(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	srv, err := NewServer(ServerConfig{Addr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -68,7 +69,7 @@ func TestTransportsRoundTripPushAndLoss(t *testing.T) {
 }
 
 func testRoundTripPushAndLoss(t *testing.T, scfg ServerConfig, ccfg ClientConfig) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	conns := make(chan *Conn, 1)
 	g := newGate()
 	scfg.OnConnect = func(c *Conn) { conns <- c }

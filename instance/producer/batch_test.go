@@ -11,7 +11,7 @@ import (
 
 func TestSendBatchValidation(t *testing.T) {
 	ns, brokers := fakeCluster(t, "B", 1, "a")
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{MaxMessageSize: 4096})
 	msg := func(topic, body string, f ...func(*message.Message)) *message.Message {
 		m := newMessage(topic, body)
@@ -54,7 +54,7 @@ func TestSendBatchValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		var h remoting.SendRequestV2
-		_ = h.DecodeFields(brokers[0].requests(remoting.SendBatchMessage)[0].Ext)
+		_ = h.DecodeFields(brokers[0].Requests(remoting.SendBatchMessage)[0].Ext)
 		if !h.Batch || h.Properties != "WAIT\x01false" || h.SysFlag != 0 {
 			t.Fatalf("header %+v", h)
 		}

@@ -194,7 +194,7 @@ func TestCoalescingAsync(t *testing.T) {
 // share one batch even when no request is in flight.
 func TestCoalescingLinger(t *testing.T) {
 	ns, brokers := fakeCluster(t, "Lingering", 1, "a")
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true, Linger: time.Hour, MaxMessages: 4}})
 	var wg sync.WaitGroup
 	rs := make([]instance.SendResult, 4)
@@ -208,10 +208,10 @@ func TestCoalescingLinger(t *testing.T) {
 	}
 	wg.Wait() // a full batch ends the hour-long linger
 	b := brokers[0]
-	if b.count(remoting.SendBatchMessage) != 1 || b.count(remoting.SendMessageV2) != 0 {
-		t.Fatalf("%d batches, %d singles", b.count(remoting.SendBatchMessage), b.count(remoting.SendMessageV2))
+	if b.Count(remoting.SendBatchMessage) != 1 || b.Count(remoting.SendMessageV2) != 0 {
+		t.Fatalf("%d batches, %d singles", b.Count(remoting.SendBatchMessage), b.Count(remoting.SendMessageV2))
 	}
-	msgs, err := message.DecodeBatch(b.requests(remoting.SendBatchMessage)[0].Body)
+	msgs, err := message.DecodeBatch(b.Requests(remoting.SendBatchMessage)[0].Body)
 	if err != nil || len(msgs) != 4 {
 		t.Fatalf("batch of %d (%v)", len(msgs), err)
 	}
@@ -228,7 +228,7 @@ func TestCoalescingLinger(t *testing.T) {
 // another broker), a selector send does not.
 func TestCoalescedFailureIsPerCaller(t *testing.T) {
 	ns, brokers := fakeCluster(t, "Flaky", 1, "a", "b")
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}})
 	a, b := brokers[0], brokers[1]
 	release := make(chan struct{})
@@ -282,8 +282,8 @@ func TestCoalescedFailureIsPerCaller(t *testing.T) {
 			t.Errorf("send %d: %+v %v, want it stored on b", k, results[k], errs[k])
 		}
 	}
-	if a.count(remoting.SendBatchMessage) == 0 {
-		t.Fatalf("nothing was coalesced on a (%d singles)", a.count(remoting.SendMessageV2))
+	if a.Count(remoting.SendBatchMessage) == 0 {
+		t.Fatalf("nothing was coalesced on a (%d singles)", a.Count(remoting.SendMessageV2))
 	}
 	if b.sends() == 0 {
 		t.Fatal("nothing failed over to b")
@@ -337,7 +337,7 @@ func TestCoalescedCallerLeavesTheLine(t *testing.T) {
 		first.Do(func() { <-release })
 		return nil
 	})
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}})
 	firstDone := make(chan error, 1)
 	go func() {
@@ -385,7 +385,7 @@ func TestCoalescedCallerLeavesTheLine(t *testing.T) {
 	if timeouts != 1 || cancels != 1 || oks != 1 {
 		t.Fatalf("%d timeouts, %d cancellations, %d sent", timeouts, cancels, oks)
 	}
-	reqs := b.requests(remoting.SendBatchMessage)
+	reqs := b.Requests(remoting.SendBatchMessage)
 	if len(reqs) != 1 {
 		t.Fatalf("%d batches", len(reqs))
 	}
@@ -397,7 +397,7 @@ func TestCoalescedCallerLeavesTheLine(t *testing.T) {
 // An async first caller lingers too; a full line sends the batch at once.
 func TestCoalescingLingerAsync(t *testing.T) {
 	ns, brokers := fakeCluster(t, "LingerAsync", 1, "a")
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true, Linger: time.Hour, MaxMessages: 4}})
 	done := make(chan error, 4)
 	for k := range 4 {
@@ -416,15 +416,15 @@ func TestCoalescingLingerAsync(t *testing.T) {
 		}
 	}
 	b := brokers[0]
-	if b.count(remoting.SendBatchMessage) != 1 || b.count(remoting.SendMessageV2) != 0 {
-		t.Fatalf("%d batches, %d singles", b.count(remoting.SendBatchMessage), b.count(remoting.SendMessageV2))
+	if b.Count(remoting.SendBatchMessage) != 1 || b.Count(remoting.SendMessageV2) != 0 {
+		t.Fatalf("%d batches, %d singles", b.Count(remoting.SendBatchMessage), b.Count(remoting.SendMessageV2))
 	}
 }
 
 // Shutdown sends what an async first caller lingers for rather than waiting out Linger.
 func TestShutdownFlushesLingeringBatches(t *testing.T) {
 	ns, brokers := fakeCluster(t, "LingerShut", 1, "a")
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true, Linger: time.Hour}})
 	done := make(chan error, 1)
 	if err := p.SendAsync(bg(t), newMessage("LingerShut", "x"), func(_ instance.SendResult, err error) { done <- err }); err != nil {

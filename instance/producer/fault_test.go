@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 )
 
 func TestNotAvailableDuration(t *testing.T) {
@@ -94,7 +95,7 @@ func TestPickOneAtLeast(t *testing.T) {
 }
 
 func TestSelectQueue(t *testing.T) {
-	info := instance.PublishInfoFromRoute("T", route(2, [2]string{"a", "127.0.0.1:1"}, [2]string{"b", "127.0.0.1:2"},
+	info := instance.PublishInfoFromRoute("T", remotingtest.Route(2, [2]string{"a", "127.0.0.1:1"}, [2]string{"b", "127.0.0.1:2"},
 		[2]string{"c", "127.0.0.1:3"}))
 	t.Run("round robin over every queue", func(t *testing.T) {
 		p := &Producer{}
@@ -123,7 +124,7 @@ func TestSelectQueue(t *testing.T) {
 	})
 	t.Run("a retry on the only broker goes to it again", func(t *testing.T) {
 		p := &Producer{}
-		one := instance.PublishInfoFromRoute("T", route(4, [2]string{"a", "127.0.0.1:1"}))
+		one := instance.PublishInfoFromRoute("T", remotingtest.Route(4, [2]string{"a", "127.0.0.1:1"}))
 		if q := p.selectQueue(&topicEntry{}, one, "a"); q.BrokerName != "a" {
 			t.Fatalf("chose %v", q)
 		}
@@ -180,7 +181,7 @@ func TestSelectQueue(t *testing.T) {
 }
 
 func TestWriteQueueNums(t *testing.T) {
-	r := route(3, [2]string{"a", "x:1"})
+	r := remotingtest.Route(3, [2]string{"a", "x:1"})
 	r.Queues[0].WriteQueueNums = 2
 	info := &instance.TopicPublishInfo{Topic: "T", Route: r}
 	if n := writeQueueNums(info, "a"); n != 2 {

@@ -5,20 +5,16 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	np "github.com/cloudwego/netpoll"
-
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/message"
-	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -33,30 +29,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond) // poll interval, not a wait for the condition
-	}
-}
-
-// leakCheck records the goroutine count and returns a check that it comes back to it.
-func leakCheck(t testing.TB) func() {
-	t.Helper()
-	np.Initialize()
-	runtime.GC()
-	base := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= base {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("goroutines: %d, baseline %d\n%s", n, base, buf)
-			}
-			time.Sleep(time.Millisecond)
-		}
 	}
 }
 
@@ -172,124 +144,10 @@ func pullTopic(t testing.TB, inst *instance.Instance, addr, topic string, queues
 	return out
 }
 
-// fakeServer is a NameServer or broker double on netpoll.Server.
-type fakeServer struct {
-	t    testing.TB
-	srv  *netpoll.Server
-	addr string
-
-	once  sync.Once
-	mu    sync.Mutex
-	reqs  map[remoting.RequestCode][]*remoting.Command
-	conns []*netpoll.Conn
-}
-
-func newFakeServer(t testing.TB) *fakeServer {
-	t.Helper()
-	f := &fakeServer{t: t, reqs: make(map[remoting.RequestCode][]*remoting.Command)}
-	// On package net, as the instance's tests do (see instance/helpers_test.go).
-	srv, err := netpoll.NewServer(netpoll.ServerConfig{Addr: "127.0.0.1:0", NetConn: true, Logger: discard,
-		OnConnect: func(c *netpoll.Conn) {
-			f.mu.Lock()
-			f.conns = append(f.conns, c)
-			f.mu.Unlock()
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv, f.addr = srv, addr.String()
-	t.Cleanup(f.close)
-	return f
-}
-
-func (f *fakeServer) close() {
-	f.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = f.srv.Shutdown(ctx)
-	})
-}
-
-// on answers code with h, recording each request.
-func (f *fakeServer) on(code remoting.RequestCode, h func(req *remoting.Command) *remoting.Command) {
-	f.srv.Handle(code, func(_ context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
-		f.mu.Lock()
-		f.reqs[code] = append(f.reqs[code], req)
-		f.mu.Unlock()
-		return h(req)
-	})
-}
-
-// conn returns the server side of the latest connection.
-func (f *fakeServer) conn() *netpoll.Conn {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.conns) == 0 {
-		f.t.Fatal("no connection")
-	}
-	return f.conns[len(f.conns)-1]
-}
-
-func (f *fakeServer) count(code remoting.RequestCode) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.reqs[code])
-}
-
-func (f *fakeServer) requests(code remoting.RequestCode) []*remoting.Command {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.reqs[code])
-}
-
-// fakeNameServer answers GET_ROUTEINFO_BY_TOPIC from a table of routes.
-type fakeNameServer struct {
-	*fakeServer
-	rmu    sync.Mutex
-	routes map[string]*remoting.TopicRouteData
-}
-
-func newFakeNameServer(t testing.TB) *fakeNameServer {
-	n := &fakeNameServer{fakeServer: newFakeServer(t), routes: make(map[string]*remoting.TopicRouteData)}
-	n.on(remoting.GetRouteInfoByTopic, func(req *remoting.Command) *remoting.Command {
-		topic := req.Ext.Get("topic")
-		n.rmu.Lock()
-		route := n.routes[topic]
-		n.rmu.Unlock()
-		if route == nil {
-			return remoting.NewResponse(req, remoting.TopicNotExist, "No topic route info in name server for the topic: "+topic)
-		}
-		resp := remoting.NewResponse(req, remoting.Success, "")
-		resp.Body = route.EncodeStandard()
-		return resp
-	})
-	return n
-}
-
-func (n *fakeNameServer) setRoute(topic string, route *remoting.TopicRouteData) {
-	n.rmu.Lock()
-	defer n.rmu.Unlock()
-	n.routes[topic] = route
-}
-
-// route returns a route with one master per broker name, each with queues queues.
-func route(queues int32, brokers ...[2]string) *remoting.TopicRouteData {
-	r := &remoting.TopicRouteData{FilterServers: map[string][]string{}}
-	for _, b := range brokers {
-		r.Brokers = append(r.Brokers, remoting.BrokerData{BrokerName: b[0], Cluster: "DefaultCluster", Addrs: map[int64]string{0: b[1]}})
-		r.Queues = append(r.Queues, remoting.QueueData{BrokerName: b[0], Perm: 6, ReadQueueNums: queues, WriteQueueNums: queues})
-	}
-	return r
-}
-
 // fakeBroker answers sends with answer (SUCCESS with offsets when nil), heartbeats and
 // UNREGISTER_CLIENT.
 type fakeBroker struct {
-	*fakeServer
+	*remotingtest.Server
 	name string
 
 	amu    sync.Mutex
@@ -298,10 +156,10 @@ type fakeBroker struct {
 }
 
 func newFakeBroker(t testing.TB, name string) *fakeBroker {
-	b := &fakeBroker{fakeServer: newFakeServer(t), name: name}
+	b := &fakeBroker{Server: remotingtest.NewServer(t), name: name}
 	ok := func(req *remoting.Command) *remoting.Command { return remoting.NewResponse(req, remoting.Success, "") }
-	b.on(remoting.Heartbeat, ok)
-	b.on(remoting.UnregisterClient, ok)
+	b.Handle(remoting.Heartbeat, ok)
+	b.Handle(remoting.UnregisterClient, ok)
 	send := func(req *remoting.Command) *remoting.Command {
 		b.amu.Lock()
 		a := b.answer
@@ -313,9 +171,9 @@ func newFakeBroker(t testing.TB, name string) *fakeBroker {
 		}
 		return b.stored(req)
 	}
-	b.on(remoting.SendMessageV2, send)
-	b.on(remoting.SendBatchMessage, send)
-	b.on(remoting.EndTransaction, func(*remoting.Command) *remoting.Command { return nil })
+	b.Handle(remoting.SendMessageV2, send)
+	b.Handle(remoting.SendBatchMessage, send)
+	b.Handle(remoting.EndTransaction, func(*remoting.Command) *remoting.Command { return nil })
 	return b
 }
 
@@ -334,7 +192,7 @@ func (b *fakeBroker) stored(req *remoting.Command) *remoting.Command {
 	b.amu.Unlock()
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i] = message.OffsetMsgID(netipAddrPort(b.addr), (first+int64(i))*100)
+		ids[i] = message.OffsetMsgID(netipAddrPort(b.Addr()), (first+int64(i))*100)
 	}
 	resp := remoting.NewResponse(req, remoting.Success, "")
 	resp.Header = &remoting.SendResponse{MsgID: strings.Join(ids, ","), QueueID: h.QueueID, QueueOffset: first}
@@ -348,21 +206,21 @@ func (b *fakeBroker) setAnswer(a func(req *remoting.Command) *remoting.Command) 
 }
 
 func (b *fakeBroker) sends() int {
-	return b.count(remoting.SendMessageV2) + b.count(remoting.SendBatchMessage)
+	return b.Count(remoting.SendMessageV2) + b.Count(remoting.SendBatchMessage)
 }
 
 // fakeCluster is a fake NameServer and brokers routing topic (and TBW102) to them all.
-func fakeCluster(t testing.TB, topic string, queues int32, names ...string) (*fakeNameServer, []*fakeBroker) {
-	ns := newFakeNameServer(t)
+func fakeCluster(t testing.TB, topic string, queues int32, names ...string) (*remotingtest.NameServer, []*fakeBroker) {
+	ns := remotingtest.NewNameServer(t)
 	var brokers []*fakeBroker
 	var pairs [][2]string
 	for _, n := range names {
 		b := newFakeBroker(t, n)
 		brokers = append(brokers, b)
-		pairs = append(pairs, [2]string{n, b.addr})
+		pairs = append(pairs, [2]string{n, b.Addr()})
 	}
-	ns.setRoute(topic, route(queues, pairs...))
-	ns.setRoute(message.AutoCreateTopicKey, route(8, pairs...))
+	ns.SetRoute(topic, remotingtest.Route(queues, pairs...))
+	ns.SetRoute(message.AutoCreateTopicKey, remotingtest.Route(8, pairs...))
 	return ns, brokers
 }
 

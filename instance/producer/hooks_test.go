@@ -71,8 +71,8 @@ func (h *recordingHook) AfterSend(_ context.Context, evs []instance.SendEvent) {
 func TestSendHooks(t *testing.T) {
 	ns, brokers := fakeCluster(t, "Hooked", 1, "a")
 	b := brokers[0]
-	inst := startInstance(t, instanceConfig(ns.addr))
-	at := "a@" + b.addr
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	at := "a@" + b.Addr()
 
 	t.Run("hooks run in order around the send and may set properties", func(t *testing.T) {
 		log := &callLog{}
@@ -88,7 +88,7 @@ func TestSendHooks(t *testing.T) {
 		if got := log.get(); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("calls %q, want %q", got, want)
 		}
-		req := b.requests(remoting.SendMessageV2)
+		req := b.Requests(remoting.SendMessageV2)
 		var h remoting.SendRequestV2
 		_ = h.DecodeFields(req[len(req)-1].Ext)
 		props := message.ParseProperties(h.Properties)
@@ -158,7 +158,7 @@ func TestSendHooks(t *testing.T) {
 			rs[2].QueueOffset != rs[0].QueueOffset+1 {
 			t.Fatalf("results %+v", rs)
 		}
-		reqs := b.requests(remoting.SendBatchMessage)
+		reqs := b.Requests(remoting.SendBatchMessage)
 		sent, _ := message.DecodeBatch(reqs[len(reqs)-1].Body)
 		if len(sent) != 2 || string(sent[0].Body) != "b0" || string(sent[1].Body) != "b2" {
 			t.Fatalf("batch sent %d messages", len(sent))
@@ -200,7 +200,7 @@ func TestSendHooksOnACoalescedBatch(t *testing.T) {
 		first.Do(func() { <-release })
 		return nil
 	})
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	var mu sync.Mutex
 	var sizes []int
 	hook := hookFunc(func(evs []instance.SendEvent) {
@@ -244,7 +244,7 @@ func TestSendHooksOnACoalescedBatch(t *testing.T) {
 			t.Fatalf("%s: %v", bodies[i], err)
 		}
 	}
-	reqs := b.requests(remoting.SendBatchMessage)
+	reqs := b.Requests(remoting.SendBatchMessage)
 	if len(reqs) != 1 {
 		t.Fatalf("%d batches", len(reqs))
 	}

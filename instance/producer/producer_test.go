@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 )
 
 func TestLifecycle(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	ns, brokers := fakeCluster(t, "Life", 1, "a")
 	b := brokers[0]
 	release := make(chan struct{})
@@ -20,7 +21,7 @@ func TestLifecycle(t *testing.T) {
 		<-release
 		return nil
 	})
-	i, err := instance.New(instanceConfig(ns.addr))
+	i, err := instance.New(instanceConfig(ns.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +88,8 @@ func TestLifecycle(t *testing.T) {
 	if err := i.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ns.close()
-	b.close()
+	ns.Close()
+	b.Close()
 	check()
 }
 
@@ -100,7 +101,7 @@ func TestShutdownDeadline(t *testing.T) {
 		<-release
 		return nil
 	})
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{SendTimeout: time.Minute})
 	t.Cleanup(func() { close(release) }) // first of the clean-ups: the send completes
 	done := make(chan struct{})

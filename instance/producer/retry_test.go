@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -32,7 +33,7 @@ func TestSyncRetryGoesToAnotherBroker(t *testing.T) {
 	a.setAnswer(func(req *remoting.Command) *remoting.Command {
 		return remoting.NewResponse(req, remoting.SystemError, "store error")
 	})
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{})
 	for i := range 6 {
 		r, err := p.Send(bg(t), newMessage("Retried", "x"))
@@ -61,7 +62,7 @@ func TestSyncRetriesSpent(t *testing.T) {
 			return remoting.NewResponse(req, remoting.NoPermission, "no")
 		})
 	}
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	for i, tc := range []struct {
 		name    string
 		retries int
@@ -100,7 +101,7 @@ func TestFlushTimeoutResult(t *testing.T) {
 			return resp
 		})
 	}
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	t.Run("returned as it is by default", func(t *testing.T) {
 		p := startProducer(t, inst, Config{Group: "g1"})
 		r, err := p.Send(bg(t), newMessage("Flush", "x"))
@@ -131,7 +132,7 @@ func TestSendTimeout(t *testing.T) {
 		<-never
 		return nil
 	})
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{SendTimeout: 300 * time.Millisecond})
 	start := time.Now()
 	_, err := p.Send(bg(t), newMessage("Silent", "x"))
@@ -172,7 +173,7 @@ func TestSendTimeout(t *testing.T) {
 // An async send whose request cannot be written (its broker is gone) goes to the other
 // broker; a broker's error answer is not retried (Java's sendMessageAsync).
 func TestAsyncRetry(t *testing.T) {
-	ns := newFakeNameServer(t)
+	ns := remotingtest.NewNameServer(t)
 	b := newFakeBroker(t, "b")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -180,9 +181,9 @@ func TestAsyncRetry(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close() // connections to it are refused
-	r := route(1, [2]string{"a", dead}, [2]string{"b", b.addr})
-	ns.setRoute("Async", r)
-	inst := startInstance(t, instanceConfig(ns.addr))
+	r := remotingtest.Route(1, [2]string{"a", dead}, [2]string{"b", b.Addr()})
+	ns.SetRoute("Async", r)
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	for _, coalesce := range []bool{false, true} {
 		t.Run(fmt.Sprint("coalesce=", coalesce), func(t *testing.T) {
 			asyncFailover(t, inst, coalesce, b)
@@ -194,7 +195,7 @@ func TestAsyncRetry(t *testing.T) {
 			return remoting.NewResponse(req, remoting.ServiceNotAvailable, "no")
 		})
 		defer b.setAnswer(nil)
-		ns.setRoute("AsyncB", route(1, [2]string{"b", b.addr}))
+		ns.SetRoute("AsyncB", remotingtest.Route(1, [2]string{"b", b.Addr()}))
 		before := b.sends()
 		done := make(chan error, 1)
 		if err := p.SendAsync(bg(t), newMessage("AsyncB", "x"), func(_ instance.SendResult, err error) { done <- err }); err != nil {
@@ -237,7 +238,7 @@ func asyncFailover(t *testing.T, inst *instance.Instance, coalesce bool, b *fake
 // header, not in its properties (sendKernelImpl).
 func TestRetryTopicHeader(t *testing.T) {
 	ns, brokers := fakeCluster(t, "%RETRY%cg", 1, "a")
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}})
 	m := newMessage("%RETRY%cg", "again")
 	m.Properties.Set(message.PropertyReconsumeTime, "3")
@@ -245,7 +246,7 @@ func TestRetryTopicHeader(t *testing.T) {
 	if _, err := p.Send(bg(t), m); err != nil {
 		t.Fatal(err)
 	}
-	reqs := brokers[0].requests(remoting.SendMessageV2)
+	reqs := brokers[0].Requests(remoting.SendMessageV2)
 	if len(reqs) != 1 {
 		t.Fatalf("%d single sends", len(reqs))
 	}
@@ -297,7 +298,7 @@ func TestLatencyFaultToleranceAvoidsASlowBroker(t *testing.T) {
 		return nil
 	})
 	fc := fakeClock()
-	cfg := instanceConfig(ns.addr)
+	cfg := instanceConfig(ns.Addr())
 	cfg.Clock = fc
 	inst := startInstance(t, cfg)
 	p := startProducer(t, inst, Config{LatencyFaultTolerance: true})
@@ -339,12 +340,12 @@ func TestLatencyFaultToleranceAvoidsASlowBroker(t *testing.T) {
 func TestRouteChangeReachesTheProducer(t *testing.T) {
 	ns, brokers := fakeCluster(t, "Growing", 2, "a")
 	b := newFakeBroker(t, "b")
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{})
 	if _, err := p.Send(bg(t), newMessage("Growing", "x")); err != nil {
 		t.Fatal(err)
 	}
-	ns.setRoute("Growing", route(2, [2]string{"a", brokers[0].addr}, [2]string{"b", b.addr}))
+	ns.SetRoute("Growing", remotingtest.Route(2, [2]string{"a", brokers[0].Addr()}, [2]string{"b", b.Addr()}))
 	if changed, err := inst.UpdateTopicRoute(bg(t), "Growing"); err != nil || !changed {
 		t.Fatalf("route update: %v %v", changed, err)
 	}

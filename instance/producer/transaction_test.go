@@ -17,10 +17,10 @@ import (
 // endTransactions waits for n END_TRANSACTION requests at b and decodes them.
 func endTransactions(t *testing.T, b *fakeBroker, n int) ([]remoting.EndTransactionRequest, []string) {
 	t.Helper()
-	waitFor(t, "END_TRANSACTION", func() bool { return b.count(remoting.EndTransaction) >= n })
+	waitFor(t, "END_TRANSACTION", func() bool { return b.Count(remoting.EndTransaction) >= n })
 	var hs []remoting.EndTransactionRequest
 	var remarks []string
-	for _, req := range b.requests(remoting.EndTransaction) {
+	for _, req := range b.Requests(remoting.EndTransaction) {
 		var h remoting.EndTransactionRequest
 		if err := h.DecodeFields(req.Ext); err != nil {
 			t.Fatal(err)
@@ -34,7 +34,7 @@ func endTransactions(t *testing.T, b *fakeBroker, n int) ([]remoting.EndTransact
 func TestSendInTransaction(t *testing.T) {
 	ns, brokers := fakeCluster(t, "Tx", 1, "a")
 	b := brokers[0]
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	p := startProducer(t, inst, Config{Group: "txg", Coalesce: CoalesceConfig{Enabled: true}})
 	for k, tc := range []struct {
 		name   string
@@ -78,7 +78,7 @@ func TestSendInTransaction(t *testing.T) {
 			if r.State != tc.state || r.MsgID != m.UniqKey() || tc.status == remoting.Success && seenID != r.MsgID {
 				t.Fatalf("result %+v, local saw %q", r, seenID)
 			}
-			send := b.requests(remoting.SendMessageV2)[k]
+			send := b.Requests(remoting.SendMessageV2)[k]
 			var h remoting.SendRequestV2
 			_ = h.DecodeFields(send.Ext)
 			props := message.ParseProperties(h.Properties)
@@ -111,7 +111,7 @@ func TestSendInTransaction(t *testing.T) {
 func TestTransactionCheck(t *testing.T) {
 	ns, brokers := fakeCluster(t, "TxCheck", 1, "a")
 	b := brokers[0]
-	inst := startInstance(t, instanceConfig(ns.addr))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
 	asked := make(chan *message.Ext, 1)
 	p := startProducer(t, inst, Config{Group: "txg", Namespace: "ns1",
 		TransactionChecker: TransactionCheckerFunc(func(_ context.Context, msg *message.Ext) LocalTransactionState {
@@ -122,7 +122,7 @@ func TestTransactionCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	half := &message.Ext{Message: message.Message{Topic: "ns1%TxCheck", Body: []byte("half")},
-		QueueOffset: 7, CommitLogOffset: 4096, StoreHost: netip.MustParseAddrPort(b.addr),
+		QueueOffset: 7, CommitLogOffset: 4096, StoreHost: netip.MustParseAddrPort(b.Addr()),
 		SysFlag: message.SysFlagTransactionPrepared}
 	half.Properties.Set(message.PropertyUniqKey, "UNIQ1")
 	half.Properties.Set(message.PropertyProducerGroup, "ns1%txg")
@@ -134,7 +134,7 @@ func TestTransactionCheck(t *testing.T) {
 	req := remoting.NewRequest(remoting.CheckTransactionState, &remoting.CheckTransactionStateRequest{
 		TranStateTableOffset: 7, CommitLogOffset: 4096, MsgID: "UNIQ1", TransactionID: "TX9", OffsetMsgID: half.OffsetMsgID()})
 	req.Body = body
-	if err := b.conn().InvokeOneway(bg(t), req); err != nil {
+	if err := b.Conn().InvokeOneway(bg(t), req); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/internal/devcluster/store"
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
@@ -202,7 +203,7 @@ func TestRestartInPlaceKeepsMessagesTopicsAndOffsets(t *testing.T) {
 
 func TestShutdownStopsEveryGoroutine(t *testing.T) {
 	ns := startNameServer(t) // before the baseline: it lives until the test ends
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	ln, host := listen(t)
 	st, err := store.Open(store.Config{StoreHost: host, Logger: quiet})
 	if err != nil {

@@ -6,13 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	np "github.com/cloudwego/netpoll"
 
 	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/internal/devcluster/store"
@@ -259,26 +256,6 @@ func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) 
 			t.Fatalf("timed out after %v waiting for %s", within, what)
 		}
 		time.Sleep(time.Millisecond) // poll interval, not a wait for the condition
-	}
-}
-
-// leakCheck records the goroutine count and returns a check that it comes back to it.
-func leakCheck(t testing.TB) func() {
-	t.Helper()
-	np.Initialize()
-	runtime.GC()
-	base := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("goroutines: %d, baseline %d\n%s", runtime.NumGoroutine(), base, buf)
-			}
-			time.Sleep(time.Millisecond)
-		}
 	}
 }
 

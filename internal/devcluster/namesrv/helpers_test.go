@@ -6,13 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	np "github.com/cloudwego/netpoll"
 
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
@@ -208,27 +205,6 @@ func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) 
 			t.Fatalf("timed out after %v waiting for %s", within, what)
 		}
 		time.Sleep(time.Millisecond) // poll interval, not a wait for the condition
-	}
-}
-
-// leakCheck records the goroutine count and returns a check that it comes back to it.
-// netpoll's pollers are process-wide and started first.
-func leakCheck(t testing.TB) func() {
-	t.Helper()
-	np.Initialize()
-	runtime.GC()
-	base := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > base {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("goroutines: %d, baseline %d\n%s", runtime.NumGoroutine(), base, buf)
-			}
-			time.Sleep(time.Millisecond)
-		}
 	}
 }
 

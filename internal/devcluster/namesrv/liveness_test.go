@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqgate/mqgate/internal/leaktest"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -162,7 +163,7 @@ func TestWaitForBrokerEndsWithItsContext(t *testing.T) {
 }
 
 func TestShutdownLeavesNoGoroutines(t *testing.T) {
-	check := leakCheck(t)
+	check := leaktest.Check(t)
 	for range 3 {
 		s, err := New(Config{Logger: quiet})
 		if err != nil {
