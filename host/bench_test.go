@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqgate/mqgate/host/internal/wasmgen"
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/internal/recorded"
+	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/plugins/allocate"
 	"github.com/mqgate/mqgate/remoting"

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqgate/mqgate/host/internal/wasmgen"
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/internal/plugintest"
+	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/sdk/abi"
 )

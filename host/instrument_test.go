@@ -10,8 +10,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/mqgate/mqgate/host/internal/wasmgen"
 	"github.com/mqgate/mqgate/internal/plugintest"
+	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/sdk/abi"
 )
 
