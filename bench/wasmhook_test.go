@@ -11,13 +11,16 @@ import (
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/instance/producer"
 	"github.com/mqgate/mqgate/internal/plugintest"
+	"github.com/mqgate/mqgate/internal/wasmgen"
 )
 
 // The WASM hook benchmark (issue 7): the whole send path, producer.Send to the producer
 // benchmarks' dev cluster in a child process (its CPU is not counted), 64 concurrent
 // senders of 1 KiB messages, without a send hook, with the enricher's work as a native
 // hook, and with the enricher plugin (plugins/enricher) as a WebAssembly send hook in the
-// host's sandbox, configured to set one property on every message. mode=single sends one
+// host's sandbox, configured to set one property on every message, and with the same work
+// in a module without a language runtime (wasmgen.Enricher: what a hook compiled from C
+// or Rust would cost, the sandbox's share without the Go guest's). mode=single sends one
 // message per request (Coalesce off); mode=coalesce is the gateway's setting, one hook
 // call per coalesced batch. cpu-ns/msg is this process's CPU per message (getrusage).
 //
@@ -49,7 +52,7 @@ const wasmInstances = 8
 // benchmark. The policy is the gateway's default for hooks, skip: a call that fails (no
 // instance free within the 10 ms deadline, say) sends the message without the hook, and
 // is reported as hook-failures.
-func wasmEnricher(b *testing.B) (instance.SendHook, *host.Plugin) {
+func wasmEnricher(b *testing.B, wasm []byte) (instance.SendHook, *host.Plugin) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
 	rt, err := host.NewRuntime(ctx, host.Config{Logger: quiet})
@@ -58,7 +61,7 @@ func wasmEnricher(b *testing.B) (instance.SendHook, *host.Plugin) {
 	}
 	b.Cleanup(func() { _ = rt.Close(ctx) })
 	p, err := rt.Load(ctx, host.PluginConfig{Name: "enricher", Kind: host.KindSend, Policy: host.Skip,
-		Instances: wasmInstances, MaxInstances: wasmInstances, Config: []byte(enricherConfig)}, plugintest.Build(b, "plugins/enricher"))
+		Instances: wasmInstances, MaxInstances: wasmInstances, Config: []byte(enricherConfig)}, wasm)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +78,7 @@ func BenchmarkSendWithHook(b *testing.B) {
 		name     string
 		coalesce bool
 	}{{"single", false}, {"coalesce", true}} {
-		for _, hook := range []string{"none", "native", "wasm"} {
+		for _, hook := range []string{"none", "native", "wasm", "wasm-noruntime"} {
 			b.Run("mode="+mode.name+"/hook="+hook, func(b *testing.B) {
 				var hooks []instance.SendHook
 				var plugin *host.Plugin
@@ -83,7 +86,10 @@ func BenchmarkSendWithHook(b *testing.B) {
 				case "native":
 					hooks = append(hooks, nativeEnricher{})
 				case "wasm":
-					h, p := wasmEnricher(b)
+					h, p := wasmEnricher(b, plugintest.Build(b, "plugins/enricher"))
+					hooks, plugin = append(hooks, h), p
+				case "wasm-noruntime": // the same work, in a module without a language runtime
+					h, p := wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", true))
 					hooks, plugin = append(hooks, h), p
 				}
 				c := newHookedProducer(b, ns, mode.coalesce, hooks)

@@ -61,9 +61,19 @@ func BenchmarkSendHook(b *testing.B) {
 		b.Fatal(err)
 	}
 	hooks["host-only"], _ = NewSendHook(raw)
+	// The enricher's work in a module without a language runtime (wasmgen.Enricher): what a
+	// hook compiled from C or Rust would cost.
+	for name, overwrite := range map[string]bool{"no-runtime": true, "no-runtime-passthrough": false} {
+		p, err := r.Load(context.Background(), PluginConfig{Name: name, Kind: KindSend, Instances: 1},
+			wasmgen.Enricher("x-gateway", "eu-1", overwrite))
+		if err != nil {
+			b.Fatal(err)
+		}
+		hooks[name], _ = NewSendHook(p)
+	}
 	for _, size := range []int{1, 32} {
 		bodies := strings.Split(strings.Repeat(body+",", size), ",")[:size]
-		for _, name := range []string{"native", "wasm", "wasm-passthrough", "host-only"} {
+		for _, name := range []string{"native", "wasm", "wasm-passthrough", "no-runtime", "no-runtime-passthrough", "host-only"} {
 			h := hooks[name]
 			b.Run(map[int]string{1: "single", 32: "batch32"}[size]+"/"+name, func(b *testing.B) {
 				evs := sendEvents("TagA", bodies...)

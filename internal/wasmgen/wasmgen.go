@@ -39,10 +39,12 @@ type Import struct {
 	Type         uint32 // function type index
 }
 
-// Func is a defined function: its type and its body's instructions, without the final end.
+// Func is a defined function: its type, the types of its locals beyond the parameters,
+// and its body's instructions, without the final end.
 type Func struct {
-	Type uint32
-	Code []byte
+	Type   uint32
+	Locals []byte
+	Code   []byte
 }
 
 // Limits of a memory, in pages.
@@ -166,8 +168,11 @@ func (m *Module) Bytes() []byte {
 	if len(m.Funcs) > 0 {
 		b := U32(nil, uint32(len(m.Funcs)))
 		for _, f := range m.Funcs {
-			body := append(U32(nil, 0), f.Code...) // no locals
-			body = append(body, 0x0B)
+			body := U32(nil, uint32(len(f.Locals))) // one group per local
+			for _, t := range f.Locals {
+				body = append(U32(body, 1), t)
+			}
+			body = append(append(body, f.Code...), 0x0B)
 			b = append(U32(b, uint32(len(body))), body...)
 		}
 		out = section(out, 10, b)
