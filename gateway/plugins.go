@@ -299,25 +299,25 @@ func (r *registry) load(ctx context.Context, name string, slot host.Kind, st plu
 		return nil, err
 	}
 	e := &plugEntry{name: name, slot: slot, plugin: p, settings: st, size: len(wasm)}
+	// Each adapter with telemetry around it (host/observe.go); the adapter itself when off.
 	switch slot {
 	case host.KindSend:
-		e.send, err = host.NewSendHook(p)
+		var h *host.SendHook
+		if h, err = host.NewSendHook(p); err == nil {
+			e.send = r.obs.SendHook(p, h)
+		}
 	case host.KindRPC:
-		e.rpc, err = host.NewRPCHook(p)
+		var h *host.RPCHook
+		if h, err = host.NewRPCHook(p); err == nil {
+			e.rpc = r.obs.RPCHook(p, h)
+		}
 	case host.KindConsume:
-		e.consume, err = host.NewConsumeHook(p)
+		var h *host.ConsumeHook
+		if h, err = host.NewConsumeHook(p); err == nil {
+			e.consume = r.obs.ConsumeHook(p, h)
+		}
 	case host.KindAllocate:
 		err = trialAllocate(p)
-	}
-	if err == nil { // telemetry around the adapter (host/observe.go); as it is when off
-		switch {
-		case e.send != nil:
-			e.send = r.obs.SendHook(p, e.send)
-		case e.rpc != nil:
-			e.rpc = r.obs.RPCHook(p, e.rpc)
-		case e.consume != nil:
-			e.consume = r.obs.ConsumeHook(p, e.consume)
-		}
 	}
 	// (The host's constructors fail only for a plugin of another kind, which Load with
 	// the slot's kind has refused already.)

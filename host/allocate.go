@@ -40,24 +40,29 @@ func (s *AllocateStrategy) Name() string { return s.p.name }
 
 // Allocate implements instance.AllocateStrategy.
 func (s *AllocateStrategy) Allocate(group, self string, clients []string, queues []instance.MessageQueue) ([]int, error) {
+	return s.allocate(group, self, clients, queues, nil)
+}
+
+func (s *AllocateStrategy) allocate(group, self string, clients []string, queues []instance.MessageQueue, r *report) ([]int, error) {
 	if err := allocate.Check(self, clients, len(queues)); err != nil {
 		return nil, err
 	}
-	idx, err := s.call(group, self, clients, queues)
+	idx, err := s.call(group, self, clients, queues, r)
 	if err == nil {
 		return idx, nil
 	}
-	if s.p.policy() == Fail {
+	if s.p.outcome(err, r) != nil {
 		return nil, err
 	}
 	return s.fallback.Allocate(group, self, clients, queues)
 }
 
-func (s *AllocateStrategy) call(group, self string, clients []string, queues []instance.MessageQueue) ([]int, *CallError) {
+func (s *AllocateStrategy) call(group, self string, clients []string, queues []instance.MessageQueue, r *report) ([]int, *CallError) {
 	c, err := s.p.begin(abi.EntryAllocate)
 	if err != nil {
 		return nil, err
 	}
+	r.served(&c)
 	size := abi.StrSize(len(group)) + abi.StrSize(len(self)) + 3*abi.SizeU32
 	for _, cl := range clients {
 		size += abi.StrSize(len(cl))

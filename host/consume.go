@@ -31,15 +31,12 @@ func NewConsumeHook(p *Plugin) (*ConsumeHook, error) {
 // Name returns the plugin's name.
 func (h *ConsumeHook) Name() string { return h.p.name }
 
-func (h *ConsumeHook) outcome(err *CallError) error {
-	if h.p.policy() == Fail {
-		return err
-	}
-	return nil
-}
-
 // BeforeConsume implements instance.ConsumeHook.
 func (h *ConsumeHook) BeforeConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, verdicts []instance.ConsumeVerdict) error {
+	return h.beforeConsume(ctx, cc, msgs, verdicts, nil)
+}
+
+func (h *ConsumeHook) beforeConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, verdicts []instance.ConsumeVerdict, r *report) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -51,9 +48,10 @@ func (h *ConsumeHook) BeforeConsume(ctx context.Context, cc *instance.ConsumeCon
 	}
 	c, err := h.p.begin(abi.EntryBeforeConsume)
 	if err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
-	return h.each(&c, cc, msgs, false, false, func(out []byte, from, to int) failure {
+	r.served(&c)
+	return h.each(&c, cc, msgs, false, false, r, func(out []byte, from, to int) failure {
 		return applyConsumeEdits(c.g, out, msgs[from:to], verdicts[from:to])
 	})
 }
@@ -61,18 +59,24 @@ func (h *ConsumeHook) BeforeConsume(ctx context.Context, cc *instance.ConsumeCon
 // AfterConsume implements instance.ConsumeHook. A module that registered no After is not
 // called.
 func (h *ConsumeHook) AfterConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, success bool) {
+	h.afterConsume(cc, msgs, success, nil)
+}
+
+func (h *ConsumeHook) afterConsume(cc *instance.ConsumeContext, msgs []*message.Ext, success bool, r *report) {
 	if v := h.p.active.Load(); len(msgs) == 0 || v == nil || v.flags&abi.FlagAfter == 0 {
 		return
 	}
 	c, err := h.p.begin(abi.EntryAfterConsume)
 	if err != nil {
+		_ = h.p.outcome(err, r)
 		return
 	}
-	_ = h.each(&c, cc, msgs, true, success, nil)
+	r.served(&c)
+	_ = h.each(&c, cc, msgs, true, success, r, nil)
 }
 
 // each calls the entry point of c over msgs, in chunks that fit the plugin's memory.
-func (h *ConsumeHook) each(c *call, cc *instance.ConsumeContext, msgs []*message.Ext, after, success bool, apply func(out []byte, from, to int) failure) error {
+func (h *ConsumeHook) each(c *call, cc *instance.ConsumeContext, msgs []*message.Ext, after, success bool, r *report, apply func(out []byte, from, to int) failure) error {
 	bodies := !after && c.v.flags&abi.FlagHeadersOnly == 0
 	header := consumeHeader + len(cc.ConsumerGroup) + len(cc.Queue.Topic) + len(cc.Queue.BrokerName)
 	limit := c.v.cfg.MemoryLimit / inputShare
@@ -92,16 +96,16 @@ func (h *ConsumeHook) each(c *call, cc *instance.ConsumeContext, msgs []*message
 		}
 		buf, err := c.input(size)
 		if err != nil {
-			return h.outcome(err)
+			return h.p.outcome(err, r)
 		}
 		n := encodeConsume(&c.g.layout, buf, cc, msgs[start:end], after, success, bodies)
 		out, err := c.run(n)
 		if err != nil {
-			return h.outcome(err)
+			return h.p.outcome(err, r)
 		}
 		if apply != nil {
 			if f := apply(out, start, end); f.failed() {
-				return h.outcome(c.fail(f))
+				return h.p.outcome(c.fail(f), r)
 			}
 		}
 		start = end

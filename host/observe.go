@@ -20,14 +20,14 @@ import (
 // mqgate.plugin.call.duration by plugin, slot and outcome, counts
 // mqgate.plugin.call.failures, and — for the slots whose calls carry a context (send and
 // consume hooks), inside a recording span — gets a span named "plugin <name>" with the
-// plugin's name, version, slot and outcome. RPC hooks and allocation strategies are
-// called without a context: they get metrics only, no root span per request.
+// plugin's name, the version that served the call, the slot and the outcome. RPC hooks
+// and allocation strategies are called without a context: they get metrics only, no root
+// span per request.
 //
 // The outcome is "ok", "error" (the call failed and the slot's policy, fail, returned the
-// error) or "failed" (the call failed and the policy skipped the plugin or fell back).
-// "failed" is read from the plugin's failure count moving during the call: with calls of
-// one failing plugin running concurrently, a neighbouring call may be marked too. The
-// adapters themselves are untouched: without an Observer nothing here runs.
+// error) or "failed" (the call failed and the policy skipped the plugin or fell back): the
+// adapter reports it for the call itself (a report), so calls running concurrently are
+// each told apart. Without an Observer the adapters report to no one.
 
 // Outcomes of a plugin call.
 const (
@@ -64,56 +64,44 @@ func NewObserver(in *telemetry.Instruments) *Observer {
 	return o
 }
 
-// failureMark is the plugin's failure count, quarantine skips included.
-func (p *Plugin) failureMark() uint64 {
-	n := p.skipped.Load()
-	if v := p.active.Load(); v != nil {
-		n += v.failures.Load()
-	}
-	return n
-}
-
-func (p *Plugin) activeVersion() int {
-	if v := p.active.Load(); v != nil {
-		return v.seq
-	}
-	return 0
-}
-
 // observed is one call under way.
 type observed struct {
-	o     *Observer
-	p     *Plugin
-	slot  string
-	mark  uint64
-	start time.Time
-	span  trace.Span
+	o      *Observer
+	p      *Plugin
+	slot   string
+	start  time.Time
+	span   trace.Span
+	report report
 }
 
-func (o *Observer) begin(ctx context.Context, p *Plugin, slot, entry string) observed {
-	c := observed{o: o, p: p, slot: slot, mark: p.failureMark(), start: time.Now()}
+func (o *Observer) begin(ctx context.Context, p *Plugin, slot, entry string) *observed {
+	c := &observed{o: o, p: p, slot: slot, start: time.Now()}
 	if o.tracer != nil && trace.SpanFromContext(ctx).IsRecording() {
 		_, c.span = o.tracer.Start(ctx, "plugin "+p.name, trace.WithSpanKind(trace.SpanKindInternal),
-			trace.WithAttributes(telemetry.KeyPluginName.String(p.name), telemetry.KeyPluginVersion.Int(p.activeVersion()),
-				telemetry.KeyPluginSlot.String(slot), attribute.String("mqgate.plugin.entry", entry)))
+			trace.WithAttributes(telemetry.KeyPluginName.String(p.name), telemetry.KeyPluginSlot.String(slot),
+				attribute.String("mqgate.plugin.entry", entry)))
 	}
 	return c
 }
 
-func (c observed) end(err error) {
+// end records the call as its report and err (what the adapter returned) tell.
+func (c *observed) end(err error) {
 	outcome := OutcomeOK
 	switch {
 	case err != nil:
 		outcome = OutcomeError
-	case c.p.failureMark() != c.mark:
+	case c.report.failure != nil:
 		outcome = OutcomeFailed
 	}
 	if c.span != nil {
-		c.span.SetAttributes(telemetry.KeyPluginOutcome.String(outcome))
+		c.span.SetAttributes(telemetry.KeyPluginVersion.Int(c.report.version), telemetry.KeyPluginOutcome.String(outcome))
 		if outcome != OutcomeOK {
 			msg := outcome
-			if err != nil {
+			switch {
+			case err != nil:
 				msg = err.Error()
+			case c.report.failure != nil:
+				msg = c.report.failure.Error()
 			}
 			c.span.SetStatus(codes.Error, msg)
 		}
@@ -141,7 +129,7 @@ func (o *Observer) seriesOf(k seriesKey) *telemetry.HistogramSeries {
 }
 
 // SendHook returns h (p's send adapter) observed; h itself when o is nil.
-func (o *Observer) SendHook(p *Plugin, h instance.SendHook) instance.SendHook {
+func (o *Observer) SendHook(p *Plugin, h *SendHook) instance.SendHook {
 	if o == nil {
 		return h
 	}
@@ -151,26 +139,26 @@ func (o *Observer) SendHook(p *Plugin, h instance.SendHook) instance.SendHook {
 type observedSend struct {
 	o *Observer
 	p *Plugin
-	h instance.SendHook
+	h *SendHook
 }
 
 func (s *observedSend) Name() string { return s.p.name }
 
 func (s *observedSend) BeforeSend(ctx context.Context, events []instance.SendEvent) error {
 	c := s.o.begin(ctx, s.p, "send", "before_send")
-	err := s.h.BeforeSend(ctx, events)
+	err := s.h.beforeSend(ctx, events, &c.report)
 	c.end(err)
 	return err
 }
 
 func (s *observedSend) AfterSend(ctx context.Context, events []instance.SendEvent) {
 	c := s.o.begin(ctx, s.p, "send", "after_send")
-	s.h.AfterSend(ctx, events)
+	s.h.afterSend(events, &c.report)
 	c.end(nil)
 }
 
 // ConsumeHook returns h (p's consume adapter) observed; h itself when o is nil.
-func (o *Observer) ConsumeHook(p *Plugin, h instance.ConsumeHook) instance.ConsumeHook {
+func (o *Observer) ConsumeHook(p *Plugin, h *ConsumeHook) instance.ConsumeHook {
 	if o == nil {
 		return h
 	}
@@ -180,26 +168,26 @@ func (o *Observer) ConsumeHook(p *Plugin, h instance.ConsumeHook) instance.Consu
 type observedConsume struct {
 	o *Observer
 	p *Plugin
-	h instance.ConsumeHook
+	h *ConsumeHook
 }
 
 func (s *observedConsume) Name() string { return s.p.name }
 
 func (s *observedConsume) BeforeConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, verdicts []instance.ConsumeVerdict) error {
 	c := s.o.begin(ctx, s.p, "consume", "before_consume")
-	err := s.h.BeforeConsume(ctx, cc, msgs, verdicts)
+	err := s.h.beforeConsume(ctx, cc, msgs, verdicts, &c.report)
 	c.end(err)
 	return err
 }
 
 func (s *observedConsume) AfterConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, success bool) {
 	c := s.o.begin(ctx, s.p, "consume", "after_consume")
-	s.h.AfterConsume(ctx, cc, msgs, success)
+	s.h.afterConsume(cc, msgs, success, &c.report)
 	c.end(nil)
 }
 
 // RPCHook returns h (p's RPC adapter) observed (metrics only); h itself when o is nil.
-func (o *Observer) RPCHook(p *Plugin, h instance.RPCHook) instance.RPCHook {
+func (o *Observer) RPCHook(p *Plugin, h *RPCHook) instance.RPCHook {
 	if o == nil {
 		return h
 	}
@@ -209,28 +197,28 @@ func (o *Observer) RPCHook(p *Plugin, h instance.RPCHook) instance.RPCHook {
 type observedRPC struct {
 	o *Observer
 	p *Plugin
-	h instance.RPCHook
+	h *RPCHook
 }
 
 func (s *observedRPC) Name() string { return s.p.name }
 
 func (s *observedRPC) BeforeRequest(addr string, req *remoting.Command) error {
 	c := s.o.begin(context.Background(), s.p, "rpc", "before_request")
-	err := s.h.BeforeRequest(addr, req)
+	err := s.h.beforeRequest(addr, req, &c.report)
 	c.end(err)
 	return err
 }
 
 func (s *observedRPC) AfterResponse(addr string, req, resp *remoting.Command) error {
 	c := s.o.begin(context.Background(), s.p, "rpc", "after_response")
-	err := s.h.AfterResponse(addr, req, resp)
+	err := s.h.afterResponse(addr, req, resp, &c.report)
 	c.end(err)
 	return err
 }
 
 // AllocateStrategy returns s (p's strategy adapter) observed (metrics only); s itself
 // when o is nil.
-func (o *Observer) AllocateStrategy(p *Plugin, s instance.AllocateStrategy) instance.AllocateStrategy {
+func (o *Observer) AllocateStrategy(p *Plugin, s *AllocateStrategy) instance.AllocateStrategy {
 	if o == nil {
 		return s
 	}
@@ -240,14 +228,14 @@ func (o *Observer) AllocateStrategy(p *Plugin, s instance.AllocateStrategy) inst
 type observedAllocate struct {
 	o *Observer
 	p *Plugin
-	s instance.AllocateStrategy
+	s *AllocateStrategy
 }
 
 func (s *observedAllocate) Name() string { return s.s.Name() }
 
 func (s *observedAllocate) Allocate(group, self string, clients []string, queues []instance.MessageQueue) ([]int, error) {
 	c := s.o.begin(context.Background(), s.p, "allocate", "allocate")
-	idx, err := s.s.Allocate(group, self, clients, queues)
+	idx, err := s.s.allocate(group, self, clients, queues, &c.report)
 	c.end(err)
 	return idx, err
 }

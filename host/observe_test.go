@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/mqgate/mqgate/telemetry"
@@ -96,5 +97,54 @@ func TestObserverRecordsPluginCalls(t *testing.T) {
 	}
 	if outcomes[OutcomeOK] != 1 || outcomes[OutcomeFailed] != 1 || outcomes[OutcomeError] != 1 || failures != 2 {
 		t.Errorf("durations by outcome %v, failures %d", outcomes, failures)
+	}
+}
+
+// TestObserverTellsConcurrentCallsApart: calls of one plugin running at once, half of
+// them failing (skipped by the policy), are each recorded with their own outcome.
+func TestObserverTellsConcurrentCallsApart(t *testing.T) {
+	tp, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Shutdown(context.Background())
+	obs := NewObserver(tp.Instruments())
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{Name: "obs-concurrent", Policy: Skip, QuarantineAfter: -1,
+		Instances: 4, MaxInstances: 4})
+	hook := obs.SendHook(p, h)
+	const calls = 2000
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, body := range []string{"ok", "error"} { // side by side, on two cores
+		wg.Go(func() {
+			<-start
+			for range calls {
+				if err := hook.BeforeSend(context.Background(), sendEvents("TagA", body)); err != nil {
+					t.Error(err) // the policy skips: no error
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	var rm metricdata.ResourceMetrics
+	if err := tp.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[string]uint64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == "mqgate.plugin.call.duration" {
+				for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+					v, _ := dp.Attributes.Value("mqgate.plugin.outcome")
+					outcomes[v.AsString()] += dp.Count
+				}
+			}
+		}
+	}
+	if outcomes[OutcomeOK] != calls || outcomes[OutcomeFailed] != calls || len(outcomes) != 2 {
+		t.Fatalf("outcomes %v, want %d ok and %d failed", outcomes, calls, calls)
 	}
 }

@@ -376,6 +376,35 @@ func (c *call) record(f failure) *CallError {
 	return err
 }
 
+// report is what an Observer learns of a call (observe.go): the version that served it
+// and its failure, whatever the policy made of that. A nil report learns nothing.
+type report struct {
+	version int
+	failure *CallError
+}
+
+// served records the version serving c.
+func (r *report) served(c *call) {
+	if r != nil {
+		r.version = c.v.seq
+	}
+}
+
+// outcome applies the slot's policy to a failed call: the error under Fail, nil (skip the
+// plugin, or fall back) otherwise. r learns of the failure.
+func (p *Plugin) outcome(err *CallError, r *report) error {
+	if r != nil {
+		r.failure = err
+		if err.Version != 0 {
+			r.version = err.Version
+		}
+	}
+	if p.policy() == Fail {
+		return err
+	}
+	return nil
+}
+
 // policy returns the slot's policy for a failed call.
 func (p *Plugin) policy() Policy {
 	if v := p.active.Load(); v != nil {

@@ -29,19 +29,17 @@ func NewRPCHook(p *Plugin) (*RPCHook, error) {
 // Name returns the plugin's name.
 func (h *RPCHook) Name() string { return h.p.name }
 
-func (h *RPCHook) outcome(err *CallError) error {
-	if h.p.policy() == Fail {
-		return err
-	}
-	return nil
-}
-
 // BeforeRequest implements instance.RPCHook.
 func (h *RPCHook) BeforeRequest(addr string, req *remoting.Command) error {
+	return h.beforeRequest(addr, req, nil)
+}
+
+func (h *RPCHook) beforeRequest(addr string, req *remoting.Command, r *report) error {
 	c, err := h.p.begin(abi.EntryBeforeRequest)
 	if err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
+	r.served(&c)
 	fields := remoting.AllFields(c.g.rpcFields[:0], req)
 	c.g.rpcFields = fields
 	size := abi.StrSize(len(addr)) + 3*abi.SizeU32 + abi.StrSize(len(req.Body))
@@ -50,7 +48,7 @@ func (h *RPCHook) BeforeRequest(addr string, req *remoting.Command) error {
 	}
 	buf, err := c.input(size)
 	if err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
 	e := abi.Encoder{Buf: buf}
 	e.Str(addr)
@@ -65,19 +63,19 @@ func (h *RPCHook) BeforeRequest(addr string, req *remoting.Command) error {
 	clear(fields) // pin no strings of the request
 	out, err := c.run(size)
 	if err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
 	d := abi.NewDecoder(out)
 	n := d.Count(2 * abi.StrSize(0))
 	for range n {
 		k, v := d.Bytes(), d.Bytes()
 		if len(k) == 0 {
-			return h.outcome(c.fail(failure{kind: FailBadResult, detail: "empty extFields key"}))
+			return h.p.outcome(c.fail(failure{kind: FailBadResult, detail: "empty extFields key"}), r)
 		}
 		_ = v
 	}
 	if d.Err() != nil || d.Remaining() != 0 {
-		return h.outcome(c.fail(failure{kind: FailBadResult, detail: "malformed before_request result"}))
+		return h.p.outcome(c.fail(failure{kind: FailBadResult, detail: "malformed before_request result"}), r)
 	}
 	d.Reset(out)
 	for range d.U32() {
@@ -91,20 +89,25 @@ func (h *RPCHook) BeforeRequest(addr string, req *remoting.Command) error {
 // AfterResponse implements instance.RPCHook. A module that registered no
 // AfterResponse is not called.
 func (h *RPCHook) AfterResponse(addr string, req, resp *remoting.Command) error {
+	return h.afterResponse(addr, req, resp, nil)
+}
+
+func (h *RPCHook) afterResponse(addr string, req, resp *remoting.Command, r *report) error {
 	if v := h.p.active.Load(); v == nil || v.flags&abi.FlagAfter == 0 || resp == nil {
 		return nil
 	}
 	c, err := h.p.begin(abi.EntryAfterResponse)
 	if err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
+	r.served(&c)
 	size := abi.StrSize(len(addr)) + 2*abi.SizeU32 + abi.StrSize(len(resp.Remark)) + 2*abi.SizeU32
 	for _, f := range resp.Ext {
 		size += abi.StrSize(len(f.Key)) + abi.StrSize(len(f.Value))
 	}
 	buf, err := c.input(size)
 	if err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
 	e := abi.Encoder{Buf: buf}
 	e.Str(addr)
@@ -118,7 +121,7 @@ func (h *RPCHook) AfterResponse(addr string, req, resp *remoting.Command) error 
 	}
 	e.U32(uint32(len(resp.Body)))
 	if _, err := c.run(size); err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
 	c.end()
 	return nil

@@ -32,15 +32,12 @@ func NewSendHook(p *Plugin) (*SendHook, error) {
 // Name returns the plugin's name.
 func (h *SendHook) Name() string { return h.p.name }
 
-func (h *SendHook) outcome(err *CallError) error {
-	if h.p.policy() == Fail {
-		return err
-	}
-	return nil
-}
-
 // BeforeSend implements instance.SendHook.
 func (h *SendHook) BeforeSend(ctx context.Context, events []instance.SendEvent) error {
+	return h.beforeSend(ctx, events, nil)
+}
+
+func (h *SendHook) beforeSend(ctx context.Context, events []instance.SendEvent, r *report) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -49,10 +46,11 @@ func (h *SendHook) BeforeSend(ctx context.Context, events []instance.SendEvent) 
 	}
 	c, err := h.p.begin(abi.EntryBeforeSend)
 	if err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
+	r.served(&c)
 	if err := h.each(&c, events, false); err != nil {
-		return h.outcome(err)
+		return h.p.outcome(err, r)
 	}
 	c.end()
 	return nil
@@ -61,16 +59,24 @@ func (h *SendHook) BeforeSend(ctx context.Context, events []instance.SendEvent) 
 // AfterSend implements instance.SendHook. A module that registered no After is not
 // called.
 func (h *SendHook) AfterSend(ctx context.Context, events []instance.SendEvent) {
+	h.afterSend(events, nil)
+}
+
+func (h *SendHook) afterSend(events []instance.SendEvent, r *report) {
 	if v := h.p.active.Load(); len(events) == 0 || v == nil || v.flags&abi.FlagAfter == 0 {
 		return
 	}
 	c, err := h.p.begin(abi.EntryAfterSend)
 	if err != nil {
+		_ = h.p.outcome(err, r)
 		return
 	}
-	if h.each(&c, events, true) == nil {
-		c.end()
+	r.served(&c)
+	if err := h.each(&c, events, true); err != nil {
+		_ = h.p.outcome(err, r)
+		return
 	}
+	c.end()
 }
 
 // each calls c's entry point over events, in chunks that fit the plugin's memory, and
