@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,8 +18,9 @@ import (
 //	DELETE /v1/consumers/{group}  consumers:write  stops it (offsets persisted); 200 its
 //	                                               last status, 404 when absent
 //
-// Consumers added here run until removed or until the gateway stops: a restart runs the
-// file's [[consumer]]s only.
+// Consumers added here are kept in the plugin store (consumerstore.go) and run again after
+// a restart, until removed here; the file's [[consumer]] of the same group wins. Without a
+// plugin store they run until the gateway stops.
 
 // ScopeConsumersWrite lets a token add and remove consumers.
 const ScopeConsumersWrite = "consumers:write"
@@ -61,6 +63,13 @@ func (g *Gateway) putConsumer(w http.ResponseWriter, r *http.Request) {
 	var ce *ConsumerConfigError
 	switch {
 	case err == nil:
+		if st := g.plugins.store; st != nil {
+			if err := st.keepConsumer(cc); err != nil { // not kept: not added
+				_ = g.RemoveConsumer(context.WithoutCancel(r.Context()), group)
+				a.fail(w, r, fmt.Errorf("consumer %s not added: %w", group, err))
+				return
+			}
+		}
 	case errors.Is(err, ErrConsumerExists):
 		a.fail(w, r, opError(http.StatusConflict, codeConflict, "consumer %s exists: DELETE it first to change it", group))
 		return
@@ -85,8 +94,20 @@ func (g *Gateway) putConsumer(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) deleteConsumer(w http.ResponseWriter, r *http.Request) {
 	a := g.admin
 	group := r.PathValue("group")
+	store := g.plugins.store
 	st, err := g.ConsumerStatus(group)
 	if err != nil {
+		// Not running: a consumer kept that could not start is dropped all the same.
+		if store != nil {
+			switch kept, err := store.forgetConsumer(group); {
+			case err != nil:
+				a.fail(w, r, err)
+				return
+			case kept:
+				writeJSON(w, http.StatusOK, ConsumerStatus{Group: group, State: "removed"})
+				return
+			}
+		}
 		a.fail(w, r, noConsumer(group))
 		return
 	}
@@ -97,6 +118,12 @@ func (g *Gateway) deleteConsumer(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		a.fail(w, r, err)
 		return
+	}
+	if store != nil {
+		if _, err := store.forgetConsumer(group); err != nil {
+			a.fail(w, r, fmt.Errorf("consumer %s stopped, but still kept: it runs again at the next start: %w", group, err))
+			return
+		}
 	}
 	st.State = "removed"
 	writeJSON(w, http.StatusOK, st)

@@ -117,6 +117,33 @@ func (g *Gateway) startConsumers(ctx context.Context, inst *instance.Instance) e
 			return fmt.Errorf("gateway: consumer %s: %w", cc.Group, err)
 		}
 	}
+	return g.startKeptConsumers(ctx)
+}
+
+// startKeptConsumers starts the consumers added through the admin API before a restart
+// (consumerstore.go), after the file's: a group the file names is the file's, and a
+// consumer that cannot start (it names a plugin deleted since, say) is logged and stays
+// kept, for DELETE /v1/consumers/{group} to drop.
+func (g *Gateway) startKeptConsumers(ctx context.Context) error {
+	st := g.plugins.store
+	if st == nil {
+		return nil
+	}
+	kept, err := st.readConsumers()
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	for _, cc := range kept {
+		if slices.ContainsFunc(g.cfg.Consumers, func(c ConsumerConfig) bool { return c.Group == cc.Group }) {
+			g.log.Warn("gateway: a consumer added through the admin API is in the file too: the file's runs",
+				"group", cc.Group, "store", st.consumersPath())
+			continue
+		}
+		if err := g.AddConsumer(ctx, cc); err != nil {
+			g.log.Error("gateway: a consumer added through the admin API could not start; it stays kept (DELETE /v1/consumers/{group} drops it)",
+				"group", cc.Group, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -3,6 +3,8 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,4 +72,109 @@ func TestAdminConsumers(t *testing.T) {
 	if r := post(t, g, "/v1/consumers/app_g/receive", map[string]int{"max": 1}); r.status != 404 {
 		t.Errorf("receive after delete: %d %s", r.status, r.raw)
 	}
+}
+
+// TestAdminConsumersKeptAcrossRestart: a consumer added through the admin API runs again
+// after a restart, until deleted; the file's [[consumer]] of the same group wins; one
+// kept that cannot start any more is logged, and DELETE drops it; a consumers.json that
+// does not parse stops the start, naming it.
+func TestAdminConsumersKeptAcrossRestart(t *testing.T) {
+	dc := consumeCluster(t)
+	dir := t.TempDir()
+	const topic, other = "KeptTopic", "KeptOtherTopic"
+	config := func(file ...ConsumerConfig) Config {
+		cfg := adminConfig(dc.NameServerAddr(), dir)
+		cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+		cfg.Client.HeartbeatInterval = 500 * time.Millisecond
+		cfg.Consumers = file
+		return cfg
+	}
+	run := func(cfg Config) (*Gateway, func()) {
+		t.Helper()
+		g, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Start(ctxFor(t, 30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return g, func() {
+			if err := g.Shutdown(ctxFor(t, 30*time.Second)); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		}
+	}
+	put := func(g *Gateway, group, topic string) {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"subscriptions": []map[string]string{{"topic": topic}}, "consume_from": "first",
+			"rebalance_interval": "300ms"})
+		if r := callAdmin(t, g, adminCall{method: "PUT", path: "/v1/consumers/" + group, token: tokConsumers, body: b}); r.status != http.StatusCreated {
+			t.Fatalf("PUT %s: %d %s", group, r.status, r.raw)
+		}
+	}
+	status := func(g *Gateway, group string) reply {
+		return callAdmin(t, g, adminCall{method: "GET", path: "/v1/consumers/" + group, token: tokStatus})
+	}
+
+	g, stop := run(config())
+	createTopic(t, g, dc.BrokerAddr(), topic, 2)
+	createTopic(t, g, dc.BrokerAddr(), other, 2)
+	put(g, "kept_g", topic)
+	put(g, "clash_g", topic)
+	stop()
+
+	// The file now has a clash_g of its own, on the other topic.
+	g, stop = run(config(fastConsumer("clash_g", other, "receive")))
+	if r := status(g, "kept_g"); r.status != http.StatusOK || r.str("state") != "running" {
+		t.Fatalf("kept_g after the restart: %d %s", r.status, r.raw)
+	}
+	bodies := produce(t, g, topic, "kept", 3, "")
+	drainReceive(t, g, "kept_g", bodies, 20*time.Second)
+	if r := status(g, "clash_g"); r.status != http.StatusOK || !strings.Contains(r.raw, other) || strings.Contains(r.raw, `"`+topic+`"`) {
+		t.Fatalf("clash_g runs the kept settings, not the file's: %s", r.raw)
+	}
+	if r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/consumers/kept_g", token: tokConsumers}); r.status != http.StatusOK {
+		t.Fatalf("DELETE kept_g: %d %s", r.status, r.raw)
+	}
+	stop()
+
+	// Deleted: not started again. A kept consumer naming a plugin that is gone: logged,
+	// not started, dropped by DELETE.
+	store, _, err := openStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := fastConsumer("gone_g", topic, "receive")
+	gone.Allocate = "deleted_plugin"
+	if err := store.keepConsumer(gone); err != nil {
+		t.Fatal(err)
+	}
+	store.close()
+	g, stop = run(config())
+	if r := status(g, "kept_g"); r.status != http.StatusNotFound {
+		t.Fatalf("kept_g deleted, yet after the restart: %d %s", r.status, r.raw)
+	}
+	if r := status(g, "gone_g"); r.status != http.StatusNotFound {
+		t.Fatalf("gone_g started: %d %s", r.status, r.raw)
+	}
+	if r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/consumers/gone_g", token: tokConsumers}); r.status != http.StatusOK || r.str("state") != "removed" {
+		t.Fatalf("DELETE of a kept consumer not running: %d %s", r.status, r.raw)
+	}
+	kept, err := g.plugins.store.readConsumers()
+	if err != nil || len(kept) != 1 || kept[0].Group != "clash_g" {
+		t.Fatalf("kept after the deletes: %v, %v; want clash_g alone", kept, err)
+	}
+	stop()
+
+	if err := os.WriteFile(filepath.Join(dir, consumersName), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err = New(config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(ctxFor(t, 30*time.Second)); err == nil || !strings.Contains(err.Error(), consumersName) {
+		t.Fatalf("start with a consumers.json that does not parse: %v", err)
+	}
+	_ = g.Shutdown(ctxFor(t, 30*time.Second))
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,8 @@ type pluginStore struct {
 	dir  string
 	lock *os.File
 	man  manifest // as on disk
+
+	cmu sync.Mutex // consumers.json: one update at a time (consumerstore.go)
 
 	// failpoint, set by tests, is called before a file's rename ("module", "manifest");
 	// an error aborts the write as a crash would, leaving the temporary file behind.
