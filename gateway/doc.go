@@ -84,7 +84,8 @@
 //	                                                   routes, groups), consumers with their queues and running info, plugins
 //
 // Consumers ([[consumer]] in the file, or through the admin API: admin_consumers.go;
-// those added here last until a restart):
+// those added there are kept in the plugin store and run again after a restart,
+// consumerstore.go):
 //
 //	GET    /v1/consumers                status:read      every consumer's status
 //	GET    /v1/consumers/{group}        status:read      one consumer's status
