@@ -77,7 +77,7 @@ type observed struct {
 func (o *Observer) begin(ctx context.Context, p *Plugin, slot, entry string) *observed {
 	c := &observed{o: o, p: p, slot: slot, start: time.Now()}
 	if o.tracer != nil && trace.SpanFromContext(ctx).IsRecording() {
-		_, c.span = o.tracer.Start(ctx, "plugin "+p.name, trace.WithSpanKind(trace.SpanKindInternal),
+		c.span = telemetry.StartSpan(ctx, o.tracer, "plugin "+p.name, trace.WithSpanKind(trace.SpanKindInternal),
 			trace.WithAttributes(telemetry.KeyPluginName.String(p.name), telemetry.KeyPluginSlot.String(slot),
 				attribute.String("mqgate.plugin.entry", entry)))
 	}

@@ -82,8 +82,10 @@ func (t *remotingTelemetry) callStart(ctx context.Context, req *remoting.Command
 	if t.tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
 		return nil, time.Now()
 	}
-	_, span := t.tracer.Start(ctx, req.RequestCode().String(), t.startOpt...)
-	return span, telemetry.SpanStartTime(span) // one clock reading for the span and the duration
+	// A leaf span, started without a context for it; its start time is the call's: one
+	// clock reading for both.
+	span := telemetry.StartSpan(ctx, t.tracer, req.RequestCode().String(), t.startOpt...)
+	return span, telemetry.SpanStartTime(span)
 }
 
 // clientAttrs recycle the attribute lists of client spans: the SDK copies them.

@@ -119,10 +119,27 @@ type tracer struct {
 // trace.WithNewRoot, a new span id (and trace id for a root), the sampler's decision,
 // and a recording span only for a decision to record.
 func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
-	cfg := trace.NewSpanStartConfig(opts...)
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	s := t.start(ctx, name, opts)
+	return trace.ContextWithSpan(ctx, s), s
+}
+
+// StartSpan starts a span as tr.Start does, for a caller with no use for the context
+// holding it (a leaf span: no child will be started under it): with the gateway's tracer
+// it spares that context's allocation.
+func StartSpan(ctx context.Context, tr trace.Tracer, name string, opts ...trace.SpanStartOption) trace.Span {
+	if t, ok := tr.(*tracer); ok && ctx != nil {
+		return t.start(ctx, name, opts)
+	}
+	_, s := tr.Start(ctx, name, opts...)
+	return s
+}
+
+// start is Start without the context returned.
+func (t *tracer) start(ctx context.Context, name string, opts []trace.SpanStartOption) trace.Span {
+	cfg := trace.NewSpanStartConfig(opts...)
 	parentSpan := trace.SpanFromContext(ctx)
 	if ps, ok := parentSpan.(*span); ok {
 		ps.addChild()
@@ -152,8 +169,7 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: newSpanID(), TraceFlags: flags,
 		TraceState: sr.Tracestate})
 	if sr.Decision == sdktrace.Drop {
-		var ns trace.Span = nonRecordingSpan{sc: sc, p: t.p}
-		return trace.ContextWithSpan(ctx, ns), ns
+		return nonRecordingSpan{sc: sc, p: t.p}
 	}
 	s := &span{tracer: t, name: name, sc: sc, parent: psc, kind: trace.ValidateSpanKind(cfg.SpanKind()),
 		start: cfg.Timestamp()}
@@ -170,7 +186,7 @@ func (t *tracer) Start(ctx context.Context, name string, opts ...trace.SpanStart
 			sp.OnStart(ctx, s)
 		}
 	}
-	return trace.ContextWithSpan(ctx, s), s
+	return s
 }
 
 // Ids are drawn from math/rand/v2's per-thread generator, with no lock (the SDK's
@@ -242,9 +258,10 @@ type span struct {
 	events   []sdktrace.Event
 	links    []sdktrace.Link
 	status   sdktrace.Status
-	children int
+	children int32
 
-	droppedAttrs, droppedEvents, droppedLinks int
+	// Narrow counts keep the span in a smaller size class (a span is allocated per send).
+	droppedAttrs, droppedEvents, droppedLinks int32
 }
 
 var _ sdktrace.ReadWriteSpan = (*span)(nil)
@@ -298,7 +315,7 @@ func (s *span) setAttributes(kv []attribute.KeyValue) {
 	}
 	limit, lengthLimit := s.tracer.p.limits.AttributeCountLimit, s.tracer.p.limits.AttributeValueLengthLimit
 	if limit == 0 {
-		s.droppedAttrs += len(kv)
+		s.droppedAttrs += int32(len(kv))
 		return
 	}
 	overLimit := limit > 0 && len(s.attrs)+len(kv) > limit
@@ -456,7 +473,7 @@ func (s *span) addEvent(name string, opts ...trace.EventOption) {
 
 // appendEvicting appends v, the oldest element making room when limit is reached (the
 // SDK's evicted queue); a negative limit is none.
-func appendEvicting[T any](list []T, v T, limit, dropped int) ([]T, int) {
+func appendEvicting[T any](list []T, v T, limit int, dropped int32) ([]T, int32) {
 	switch {
 	case limit == 0:
 		return list, dropped + 1
@@ -622,13 +639,13 @@ func (s *span) InstrumentationScope() instrumentation.Scope { return s.tracer.sc
 func (s *span) Resource() *resource.Resource                { return s.tracer.p.resource }
 
 // dropped returns one of the counts of what the limits dropped.
-func (s *span) dropped(n *int) int {
+func (s *span) dropped(n *int32) int {
 	if s.ended.Load() {
-		return *n
+		return int(*n)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return *n
+	return int(*n)
 }
 
 func (s *span) DroppedAttributes() int { return s.dropped(&s.droppedAttrs) }
@@ -638,11 +655,11 @@ func (s *span) DroppedEvents() int     { return s.dropped(&s.droppedEvents) }
 // ChildSpanCount counts the spans started under this one while it was recording.
 func (s *span) ChildSpanCount() int {
 	if s.ended.Load() {
-		return s.children
+		return int(s.children)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.children
+	return int(s.children)
 }
 
 // SpanStartTime returns when span started, reading the clock only for a span that does

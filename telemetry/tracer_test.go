@@ -316,6 +316,26 @@ func TestSpanUsedConcurrently(t *testing.T) {
 	}
 }
 
+// TestStartSpanIsStart: StartSpan makes the span Start makes, with the gateway's tracer
+// (without the context) and with another.
+func TestStartSpanIsStart(t *testing.T) {
+	for _, tp := range []trace.TracerProvider{
+		newTracerProvider(resource.Empty(), sdktrace.AlwaysSample(), nil),
+		sdktrace.NewTracerProvider(),
+	} {
+		tr := tp.Tracer("x")
+		ctx, parent := tr.Start(context.Background(), "parent")
+		s := StartSpan(ctx, tr, "leaf", trace.WithSpanKind(trace.SpanKindClient))
+		ro, ok := s.(sdktrace.ReadOnlySpan)
+		if !ok || !s.IsRecording() || ro.Name() != "leaf" || ro.SpanKind() != trace.SpanKindClient ||
+			ro.Parent().SpanID() != parent.SpanContext().SpanID() || s.SpanContext().TraceID() != parent.SpanContext().TraceID() {
+			t.Errorf("%T: StartSpan gave %+v", tp, s)
+		}
+		s.End()
+		parent.End()
+	}
+}
+
 func TestSpanTimesShareTheClockReadings(t *testing.T) {
 	p := newTracerProvider(resource.Empty(), sdktrace.AlwaysSample(), nil)
 	_, s := p.Tracer("x").Start(context.Background(), "timed", trace.WithTimestamp(fixedStart))
