@@ -364,7 +364,13 @@ func (p *Producer) build(b *batch) bool {
 	if len(b.live) == 0 {
 		return false
 	}
-	b.ctx = deadlineCtx{Context: context.Background(), deadline: dl}
+	// The batch is no member's to cancel. Traced, it is the first member's send's: its
+	// broker call (a client span) and its hooks' calls are children of that producer span.
+	parent := context.Background()
+	if p.tel != nil && p.tel.tracer != nil {
+		parent = context.WithoutCancel(b.live[0].ctx.Context)
+	}
+	b.ctx = deadlineCtx{Context: parent, deadline: dl}
 	if b.addr = p.inst.FindBrokerAddrInPublish(mq.BrokerName); b.addr == "" {
 		b.fail(&brokerNotFoundError{broker: mq.BrokerName})
 		return false

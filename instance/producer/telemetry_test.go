@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
@@ -12,6 +14,7 @@ import (
 	"github.com/mqgate/mqgate/telemetry"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestMessageTypeAndErrorType(t *testing.T) {
@@ -88,5 +91,50 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCoalescedBatchIsTraced: the broker call of a coalesced batch is traced, as a child
+// of one of its messages' producer spans (a client span per remoting call).
+func TestCoalescedBatchIsTraced(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true, SpanProcessors: []sdktrace.SpanProcessor{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Shutdown(context.Background())
+	ns, brokers := fakeCluster(t, "TracedBatch", 1, "a")
+	cfg := instanceConfig(ns.Addr())
+	cfg.Telemetry = tp.Instruments()
+	inst := startInstance(t, cfg)
+	p := startProducer(t, inst, Config{Telemetry: tp.Instruments(),
+		Coalesce: CoalesceConfig{Enabled: true, Linger: time.Hour, MaxMessages: 4}})
+	var wg sync.WaitGroup
+	for k := range 4 {
+		wg.Go(func() {
+			if _, err := p.Send(bg(t), newMessage("TracedBatch", fmt.Sprint(k))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := brokers[0].Count(remoting.SendBatchMessage); n != 1 {
+		t.Fatalf("%d batches, want the 4 messages in one", n)
+	}
+	producers := map[trace.SpanID]bool{}
+	var client sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		switch {
+		case s.SpanKind() == trace.SpanKindProducer:
+			producers[s.SpanContext().SpanID()] = true
+		case s.Name() == remoting.SendBatchMessage.String():
+			client = s
+		}
+	}
+	if len(producers) != 4 || client == nil {
+		t.Fatalf("%d producer spans and client span %v, want 4 and the batch's", len(producers), client)
+	}
+	if client.SpanKind() != trace.SpanKindClient || !producers[client.Parent().SpanID()] {
+		t.Fatalf("the batch's client span (%v, parent %v) is not a child of a producer span", client.SpanKind(), client.Parent().SpanID())
 	}
 }
