@@ -37,7 +37,7 @@
 // OTEL_BSP_* variables, with a cheaper hand-over of each ended span. The duration
 // histograms of the hot paths are Histograms, recorded with atomics and collected through
 // a metric producer (~10 ns a measurement; the SDK's histogram ~150 ns). At sampling ratio
-// 1, telemetry costs a coalesced send ~1.4 µs of CPU (BENCHMARKS.md, Telemetry).
+// 1, telemetry costs a coalesced send ~1.4-1.6 µs of CPU (BENCHMARKS.md, Telemetry).
 //
 // # Semantic conventions
 //
