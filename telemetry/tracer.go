@@ -23,11 +23,11 @@ import (
 
 // tracerProvider is the gateway's trace.TracerProvider. It makes the spans the SDK's
 // TracerProvider makes (same sampling, ids, limits, OTEL_SPAN_* variables, span
-// processors and exporters; TestTracerMatchesSDK compares them) for about a third of the
-// CPU: a span is one allocation that is its own read-only view for the processors, where
-// the SDK's copies it at End into a snapshot and de-duplicates its attributes through a
-// map, normalises each attribute on the way in and draws ids under a lock. At sampling
-// ratio 1 the SDK alone cost ~1.4 µs a send (BENCHMARKS.md, Telemetry).
+// processors and exporters; TestTracerMatchesSDK compares them) for about half the CPU
+// (BenchmarkSpan): a span is its own read-only view for the processors, where the SDK's
+// copies it at End into a snapshot and de-duplicates its attributes through a map,
+// normalises each attribute on the way in and draws ids under a lock. At sampling ratio 1
+// the SDK's spans alone cost ~1.4 µs a send (BENCHMARKS.md, Telemetry).
 //
 // Differences a processor could see: Attributes, Events and Links of a span not yet ended
 // return copies; SLICE and MAP attribute values (which the instrumentation here does not

@@ -113,9 +113,10 @@ var attrBuffers = sync.Pool{New: func() any { return new([20]attribute.KeyValue)
 
 // start starts the producer span of a send of msgs to topic o and writes its context into
 // each message's properties (one traceparent string for all); it returns ctx with the
-// span, and when the send started (the span's start time: one clock reading for both). A single message's id is given to it here, rather than by prepare, so that the
-// span has it from the start. Its attributes are set in one call, the topic's part copied
-// from o: a second SetAttributes would grow the span's list again.
+// span, and when the send started (the span's start time: one clock reading for both).
+// A single message's id is given to it here, rather than by prepare, so that the span has
+// it from the start. Its attributes are set in one call, the topic's part copied from o:
+// a second SetAttributes would grow the span's list again.
 func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span, time.Time) {
 	if t.tracer == nil {
 		return ctx, nil, time.Now()
