@@ -18,6 +18,7 @@ import (
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -171,4 +172,38 @@ func TestExportOverOTLP(t *testing.T) {
 	if !found {
 		t.Error("the duration histogram did not arrive")
 	}
+}
+
+// TestExportDeltaHistograms: with OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta
+// the duration histograms go out as deltas, as the SDK's instruments do.
+func TestExportDeltaHistograms(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")
+	col := &otlpCollector{}
+	srv := httptest.NewServer(col)
+	defer srv.Close()
+	p, err := Setup(context.Background(), Config{Enabled: true, Endpoint: srv.URL, Protocol: "http", MetricInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Instruments().DurationHistogram("test", "test.duration", "").Series(attribute.NewSet()).Record(0.01)
+	if err := p.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for _, req := range col.metrics {
+		for _, rm := range req.GetResourceMetrics() {
+			for _, sm := range rm.GetScopeMetrics() {
+				for _, m := range sm.GetMetrics() {
+					if m.GetName() == "test.duration" {
+						if got := m.GetHistogram().GetAggregationTemporality(); got != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA {
+							t.Fatalf("temporality %v", got)
+						}
+						return
+					}
+				}
+			}
+		}
+	}
+	t.Fatal("the histogram did not arrive")
 }

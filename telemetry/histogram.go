@@ -110,14 +110,57 @@ func (hs *histograms) histogram(scope, name, desc string) *Histogram {
 	return h
 }
 
-// Produce returns every histogram's series with a measurement, one ScopeMetrics per
-// scope. A measurement under way may show in some fields and not yet in others; the
-// count is the sum of the buckets, so those two always agree.
+// Produce returns every histogram's series with a measurement, cumulative, one
+// ScopeMetrics per scope. A measurement under way may show in some fields and not yet in
+// others; the count is the sum of the buckets, so those two always agree.
 func (hs *histograms) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
+	return hs.produce(nil), nil
+}
+
+// deltaHistograms is the producer of the same histograms for an exporter that wants
+// deltas (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta or lowmemory): each
+// Produce reports what was measured since the previous one, without min and max, which
+// deltas of cumulative counts cannot tell.
+type deltaHistograms struct {
+	hs *histograms
+	mu sync.Mutex
+	st deltaState
+}
+
+type deltaState struct {
+	last map[*HistogramSeries]seriesTotals // at the previous Produce
+	at   time.Time                         // of the previous Produce
+}
+
+type seriesTotals struct {
+	buckets [len(durationBounds) + 1]uint64
+	sum     float64
+}
+
+var _ sdkmetric.Producer = (*deltaHistograms)(nil)
+
+func (hs *histograms) delta() *deltaHistograms {
+	return &deltaHistograms{hs: hs, st: deltaState{last: map[*HistogramSeries]seriesTotals{}}}
+}
+
+// Produce returns the measurements since the previous Produce.
+func (d *deltaHistograms) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.hs.produce(&d.st), nil
+}
+
+// produce collects the histograms, as deltas since st's previous collection when st is
+// not nil.
+func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 	hs.mu.Lock()
 	list := slices.Clone(hs.list)
 	hs.mu.Unlock()
 	now := time.Now()
+	temporality := metricdata.CumulativeTemporality
+	if st != nil {
+		temporality = metricdata.DeltaTemporality
+	}
 	var out []metricdata.ScopeMetrics
 	for _, h := range list {
 		h.mu.Lock()
@@ -128,25 +171,40 @@ func (hs *histograms) Produce(context.Context) ([]metricdata.ScopeMetrics, error
 		h.mu.Unlock()
 		var dps []metricdata.HistogramDataPoint[float64]
 		for _, s := range series {
-			dp := metricdata.HistogramDataPoint[float64]{Attributes: s.attrs, StartTime: h.start, Time: now,
-				Bounds: durationBounds[:], BucketCounts: make([]uint64, len(s.buckets))}
+			var cur seriesTotals
 			for i := range s.buckets {
-				dp.BucketCounts[i] = s.buckets[i].Load()
+				cur.buckets[i] = s.buckets[i].Load()
+			}
+			cur.sum = math.Float64frombits(s.sum.Load())
+			dp := metricdata.HistogramDataPoint[float64]{Attributes: s.attrs, StartTime: h.start, Time: now,
+				Bounds: durationBounds[:], BucketCounts: make([]uint64, len(s.buckets)), Sum: cur.sum}
+			var prev seriesTotals
+			if st != nil {
+				prev = st.last[s]
+				st.last[s] = cur
+				if !st.at.IsZero() && st.at.After(h.start) {
+					dp.StartTime = st.at
+				}
+				dp.Sum -= prev.sum
+			}
+			for i := range cur.buckets {
+				dp.BucketCounts[i] = cur.buckets[i] - prev.buckets[i]
 				dp.Count += dp.BucketCounts[i]
 			}
 			if dp.Count == 0 {
 				continue
 			}
-			dp.Sum = math.Float64frombits(s.sum.Load())
-			dp.Min = metricdata.NewExtrema(math.Float64frombits(s.min.Load()))
-			dp.Max = metricdata.NewExtrema(math.Float64frombits(s.max.Load()))
+			if st == nil {
+				dp.Min = metricdata.NewExtrema(math.Float64frombits(s.min.Load()))
+				dp.Max = metricdata.NewExtrema(math.Float64frombits(s.max.Load()))
+			}
 			dps = append(dps, dp)
 		}
 		if len(dps) == 0 {
 			continue
 		}
 		m := metricdata.Metrics{Name: h.name, Description: h.desc, Unit: "s",
-			Data: metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality, DataPoints: dps}}
+			Data: metricdata.Histogram[float64]{Temporality: temporality, DataPoints: dps}}
 		i := slices.IndexFunc(out, func(sm metricdata.ScopeMetrics) bool { return sm.Scope.Name == h.scope })
 		if i < 0 {
 			out = append(out, metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: h.scope}})
@@ -154,5 +212,8 @@ func (hs *histograms) Produce(context.Context) ([]metricdata.ScopeMetrics, error
 		}
 		out[i].Metrics = append(out[i].Metrics, m)
 	}
-	return out, nil
+	if st != nil {
+		st.at = now
+	}
+	return out
 }

@@ -182,3 +182,44 @@ func BenchmarkHistogramRecord(b *testing.B) {
 		}
 	})
 }
+
+// TestHistogramDeltas: for an exporter that wants deltas, each collection reports what was
+// measured since the previous one, from where that one ended, without min and max.
+func TestHistogramDeltas(t *testing.T) {
+	hs := &histograms{}
+	s := hs.histogram("scope", "d", "").Series(attribute.NewSet(KeyDestinationName.String("t")))
+	d := hs.delta()
+	point := func() (metricdata.HistogramDataPoint[float64], bool) {
+		out, _ := d.Produce(context.Background())
+		if len(out) == 0 {
+			return metricdata.HistogramDataPoint[float64]{}, false
+		}
+		h := out[0].Metrics[0].Data.(metricdata.Histogram[float64])
+		if h.Temporality != metricdata.DeltaTemporality {
+			t.Fatalf("temporality %v", h.Temporality)
+		}
+		return h.DataPoints[0], true
+	}
+	s.Record(0.001)
+	s.Record(0.001)
+	first, ok := point()
+	if !ok || first.Count != 2 || first.Sum != 0.002 {
+		t.Fatalf("first: %+v", first)
+	}
+	if _, ok := first.Min.Value(); ok {
+		t.Fatal("a delta point with a min")
+	}
+	s.Record(0.004)
+	second, ok := point()
+	if !ok || second.Count != 1 || math.Abs(second.Sum-0.004) > 1e-12 || !second.StartTime.Equal(first.Time) {
+		t.Fatalf("second: %+v (first ended at %v)", second, first.Time)
+	}
+	if _, ok := point(); ok {
+		t.Fatal("a point for an interval with no measurement")
+	}
+	// The cumulative producer is unaffected.
+	out, _ := hs.Produce(context.Background())
+	if dp := out[0].Metrics[0].Data.(metricdata.Histogram[float64]).DataPoints[0]; dp.Count != 3 {
+		t.Fatalf("cumulative count %d, want 3", dp.Count)
+	}
+}

@@ -124,8 +124,14 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 				}
 				return nil, err
 			}
+			// The exporter's temporality (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE)
+			// applies to the Histograms too.
+			var hists sdkmetric.Producer = p.ins.hists
+			if exp.Temporality(sdkmetric.InstrumentKindHistogram) == metricdata.DeltaTemporality {
+				hists = p.ins.hists.delta()
+			}
 			opts = append(opts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp,
-				sdkmetric.WithInterval(cfg.MetricInterval), sdkmetric.WithProducer(p.ins.hists))))
+				sdkmetric.WithInterval(cfg.MetricInterval), sdkmetric.WithProducer(hists))))
 		}
 		p.mp = sdkmetric.NewMeterProvider(append(opts, durationViews()...)...)
 		p.ins.MeterProvider = p.mp
