@@ -1,4 +1,3 @@
-// Package leaktest checks that a test leaves no goroutine behind.
 package leaktest
 
 import (

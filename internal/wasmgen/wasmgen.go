@@ -1,6 +1,3 @@
-// Package wasmgen writes small WebAssembly modules byte by byte, for the host's tests:
-// modules no Go compiler would produce (a missing export, a forbidden import, a start
-// function, an out-of-range result) and minimal ones that speak the plugin ABI.
 package wasmgen
 
 import "github.com/mqgate/mqgate/sdk/abi"

@@ -1,0 +1,2 @@
+// Package leaktest checks that a test leaves no goroutine behind.
+package leaktest
