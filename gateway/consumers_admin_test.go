@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -177,4 +179,43 @@ func TestAdminConsumersKeptAcrossRestart(t *testing.T) {
 		t.Fatalf("start with a consumers.json that does not parse: %v", err)
 	}
 	_ = g.Shutdown(ctxFor(t, 30*time.Second))
+}
+
+// TestAdminConsumerNotKeptIsNotAdded: a consumer the store cannot keep (a crash before
+// consumers.json's rename) is not added either, and nothing is kept.
+func TestAdminConsumerNotKeptIsNotAdded(t *testing.T) {
+	dc := consumeCluster(t)
+	dir := t.TempDir()
+	cfg := adminConfig(dc.NameServerAddr(), dir)
+	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+	g := startGateway(t, cfg)
+	const topic = "NotKeptTopic"
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	st := g.plugins.store
+	setFailpoint := func(f func(string) error) {
+		st.cmu.Lock() // consumers.json is written under cmu
+		st.failpoint = f
+		st.cmu.Unlock()
+	}
+	setFailpoint(func(stage string) error {
+		if stage == "consumers" {
+			return errors.New("power cut")
+		}
+		return nil
+	})
+	body, _ := json.Marshal(map[string]any{"subscriptions": []map[string]string{{"topic": topic}}})
+	put := adminCall{method: "PUT", path: "/v1/consumers/nk_g", token: tokConsumers, body: body}
+	if r := callAdmin(t, g, put); r.status != http.StatusInternalServerError || !strings.Contains(r.raw, "power cut") {
+		t.Fatalf("PUT during the crash: %d %s", r.status, r.raw)
+	}
+	if r := callAdmin(t, g, adminCall{method: "GET", path: "/v1/consumers/nk_g", token: tokStatus}); r.status != http.StatusNotFound {
+		t.Fatalf("the consumer runs though it was not kept: %d %s", r.status, r.raw)
+	}
+	if _, err := os.Stat(filepath.Join(dir, consumersName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("consumers.json after the failed PUT: %v", err)
+	}
+	setFailpoint(nil)
+	if r := callAdmin(t, g, put); r.status != http.StatusCreated {
+		t.Fatalf("PUT after: %d %s", r.status, r.raw)
+	}
 }
