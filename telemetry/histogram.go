@@ -23,8 +23,9 @@ var durationBounds = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 // Histogram is a duration histogram (unit s, durationBounds) recorded on the hot paths:
 // a measurement is a few atomic operations on a series the caller keeps (~20 ns; the
 // SDK's Float64Histogram.Record cost ~150 ns here, resolving and normalising its
-// attribute set on every call). The readers collect it, cumulative, as they collect the
-// SDK's instruments, through a metric producer (sdkmetric.WithProducer).
+// attribute set on every call). The readers collect it as they collect the SDK's
+// instruments, through a metric producer (sdkmetric.WithProducer): cumulative, or as
+// deltas for an OTLP exporter that wants them.
 type Histogram struct {
 	scope, name, desc string
 	start             time.Time
