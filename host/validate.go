@@ -2,6 +2,7 @@ package host
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/tetratelabs/wazero"
@@ -71,25 +72,13 @@ func typesString(ts []api.ValueType) string {
 	return s + ")"
 }
 
-func sameTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // checkExport refuses a missing or mistyped function export.
 func checkExport(fns map[string]api.FunctionDefinition, name string, want funcType) error {
 	f, ok := fns[name]
 	if !ok {
 		return fmt.Errorf("no export %q", name)
 	}
-	if got := (funcType{f.ParamTypes(), f.ResultTypes()}); !sameTypes(got.params, want.params) || !sameTypes(got.results, want.results) {
+	if got := (funcType{f.ParamTypes(), f.ResultTypes()}); !slices.Equal(got.params, want.params) || !slices.Equal(got.results, want.results) {
 		return fmt.Errorf("export %q has type %v, want %v", name, got, want)
 	}
 	return nil

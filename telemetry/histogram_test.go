@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,8 +66,8 @@ func TestHistogramMatchesSDK(t *testing.T) {
 	if !ok1 || !ok2 {
 		t.Fatalf("data points: sdk %v, ours %v", ok1, ok2)
 	}
-	if got.Count != want.Count || got.Sum != want.Sum || !slicesEqual(got.BucketCounts, want.BucketCounts) ||
-		!slicesEqual(got.Bounds, want.Bounds) {
+	if got.Count != want.Count || got.Sum != want.Sum || !slices.Equal(got.BucketCounts, want.BucketCounts) ||
+		!slices.Equal(got.Bounds, want.Bounds) {
 		t.Errorf("ours: count %d sum %v buckets %v bounds %v\n sdk: count %d sum %v buckets %v bounds %v",
 			got.Count, got.Sum, got.BucketCounts, got.Bounds, want.Count, want.Sum, want.BucketCounts, want.Bounds)
 	}
@@ -104,18 +105,6 @@ func TestHistogramMatchesSDK(t *testing.T) {
 			t.Errorf("exposition lacks %q:\n%s", line, body)
 		}
 	}
-}
-
-func slicesEqual[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestHistogramConcurrentRecords: measurements from many goroutines are all counted, and
