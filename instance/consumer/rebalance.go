@@ -151,6 +151,10 @@ func (c *PushConsumer) updateQueues(ctx context.Context, topic string, mine []in
 			continue
 		}
 		c.table[mq] = pq
+		if m, ok := c.maxOffsets[mq]; ok {
+			pq.brokerMaxOffset.Store(m)
+			delete(c.maxOffsets, mq)
+		}
 		if c.cfg.Orderly {
 			c.wg.Add(1)
 			go c.runOrderly(pq)

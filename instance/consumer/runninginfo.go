@@ -124,6 +124,9 @@ func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets ma
 		c.mu.Lock()
 		if c.table[pq.mq] == pq {
 			delete(c.table, pq.mq)
+			if m := pq.brokerMaxOffset.Load(); m >= 0 { // a reset moves no max offset
+				c.maxOffsets[pq.mq] = m
+			}
 			if c.cfg.Orderly {
 				c.closing[pq.mq] = pq
 			}

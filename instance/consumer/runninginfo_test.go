@@ -84,6 +84,7 @@ func TestResetOffset(t *testing.T) {
 	u.offsets.stored[mq0], u.offsets.stored[mq1] = 10, 20
 	u.rebalanceNow(t)
 	old := u.table[mq0]
+	old.brokerMaxOffset.Store(40) // as a pull's answer leaves it
 	u.deliver(old, msgsAt(1, 10))
 	waitFor(t, timeoutUnit, "a delivery", func() bool { return h.n() == 1 })
 
@@ -100,6 +101,13 @@ func TestResetOffset(t *testing.T) {
 	u.rebalanceNow(t) // RebalanceImmediately's, run here
 	if pq := u.table[mq0]; pq == nil || pq == old || pq.nextOffset.Load() != 3 {
 		t.Fatalf("queue 0 after the reset: %+v", pq)
+	}
+	// Before its first pull answers, the new queue's lag is known: the reset moved no
+	// max offset.
+	for _, q := range u.Status().Queues {
+		if q.Queue == mq0 && (q.MaxOffset != 40 || q.Lag != 37) {
+			t.Errorf("queue 0's status after the reset: max offset %d, lag %d; want 40 and 37", q.MaxOffset, q.Lag)
+		}
 	}
 	if pq := u.table[mq1]; pq.nextOffset.Load() != 20 {
 		t.Errorf("queue 1 moved to %d", pq.nextOffset.Load())
