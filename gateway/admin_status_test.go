@@ -44,11 +44,17 @@ func TestAdminStatus(t *testing.T) {
 		return st
 	}
 	var st gatewayStatus
-	waitUntil(t, 10*time.Second, "the consumer's queues and a broker version", func() bool {
+	ready := func() bool {
 		st = status()
 		return len(st.Consumers) == 1 && len(st.Consumers[0].Queues) == 2 && st.Consumers[0].RunningInfo != nil &&
 			len(st.Consumers[0].RunningInfo.MQTable) == 2 && len(st.Client.Brokers) > 0 && st.Client.Brokers[0].Version != 0
-	})
+	}
+	for deadline := time.Now().Add(20 * time.Second); !ready(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b, _ := json.Marshal(st)
+			t.Fatalf("no status with the consumer's 2 queues, its running info and a broker version within 20s; the last:\n%s", b)
+		}
+	}
 
 	c := st.Client
 	if c.ClientID != g.inst.ClientID() || c.State != "RUNNING" || !slices.Equal(c.NameServers, []string{dc.NameServerAddr()}) {
