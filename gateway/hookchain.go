@@ -267,5 +267,5 @@ func (s *namedStrategy) Allocate(group, self string, clients []string, queues []
 	if err != nil {
 		return nil, err
 	}
-	return s.obs.AllocateStrategy(e.plugin, a).Allocate(group, self, clients, queues)
+	return s.obs.AllocateStrategy(a).Allocate(group, self, clients, queues)
 }

@@ -304,17 +304,17 @@ func (r *registry) load(ctx context.Context, name string, slot host.Kind, st plu
 	case host.KindSend:
 		var h *host.SendHook
 		if h, err = host.NewSendHook(p); err == nil {
-			e.send = r.obs.SendHook(p, h)
+			e.send = r.obs.SendHook(h)
 		}
 	case host.KindRPC:
 		var h *host.RPCHook
 		if h, err = host.NewRPCHook(p); err == nil {
-			e.rpc = r.obs.RPCHook(p, h)
+			e.rpc = r.obs.RPCHook(h)
 		}
 	case host.KindConsume:
 		var h *host.ConsumeHook
 		if h, err = host.NewConsumeHook(p); err == nil {
-			e.consume = r.obs.ConsumeHook(p, h)
+			e.consume = r.obs.ConsumeHook(h)
 		}
 	case host.KindAllocate:
 		err = trialAllocate(p)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/telemetry"
 )
 
 func consumed(tagsAndBodies ...string) []*message.Ext {
@@ -200,8 +201,15 @@ func TestHookCallsAllocateNothing(t *testing.T) {
 	msgs := consumed(strings.Split(strings.Repeat("TagA,body,TagB,body,", 16), ",")[:64]...)
 	verdicts := make([]instance.ConsumeVerdict, len(msgs))
 	ctx := context.Background()
+	tel, err := telemetry.Setup(ctx, telemetry.Config{Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(ctx)
+	observed := NewObserver(tel.Instruments()).SendHook(send) // metrics, and no span outside a trace
 	for name, f := range map[string]func(){
 		"send single":   func() { _ = send.BeforeSend(ctx, single) },
+		"send observed": func() { _ = observed.BeforeSend(ctx, single) },
 		"send batch 32": func() { _ = send.BeforeSend(ctx, batch) },
 		"consume 32": func() {
 			clear(verdicts)

@@ -74,8 +74,10 @@ type observed struct {
 	report report
 }
 
-func (o *Observer) begin(ctx context.Context, p *Plugin, slot, entry string) *observed {
-	c := &observed{o: o, p: p, slot: slot, start: time.Now()}
+// begin starts observing a call. The observed is the caller's variable: the adapter is
+// handed its report's address, which does not escape, so observing allocates nothing.
+func (o *Observer) begin(ctx context.Context, p *Plugin, slot, entry string) observed {
+	c := observed{o: o, p: p, slot: slot, start: time.Now()}
 	if o.tracer != nil && trace.SpanFromContext(ctx).IsRecording() {
 		c.span = telemetry.StartSpan(ctx, o.tracer, "plugin "+p.name, trace.WithSpanKind(trace.SpanKindInternal),
 			trace.WithAttributes(telemetry.KeyPluginName.String(p.name), telemetry.KeyPluginSlot.String(slot),
@@ -129,88 +131,85 @@ func (o *Observer) seriesOf(k seriesKey) *telemetry.HistogramSeries {
 }
 
 // SendHook returns h (p's send adapter) observed; h itself when o is nil.
-func (o *Observer) SendHook(p *Plugin, h *SendHook) instance.SendHook {
+func (o *Observer) SendHook(h *SendHook) instance.SendHook {
 	if o == nil {
 		return h
 	}
-	return &observedSend{o: o, p: p, h: h}
+	return &observedSend{o: o, h: h}
 }
 
 type observedSend struct {
 	o *Observer
-	p *Plugin
 	h *SendHook
 }
 
-func (s *observedSend) Name() string { return s.p.name }
+func (s *observedSend) Name() string { return s.h.p.name }
 
 func (s *observedSend) BeforeSend(ctx context.Context, events []instance.SendEvent) error {
-	c := s.o.begin(ctx, s.p, "send", "before_send")
+	c := s.o.begin(ctx, s.h.p, "send", "before_send")
 	err := s.h.beforeSend(ctx, events, &c.report)
 	c.end(err)
 	return err
 }
 
 func (s *observedSend) AfterSend(ctx context.Context, events []instance.SendEvent) {
-	c := s.o.begin(ctx, s.p, "send", "after_send")
+	c := s.o.begin(ctx, s.h.p, "send", "after_send")
 	s.h.afterSend(events, &c.report)
 	c.end(nil)
 }
 
 // ConsumeHook returns h (p's consume adapter) observed; h itself when o is nil.
-func (o *Observer) ConsumeHook(p *Plugin, h *ConsumeHook) instance.ConsumeHook {
+func (o *Observer) ConsumeHook(h *ConsumeHook) instance.ConsumeHook {
 	if o == nil {
 		return h
 	}
-	return &observedConsume{o: o, p: p, h: h}
+	return &observedConsume{o: o, h: h}
 }
 
 type observedConsume struct {
 	o *Observer
-	p *Plugin
 	h *ConsumeHook
 }
 
-func (s *observedConsume) Name() string { return s.p.name }
+func (s *observedConsume) Name() string { return s.h.p.name }
 
 func (s *observedConsume) BeforeConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, verdicts []instance.ConsumeVerdict) error {
-	c := s.o.begin(ctx, s.p, "consume", "before_consume")
+	c := s.o.begin(ctx, s.h.p, "consume", "before_consume")
 	err := s.h.beforeConsume(ctx, cc, msgs, verdicts, &c.report)
 	c.end(err)
 	return err
 }
 
 func (s *observedConsume) AfterConsume(ctx context.Context, cc *instance.ConsumeContext, msgs []*message.Ext, success bool) {
-	c := s.o.begin(ctx, s.p, "consume", "after_consume")
+	c := s.o.begin(ctx, s.h.p, "consume", "after_consume")
 	s.h.afterConsume(cc, msgs, success, &c.report)
 	c.end(nil)
 }
 
 // RPCHook returns h (p's RPC adapter) observed (metrics only); h itself when o is nil.
-func (o *Observer) RPCHook(p *Plugin, h *RPCHook) instance.RPCHook {
+func (o *Observer) RPCHook(h *RPCHook) instance.RPCHook {
 	if o == nil {
 		return h
 	}
-	return &observedRPC{o: o, p: p, h: h}
+	return &observedRPC{o: o, h: h}
 }
 
 type observedRPC struct {
 	o *Observer
-	p *Plugin
 	h *RPCHook
 }
 
-func (s *observedRPC) Name() string { return s.p.name }
+func (s *observedRPC) Name() string { return s.h.p.name }
 
 func (s *observedRPC) BeforeRequest(addr string, req *remoting.Command) error {
-	c := s.o.begin(context.Background(), s.p, "rpc", "before_request")
+	c := s.o.begin(context.Background(), s.h.p, "rpc", "before_request")
 	err := s.h.beforeRequest(addr, req, &c.report)
 	c.end(err)
 	return err
 }
 
 func (s *observedRPC) AfterResponse(addr string, req, resp *remoting.Command) error {
-	c := s.o.begin(context.Background(), s.p, "rpc", "after_response")
+	c := s.o.begin(context.Background(), s.h.p, "rpc", "after_response")
 	err := s.h.afterResponse(addr, req, resp, &c.report)
 	c.end(err)
 	return err
@@ -218,23 +217,22 @@ func (s *observedRPC) AfterResponse(addr string, req, resp *remoting.Command) er
 
 // AllocateStrategy returns s (p's strategy adapter) observed (metrics only); s itself
 // when o is nil.
-func (o *Observer) AllocateStrategy(p *Plugin, s *AllocateStrategy) instance.AllocateStrategy {
+func (o *Observer) AllocateStrategy(s *AllocateStrategy) instance.AllocateStrategy {
 	if o == nil {
 		return s
 	}
-	return &observedAllocate{o: o, p: p, s: s}
+	return &observedAllocate{o: o, s: s}
 }
 
 type observedAllocate struct {
 	o *Observer
-	p *Plugin
 	s *AllocateStrategy
 }
 
 func (s *observedAllocate) Name() string { return s.s.Name() }
 
 func (s *observedAllocate) Allocate(group, self string, clients []string, queues []instance.MessageQueue) ([]int, error) {
-	c := s.o.begin(context.Background(), s.p, "allocate", "allocate")
+	c := s.o.begin(context.Background(), s.s.p, "allocate", "allocate")
 	idx, err := s.s.allocate(group, self, clients, queues, &c.report)
 	c.end(err)
 	return idx, err

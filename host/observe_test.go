@@ -44,7 +44,7 @@ func TestObserverRecordsPluginCalls(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rec.Reset()
 			p, h := behaviors(t, r, PluginConfig{Name: "obs-" + tt.policy.String(), Policy: tt.policy})
-			hook := obs.SendHook(p, h)
+			hook := obs.SendHook(h)
 			ctx, parent := tp.Instruments().Tracer("test").Start(context.Background(), "send")
 			err := hook.BeforeSend(ctx, sendEvents("TagA", tt.body))
 			parent.End()
@@ -110,9 +110,9 @@ func TestObserverTellsConcurrentCallsApart(t *testing.T) {
 	defer tp.Shutdown(context.Background())
 	obs := NewObserver(tp.Instruments())
 	r, _ := newRuntime(t)
-	p, h := behaviors(t, r, PluginConfig{Name: "obs-concurrent", Policy: Skip, QuarantineAfter: -1,
+	_, h := behaviors(t, r, PluginConfig{Name: "obs-concurrent", Policy: Skip, QuarantineAfter: -1,
 		Instances: 4, MaxInstances: 4})
-	hook := obs.SendHook(p, h)
+	hook := obs.SendHook(h)
 	const calls = 2000
 	var wg sync.WaitGroup
 	start := make(chan struct{})
