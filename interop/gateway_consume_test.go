@@ -2,11 +2,9 @@ package interop
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,37 +27,6 @@ import (
 // produces reach applications intact through the receive API and through a webhook, and
 // a group shared with its push consumer splits the queues, the gateway allocating with
 // the averagely strategy built as a WebAssembly plugin (issue 7).
-
-// startConsumeGateway runs a gateway on c with cfg's consumers and plugins.
-func startConsumeGateway(t *testing.T, c *cluster, cfg gateway.Config) *gateway.Gateway {
-	t.Helper()
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Client.NameServers = []string{c.namesrv}
-	cfg.Client.HeartbeatInterval = time.Second
-	off := ""
-	cfg.Admin.Listen = &off
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	if lvl := os.Getenv("MQGATE_GATEWAY_LOG"); lvl != "" {
-		var level slog.Level
-		_ = level.UnmarshalText([]byte(lvl))
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	}
-	g, err := gateway.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(ctxFor(t, 60*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("gateway shutdown: %v", err)
-		}
-	})
-	return g
-}
 
 // deliveredMessage is a message as the receive API and the webhook give it.
 type deliveredMessage struct {
@@ -161,7 +128,7 @@ func TestGatewayDeliversWhatRocketmqClientGoProduces(t *testing.T) {
 	}))
 	defer hook.Close()
 
-	g := startConsumeGateway(t, c, gateway.Config{Consumers: []gateway.ConsumerConfig{
+	g := runGateway(t, c, gateway.Config{Consumers: []gateway.ConsumerConfig{
 		{Group: recvGroup, Subscriptions: []gateway.SubscriptionConfig{{Topic: topic}}, ConsumeFrom: "first"},
 		{Group: hookGroup, Subscriptions: []gateway.SubscriptionConfig{{Topic: topic}}, ConsumeFrom: "first",
 			Delivery: gateway.DeliveryWebhook, WebhookURL: hook.URL},
@@ -225,7 +192,7 @@ func TestWasmStrategySharedWithRocketmqClientGo(t *testing.T) {
 	}
 	theirs := &collector{}
 	newPushConsumer(t, c, group, "peer", topic, "*", theirs)
-	g := startConsumeGateway(t, c, gateway.Config{
+	g := runGateway(t, c, gateway.Config{
 		Plugins: gateway.PluginsConfig{CacheDir: "off"},
 		Plugin:  []gateway.PluginConfig{{Name: "wasm-averagely", File: file, Slot: "allocate", Instances: 1}},
 		Consumers: []gateway.ConsumerConfig{{Group: group, Subscriptions: []gateway.SubscriptionConfig{{Topic: topic}},
@@ -293,7 +260,7 @@ func TestGatewayConsumesWithACL(t *testing.T) {
 		Consumers: []gateway.ConsumerConfig{{Group: group, Subscriptions: []gateway.SubscriptionConfig{{Topic: topic}},
 			ConsumeFrom: "timestamp", ConsumeTimestamp: time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)}},
 	}
-	g := startConsumeGateway(t, c, cfg)
+	g := runGateway(t, c, cfg)
 	base := "http://" + g.Addr()
 	key := "acl-" + runID
 	var res gatewayResult

@@ -17,26 +17,36 @@ import (
 	"github.com/mqgate/mqgate/gateway"
 )
 
-// startGateway runs mqgate's gateway in-process against c and returns its base URL.
-// MQGATE_GATEWAY_LOG=debug (or info...) shows its log.
+// startGateway runs mqgate's gateway in-process against c, producing as group, and
+// returns its base URL.
 func startGateway(t *testing.T, c *cluster, group string) string {
 	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
+	return "http://" + runGateway(t, c, gateway.Config{Producer: gateway.ProducerConfig{Group: group}}).Addr()
+}
+
+// runGateway runs a gateway in-process against c with cfg, shut down at the end of the
+// test: HTTP on a free port, heartbeats every second, the admin API off unless cfg sets
+// its listener; MQGATE_GATEWAY_LOG=debug (or info...) shows its log.
+func runGateway(t *testing.T, c *cluster, cfg gateway.Config) *gateway.Gateway {
+	t.Helper()
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Client.NameServers = []string{c.namesrv}
+	cfg.Client.HeartbeatInterval = time.Second
+	if cfg.Admin.Listen == nil {
+		off := ""
+		cfg.Admin.Listen = &off
+	}
+	cfg.Logger = slog.New(slog.DiscardHandler)
 	if lvl := os.Getenv("MQGATE_GATEWAY_LOG"); lvl != "" {
 		var level slog.Level
 		_ = level.UnmarshalText([]byte(lvl))
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
-	g, err := gateway.New(gateway.Config{
-		HTTP:     gateway.HTTPConfig{Listen: "127.0.0.1:0"},
-		Client:   gateway.ClientConfig{NameServers: []string{c.namesrv}},
-		Producer: gateway.ProducerConfig{Group: group},
-		Logger:   logger,
-	})
+	g, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Start(ctxFor(t, 30*time.Second)); err != nil {
+	if err := g.Start(ctxFor(t, 60*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -46,7 +56,7 @@ func startGateway(t *testing.T, c *cluster, group string) string {
 			t.Errorf("gateway shutdown: %v", err)
 		}
 	})
-	return "http://" + g.Addr()
+	return g
 }
 
 // gatewayMessage is the HTTP API's message object.

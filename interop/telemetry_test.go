@@ -32,25 +32,11 @@ func TestMetricsExpositionParsesWithPrometheus(t *testing.T) {
 	c := startCluster(t)
 	listen := "127.0.0.1:0"
 	const token = "scrape-token-0123456789"
-	g, err := gateway.New(gateway.Config{
-		HTTP:      gateway.HTTPConfig{Listen: "127.0.0.1:0"},
-		Client:    gateway.ClientConfig{NameServers: []string{c.namesrv}},
+	g := runGateway(t, c, gateway.Config{
 		Producer:  gateway.ProducerConfig{Group: name(t, "metrics_pg")},
 		Admin:     gateway.AdminConfig{Listen: &listen, Tokens: []gateway.AdminToken{{Name: "prom", Token: token, Scopes: []string{gateway.ScopeMetricsRead}}}},
 		Plugins:   gateway.PluginsConfig{Dir: t.TempDir()}, // the admin API's plugin store
 		Telemetry: telemetry.Config{Enabled: true, ResourceAttributes: map[string]string{"deployment.environment": "interop"}},
-		Logger:    slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(ctxFor(t, 30*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
 	})
 	topic := name(t, "MetricsTopic")
 	for range 2 {
