@@ -16,6 +16,7 @@
 #   OTLP_PORT        the collector's OTLP/gRPC port (default 14317)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/checklib.sh
 
 version=${OTELCOL_VERSION:-0.161.0}
 dir=${OTELCOL_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mqgate/otelcol-$version}
@@ -39,14 +40,7 @@ EOF
   "$dir/bin/builder" --config "$dir/manifest.yaml"
 fi
 
-run=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$run"
-}
-trap cleanup EXIT
+check_run_dir
 
 cat > "$run/collector.yaml" <<EOF
 receivers:
@@ -81,7 +75,6 @@ done
 (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null || { cat "$run/collector.log"; echo "the collector did not listen"; exit 1; }
 
 echo "== building and starting the gateway (--dev)"
-go build -o "$run/gateway" ./cmd/gateway
 cat > "$run/gateway.toml" <<EOF
 [http]
 listen = "127.0.0.1:0"
@@ -101,17 +94,7 @@ metric_interval = "1s"
 [log]
 format = "json"
 EOF
-"$run/gateway" --config "$run/gateway.toml" --dev > "$run/gateway.out" 2> "$run/gateway.log" &
-gw=$!
-pids+=("$gw")
-for _ in $(seq 300); do
-  grep -q "gateway ready" "$run/gateway.out" 2>/dev/null && break
-  kill -0 "$gw" 2>/dev/null || { cat "$run/gateway.log"; echo "the gateway exited"; exit 1; }
-  sleep 0.1
-done
-url=$(sed -n 's/^gateway ready: \(http:\/\/[^ ,]*\).*/\1/p' "$run/gateway.out")
-[ -n "$url" ] || { cat "$run/gateway.log"; echo "the gateway did not start"; exit 1; }
-echo "   $(cat "$run/gateway.out")"
+start_gateway
 
 trace_id=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 topic=CollectorCheck

@@ -11,6 +11,7 @@
 #   PROM_PORT  Prometheus's web port (default 19090)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/checklib.sh
 
 prom_port=${PROM_PORT:-19090}
 if ! command -v prometheus > /dev/null; then
@@ -21,18 +22,10 @@ if ! command -v prometheus > /dev/null; then
 fi
 prometheus --version 2>&1 | head -1
 
-run=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$run"
-}
-trap cleanup EXIT
+check_run_dir
 
 token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 echo "== building and starting the gateway (--dev)"
-go build -o "$run/gateway" ./cmd/gateway
 cat > "$run/gateway.toml" <<EOF
 [http]
 listen = "127.0.0.1:0"
@@ -51,18 +44,9 @@ dir = "$run/plugins"
 enabled = true
 service_name = "mqgate-prometheus-check"
 EOF
-MQGATE_METRICS_TOKEN=$token "$run/gateway" --config "$run/gateway.toml" --dev > "$run/gateway.out" 2> "$run/gateway.log" &
-gw=$!
-pids+=("$gw")
-for _ in $(seq 300); do
-  grep -q "gateway ready" "$run/gateway.out" 2>/dev/null && break
-  kill -0 "$gw" 2>/dev/null || { cat "$run/gateway.log"; echo "the gateway exited"; exit 1; }
-  sleep 0.1
-done
-url=$(sed -n 's/^gateway ready: \(http:\/\/[^ ,]*\).*/\1/p' "$run/gateway.out")
+start_gateway MQGATE_METRICS_TOKEN="$token"
 admin=$(sed -n 's/.*admin http:\/\/\([^ ,]*\).*/\1/p' "$run/gateway.out")
-[ -n "$url" ] && [ -n "$admin" ] || { cat "$run/gateway.out" "$run/gateway.log"; echo "the gateway did not start"; exit 1; }
-echo "   $(cat "$run/gateway.out")"
+[ -n "$admin" ] || { cat "$run/gateway.out" "$run/gateway.log"; echo "the gateway's admin API did not start"; exit 1; }
 
 echo "== producing 5 messages to PromCheck"
 for i in 1 2 3 4 5; do
