@@ -74,27 +74,7 @@ func TestObserverRecordsPluginCalls(t *testing.T) {
 		})
 	}
 
-	var rm metricdata.ResourceMetrics
-	if err := tp.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	outcomes := map[string]uint64{}
-	var failures int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch m.Name {
-			case "mqgate.plugin.call.duration":
-				for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
-					v, _ := dp.Attributes.Value("mqgate.plugin.outcome")
-					outcomes[v.AsString()] += dp.Count
-				}
-			case "mqgate.plugin.call.failures":
-				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-					failures += dp.Value
-				}
-			}
-		}
-	}
+	outcomes, failures := pluginCallMetrics(t, tp)
 	if outcomes[OutcomeOK] != 1 || outcomes[OutcomeFailed] != 1 || outcomes[OutcomeError] != 1 || failures != 2 {
 		t.Errorf("durations by outcome %v, failures %d", outcomes, failures)
 	}
@@ -129,22 +109,36 @@ func TestObserverTellsConcurrentCallsApart(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
+	outcomes, _ := pluginCallMetrics(t, tp)
+	if outcomes[OutcomeOK] != calls || outcomes[OutcomeFailed] != calls || len(outcomes) != 2 {
+		t.Fatalf("outcomes %v, want %d ok and %d failed", outcomes, calls, calls)
+	}
+}
+
+// pluginCallMetrics returns the plugin calls recorded, by outcome
+// (mqgate.plugin.call.duration's counts), and the failures counted.
+func pluginCallMetrics(t *testing.T, tp *telemetry.Provider) (map[string]uint64, int64) {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := tp.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
 	outcomes := map[string]uint64{}
+	var failures int64
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if m.Name == "mqgate.plugin.call.duration" {
+			switch m.Name {
+			case "mqgate.plugin.call.duration":
 				for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
 					v, _ := dp.Attributes.Value("mqgate.plugin.outcome")
 					outcomes[v.AsString()] += dp.Count
 				}
+			case "mqgate.plugin.call.failures":
+				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					failures += dp.Value
+				}
 			}
 		}
 	}
-	if outcomes[OutcomeOK] != calls || outcomes[OutcomeFailed] != calls || len(outcomes) != 2 {
-		t.Fatalf("outcomes %v, want %d ok and %d failed", outcomes, calls, calls)
-	}
+	return outcomes, failures
 }
