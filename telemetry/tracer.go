@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -46,7 +47,6 @@ type tracerProvider struct {
 
 	mu      sync.Mutex
 	tracers map[instrumentation.Scope]*tracer
-	stopped bool
 }
 
 var _ trace.TracerProvider = (*tracerProvider)(nil)
@@ -64,11 +64,11 @@ func (p *tracerProvider) Tracer(name string, opts ...trace.TracerOption) trace.T
 	c := trace.NewTracerConfig(opts...)
 	s := instrumentation.Scope{Name: name, Version: c.InstrumentationVersion(), SchemaURL: c.SchemaURL(),
 		Attributes: c.InstrumentationAttributes()}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.stopped {
+	if p.processors.Load() == nil {
 		return noop.NewTracerProvider().Tracer(name, opts...)
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	t, ok := p.tracers[s]
 	if !ok {
 		t = &tracer{p: p, scope: s}
@@ -92,14 +92,10 @@ func (p *tracerProvider) ForceFlush(ctx context.Context) error {
 
 // Shutdown shuts every span processor down, once; spans ended afterwards are dropped.
 func (p *tracerProvider) Shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	if p.stopped {
-		p.mu.Unlock()
-		return nil
-	}
-	p.stopped = true
-	p.mu.Unlock()
 	sps := p.processors.Swap(nil)
+	if sps == nil {
+		return nil // shut down already
+	}
 	var err error
 	for _, sp := range *sps {
 		if e := sp.Shutdown(ctx); e != nil && err == nil {
@@ -193,24 +189,17 @@ func (t *tracer) start(ctx context.Context, name string, opts []trace.SpanStartO
 // default generator locks one source); zero ids are invalid and drawn again.
 func newTraceID() (id trace.TraceID) {
 	for !id.IsValid() {
-		putUint64(id[:8], rand.Uint64())
-		putUint64(id[8:], rand.Uint64())
+		binary.BigEndian.PutUint64(id[:8], rand.Uint64())
+		binary.BigEndian.PutUint64(id[8:], rand.Uint64())
 	}
 	return id
 }
 
 func newSpanID() (id trace.SpanID) {
 	for !id.IsValid() {
-		putUint64(id[:], rand.Uint64())
+		binary.BigEndian.PutUint64(id[:], rand.Uint64())
 	}
 	return id
-}
-
-func putUint64(b []byte, v uint64) {
-	_ = b[7]
-	for i := range 8 {
-		b[i] = byte(v >> (56 - 8*i))
-	}
 }
 
 // nonRecordingSpan is a span sampled out: it carries its context and records nothing.
