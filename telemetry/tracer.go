@@ -212,7 +212,6 @@ type nonRecordingSpan struct {
 func (s nonRecordingSpan) SpanContext() trace.SpanContext        { return s.sc }
 func (nonRecordingSpan) IsRecording() bool                       { return false }
 func (nonRecordingSpan) SetStatus(codes.Code, string)            {}
-func (nonRecordingSpan) SetError(bool)                           {}
 func (nonRecordingSpan) SetAttributes(...attribute.KeyValue)     {}
 func (nonRecordingSpan) End(...trace.SpanEndOption)              {}
 func (nonRecordingSpan) RecordError(error, ...trace.EventOption) {}
@@ -226,8 +225,8 @@ func (s nonRecordingSpan) TracerProvider() trace.TracerProvider  { return s.p }
 type span struct {
 	embedded.Span
 	// ReadOnlySpan is embedded, nil, for its unexported marker method only, as the SDK's
-	// tracetest.SpanStub does: every exported method is span's own (TestSpanIsReadOnlySpan
-	// calls each).
+	// tracetest.SpanStub does: every exported method is span's own (TestTracerMatchesSDK's
+	// view calls each).
 	sdktrace.ReadOnlySpan
 
 	tracer *tracer
