@@ -378,33 +378,19 @@ func indexOfKey(kv []attribute.KeyValue, k attribute.Key) int {
 }
 
 // dedupe keeps the last value of every key, in the order of first appearance as the SDK
-// does. Spans here have a dozen attributes or so: a scan beats a map.
+// does. Spans here have a dozen attributes or so: a scan tells, without a map, that no key
+// is there twice, the common answer; the map is for a span that has one.
 func (s *span) dedupe() {
 	if !s.dirty {
 		return
 	}
 	s.dirty = false
-	if !hasDuplicateKey(s.attrs) {
-		return
-	}
-	if len(s.attrs) > 32 {
+	if hasDuplicateKey(s.attrs) {
 		s.attrs = dedupeWithMap(s.attrs)
-		return
 	}
-	unique := s.attrs[:0]
-	for _, a := range s.attrs {
-		if i := indexOfKey(unique, a.Key); i >= 0 {
-			unique[i] = a
-		} else {
-			unique = append(unique, a)
-		}
-	}
-	clear(s.attrs[len(unique):])
-	s.attrs = unique
 }
 
-// hasDuplicateKey tells whether a key is there twice; the common answer, no, costs no
-// copy.
+// hasDuplicateKey tells whether a key is there twice (or, over 32 keys, may be).
 func hasDuplicateKey(kv []attribute.KeyValue) bool {
 	if len(kv) > 32 {
 		return true // let the map decide
