@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,7 +93,7 @@ func (p *pool) get(wait time.Duration) (*guest, failure) {
 	case <-p.retiring:
 		return nil, failure{kind: failRetired}
 	case <-t.C:
-		return nil, failure{kind: FailBusy, detail: "all " + itoa(int(p.max)) + " instances busy for " + wait.String()}
+		return nil, failure{kind: FailBusy, detail: "all " + strconv.Itoa(int(p.max)) + " instances busy for " + wait.String()}
 	}
 }
 
@@ -174,17 +175,4 @@ func (p *pool) counts() (live, idle int, calls uint64) {
 		idle++
 	}
 	return len(p.all), idle, calls
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
 }
