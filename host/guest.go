@@ -50,6 +50,7 @@ type guest struct {
 
 	calls     atomic.Uint64
 	intern    intern
+	edit      lastEdit           // a send hook's last property edit, checked
 	scratch   []byte             // per-adapter reusable memory (bitsets, fields)
 	rpcFields remoting.ExtFields // an RPC hook's request fields
 	layout    layout             // a send or consume input being written
@@ -276,6 +277,14 @@ func (g *guest) call(e abi.Entry, n int) ([]byte, bool) {
 
 // close releases the instance.
 func (g *guest) close() { g.mod.Close(context.Background()) }
+
+// lastEdit is the last property edit a send hook answered, as the bytes of its record from
+// the op on, with its name and value as Go strings. A hook that adds a header answers the
+// same edit call after call: it is checked and converted once, not once a call.
+type lastEdit struct {
+	record      []byte
+	name, value string
+}
 
 // intern turns the short strings a plugin answers (property names, a header's value) into
 // Go strings, reusing the last few: a hook that sets the same property on every message

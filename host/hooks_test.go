@@ -75,6 +75,30 @@ func TestRepeatedAndDistinctEditsInABatch(t *testing.T) {
 	}
 }
 
+// An instance remembers the last edit it answered, checked, from call to call: a later
+// answer gets its own edit whether it repeats that one or differs in a byte, a length or
+// a separator.
+func TestRepeatedEditsAcrossCalls(t *testing.T) {
+	r, _ := newRuntime(t)
+	_, h := behaviors(t, r, PluginConfig{Policy: Fail, Instances: 1})
+	for _, tag := range []string{"A", "A", "AB", "B", "B", "A", "A\x02", "A"} {
+		evs := sendEvents(tag, "tag")
+		err := h.BeforeSend(context.Background(), evs)
+		if strings.Contains(tag, "\x02") {
+			if !errors.Is(err, ErrBadResult) || evs[0].Message.Properties.Get("seen") != "" {
+				t.Fatalf("tag %q: %v, seen %q", tag, err, evs[0].Message.Properties.Get("seen"))
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("tag %q: %v", tag, err)
+		}
+		if got := evs[0].Message.Properties.Get("seen"); got != tag {
+			t.Fatalf("tag %q: seen %q", tag, got)
+		}
+	}
+}
+
 func TestEnricherAddsAHeaderToEveryMessage(t *testing.T) {
 	r, _ := newRuntime(t)
 	p := load(t, r, PluginConfig{Kind: KindSend, Config: []byte(`{"properties": {"x-gateway": "eu-1", "x-team": "billing"}}`)}, "plugins/enricher")

@@ -22,10 +22,12 @@ func (l *layout) put64(at int, v uint64) { put64(l.buf, at, v) }
 
 // ref writes the ref of s at at, copying s after the records.
 func (l *layout) ref(at int, s string) {
-	l.put32(at, uint32(l.data))
-	l.put32(at+4, uint32(len(s)))
+	l.put64(at, refOf(l.data, len(s)))
 	l.data += copy(l.buf[l.data:], s)
 }
+
+// refOf is a ref's (offset, length) as one little-endian word: one store, not two.
+func refOf(off, n int) uint64 { return uint64(uint32(off)) | uint64(uint32(n))<<32 }
 
 // bytesRef is ref for a body; without copy it writes offset 0 and the length only.
 func (l *layout) bytesRef(at int, b []byte, copyBytes bool) {
@@ -43,8 +45,7 @@ func (l *layout) bytesRef(at int, b []byte, copyBytes bool) {
 // last one written.
 func (l *layout) shared(at, k int, s string) {
 	if last := &l.last[k]; last.off != 0 && last.s == s {
-		l.put32(at, last.off)
-		l.put32(at+4, uint32(len(s)))
+		l.put64(at, refOf(int(last.off), len(s)))
 		return
 	}
 	l.last[k].s, l.last[k].off = s, uint32(l.data)
@@ -58,11 +59,10 @@ func (l *layout) props(at int, p *message.Properties) {
 	l.data += 16 * n
 	l.put32(at, uint32(table))
 	l.put32(at+4, uint32(n))
-	i := table
-	for k, v := range p.All() {
-		l.ref(i, k)
-		l.ref(i+8, v)
-		i += 16
+	for i := range n {
+		kv := p.At(i)
+		l.ref(table+16*i, kv.Name)
+		l.ref(table+16*i+8, kv.Value)
 	}
 }
 

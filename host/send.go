@@ -204,26 +204,33 @@ func hasSeparator(b []byte) bool {
 }
 
 // applySendEdits checks a before_send answer whole, then applies it.
+//
+// A hook that adds a header sets the same one on every message: an edit that repeats the
+// previous one byte for byte (its op, name and value; the encoding is prefix-free), in this
+// call or the instance's earlier ones, is neither decoded nor checked again.
 func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 	d := abi.NewDecoder(out)
 	n := d.Count(abi.SizeU32 + abi.SizeU8 + abi.StrSize(0))
-	var okName, okValue []byte // the last property edit checked
+	same := g.edit.record // the last property edit checked, from its op on
 	for range n {
-		i, op := d.U32(), abi.Op(d.U8())
+		i := d.U32()
 		if i >= uint32(len(events)) {
 			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit of message %d in a batch of %d", i, len(events))}
 		}
-		switch op {
+		if same != nil && bytes.HasPrefix(out[d.Offset():], same) {
+			d.Bytes0(len(same))
+			continue
+		}
+		from := d.Offset()
+		switch op := abi.Op(d.U8()); op {
 		case abi.OpSetProperty:
-			// A hook that adds a header sets the same one on every message: checked once.
 			name, value := d.Bytes(), d.Bytes()
-			if bytes.Equal(name, okName) && bytes.Equal(value, okValue) && okName != nil {
-				continue
-			}
 			if msg := checkPropertyEdit(name, value); msg != "" {
 				return failure{kind: FailBadResult, detail: msg}
 			}
-			okName, okValue = name, value
+			if d.Err() == nil {
+				same = out[from:d.Offset()]
+			}
 		case abi.OpDeleteProperty, abi.OpReject:
 			d.Bytes()
 		default:
@@ -238,10 +245,15 @@ func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 	}
 	d.Reset(out)
 	d.U32()
-	var lastName, lastValue []byte // and their Go strings: the same edit again costs no lookup
-	var name, value string
+	last := &g.edit
 	for range n {
 		ev := &events[d.U32()]
+		if last.record != nil && bytes.HasPrefix(out[d.Offset():], last.record) {
+			d.Bytes0(len(last.record))
+			ev.Message.Properties.Set(last.name, last.value)
+			continue
+		}
+		from := d.Offset()
 		switch abi.Op(d.U8()) {
 		case abi.OpSetProperty:
 			n, v := d.Bytes(), d.Bytes()
@@ -249,10 +261,9 @@ func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 				ev.Message.Properties.Delete(view(n))
 				continue
 			}
-			if lastName == nil || !bytes.Equal(n, lastName) || !bytes.Equal(v, lastValue) {
-				name, value, lastName, lastValue = g.intern.get(n), g.intern.get(v), n, v
-			}
-			ev.Message.Properties.Set(name, value)
+			last.name, last.value = g.intern.get(n), g.intern.get(v)
+			last.record = append(last.record[:0], out[from:d.Offset()]...)
+			ev.Message.Properties.Set(last.name, last.value)
 		case abi.OpDeleteProperty:
 			ev.Message.Properties.Delete(d.Str())
 		case abi.OpReject:

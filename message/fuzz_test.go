@@ -128,8 +128,13 @@ func FuzzDecodeProperties(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		p := ParseProperties(s)
 		got := map[string]string{}
+		i := 0
 		for k, v := range p.All() {
 			got[k] = v
+			if at := p.At(i); at.Name != k || at.Value != v {
+				t.Fatalf("%q: At(%d) = %q, All yields %q=%q", s, i, at, k, v)
+			}
+			i++
 		}
 		if want := javaString2Properties(s); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q parses to %q, Java's decoder gives %q", s, got, want)

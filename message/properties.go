@@ -70,6 +70,9 @@ func (p *Properties) Parse(s string) {
 // Len returns the number of pairs, repeated names counted each time.
 func (p Properties) Len() int { return len(p.list) }
 
+// At returns the i-th pair, 0 <= i < Len(), in the order All yields them.
+func (p Properties) At(i int) Property { return p.list[i] }
+
 // Get returns the value of name, or "" when absent.
 func (p Properties) Get(name string) string {
 	v, _ := p.Lookup(name)
