@@ -2,6 +2,7 @@ package message
 
 import (
 	"iter"
+	"slices"
 	"strings"
 )
 
@@ -101,6 +102,9 @@ func (p *Properties) Set(name, value string) {
 	}
 	p.list = append(p.list, Property{Name: name, Value: value})
 }
+
+// Grow makes room for n more pairs, so that setting them allocates at most once.
+func (p *Properties) Grow(n int) { p.list = slices.Grow(p.list, n) }
 
 // Delete removes every pair named name, keeping the order of the others.
 func (p *Properties) Delete(name string) { p.deleteFrom(name, 0) }

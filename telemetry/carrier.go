@@ -59,6 +59,17 @@ func NewTraceContext(sc trace.SpanContext) TraceContext {
 	return TraceContext{parent: TraceParent(sc), state: sc.TraceState().String()}
 }
 
+// Len returns the number of properties Inject sets.
+func (c TraceContext) Len() int {
+	switch {
+	case c.parent == "":
+		return 0
+	case c.state == "":
+		return 1
+	}
+	return 2
+}
+
 // Inject writes the trace context into the properties: traceparent, and tracestate when
 // the span context has one.
 func (c TraceContext) Inject(p *message.Properties) {

@@ -45,12 +45,15 @@ func TestInjectMatchesPropagator(t *testing.T) {
 					t.Errorf("%s %q, the propagator writes %q", k, g, w)
 				}
 			}
+			if n := NewTraceContext(trace.NewSpanContext(cfg)).Len(); n != got.Len() {
+				t.Errorf("Len %d, Inject set %d properties", n, got.Len())
+			}
 		})
 	}
 	var none message.Properties
 	NewTraceContext(trace.SpanContext{}).Inject(&none)
-	if none.Len() != 0 {
-		t.Errorf("an invalid span context wrote %d properties", none.Len())
+	if n := NewTraceContext(trace.SpanContext{}).Len(); none.Len() != 0 || n != 0 {
+		t.Errorf("an invalid span context wrote %d properties, Len %d", none.Len(), n)
 	}
 }
 

@@ -124,6 +124,7 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 	ctx, span := t.tracer.Start(ctx, o.spanName, t.startOpt...)
 	tc := telemetry.NewTraceContext(span.SpanContext())
 	for _, m := range msgs {
+		m.Properties.Grow(tc.Len() + 1) // and the UNIQ_KEY the send may add: one growth
 		tc.Inject(&m.Properties)
 	}
 	if !span.IsRecording() {
