@@ -35,9 +35,16 @@ type remotingTelemetry struct {
 	reg      metric.Registration
 	// series caches the duration series of each request/response code pair, so that
 	// recording a call looks up one map once the pair was seen.
-	series   sync.Map // codePair -> *telemetry.HistogramSeries
-	servers  sync.Map // address -> []attribute.KeyValue: server.address, server.port
-	startOpt []trace.SpanStartOption
+	series sync.Map // codePair -> *telemetry.HistogramSeries
+	// spanAttrs caches the attributes of the client spans of each address and code pair:
+	// spans share them (telemetry.AttributeList) rather than copying them.
+	spanAttrs sync.Map // spanKey -> *telemetry.AttributeList
+	startOpt  []trace.SpanStartOption
+}
+
+type spanKey struct {
+	addr string
+	codePair
 }
 
 type codePair struct {
@@ -88,11 +95,8 @@ func (t *remotingTelemetry) callStart(ctx context.Context, req *remoting.Command
 	return span, telemetry.SpanStartTime(span)
 }
 
-// clientAttrs recycle the attribute lists of client spans: the SDK copies them.
-var clientAttrs = sync.Pool{New: func() any { return new([6]attribute.KeyValue) }}
-
 // callEnd records a call's duration and, when traced, ends its span with the call's
-// attributes (the address's from a cache) and status. resp is nil when err is not.
+// attributes and status. resp is nil when err is not.
 func (t *remotingTelemetry) callEnd(span trace.Span, start time.Time, addr string,
 	req, resp *remoting.Command, err error) {
 	pair := codePair{req: req.RequestCode(), err: err != nil}
@@ -100,18 +104,7 @@ func (t *remotingTelemetry) callEnd(span trace.Span, start time.Time, addr strin
 		pair.resp = resp.ResponseCode()
 	}
 	if span != nil {
-		buf := clientAttrs.Get().(*[6]attribute.KeyValue)
-		kv := append(buf[:0], telemetry.SystemRocketMQ)
-		kv = append(kv, t.server(addr)...)
-		kv = append(kv, telemetry.KeyRequestCode.String(pair.req.String()))
-		if err == nil {
-			kv = append(kv, telemetry.KeyResponseCode.String(pair.resp.String()))
-		} else {
-			kv = append(kv, telemetry.KeyErrorType.String("transport"))
-		}
-		span.SetAttributes(kv...)
-		clear(kv)
-		clientAttrs.Put(buf)
+		telemetry.SetAttributeList(span, t.spanAttributes(addr, pair))
 		switch {
 		case err != nil:
 			span.RecordError(err)
@@ -132,16 +125,26 @@ func (t *remotingTelemetry) callEnd(span trace.Span, start time.Time, addr strin
 	}
 }
 
-// server returns the server.address and server.port attributes of addr (host:port).
-func (t *remotingTelemetry) server(addr string) []attribute.KeyValue {
-	if kv, ok := t.servers.Load(addr); ok {
-		return kv.([]attribute.KeyValue)
+// spanAttributes returns the attributes of a client span of a call to addr (host:port)
+// with the codes of p: system, server address and port, request code, then the response
+// code or, for a transport failure, the error type.
+func (t *remotingTelemetry) spanAttributes(addr string, p codePair) *telemetry.AttributeList {
+	k := spanKey{addr, p}
+	if l, ok := t.spanAttrs.Load(k); ok {
+		return l.(*telemetry.AttributeList)
 	}
 	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	kv := []attribute.KeyValue{telemetry.KeyServerAddress.String(host), telemetry.KeyServerPort.Int(p)}
-	t.servers.Store(addr, kv)
-	return kv
+	n, _ := strconv.Atoi(port)
+	kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyServerAddress.String(host),
+		telemetry.KeyServerPort.Int(n), telemetry.KeyRequestCode.String(p.req.String())}
+	if p.err {
+		kv = append(kv, telemetry.KeyErrorType.String("transport"))
+	} else {
+		kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
+	}
+	l := telemetry.NewAttributeList(kv...)
+	t.spanAttrs.Store(k, l)
+	return l
 }
 
 func (t *remotingTelemetry) seriesOf(p codePair) *telemetry.HistogramSeries {

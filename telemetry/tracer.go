@@ -243,6 +243,7 @@ type span struct {
 	end      time.Time
 	attrs    []attribute.KeyValue
 	dirty    bool // attrs may hold a key twice
+	shared   bool // attrs is an AttributeList's: copied before a change
 	events   []sdktrace.Event
 	links    []sdktrace.Link
 	status   sdktrace.Status
@@ -305,6 +306,9 @@ func (s *span) setAttributes(kv []attribute.KeyValue) {
 	if limit == 0 {
 		s.droppedAttrs += int32(len(kv))
 		return
+	}
+	if s.shared {
+		s.attrs, s.shared = append(make([]attribute.KeyValue, 0, len(s.attrs)+len(kv)), s.attrs...), false
 	}
 	overLimit := limit > 0 && len(s.attrs)+len(kv) > limit
 	if overLimit {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -86,6 +87,30 @@ func traceScript(tr trace.Tracer) {
 		defer s.End()
 		panic("oops")
 	}()
+
+	// Attribute lists: shared as they are, copied before a change, taken apart when the
+	// limits or their contents ask for it.
+	plain := NewAttributeList(attribute.String("s", "ab"), attribute.Int("p", 1))
+	lists := []*AttributeList{plain,
+		NewAttributeList(attribute.String("w1", "x"), attribute.String("w2", "x"), attribute.String("w3", "x"), attribute.String("w4", "x")),
+		NewAttributeList(attribute.String("long", "abcdefgh")),
+		NewAttributeList(attribute.String("d", "1"), attribute.KeyValue{}, attribute.String("d", "2"), attribute.StringSlice("sl", []string{"abcdefg"})),
+		NewAttributeList(),
+	}
+	for i, l := range lists {
+		_, s := tr.Start(ctx, "list "+strconv.Itoa(i))
+		SetAttributeList(s, l)
+		s.End()
+		SetAttributeList(s, l) // ended: nothing
+	}
+	_, more := tr.Start(ctx, "list and more")
+	SetAttributeList(more, plain)
+	more.SetAttributes(attribute.String("s", "changed"), attribute.String("q", "added"))
+	SetAttributeList(more, plain) // again, onto attributes: plain's values back
+	more.End()
+	_, again := tr.Start(ctx, "list after another span changed its own")
+	SetAttributeList(again, plain)
+	again.End()
 	root.End()
 }
 
