@@ -167,8 +167,9 @@ func (t *tracer) start(ctx context.Context, name string, opts []trace.SpanStartO
 	if sr.Decision == sdktrace.Drop {
 		return nonRecordingSpan{sc: sc, p: t.p}
 	}
-	s := &span{tracer: t, name: name, sc: sc, parent: psc, kind: trace.ValidateSpanKind(cfg.SpanKind()),
+	s := &span{tracer: t, name: name, sc: sc, kind: uint8(trace.ValidateSpanKind(cfg.SpanKind())),
 		start: cfg.Timestamp()}
+	s.setParent(psc, sr.Tracestate)
 	if s.start.IsZero() {
 		s.start = time.Now()
 	}
@@ -183,6 +184,25 @@ func (t *tracer) start(ctx context.Context, name string, opts []trace.SpanStartO
 		}
 	}
 	return s
+}
+
+// setParent keeps psc, the parent, in the narrow fields when it is none, or in s's trace
+// with state, s's trace state; another parent is kept whole.
+func (s *span) setParent(psc trace.SpanContext, state trace.TraceState) {
+	switch {
+	case !psc.TraceID().IsValid() && !psc.SpanID().IsValid() && psc.TraceFlags() == 0 &&
+		psc.TraceState().Len() == 0 && !psc.IsRemote(): // none
+	case psc.IsValid() && psc.TraceID() == s.sc.TraceID() && sameTraceState(psc.TraceState(), state):
+		s.parentID, s.parentFlags, s.parentRemote = psc.SpanID(), psc.TraceFlags(), psc.IsRemote()
+	default:
+		odd := psc // not &psc: that would put psc on the heap on every path
+		s.oddParent = &odd
+	}
+}
+
+// sameTraceState tells whether a and b hold the same entries; mostly both are empty.
+func sameTraceState(a, b trace.TraceState) bool {
+	return a.Len() == b.Len() && (a.Len() == 0 || a.String() == b.String())
 }
 
 // Ids are drawn from math/rand/v2's per-thread generator, with no lock (the SDK's
@@ -231,9 +251,15 @@ type span struct {
 
 	tracer *tracer
 	sc     trace.SpanContext
-	parent trace.SpanContext
-	kind   trace.SpanKind
 	start  time.Time
+	// The parent, when it is none or in sc's trace with sc's trace state (the sampler kept
+	// it, as the parent-based one does): its id, flags and whether it is remote. Another
+	// parent is oddParent. Narrow fields keep the span in the 256-byte size class.
+	parentID     trace.SpanID
+	parentFlags  trace.TraceFlags
+	parentRemote bool
+	kind         uint8 // a trace.SpanKind
+	oddParent    *trace.SpanContext
 
 	// ended is set, under mu, when End has set everything: a reader that sees it reads
 	// the rest without the lock, nothing changing any more.
@@ -244,13 +270,36 @@ type span struct {
 	attrs    []attribute.KeyValue
 	dirty    bool // attrs may hold a key twice
 	shared   bool // attrs is an AttributeList's: copied before a change
-	events   []sdktrace.Event
-	links    []sdktrace.Link
-	status   sdktrace.Status
 	children int32
+	// droppedAttrs is narrow, as the span is allocated per send.
+	droppedAttrs int32
+	more         *spanMore // nil until an event, a link or a status
+}
 
-	// Narrow counts keep the span in a smaller size class (a span is allocated per send).
-	droppedAttrs, droppedEvents, droppedLinks int32
+// spanMore is what most spans never get: events, links, a status.
+type spanMore struct {
+	events                      []sdktrace.Event
+	links                       []sdktrace.Link
+	status                      sdktrace.Status
+	droppedEvents, droppedLinks int32
+}
+
+var noMore spanMore
+
+// extra returns s.more, made on first use; called with s.mu held.
+func (s *span) extra() *spanMore {
+	if s.more == nil {
+		s.more = new(spanMore)
+	}
+	return s.more
+}
+
+// view returns s.more, or an empty one; called with s.mu held or after End.
+func (s *span) view() *spanMore {
+	if s.more == nil {
+		return &noMore
+	}
+	return s.more
 }
 
 var _ sdktrace.ReadWriteSpan = (*span)(nil)
@@ -274,14 +323,14 @@ func (s *span) SetName(name string) {
 func (s *span) SetStatus(code codes.Code, description string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended.Load() || s.status.Code > code {
-		return
+	if s.ended.Load() || s.view().status.Code > code || code == codes.Unset {
+		return // Unset changes nothing: an Unset span stays so, another is above it
 	}
 	st := sdktrace.Status{Code: code}
 	if code == codes.Error {
 		st.Description = description
 	}
-	s.status = st
+	s.extra().status = st
 }
 
 func (s *span) SetAttributes(kv ...attribute.KeyValue) {
@@ -446,7 +495,8 @@ func (s *span) addEvent(name string, opts ...trace.EventOption) {
 	c := trace.NewEventConfig(opts...)
 	e := sdktrace.Event{Name: name, Time: c.Timestamp()}
 	e.Attributes, e.DroppedAttributeCount = limitList(c.Attributes(), s.tracer.p.limits.AttributePerEventCountLimit)
-	s.events, s.droppedEvents = appendEvicting(s.events, e, s.tracer.p.limits.EventCountLimit, s.droppedEvents)
+	m := s.extra()
+	m.events, m.droppedEvents = appendEvicting(m.events, e, s.tracer.p.limits.EventCountLimit, m.droppedEvents)
 }
 
 // appendEvicting appends v, the oldest element making room when limit is reached (the
@@ -509,7 +559,8 @@ func (s *span) addLink(l trace.Link) {
 	}
 	link := sdktrace.Link{SpanContext: l.SpanContext}
 	link.Attributes, link.DroppedAttributeCount = limitList(l.Attributes, s.tracer.p.limits.AttributePerLinkCountLimit)
-	s.links, s.droppedLinks = appendEvicting(s.links, link, s.tracer.p.limits.LinkCountLimit, s.droppedLinks)
+	m := s.extra()
+	m.links, m.droppedLinks = appendEvicting(m.links, link, s.tracer.p.limits.LinkCountLimit, m.droppedLinks)
 }
 
 func (s *span) addChild() {
@@ -564,9 +615,19 @@ func (s *span) Name() string {
 	return s.name
 }
 
-func (s *span) Parent() trace.SpanContext { return s.parent }
-func (s *span) SpanKind() trace.SpanKind  { return s.kind }
-func (s *span) StartTime() time.Time      { return s.start }
+func (s *span) Parent() trace.SpanContext {
+	switch {
+	case s.oddParent != nil:
+		return *s.oddParent
+	case !s.parentID.IsValid():
+		return trace.SpanContext{}
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.sc.TraceID(), SpanID: s.parentID,
+		TraceFlags: s.parentFlags, TraceState: s.sc.TraceState(), Remote: s.parentRemote})
+}
+
+func (s *span) SpanKind() trace.SpanKind { return trace.SpanKind(s.kind) }
+func (s *span) StartTime() time.Time     { return s.start }
 
 // EndTime is zero until the span has ended.
 func (s *span) EndTime() time.Time {
@@ -588,47 +649,53 @@ func (s *span) Attributes() []attribute.KeyValue {
 
 func (s *span) Links() []sdktrace.Link {
 	if s.ended.Load() {
-		return s.links
+		return s.view().links
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.links)
+	return slices.Clone(s.view().links)
 }
 
 func (s *span) Events() []sdktrace.Event {
 	if s.ended.Load() {
-		return s.events
+		return s.view().events
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.events)
+	return slices.Clone(s.view().events)
 }
 
 func (s *span) Status() sdktrace.Status {
 	if s.ended.Load() {
-		return s.status
+		return s.view().status
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.status
+	return s.view().status
 }
 
 func (s *span) InstrumentationScope() instrumentation.Scope { return s.tracer.scope }
 func (s *span) Resource() *resource.Resource                { return s.tracer.p.resource }
 
 // dropped returns one of the counts of what the limits dropped.
-func (s *span) dropped(n *int32) int {
+func (s *span) dropped(n func(*span) int32) int {
 	if s.ended.Load() {
-		return int(*n)
+		return int(n(s))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return int(*n)
+	return int(n(s))
 }
 
-func (s *span) DroppedAttributes() int { return s.dropped(&s.droppedAttrs) }
-func (s *span) DroppedLinks() int      { return s.dropped(&s.droppedLinks) }
-func (s *span) DroppedEvents() int     { return s.dropped(&s.droppedEvents) }
+func (s *span) DroppedAttributes() int {
+	return s.dropped(func(s *span) int32 { return s.droppedAttrs })
+}
+func (s *span) DroppedLinks() int {
+	return s.dropped(func(s *span) int32 { return s.view().droppedLinks })
+}
+func (s *span) DroppedEvents() int {
+	return s.dropped(func(s *span) int32 { return s.view().droppedEvents })
+}
 
 // ChildSpanCount counts the spans started under this one while it was recording.
 func (s *span) ChildSpanCount() int {

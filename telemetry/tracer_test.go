@@ -80,6 +80,13 @@ func traceScript(tr trace.Tracer) {
 	kid.End()
 	_, kid2 := tr.Start(trace.ContextWithRemoteSpanContext(bg, remoteUnsampled), "unsampled remote child")
 	kid2.End()
+	ts, _ := trace.TraceState{}.Insert("vendor", "v")
+	_, kid3 := tr.Start(trace.ContextWithRemoteSpanContext(bg, remoteSampled.WithTraceState(ts)), "remote child with a trace state")
+	kid3.End()
+	_, kid4 := tr.Start(trace.ContextWithSpanContext(bg, trace.SpanContext{}.WithTraceState(ts)), "child of an invalid context with a trace state")
+	kid4.End()
+	_, kid5 := tr.Start(trace.ContextWithSpanContext(bg, trace.SpanContext{}.WithRemote(true)), "child of an invalid remote context")
+	kid5.End()
 
 	func() {
 		defer func() { _ = recover() }()
@@ -119,6 +126,9 @@ type spanView struct {
 	Name, Parent, TraceState              string
 	Kind                                  trace.SpanKind
 	Sampled, SameTraceAsParent            bool
+	ParentFlags                           trace.TraceFlags
+	ParentState                           string
+	ParentRemote, ParentZero              bool
 	Attrs                                 []string
 	Events                                []string
 	Links                                 []string
@@ -157,7 +167,10 @@ func view(s sdktrace.ReadOnlySpan, names map[trace.SpanID]string) spanView {
 	default:
 		v.Parent = names[p.SpanID()]
 	}
-	v.SameTraceAsParent = s.Parent().TraceID() == s.SpanContext().TraceID()
+	p := s.Parent()
+	v.SameTraceAsParent = p.TraceID() == s.SpanContext().TraceID()
+	v.ParentFlags, v.ParentState, v.ParentRemote = p.TraceFlags(), p.TraceState().String(), p.IsRemote()
+	v.ParentZero = p.Equal(trace.SpanContext{})
 	for _, e := range s.Events() {
 		at := ""
 		if e.Time.Equal(fixedStart) {
