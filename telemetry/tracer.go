@@ -677,25 +677,19 @@ func (s *span) Status() sdktrace.Status {
 func (s *span) InstrumentationScope() instrumentation.Scope { return s.tracer.scope }
 func (s *span) Resource() *resource.Resource                { return s.tracer.p.resource }
 
-// dropped returns one of the counts of what the limits dropped.
-func (s *span) dropped(n func(*span) int32) int {
-	if s.ended.Load() {
-		return int(n(s))
+// dropped returns the counts of what the limits dropped: attributes, events, links.
+func (s *span) dropped() (attrs, events, links int32) {
+	if !s.ended.Load() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return int(n(s))
+	m := s.view()
+	return s.droppedAttrs, m.droppedEvents, m.droppedLinks
 }
 
-func (s *span) DroppedAttributes() int {
-	return s.dropped(func(s *span) int32 { return s.droppedAttrs })
-}
-func (s *span) DroppedLinks() int {
-	return s.dropped(func(s *span) int32 { return s.view().droppedLinks })
-}
-func (s *span) DroppedEvents() int {
-	return s.dropped(func(s *span) int32 { return s.view().droppedEvents })
-}
+func (s *span) DroppedAttributes() int { n, _, _ := s.dropped(); return int(n) }
+func (s *span) DroppedEvents() int     { _, n, _ := s.dropped(); return int(n) }
+func (s *span) DroppedLinks() int      { _, _, n := s.dropped(); return int(n) }
 
 // ChildSpanCount counts the spans started under this one while it was recording.
 func (s *span) ChildSpanCount() int {
