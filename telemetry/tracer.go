@@ -171,7 +171,7 @@ func (t *tracer) start(ctx context.Context, name string, opts []trace.SpanStartO
 		start: cfg.Timestamp()}
 	s.setParent(psc, sr.Tracestate)
 	if s.start.IsZero() {
-		s.start = time.Now()
+		s.start = spanNow()
 	}
 	for _, l := range cfg.Links() {
 		s.addLink(l)
@@ -574,7 +574,7 @@ func (s *span) addChild() {
 // End ends the span and hands it to the span processors. As the SDK's, called deferred
 // while a panic unwinds it records the panic as an exception event and lets it go on.
 func (s *span) End(opts ...trace.SpanEndOption) {
-	now := time.Now()
+	now := spanNow()
 	s.mu.Lock()
 	if s.ended.Load() {
 		s.mu.Unlock()
@@ -703,7 +703,7 @@ func (s *span) ChildSpanCount() int {
 
 // SpanStartTime returns when span started, reading the clock only for a span that does
 // not tell (one sampled out): instrumentation that also measures a duration shares the
-// span's clock readings rather than taking its own, a reading costing ~40 ns here.
+// span's clock readings rather than taking its own.
 func SpanStartTime(s trace.Span) time.Time {
 	if ro, ok := s.(interface{ StartTime() time.Time }); ok {
 		if t := ro.StartTime(); !t.IsZero() {
