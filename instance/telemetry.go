@@ -39,7 +39,6 @@ type remotingTelemetry struct {
 	// spanAttrs caches the attributes of the client spans of each address and code pair:
 	// spans share them (telemetry.AttributeList) rather than copying them.
 	spanAttrs sync.Map // spanKey -> *telemetry.AttributeList
-	startOpt  []trace.SpanStartOption
 }
 
 type spanKey struct {
@@ -59,7 +58,7 @@ func newRemotingTelemetry(i *Instance, in *telemetry.Instruments) *remotingTelem
 	if tracer == nil && meter == nil {
 		return nil
 	}
-	t := &remotingTelemetry{tracer: tracer, startOpt: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}}
+	t := &remotingTelemetry{tracer: tracer}
 	if meter != nil {
 		t.duration = in.DurationHistogram(scopeInstance, "mqgate.remoting.call.duration",
 			"Duration of remoting calls to brokers and NameServers, by request and response code.")
@@ -91,7 +90,7 @@ func (t *remotingTelemetry) callStart(ctx context.Context, req *remoting.Command
 	}
 	// A leaf span, started without a context for it; its start time is the call's: one
 	// clock reading for both.
-	span := telemetry.StartSpan(ctx, t.tracer, req.RequestCode().String(), t.startOpt...)
+	span := telemetry.StartSpanOfKind(ctx, t.tracer, req.RequestCode().String(), trace.SpanKindClient)
 	return span, telemetry.SpanStartTime(span)
 }
 

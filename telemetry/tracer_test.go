@@ -95,6 +95,11 @@ func traceScript(tr trace.Tracer) {
 		panic("oops")
 	}()
 
+	kctx, ofKind := StartOfKind(ctx, tr, "of a kind", trace.SpanKindProducer)
+	StartSpanOfKind(kctx, tr, "leaf of a kind", trace.SpanKindClient).End()
+	StartSpanOfKind(kctx, tr, "leaf of no valid kind", trace.SpanKind(42)).End()
+	ofKind.End()
+
 	// Attribute lists: shared as they are, copied before a change, taken apart when the
 	// limits or their contents ask for it.
 	plain := NewAttributeList(attribute.String("s", "ab"), attribute.Int("p", 1))

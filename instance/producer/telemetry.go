@@ -39,10 +39,9 @@ type producerTelemetry struct {
 	// reg is the sent-messages callback. It stays registered after the producer's
 	// Shutdown, so that the provider's final flush (the gateway shuts it down last) still
 	// exports the last counts.
-	reg      metric.Registration
-	topics   sync.Map // topic -> *topicTelemetry
-	failed   sync.Map // failedKey -> *sentCount
-	startOpt []trace.SpanStartOption
+	reg    metric.Registration
+	topics sync.Map // topic -> *topicTelemetry
+	failed sync.Map // failedKey -> *sentCount
 }
 
 // sentCount is a count of messages sent with one attribute set, and their durations.
@@ -69,8 +68,7 @@ func newProducerTelemetry(in *telemetry.Instruments, group, ns string) *producer
 	if tracer == nil && meter == nil {
 		return nil
 	}
-	t := &producerTelemetry{conv: in.Conv(), group: group, ns: ns, tracer: tracer,
-		startOpt: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}}
+	t := &producerTelemetry{conv: in.Conv(), group: group, ns: ns, tracer: tracer}
 	if meter != nil {
 		t.metrics = true
 		sent, _ := meter.Int64ObservableCounter("messaging.client.sent.messages", metric.WithUnit("{message}"),
@@ -121,7 +119,7 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 	if t.tracer == nil {
 		return ctx, nil, time.Now()
 	}
-	ctx, span := t.tracer.Start(ctx, o.spanName, t.startOpt...)
+	ctx, span := telemetry.StartOfKind(ctx, t.tracer, o.spanName, trace.SpanKindProducer)
 	tc := telemetry.NewTraceContext(span.SpanContext())
 	for _, m := range msgs {
 		m.Properties.Grow(tc.Len() + 1) // and the UNIQ_KEY the send may add: one growth
