@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"encoding/hex"
 	"testing"
 
 	"github.com/mqgate/mqgate/message"
@@ -63,5 +64,28 @@ func BenchmarkInject(b *testing.B) {
 	b.ReportAllocs()
 	for range b.N {
 		NewTraceContext(sc).Inject(&p)
+	}
+}
+
+// TestPutHexMatchesEncodingHex: every byte value, in every position of a trace id.
+func TestPutHexMatchesEncodingHex(t *testing.T) {
+	src := make([]byte, 256)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	got := make([]byte, 512)
+	putHex(got, src)
+	if want := hex.EncodeToString(src); string(got) != want {
+		t.Fatalf("putHex\n got %s\nwant %s", got, want)
+	}
+	for i := range 256 - 16 {
+		var tid trace.TraceID
+		copy(tid[:], src[i:])
+		sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: trace.SpanID(src[i+8 : i+16]), TraceFlags: trace.FlagsSampled})
+		want := propagation.HeaderCarrier{}
+		propagation.TraceContext{}.Inject(trace.ContextWithSpanContext(context.Background(), sc), want)
+		if got := TraceParent(sc); got != want.Get("traceparent") {
+			t.Fatalf("traceparent %s, the propagator writes %s", got, want.Get("traceparent"))
+		}
 	}
 }
