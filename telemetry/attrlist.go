@@ -55,3 +55,46 @@ func SetAttributeList(s trace.Span, l *AttributeList) {
 	}
 	sp.setAttributes(l.kv)
 }
+
+// SetOwnedAttributes sets kv on s as s.SetAttributes(kv...) does, for a caller that made
+// kv for this span, holds each key in it once and neither changes nor reuses kv
+// afterwards (instrumentation setting the attributes its conventions name, each once). A
+// recording span of the gateway's tracer with no attributes yet keeps kv itself, neither
+// copying it nor looking for a key given twice, when the limits leave it whole.
+func SetOwnedAttributes(s trace.Span, kv []attribute.KeyValue) {
+	sp, ok := s.(*span)
+	if !ok {
+		s.SetAttributes(kv...)
+		return
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.ended.Load() {
+		return
+	}
+	if len(sp.attrs) == 0 && len(kv) > 0 && sp.fits(kv) {
+		sp.attrs, sp.shared = kv, false
+		return
+	}
+	sp.setAttributes(kv)
+}
+
+// fits tells whether the limits leave kv whole: every attribute valid and under the
+// length limit, no more than the count limit.
+func (s *span) fits(kv []attribute.KeyValue) bool {
+	limits := &s.tracer.p.limits
+	if limits.AttributeCountLimit >= 0 && len(kv) > limits.AttributeCountLimit {
+		return false
+	}
+	for i := range kv {
+		a := &kv[i]
+		switch {
+		case !a.Valid() || a.Value.Type() == attribute.STRINGSLICE:
+			return false
+		case limits.AttributeValueLengthLimit >= 0 && a.Value.Type() == attribute.STRING &&
+			len(a.Value.AsString()) > limits.AttributeValueLengthLimit:
+			return false
+		}
+	}
+	return true
+}

@@ -123,6 +123,26 @@ func traceScript(tr trace.Tracer) {
 	_, again := tr.Start(ctx, "list after another span changed its own")
 	SetAttributeList(again, plain)
 	again.End()
+
+	// Owned attributes, each key once: kept as they are, or set as SetAttributes sets them
+	// when the limits or their contents ask for it.
+	for i, kv := range [][]attribute.KeyValue{
+		{attribute.String("o1", "ab"), attribute.Int("o2", 2)},
+		{attribute.String("o1", "x"), attribute.String("o2", "x"), attribute.String("o3", "x"), attribute.String("o4", "x")},
+		{attribute.String("o1", "abcdefgh")},
+		{attribute.String("o1", "a"), {}, attribute.StringSlice("o2", []string{"abcdefg"})},
+		nil,
+	} {
+		_, s := tr.Start(ctx, "owned "+strconv.Itoa(i))
+		SetOwnedAttributes(s, kv)
+		s.End()
+		SetOwnedAttributes(s, []attribute.KeyValue{attribute.String("late", "x")})
+	}
+	_, owned := tr.Start(ctx, "owned onto attributes")
+	owned.SetAttributes(attribute.String("o1", "first"))
+	SetOwnedAttributes(owned, []attribute.KeyValue{attribute.String("o1", "second"), attribute.Bool("o2", true)})
+	owned.SetAttributes(attribute.String("o3", "after"))
+	owned.End()
 	root.End()
 }
 

@@ -151,7 +151,8 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 	} else {
 		kv = append(kv, telemetry.KeyBatchMessageCount.Int(len(msgs)))
 	}
-	span.SetAttributes(kv...)
+	// Each key once (the conventions' names, none twice): the span keeps the copy.
+	telemetry.SetOwnedAttributes(span, slices.Clone(kv))
 	clear(kv) // the pool keeps no strings alive
 	attrBuffers.Put(buf)
 	return ctx, span, telemetry.SpanStartTime(span)

@@ -12,6 +12,7 @@ import (
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/telemetry"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -53,6 +54,54 @@ func TestMessageTypeAndErrorType(t *testing.T) {
 		if got := errorType(tt.err); got != tt.want {
 			t.Errorf("errorType(%v) = %q, want %q", tt.err, got, tt.want)
 		}
+	}
+}
+
+// A producer span holds each attribute key once, under every convention and for every
+// kind of message and batch: the span keeps the producer's list as it is
+// (telemetry.SetOwnedAttributes), trusting it to name no key twice.
+func TestProducerSpanKeysAreUnique(t *testing.T) {
+	for _, conv := range []telemetry.Conventions{telemetry.Old, telemetry.Current, telemetry.Dup} {
+		rec := tracetest.NewSpanRecorder()
+		p, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true, Conventions: conv,
+			SpanProcessors: []sdktrace.SpanProcessor{rec}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tel := newProducerTelemetry(p.Instruments(), "pg", "ns1")
+		send := func(context.Context, *message.Message) (instance.SendResult, error) {
+			return instance.SendResult{}, nil
+		}
+		delay := newMessage("T", "b")
+		delay.SetDelayLevel(2)
+		tran := newMessage("T", "b")
+		tran.Properties.Set(message.PropertyTransactionPrepared, "true")
+		keyed := newMessage("T", "b")
+		keyed.SetTags("TagA")
+		keyed.SetKeys("k1 k2")
+		for _, m := range []*message.Message{newMessage("T", "b"), keyed, delay, tran} {
+			if _, err := tel.observeSend(context.Background(), nil, m, nil, send); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tel.observeSend(context.Background(), nil, newMessage("T", "b"), &fifoSend{"order-1"}, send); err != nil {
+			t.Fatal(err)
+		}
+		_, span, start := tel.start(context.Background(), nil, tel.topic("T"), []*message.Message{newMessage("T", "1"), newMessage("T", "2")}, nil)
+		tel.end(span, start, tel.topic("T"), 2, errors.New("batch failed"))
+		if got := len(rec.Ended()); got != 6 {
+			t.Fatalf("%v: %d spans, want 6", conv, got)
+		}
+		for _, s := range rec.Ended() {
+			seen := map[attribute.Key]bool{}
+			for _, a := range s.Attributes() {
+				if seen[a.Key] {
+					t.Errorf("%v: %s has %s twice: %v", conv, s.Name(), a.Key, s.Attributes())
+				}
+				seen[a.Key] = true
+			}
+		}
+		_ = p.Shutdown(context.Background())
 	}
 }
 
