@@ -738,6 +738,9 @@ func (s *span) ChildSpanCount() int {
 // not tell (one sampled out): instrumentation that also measures a duration shares the
 // span's clock readings rather than taking its own.
 func SpanStartTime(s trace.Span) time.Time {
+	if sp, ok := s.(*span); ok { // a concrete type's assertion is a comparison
+		return sp.start
+	}
 	if ro, ok := s.(interface{ StartTime() time.Time }); ok {
 		if t := ro.StartTime(); !t.IsZero() {
 			return t
@@ -748,6 +751,9 @@ func SpanStartTime(s trace.Span) time.Time {
 
 // SpanEndTime returns when the ended span ended, or now for a span that does not tell.
 func SpanEndTime(s trace.Span) time.Time {
+	if sp, ok := s.(*span); ok && sp.ended.Load() {
+		return sp.end
+	}
 	if ro, ok := s.(interface{ EndTime() time.Time }); ok {
 		if t := ro.EndTime(); !t.IsZero() {
 			return t

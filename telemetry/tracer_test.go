@@ -405,9 +405,18 @@ func TestSpanTimesShareTheClockReadings(t *testing.T) {
 	if got := SpanStartTime(s); !got.Equal(fixedStart) {
 		t.Fatalf("SpanStartTime %v, want the span's %v", got, fixedStart)
 	}
+	if got := SpanEndTime(s); got.Before(fixedEnd) {
+		t.Fatalf("SpanEndTime of a span still recording %v, want the clock's", got)
+	}
 	s.End(trace.WithTimestamp(fixedEnd))
 	if got := SpanEndTime(s); !got.Equal(fixedEnd) {
 		t.Fatalf("SpanEndTime %v, want the span's %v", got, fixedEnd)
+	}
+	// The SDK's spans tell too.
+	_, sdkSpan := sdktrace.NewTracerProvider().Tracer("x").Start(context.Background(), "sdk", trace.WithTimestamp(fixedStart))
+	sdkSpan.End(trace.WithTimestamp(fixedEnd))
+	if !SpanStartTime(sdkSpan).Equal(fixedStart) || !SpanEndTime(sdkSpan).Equal(fixedEnd) {
+		t.Fatalf("the SDK's span: %v to %v", SpanStartTime(sdkSpan), SpanEndTime(sdkSpan))
 	}
 	// A span that does not tell (sampled out): the clock.
 	_, out := newTracerProvider(resource.Empty(), sdktrace.NeverSample(), nil).Tracer("x").Start(context.Background(), "out")
