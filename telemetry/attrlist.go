@@ -5,31 +5,24 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// Two ways to give a span of the gateway's tracer its attributes without the copy and
+// the search for keys given twice that SetAttributes makes: an AttributeList many spans
+// share (a client span's attributes repeat from call to call), and a list made for one
+// span (SetOwnedAttributes). Other spans get SetAttributes, with the same result.
+
 // AttributeList is a list of span attributes that many spans share and nobody changes,
-// checked once: a span of the gateway's tracer refers to it rather than copying it (a
-// client span's attributes repeat from call to call). Build it with NewAttributeList and
-// set it with SetAttributeList.
+// checked once. Build it with NewAttributeList and set it with SetAttributeList.
 type AttributeList struct {
-	kv []attribute.KeyValue
-	// shareable: every attribute valid, each key once, no string slice (the SDK would
-	// copy one whatever its length); longest is the longest string value, in bytes.
-	shareable bool
+	kv        []attribute.KeyValue
+	shareable bool // plain and each key once
 	longest   int
 }
 
 // NewAttributeList returns the list of kv, which it keeps: the caller must not change kv
 // afterwards.
 func NewAttributeList(kv ...attribute.KeyValue) *AttributeList {
-	l := &AttributeList{kv: kv, shareable: !hasDuplicateKey(kv)}
-	for _, a := range kv {
-		switch {
-		case !a.Valid() || a.Value.Type() == attribute.STRINGSLICE:
-			l.shareable = false
-		case a.Value.Type() == attribute.STRING:
-			l.longest = max(l.longest, len(a.Value.AsString()))
-		}
-	}
-	return l
+	ok, longest := plain(kv)
+	return &AttributeList{kv: kv, shareable: ok && !hasDuplicateKey(kv), longest: longest}
 }
 
 // SetAttributeList sets l's attributes on s, with the result of s.SetAttributes(l...).
@@ -43,17 +36,13 @@ func SetAttributeList(s trace.Span, l *AttributeList) {
 	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if sp.ended.Load() {
-		return
-	}
-	limits := &sp.tracer.p.limits
-	if len(sp.attrs) == 0 && l.shareable && len(l.kv) > 0 &&
-		(limits.AttributeCountLimit < 0 || len(l.kv) <= limits.AttributeCountLimit) &&
-		(limits.AttributeValueLengthLimit < 0 || l.longest <= limits.AttributeValueLengthLimit) {
+	switch {
+	case sp.ended.Load():
+	case len(sp.attrs) == 0 && len(l.kv) > 0 && l.shareable && sp.within(len(l.kv), l.longest):
 		sp.attrs, sp.shared = l.kv[:len(l.kv):len(l.kv)], true
-		return
+	default:
+		sp.setAttributes(l.kv)
 	}
-	sp.setAttributes(l.kv)
 }
 
 // SetOwnedAttributes sets kv on s as s.SetAttributes(kv...) does, for a caller that made
@@ -72,29 +61,33 @@ func SetOwnedAttributes(s trace.Span, kv []attribute.KeyValue) {
 	if sp.ended.Load() {
 		return
 	}
-	if len(sp.attrs) == 0 && len(kv) > 0 && sp.fits(kv) {
-		sp.attrs, sp.shared = kv, false
-		return
+	if len(sp.attrs) == 0 && len(kv) > 0 {
+		if ok, longest := plain(kv); ok && sp.within(len(kv), longest) {
+			sp.attrs, sp.shared = kv, false
+			return
+		}
 	}
 	sp.setAttributes(kv)
 }
 
-// fits tells whether the limits leave kv whole: every attribute valid and under the
-// length limit, no more than the count limit.
-func (s *span) fits(kv []attribute.KeyValue) bool {
-	limits := &s.tracer.p.limits
-	if limits.AttributeCountLimit >= 0 && len(kv) > limits.AttributeCountLimit {
-		return false
-	}
+// plain tells whether kv's attributes are all valid and none a string slice (the SDK
+// copies one whatever its length), and returns the longest string value, in bytes.
+func plain(kv []attribute.KeyValue) (ok bool, longest int) {
 	for i := range kv {
-		a := &kv[i]
-		switch {
+		switch a := &kv[i]; {
 		case !a.Valid() || a.Value.Type() == attribute.STRINGSLICE:
-			return false
-		case limits.AttributeValueLengthLimit >= 0 && a.Value.Type() == attribute.STRING &&
-			len(a.Value.AsString()) > limits.AttributeValueLengthLimit:
-			return false
+			return false, 0
+		case a.Value.Type() == attribute.STRING:
+			longest = max(longest, len(a.Value.AsString()))
 		}
 	}
-	return true
+	return true, longest
+}
+
+// within tells whether the span's limits leave n attributes whole, the longest string
+// value longest bytes (as many characters at most).
+func (s *span) within(n, longest int) bool {
+	l := &s.tracer.p.limits
+	return (l.AttributeCountLimit < 0 || n <= l.AttributeCountLimit) &&
+		(l.AttributeValueLengthLimit < 0 || longest <= l.AttributeValueLengthLimit)
 }
