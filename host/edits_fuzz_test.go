@@ -1,0 +1,70 @@
+package host
+
+import (
+	"testing"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// editAnswer encodes a before_send answer (after its status byte): count, then edits.
+func editAnswer(edits ...func([]byte) []byte) []byte {
+	b := abi.AppendU32(nil, uint32(len(edits)))
+	for _, e := range edits {
+		b = e(b)
+	}
+	return b
+}
+
+func setEdit(i uint32, name, value string) func([]byte) []byte {
+	return func(b []byte) []byte {
+		b = abi.AppendU8(abi.AppendU32(b, i), uint8(abi.OpSetProperty))
+		return abi.AppendStr(abi.AppendStr(b, name), value)
+	}
+}
+
+func oneStrEdit(i uint32, op abi.Op, s string) func([]byte) []byte {
+	return func(b []byte) []byte { return abi.AppendStr(abi.AppendU8(abi.AppendU32(b, i), uint8(op)), s) }
+}
+
+// FuzzSendEdits: any answer a send hook gives is applied whole or not at all, never
+// panics, and means the same to an instance that has seen other answers before (the
+// instance remembers its last edit, checked): the same answer applied to fresh
+// messages by a fresh instance and by one that has just applied it, or another answer,
+// leaves the same properties and rejections.
+func FuzzSendEdits(f *testing.F) {
+	f.Add(editAnswer(setEdit(0, "x-gateway", "eu-1"), setEdit(1, "x-gateway", "eu-1")), []byte(nil), uint8(2))
+	f.Add(editAnswer(setEdit(0, "a", "1"), setEdit(0, "a", "12"), setEdit(1, "a", "1")), editAnswer(setEdit(0, "a", "1")), uint8(2))
+	f.Add(editAnswer(setEdit(0, "seen", "A"), oneStrEdit(1, abi.OpDeleteProperty, "TAGS"), oneStrEdit(2, abi.OpReject, "no")), []byte(nil), uint8(3))
+	f.Add(editAnswer(setEdit(0, "bad\x01", "v")), editAnswer(setEdit(0, "ok", "v")), uint8(1))
+	f.Add(editAnswer(setEdit(0, "k", "")), []byte{1, 0, 0, 0}, uint8(1))
+	f.Add(editAnswer(setEdit(5, "k", "v")), []byte(nil), uint8(2))
+	f.Fuzz(func(t *testing.T, answer, earlier []byte, n uint8) {
+		count := int(n%4) + 1
+		apply := func(g *guest) ([]instance.SendEvent, failure) {
+			evs := sendEvents("TagA", make([]string, count)...)
+			return evs, applySendEdits(g, answer, evs)
+		}
+		fresh, want := apply(&guest{})
+		if want.failed() {
+			for i, ev := range fresh {
+				if ev.Reject != "" || ev.Message.Properties.Encode() != sendEvents("TagA", make([]string, count)...)[i].Message.Properties.Encode() {
+					t.Fatalf("a refused answer (%s) changed message %d: %s", want.detail, i, ev.Message.Properties.Encode())
+				}
+			}
+		}
+		for _, first := range [][]byte{answer, earlier} {
+			g := &guest{}
+			applySendEdits(g, first, sendEvents("TagA", make([]string, count)...))
+			got, f := apply(g)
+			if f.failed() != want.failed() {
+				t.Fatalf("after %x: failed %v (%s), a fresh instance %v (%s)", first, f.failed(), f.detail, want.failed(), want.detail)
+			}
+			for i := range got {
+				if g, w := got[i].Message.Properties.Encode(), fresh[i].Message.Properties.Encode(); g != w || got[i].Reject != fresh[i].Reject {
+					t.Fatalf("after %x, message %d: %q rejected %q; a fresh instance: %q rejected %q", first, i, g, got[i].Reject, w, fresh[i].Reject)
+				}
+			}
+		}
+	})
+}
