@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/sdk/abi"
 )
 
@@ -64,6 +65,39 @@ func FuzzSendEdits(f *testing.F) {
 				if g, w := got[i].Message.Properties.Encode(), fresh[i].Message.Properties.Encode(); g != w || got[i].Reject != fresh[i].Reject {
 					t.Fatalf("after %x, message %d: %q rejected %q; a fresh instance: %q rejected %q", first, i, g, got[i].Reject, w, fresh[i].Reject)
 				}
+			}
+		}
+	})
+}
+
+// FuzzConsumeEdits: any answer a consume hook gives is applied whole (verdicts and
+// edits) or not at all, and never panics.
+func FuzzConsumeEdits(f *testing.F) {
+	verdicts := func(vs ...byte) []byte { return append(abi.AppendU32(nil, uint32(len(vs))), vs...) }
+	withEdits := func(vs []byte, edits ...func([]byte) []byte) []byte { return append(vs, editAnswer(edits...)...) }
+	f.Add(withEdits(verdicts(0, 1), setEdit(0, "k", "v"), oneStrEdit(1, abi.OpSetBody, "new body")), uint8(2))
+	f.Add(withEdits(verdicts(2), oneStrEdit(0, abi.OpDeleteProperty, "TAGS")), uint8(1))
+	f.Add(withEdits(verdicts(9), setEdit(0, "k", "v")), uint8(1))
+	f.Add(withEdits(verdicts(0), oneStrEdit(0, abi.OpReject, "send hooks only")), uint8(1))
+	f.Fuzz(func(t *testing.T, answer []byte, n uint8) {
+		count := int(n%4) + 1
+		batch := func() ([]*message.Ext, []instance.ConsumeVerdict) {
+			msgs := make([]*message.Ext, count)
+			for i := range msgs {
+				msgs[i] = &message.Ext{Message: message.Message{Topic: "T", Body: []byte("body")}}
+				msgs[i].SetTags("TagA")
+			}
+			return msgs, make([]instance.ConsumeVerdict, count)
+		}
+		msgs, vs := batch()
+		f := applyConsumeEdits(&guest{}, answer, msgs, vs)
+		if !f.failed() {
+			return
+		}
+		orig, _ := batch()
+		for i := range msgs {
+			if vs[i] != 0 || msgs[i].Properties.Encode() != orig[i].Properties.Encode() || string(msgs[i].Body) != "body" {
+				t.Fatalf("a refused answer (%s) changed message %d: verdict %d, %q, body %q", f.detail, i, vs[i], msgs[i].Properties.Encode(), msgs[i].Body)
 			}
 		}
 	})
