@@ -57,13 +57,13 @@ func FuzzSendEdits(f *testing.F) {
 		for _, first := range [][]byte{answer, earlier} {
 			g := &guest{}
 			applySendEdits(g, first, sendEvents("TagA", make([]string, count)...))
-			got, f := apply(g)
-			if f.failed() != want.failed() {
-				t.Fatalf("after %x: failed %v (%s), a fresh instance %v (%s)", first, f.failed(), f.detail, want.failed(), want.detail)
+			got, res := apply(g)
+			if res.failed() != want.failed() {
+				t.Fatalf("after %x: failed %v (%s), a fresh instance %v (%s)", first, res.failed(), res.detail, want.failed(), want.detail)
 			}
 			for i := range got {
-				if g, w := got[i].Message.Properties.Encode(), fresh[i].Message.Properties.Encode(); g != w || got[i].Reject != fresh[i].Reject {
-					t.Fatalf("after %x, message %d: %q rejected %q; a fresh instance: %q rejected %q", first, i, g, got[i].Reject, w, fresh[i].Reject)
+				if gp, wp := got[i].Message.Properties.Encode(), fresh[i].Message.Properties.Encode(); gp != wp || got[i].Reject != fresh[i].Reject {
+					t.Fatalf("after %x, message %d: %q rejected %q; a fresh instance: %q rejected %q", first, i, gp, got[i].Reject, wp, fresh[i].Reject)
 				}
 			}
 		}
@@ -90,14 +90,14 @@ func FuzzConsumeEdits(f *testing.F) {
 			return msgs, make([]instance.ConsumeVerdict, count)
 		}
 		msgs, vs := batch()
-		f := applyConsumeEdits(&guest{}, answer, msgs, vs)
-		if !f.failed() {
+		res := applyConsumeEdits(&guest{}, answer, msgs, vs)
+		if !res.failed() {
 			return
 		}
 		orig, _ := batch()
 		for i := range msgs {
 			if vs[i] != 0 || msgs[i].Properties.Encode() != orig[i].Properties.Encode() || string(msgs[i].Body) != "body" {
-				t.Fatalf("a refused answer (%s) changed message %d: verdict %d, %q, body %q", f.detail, i, vs[i], msgs[i].Properties.Encode(), msgs[i].Body)
+				t.Fatalf("a refused answer (%s) changed message %d: verdict %d, %q, body %q", res.detail, i, vs[i], msgs[i].Properties.Encode(), msgs[i].Body)
 			}
 		}
 	})
