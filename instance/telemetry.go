@@ -4,8 +4,9 @@ import (
 	"context"
 	"net"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/mqgate/mqgate/internal/cowmap"
 
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
@@ -35,21 +36,32 @@ type remotingTelemetry struct {
 	reg      metric.Registration
 	// series caches the duration series of each request/response code pair, so that
 	// recording a call looks up one map once the pair was seen.
-	series sync.Map // codePair -> *telemetry.HistogramSeries
-	// spanAttrs caches the attributes of the client spans of each address and code pair:
+	series cowmap.Map[uint64, *telemetry.HistogramSeries] // by codePair.key
+	// servers caches, by address, the attributes of the client spans of each code pair:
 	// spans share them (telemetry.AttributeList) rather than copying them.
-	spanAttrs sync.Map // spanKey -> *telemetry.AttributeList
+	servers cowmap.Map[string, *serverSpans]
 }
 
-type spanKey struct {
-	addr string
-	codePair
+// serverSpans are the client span attributes of calls to one address.
+type serverSpans struct {
+	host  string
+	port  int
+	lists cowmap.Map[uint64, *telemetry.AttributeList] // by codePair.key
 }
 
 type codePair struct {
 	req  remoting.RequestCode
 	resp remoting.ResponseCode
 	err  bool
+}
+
+// key is p as a map key: an integer's lookup is the cheapest.
+func (p codePair) key() uint64 {
+	k := uint64(uint32(p.req))<<33 | uint64(uint32(p.resp))<<1
+	if p.err {
+		k |= 1
+	}
+	return k
 }
 
 // newRemotingTelemetry returns nil when in is nil or turns both signals off.
@@ -128,37 +140,42 @@ func (t *remotingTelemetry) callEnd(span trace.Span, start time.Time, addr strin
 // with the codes of p: system, server address and port, request code, then the response
 // code or, for a transport failure, the error type.
 func (t *remotingTelemetry) spanAttributes(addr string, p codePair) *telemetry.AttributeList {
-	k := spanKey{addr, p}
-	if l, ok := t.spanAttrs.Load(k); ok {
-		return l.(*telemetry.AttributeList)
+	srv, ok := t.servers.Load(addr)
+	if !ok {
+		srv = t.servers.LoadOrMake(addr, func() *serverSpans {
+			host, port, _ := net.SplitHostPort(addr)
+			n, _ := strconv.Atoi(port)
+			return &serverSpans{host: host, port: n}
+		})
 	}
-	host, port, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(port)
-	kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyServerAddress.String(host),
-		telemetry.KeyServerPort.Int(n), telemetry.KeyRequestCode.String(p.req.String())}
-	if p.err {
-		kv = append(kv, telemetry.KeyErrorType.String("transport"))
-	} else {
-		kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
+	if l, ok := srv.lists.Load(p.key()); ok {
+		return l
 	}
-	l := telemetry.NewAttributeList(kv...)
-	t.spanAttrs.Store(k, l)
-	return l
+	return srv.lists.LoadOrMake(p.key(), func() *telemetry.AttributeList {
+		kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyServerAddress.String(srv.host),
+			telemetry.KeyServerPort.Int(srv.port), telemetry.KeyRequestCode.String(p.req.String())}
+		if p.err {
+			kv = append(kv, telemetry.KeyErrorType.String("transport"))
+		} else {
+			kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
+		}
+		return telemetry.NewAttributeList(kv...)
+	})
 }
 
 func (t *remotingTelemetry) seriesOf(p codePair) *telemetry.HistogramSeries {
-	if s, ok := t.series.Load(p); ok {
-		return s.(*telemetry.HistogramSeries)
+	if s, ok := t.series.Load(p.key()); ok {
+		return s
 	}
-	kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyRequestCode.String(p.req.String())}
-	if p.err {
-		kv = append(kv, telemetry.KeyErrorType.String("transport"))
-	} else {
-		kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
-	}
-	s := t.duration.Series(attribute.NewSet(kv...))
-	t.series.Store(p, s)
-	return s
+	return t.series.LoadOrMake(p.key(), func() *telemetry.HistogramSeries {
+		kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyRequestCode.String(p.req.String())}
+		if p.err {
+			kv = append(kv, telemetry.KeyErrorType.String("transport"))
+		} else {
+			kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
+		}
+		return t.duration.Series(attribute.NewSet(kv...))
+	})
 }
 
 // invokeObserved is invoke's transport call and after hooks with telemetry on.

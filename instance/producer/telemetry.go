@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqgate/mqgate/internal/cowmap"
+
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/telemetry"
@@ -40,7 +42,7 @@ type producerTelemetry struct {
 	// Shutdown, so that the provider's final flush (the gateway shuts it down last) still
 	// exports the last counts.
 	reg    metric.Registration
-	topics sync.Map // topic -> *topicTelemetry
+	topics cowmap.Map[string, *topicTelemetry]
 	failed sync.Map // failedKey -> *sentCount
 }
 
@@ -81,7 +83,7 @@ func newProducerTelemetry(in *telemetry.Instruments, group, ns string) *producer
 					o.ObserveInt64(sent, n, metric.WithAttributeSet(c.set))
 				}
 			}
-			t.topics.Range(func(_, v any) bool { observe(&v.(*topicTelemetry).sent); return true })
+			t.topics.Range(func(_ string, o *topicTelemetry) bool { observe(&o.sent); return true })
 			t.failed.Range(func(_, v any) bool { observe(v.(*sentCount)); return true })
 			return nil
 		}, sent)
@@ -196,18 +198,18 @@ func (t *producerTelemetry) end(span trace.Span, start time.Time, o *topicTeleme
 
 func (t *producerTelemetry) topic(topic string) *topicTelemetry {
 	if o, ok := t.topics.Load(topic); ok {
-		return o.(*topicTelemetry)
+		return o
 	}
-	set := attribute.NewSet(telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic),
-		telemetry.KeyOperationName.String("send"))
-	attrs := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic)}
-	attrs = t.conv.Operation(attrs, telemetry.Publish)
-	attrs = t.conv.ProducerGroup(attrs, t.group)
-	attrs = t.conv.Namespace(attrs, t.ns)
-	o := &topicTelemetry{topic: topic, spanName: t.conv.SpanName(telemetry.Publish, topic), attrs: slices.Clip(attrs),
-		sent: sentCount{set: set, duration: t.duration.Series(set)}}
-	actual, _ := t.topics.LoadOrStore(topic, o)
-	return actual.(*topicTelemetry)
+	return t.topics.LoadOrMake(topic, func() *topicTelemetry {
+		set := attribute.NewSet(telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic),
+			telemetry.KeyOperationName.String("send"))
+		attrs := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic)}
+		attrs = t.conv.Operation(attrs, telemetry.Publish)
+		attrs = t.conv.ProducerGroup(attrs, t.group)
+		attrs = t.conv.Namespace(attrs, t.ns)
+		return &topicTelemetry{topic: topic, spanName: t.conv.SpanName(telemetry.Publish, topic), attrs: slices.Clip(attrs),
+			sent: sentCount{set: set, duration: t.duration.Series(set)}}
+	})
 }
 
 // errorType is error.type of a failed send: a few classes a dashboard can group by.
