@@ -40,7 +40,7 @@
 // gateway's tracer, instrumentation can start a span of a kind without options
 // (StartOfKind, StartSpanOfKind), share an attribute list between spans (AttributeList)
 // or hand a span the list made for it (SetOwnedAttributes), and a span's times take one
-// clock reading each. At sampling ratio 1, telemetry costs a coalesced send ~1.25-1.5 µs
+// clock reading each. At sampling ratio 1, telemetry costs a coalesced send ~1.25-1.55 µs
 // of CPU (BENCHMARKS.md, Telemetry).
 //
 // # Semantic conventions
