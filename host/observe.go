@@ -2,8 +2,9 @@ package host
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"github.com/mqgate/mqgate/internal/cowmap"
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
@@ -42,7 +43,7 @@ const scopeHost = "host"
 type Observer struct {
 	tracer   trace.Tracer
 	duration *telemetry.Histogram
-	series   sync.Map // seriesKey -> *telemetry.HistogramSeries
+	series   cowmap.Map[seriesKey, *telemetry.HistogramSeries]
 	failures metric.Int64Counter
 }
 
@@ -122,12 +123,12 @@ func (c *observed) end(err error) {
 // seriesOf returns the duration series of a plugin, slot and outcome.
 func (o *Observer) seriesOf(k seriesKey) *telemetry.HistogramSeries {
 	if s, ok := o.series.Load(k); ok {
-		return s.(*telemetry.HistogramSeries)
+		return s
 	}
-	s := o.duration.Series(attribute.NewSet(telemetry.KeyPluginName.String(k.plugin),
-		telemetry.KeyPluginSlot.String(k.slot), telemetry.KeyPluginOutcome.String(k.outcome)))
-	o.series.Store(k, s)
-	return s
+	return o.series.LoadOrMake(k, func() *telemetry.HistogramSeries {
+		return o.duration.Series(attribute.NewSet(telemetry.KeyPluginName.String(k.plugin),
+			telemetry.KeyPluginSlot.String(k.slot), telemetry.KeyPluginOutcome.String(k.outcome)))
+	})
 }
 
 // SendHook returns h (p's send adapter) observed; h itself when o is nil.

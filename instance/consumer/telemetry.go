@@ -3,8 +3,9 @@ package consumer
 import (
 	"context"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/mqgate/mqgate/internal/cowmap"
 
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/telemetry"
@@ -33,7 +34,7 @@ type consumerTelemetry struct {
 	consumed metric.Int64Counter
 	duration *telemetry.Histogram
 	reg      metric.Registration
-	opts     sync.Map // outcomeKey -> *outcomeOpts
+	opts     cowmap.Map[outcomeKey, *outcomeOpts]
 }
 
 type outcomeKey struct {
@@ -165,15 +166,15 @@ func (t *consumerTelemetry) end(d *Delivery, r Result) {
 func (t *consumerTelemetry) outcome(topic, group string, ok bool) *outcomeOpts {
 	k := outcomeKey{topic: topic, ok: ok}
 	if o, found := t.opts.Load(k); found {
-		return o.(*outcomeOpts)
+		return o
 	}
-	kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic),
-		telemetry.KeyConsumerGroupName.String(group), telemetry.KeyOperationName.String("process")}
-	if !ok {
-		kv = append(kv, telemetry.KeyErrorType.String("reconsume_later"))
-	}
-	set := attribute.NewSet(kv...)
-	o := &outcomeOpts{add: metric.WithAttributeSet(set), duration: t.duration.Series(set)}
-	actual, _ := t.opts.LoadOrStore(k, o)
-	return actual.(*outcomeOpts)
+	return t.opts.LoadOrMake(k, func() *outcomeOpts {
+		kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic),
+			telemetry.KeyConsumerGroupName.String(group), telemetry.KeyOperationName.String("process")}
+		if !ok {
+			kv = append(kv, telemetry.KeyErrorType.String("reconsume_later"))
+		}
+		set := attribute.NewSet(kv...)
+		return &outcomeOpts{add: metric.WithAttributeSet(set), duration: t.duration.Series(set)}
+	})
 }
