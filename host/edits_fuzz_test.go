@@ -1,6 +1,7 @@
 package host
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mqgate/mqgate/instance"
@@ -40,6 +41,7 @@ func FuzzSendEdits(f *testing.F) {
 	f.Add(editAnswer(setEdit(0, "bad\x01", "v")), editAnswer(setEdit(0, "ok", "v")), uint8(1))
 	f.Add(editAnswer(setEdit(0, "k", "")), []byte{1, 0, 0, 0}, uint8(1))
 	f.Add(editAnswer(setEdit(5, "k", "v")), []byte(nil), uint8(2))
+	f.Add(editAnswer(setEdit(0, "k", strings.Repeat("v", 2*maxLastEdit)), setEdit(1, "k", "v")), editAnswer(setEdit(0, "k", "v")), uint8(2))
 	f.Fuzz(func(t *testing.T, answer, earlier []byte, n uint8) {
 		count := int(n%4) + 1
 		apply := func(g *guest) ([]instance.SendEvent, failure) {
@@ -101,4 +103,23 @@ func FuzzConsumeEdits(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An instance remembers a short edit only: a large answer is applied, not kept.
+func TestLargeEditIsNotRemembered(t *testing.T) {
+	g := &guest{}
+	big := strings.Repeat("v", 2*maxLastEdit)
+	for range 2 {
+		evs := sendEvents("TagA", "")
+		if res := applySendEdits(g, editAnswer(setEdit(0, "k", big)), evs); res.failed() {
+			t.Fatal(res.detail)
+		}
+		if evs[0].Message.Properties.Get("k") != big || g.edit.record != nil {
+			t.Fatalf("k %d bytes, %d bytes remembered", len(evs[0].Message.Properties.Get("k")), len(g.edit.record))
+		}
+	}
+	evs := sendEvents("TagA", "")
+	if res := applySendEdits(g, editAnswer(setEdit(0, "k", "short")), evs); res.failed() || g.edit.record == nil {
+		t.Fatalf("a short edit after a large one: %s, remembered %q", res.detail, g.edit.record)
+	}
 }

@@ -282,9 +282,13 @@ func (g *guest) close() { g.mod.Close(context.Background()) }
 // the op on, with its name and value as Go strings. A hook that adds a header answers the
 // same edit call after call: it is checked and converted once, not once a call.
 type lastEdit struct {
-	record      []byte
+	record      []byte // at most maxLastEdit bytes
 	name, value string
 }
+
+// maxLastEdit bounds the edit an instance remembers, as intern bounds the strings it
+// keeps.
+const maxLastEdit = 512
 
 // intern turns the short strings a plugin answers (property names, a header's value) into
 // Go strings, reusing the last few: a hook that sets the same property on every message

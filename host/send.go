@@ -262,7 +262,11 @@ func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 				continue
 			}
 			last.name, last.value = g.intern.get(n), g.intern.get(v)
-			last.record = append(last.record[:0], out[from:d.Offset()]...)
+			if rec := out[from:d.Offset()]; len(rec) <= maxLastEdit {
+				last.record = append(last.record[:0], rec...)
+			} else {
+				last.record = nil // a header is short: the instance keeps no large answer
+			}
 			ev.Message.Properties.Set(last.name, last.value)
 		case abi.OpDeleteProperty:
 			ev.Message.Properties.Delete(d.Str())
