@@ -36,7 +36,7 @@ type remotingTelemetry struct {
 	reg      metric.Registration
 	// series caches the duration series of each request/response code pair, so that
 	// recording a call looks up one map once the pair was seen.
-	series cowmap.Map[uint64, *telemetry.HistogramSeries] // by codePair.key
+	series byCodes[*telemetry.HistogramSeries]
 	// servers caches, by address, the attributes of the client spans of each code pair:
 	// spans share them (telemetry.AttributeList) rather than copying them.
 	servers cowmap.Map[string, *serverSpans]
@@ -46,7 +46,7 @@ type remotingTelemetry struct {
 type serverSpans struct {
 	host  string
 	port  int
-	lists cowmap.Map[uint64, *telemetry.AttributeList] // by codePair.key
+	lists byCodes[*telemetry.AttributeList]
 }
 
 type codePair struct {
@@ -55,13 +55,26 @@ type codePair struct {
 	err  bool
 }
 
-// key is p as a map key: an integer's lookup is the cheapest.
-func (p codePair) key() uint64 {
-	k := uint64(uint32(p.req))<<33 | uint64(uint32(p.resp))<<1
+// byCodes holds a value per code pair, looked up by an integer (the cheapest key): an
+// answered call's by request and response code, a failed call's by request code.
+type byCodes[V any] struct {
+	answered cowmap.Map[uint64, V]
+	failed   cowmap.Map[remoting.RequestCode, V]
+}
+
+// get returns p's value, made by make the first time.
+func (c *byCodes[V]) get(p codePair, make func() V) V {
 	if p.err {
-		k |= 1
+		if v, ok := c.failed.Load(p.req); ok {
+			return v
+		}
+		return c.failed.LoadOrMake(p.req, make)
 	}
-	return k
+	k := uint64(uint32(p.req))<<32 | uint64(uint32(p.resp))
+	if v, ok := c.answered.Load(k); ok {
+		return v
+	}
+	return c.answered.LoadOrMake(k, make)
 }
 
 // newRemotingTelemetry returns nil when in is nil or turns both signals off.
@@ -148,10 +161,7 @@ func (t *remotingTelemetry) spanAttributes(addr string, p codePair) *telemetry.A
 			return &serverSpans{host: host, port: n}
 		})
 	}
-	if l, ok := srv.lists.Load(p.key()); ok {
-		return l
-	}
-	return srv.lists.LoadOrMake(p.key(), func() *telemetry.AttributeList {
+	return srv.lists.get(p, func() *telemetry.AttributeList {
 		kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyServerAddress.String(srv.host),
 			telemetry.KeyServerPort.Int(srv.port), telemetry.KeyRequestCode.String(p.req.String())}
 		if p.err {
@@ -164,10 +174,7 @@ func (t *remotingTelemetry) spanAttributes(addr string, p codePair) *telemetry.A
 }
 
 func (t *remotingTelemetry) seriesOf(p codePair) *telemetry.HistogramSeries {
-	if s, ok := t.series.Load(p.key()); ok {
-		return s
-	}
-	return t.series.LoadOrMake(p.key(), func() *telemetry.HistogramSeries {
+	return t.series.get(p, func() *telemetry.HistogramSeries {
 		kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyRequestCode.String(p.req.String())}
 		if p.err {
 			kv = append(kv, telemetry.KeyErrorType.String("transport"))

@@ -5,18 +5,31 @@ import (
 	"sync/atomic"
 )
 
+// maxCopied bounds the keys kept in the copied map: each new key copies it, so that a
+// table that keeps growing (topics named by HTTP clients, codes answered by a broker)
+// would cost more with every key. Keys past it go to a sync.Map.
+const maxCopied = 256
+
 // Map maps K to V. The zero Map is empty and ready to use; it must not be copied after
 // first use.
 type Map[K comparable, V any] struct {
-	mu sync.Mutex // serialises writers
-	m  atomic.Pointer[map[K]V]
+	mu      sync.Mutex // serialises writers
+	m       atomic.Pointer[map[K]V]
+	spilled atomic.Bool // more holds keys
+	more    sync.Map    // K -> V, past maxCopied
 }
 
 // Load returns the value of k and whether there is one.
 func (m *Map[K, V]) Load(k K) (V, bool) {
 	if p := m.m.Load(); p != nil {
-		v, ok := (*p)[k]
-		return v, ok
+		if v, ok := (*p)[k]; ok {
+			return v, true
+		}
+	}
+	if m.spilled.Load() {
+		if v, ok := m.more.Load(k); ok {
+			return v.(V), true
+		}
 	}
 	var zero V
 	return zero, false
@@ -30,13 +43,16 @@ func (m *Map[K, V]) LoadOrMake(k K, make func() V) V {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := m.m.Load()
-	if old != nil {
-		if v, ok := (*old)[k]; ok {
-			return v
-		}
+	if v, ok := m.Load(k); ok {
+		return v
 	}
 	next := make()
+	old := m.m.Load()
+	if old != nil && len(*old) >= maxCopied {
+		m.more.Store(k, next)
+		m.spilled.Store(true)
+		return next
+	}
 	grown := map[K]V{k: next}
 	if old != nil {
 		for ok, ov := range *old {
@@ -47,24 +63,29 @@ func (m *Map[K, V]) LoadOrMake(k K, make func() V) V {
 	return next
 }
 
-// Range calls f for every key and value until f returns false, over the map as it was
-// when Range began.
+// Range calls f for every key and value until f returns false; keys added meanwhile may
+// or may not be seen.
 func (m *Map[K, V]) Range(f func(K, V) bool) {
-	p := m.m.Load()
-	if p == nil {
-		return
-	}
-	for k, v := range *p {
-		if !f(k, v) {
-			return
+	if p := m.m.Load(); p != nil {
+		for k, v := range *p {
+			if !f(k, v) {
+				return
+			}
 		}
+	}
+	if m.spilled.Load() {
+		m.more.Range(func(k, v any) bool { return f(k.(K), v.(V)) })
 	}
 }
 
 // Len returns the number of keys.
 func (m *Map[K, V]) Len() int {
+	n := 0
 	if p := m.m.Load(); p != nil {
-		return len(*p)
+		n = len(*p)
 	}
-	return 0
+	if m.spilled.Load() {
+		m.more.Range(func(any, any) bool { n++; return true })
+	}
+	return n
 }

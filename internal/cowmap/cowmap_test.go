@@ -35,6 +35,43 @@ func TestMap(t *testing.T) {
 	}
 }
 
+// A map that keeps growing copies no more than maxCopied keys per write: the rest are kept
+// beside it, found, ranged over and counted the same.
+func TestMapSpills(t *testing.T) {
+	var m Map[int, int]
+	const n = 3 * maxCopied
+	for i := range n {
+		m.LoadOrMake(i, func() int { return -i })
+	}
+	if copied := len(*m.m.Load()); copied != maxCopied {
+		t.Fatalf("%d keys copied, want %d", copied, maxCopied)
+	}
+	for i := range n {
+		if v, ok := m.Load(i); !ok || v != -i {
+			t.Fatalf("key %d: %d, %v", i, v, ok)
+		}
+		if v := m.LoadOrMake(i, func() int { t.Fatalf("key %d made twice", i); return 0 }); v != -i {
+			t.Fatalf("key %d: LoadOrMake gave %d", i, v)
+		}
+	}
+	seen := map[int]bool{}
+	m.Range(func(k, v int) bool {
+		if seen[k] || v != -k {
+			t.Fatalf("Range gave %d=%d (seen before: %v)", k, v, seen[k])
+		}
+		seen[k] = true
+		return true
+	})
+	if len(seen) != n || m.Len() != n {
+		t.Fatalf("Range saw %d keys, Len %d, want %d", len(seen), m.Len(), n)
+	}
+	stops := 0
+	m.Range(func(k, _ int) bool { stops++; return k != maxCopied+1 })
+	if stops > n {
+		t.Fatalf("Range went on after false")
+	}
+}
+
 // Concurrent readers and writers of overlapping keys: every key made once, every reader
 // seeing the one value (run with -race).
 func TestMapConcurrent(t *testing.T) {
@@ -43,8 +80,8 @@ func TestMapConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
-			for i := range 200 {
-				k := (i + w) % 50
+			for i := range 400 {
+				k := (i + 50*w) % 700 // 700 keys, most made concurrently, past maxCopied
 				v := m.LoadOrMake(k, func() *int {
 					if _, dup := made.LoadOrStore(k, true); dup {
 						t.Errorf("key %d made twice", k)
@@ -58,8 +95,8 @@ func TestMapConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if m.Len() != 50 {
-		t.Fatalf("%d keys, want 50", m.Len())
+	if m.Len() != 700 {
+		t.Fatalf("%d keys, want 700", m.Len())
 	}
 }
 
