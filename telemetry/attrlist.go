@@ -58,16 +58,21 @@ func SetOwnedAttributes(s trace.Span, kv []attribute.KeyValue) {
 	}
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if sp.ended.Load() {
-		return
+	if !sp.ended.Load() {
+		sp.setOwned(kv)
 	}
-	if len(sp.attrs) == 0 && len(kv) > 0 {
-		if ok, longest := plain(kv); ok && sp.within(len(kv), longest) {
-			sp.attrs, sp.shared = kv, false
+}
+
+// setOwned is SetOwnedAttributes for a recording span, called with s.mu held or before
+// anyone else has s.
+func (s *span) setOwned(kv []attribute.KeyValue) {
+	if len(s.attrs) == 0 && len(kv) > 0 {
+		if ok, longest := plain(kv); ok && s.within(len(kv), longest) {
+			s.attrs, s.shared = kv, false
 			return
 		}
 	}
-	sp.setAttributes(kv)
+	s.setAttributes(kv)
 }
 
 // plain tells whether kv's attributes are all valid and none a string slice (the SDK

@@ -95,6 +95,11 @@ func traceScript(tr trace.Tracer) {
 		panic("oops")
 	}()
 
+	_, with := StartOfKindWith(ctx, tr, "of a kind, with attributes", trace.SpanKindProducer, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("w1", "x"), attribute.String("w2", "abcdefgh"), attribute.Int("w3", 3)}
+	})
+	with.SetAttributes(attribute.String("w4", "later"))
+	with.End()
 	kctx, ofKind := StartOfKind(ctx, tr, "of a kind", trace.SpanKindProducer)
 	StartSpanOfKind(kctx, tr, "leaf of a kind", trace.SpanKindClient).End()
 	StartSpanOfKind(kctx, tr, "leaf of no valid kind", trace.SpanKind(42)).End()
@@ -398,6 +403,37 @@ func TestStartSpanIsStart(t *testing.T) {
 		parent.End()
 	}
 }
+
+// StartOfKindWith builds the attributes of a span that records, once, and never those of
+// one sampled out; the span processors see them from OnStart on.
+func TestStartOfKindWithBuildsOnlyWhenRecording(t *testing.T) {
+	for _, c := range []struct {
+		sampler sdktrace.Sampler
+		calls   int
+	}{{sdktrace.AlwaysSample(), 1}, {sdktrace.NeverSample(), 0}} {
+		seen := &attrsAtStart{}
+		tr := newTracerProvider(resource.Empty(), c.sampler, []sdktrace.SpanProcessor{seen}).Tracer("x")
+		calls := 0
+		_, s := StartOfKindWith(context.Background(), tr, "s", trace.SpanKindProducer, func() []attribute.KeyValue {
+			calls++
+			return []attribute.KeyValue{attribute.Bool("a", true)}
+		})
+		s.End()
+		if calls != c.calls || (c.calls == 1 && (len(seen.n) != 1 || seen.n[0] != 1)) {
+			t.Fatalf("%s: attributes built %d times (want %d); OnStart saw %v attributes", c.sampler.Description(), calls, c.calls, seen.n)
+		}
+	}
+}
+
+// attrsAtStart records how many attributes each span has when it starts.
+type attrsAtStart struct{ n []int }
+
+func (p *attrsAtStart) OnStart(_ context.Context, s sdktrace.ReadWriteSpan) {
+	p.n = append(p.n, len(s.Attributes()))
+}
+func (*attrsAtStart) OnEnd(sdktrace.ReadOnlySpan)      {}
+func (*attrsAtStart) Shutdown(context.Context) error   { return nil }
+func (*attrsAtStart) ForceFlush(context.Context) error { return nil }
 
 func TestSpanTimesShareTheClockReadings(t *testing.T) {
 	p := newTracerProvider(resource.Empty(), sdktrace.AlwaysSample(), nil)

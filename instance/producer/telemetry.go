@@ -115,21 +115,27 @@ var attrBuffers = sync.Pool{New: func() any { return new([20]attribute.KeyValue)
 // each message's properties (one traceparent string for all); it returns ctx with the
 // span, and when the send started (the span's start time: one clock reading for both).
 // A single message's id is given to it here, rather than by prepare, so that the span has
-// it from the start. Its attributes are set in one call, the topic's part copied from o:
-// a second SetAttributes would grow the span's list again.
+// it from the start. Its attributes are built only for a span that records, and given to
+// it as it starts (telemetry.StartOfKindWith).
 func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span, time.Time) {
 	if t.tracer == nil {
 		return ctx, nil, time.Now()
 	}
-	ctx, span := telemetry.StartOfKind(ctx, t.tracer, o.spanName, trace.SpanKindProducer)
+	for _, m := range msgs {
+		m.Properties.Grow(2) // traceparent and the UNIQ_KEY the send may add: one growth
+	}
+	ctx, span := telemetry.StartOfKindWith(ctx, t.tracer, o.spanName, trace.SpanKindProducer,
+		func() []attribute.KeyValue { return t.attributes(p, o, msgs, fifo) })
 	tc := telemetry.NewTraceContext(span.SpanContext())
 	for _, m := range msgs {
-		m.Properties.Grow(tc.Len() + 1) // and the UNIQ_KEY the send may add: one growth
 		tc.Inject(&m.Properties)
 	}
-	if !span.IsRecording() {
-		return ctx, span, time.Now()
-	}
+	return ctx, span, telemetry.SpanStartTime(span)
+}
+
+// attributes returns a recording producer span's attributes: the topic's, copied from o,
+// then the message's or the batch's, each key once.
+func (t *producerTelemetry) attributes(p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) []attribute.KeyValue {
 	buf := attrBuffers.Get().(*[20]attribute.KeyValue)
 	kv := append(buf[:0], o.attrs...)
 	if len(msgs) == 1 {
@@ -153,11 +159,10 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 	} else {
 		kv = append(kv, telemetry.KeyBatchMessageCount.Int(len(msgs)))
 	}
-	// Each key once (the conventions' names, none twice): the span keeps the copy.
-	telemetry.SetOwnedAttributes(span, slices.Clone(kv))
+	owned := slices.Clone(kv)
 	clear(kv) // the pool keeps no strings alive
 	attrBuffers.Put(buf)
-	return ctx, span, telemetry.SpanStartTime(span)
+	return owned
 }
 
 // end ends the span and records the metrics of a send of n messages to topic o.
