@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mqgate/mqgate/internal/leb128"
 	"github.com/mqgate/mqgate/sdk/abi"
 )
 
@@ -189,29 +190,29 @@ func instrument(wasm []byte) (*instrumented, error) {
 	w := append([]byte(nil), wasm[:8]...)
 	emit := func(id byte, body []byte) {
 		w = append(w, id)
-		w = appendU32(w, uint32(len(body)))
+		w = leb128.AppendU32(w, uint32(len(body)))
 		w = append(w, body...)
 	}
 	// The added global: mutable i32, a full budget.
-	newGlobal := append([]byte{0x7F, 0x01, 0x41}, appendS32(nil, yieldEvery)...)
+	newGlobal := append([]byte{0x7F, 0x01, 0x41}, leb128.AppendS64(nil, yieldEvery)...)
 	newGlobal = append(newGlobal, 0x0B)
 	yieldEntry := appendName(appendName(nil, abi.HostModule), yieldImport)
-	yieldEntry = appendU32(append(yieldEntry, 0x00), yieldType)
+	yieldEntry = leb128.AppendU32(append(yieldEntry, 0x00), yieldType)
 	added := map[byte]bool{}
 	// addBefore emits the sections the module lacks ahead of the first section that must
 	// follow them.
 	addBefore := func(rank int) {
 		if !added[secType] && voidType < 0 && rank > sectionRank[secType] {
 			added[secType] = true
-			emit(secType, append(appendU32(nil, 1), 0x60, 0x00, 0x00))
+			emit(secType, append(leb128.AppendU32(nil, 1), 0x60, 0x00, 0x00))
 		}
 		if !added[secImport] && rank > sectionRank[secImport] {
 			added[secImport] = true
-			emit(secImport, append(appendU32(nil, 1), yieldEntry...))
+			emit(secImport, append(leb128.AppendU32(nil, 1), yieldEntry...))
 		}
 		if !added[secGlobal] && rank > sectionRank[secGlobal] {
 			added[secGlobal] = true
-			emit(secGlobal, append(appendU32(nil, 1), newGlobal...))
+			emit(secGlobal, append(leb128.AppendU32(nil, 1), newGlobal...))
 		}
 	}
 	for _, s := range sections {
@@ -262,7 +263,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 func appendVec(sec, elem []byte) []byte {
 	r := reader{b: sec}
 	n := r.u32()
-	body := appendU32(nil, n+1)
+	body := leb128.AppendU32(nil, n+1)
 	body = append(body, sec[r.off:]...)
 	return append(body, elem...)
 }
@@ -286,13 +287,13 @@ func (rw *rewriter) fn(i uint32) uint32 {
 }
 
 func (rw *rewriter) makeCheckpoint() []byte {
-	b := appendU32([]byte{0x23}, rw.budget) // global.get $budget
-	b = append(b, 0x41, 0x01, 0x6B)         // i32.const 1, i32.sub
-	b = appendU32(append(b, 0x24), rw.budget)
-	b = appendU32(append(b, 0x23), rw.budget)
-	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40) // i32.const 1, i32.lt_s, if
-	b = appendU32(append(b, 0x10), rw.yield)    // call $yield
-	return append(b, 0x0B)                      // end
+	b := leb128.AppendU32([]byte{0x23}, rw.budget) // global.get $budget
+	b = append(b, 0x41, 0x01, 0x6B)                // i32.const 1, i32.sub
+	b = leb128.AppendU32(append(b, 0x24), rw.budget)
+	b = leb128.AppendU32(append(b, 0x23), rw.budget)
+	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40)     // i32.const 1, i32.lt_s, if
+	b = leb128.AppendU32(append(b, 0x10), rw.yield) // call $yield
+	return append(b, 0x0B)                          // end
 }
 
 // globals appends the budget to the global section, renumbering functions in the
@@ -300,7 +301,7 @@ func (rw *rewriter) makeCheckpoint() []byte {
 func (rw *rewriter) globals(sec, newGlobal []byte) ([]byte, error) {
 	r := reader{b: sec}
 	n := r.u32()
-	out := appendU32(nil, n+1)
+	out := leb128.AppendU32(nil, n+1)
 	for i := range n {
 		start := r.off
 		r.valType()
@@ -321,7 +322,7 @@ func (rw *rewriter) globals(sec, newGlobal []byte) ([]byte, error) {
 func (rw *rewriter) exports(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
 	n := r.u32()
-	out := appendU32(nil, n+1)
+	out := leb128.AppendU32(nil, n+1)
 	for range n {
 		name := r.name()
 		kind := r.byte()
@@ -329,13 +330,13 @@ func (rw *rewriter) exports(sec []byte) ([]byte, error) {
 		if kind == 0 {
 			idx = rw.fn(idx)
 		}
-		out = appendU32(append(appendName(out, name), kind), idx)
+		out = leb128.AppendU32(append(appendName(out, name), kind), idx)
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("export section: %w", r.err)
 	}
 	out = appendName(out, budgetExport)
-	return appendU32(append(out, 0x03), rw.budget), nil
+	return leb128.AppendU32(append(out, 0x03), rw.budget), nil
 }
 
 // tables refuses table initializers (typed function references), which would name
@@ -359,16 +360,16 @@ func (rw *rewriter) tables(sec []byte) ([]byte, error) {
 func (rw *rewriter) elements(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
 	n := r.u32()
-	out := appendU32(nil, n)
+	out := leb128.AppendU32(nil, n)
 	for i := range n {
 		flags := r.u32()
-		out = appendU32(out, flags)
+		out = leb128.AppendU32(out, flags)
 		if flags > 7 {
 			return nil, fmt.Errorf("element segment %d: unknown flags %d", i, flags)
 		}
 		var err error
 		if flags&2 != 0 && flags&1 == 0 { // explicit table index
-			out = appendU32(out, r.u32())
+			out = leb128.AppendU32(out, r.u32())
 		}
 		if flags&1 == 0 { // active: an offset expression
 			if out, err = rw.constExpr(out, &r); err != nil {
@@ -379,10 +380,10 @@ func (rw *rewriter) elements(sec []byte) ([]byte, error) {
 			out = append(out, r.byte())
 		}
 		count := r.u32()
-		out = appendU32(out, count)
+		out = leb128.AppendU32(out, count)
 		for range count {
 			if flags&4 == 0 {
-				out = appendU32(out, rw.fn(r.u32()))
+				out = leb128.AppendU32(out, rw.fn(r.u32()))
 			} else if out, err = rw.constExpr(out, &r); err != nil {
 				return nil, fmt.Errorf("element segment %d: %w", i, err)
 			}
@@ -405,13 +406,13 @@ func (rw *rewriter) constExpr(out []byte, r *reader) ([]byte, error) {
 		case op == 0x0B:
 			return append(out, op), nil
 		case op == 0xD2:
-			out = appendU32(append(out, op), rw.fn(r.u32()))
+			out = leb128.AppendU32(append(out, op), rw.fn(r.u32()))
 		case op == 0x23:
 			i := r.u32()
 			if i >= rw.nGlobals {
 				return nil, fmt.Errorf("global index %d out of range", i)
 			}
-			out = appendU32(append(out, op), i)
+			out = leb128.AppendU32(append(out, op), i)
 		case op == 0x41 || op == 0x42 || op == 0xD0:
 			start := r.off
 			r.s64()
@@ -445,17 +446,17 @@ func (rw *rewriter) names(sec []byte) []byte {
 		if id == 1 || id == 2 {
 			br := reader{b: body}
 			n := br.u32()
-			nb := appendU32(nil, n)
+			nb := leb128.AppendU32(nil, n)
 			for range n {
-				nb = appendU32(nb, rw.fn(br.u32()))
+				nb = leb128.AppendU32(nb, rw.fn(br.u32()))
 				if id == 1 {
 					nb = appendName(nb, br.name())
 					continue
 				}
 				m := br.u32()
-				nb = appendU32(nb, m)
+				nb = leb128.AppendU32(nb, m)
 				for range m {
-					nb = appendName(appendU32(nb, br.u32()), br.name())
+					nb = appendName(leb128.AppendU32(nb, br.u32()), br.name())
 				}
 			}
 			if br.err != nil {
@@ -463,7 +464,7 @@ func (rw *rewriter) names(sec []byte) []byte {
 			}
 			body = nb
 		}
-		out = append(appendU32(append(out, id), uint32(len(body))), body...)
+		out = append(leb128.AppendU32(append(out, id), uint32(len(body))), body...)
 	}
 	return out
 }
@@ -473,7 +474,7 @@ func (rw *rewriter) names(sec []byte) []byte {
 func (rw *rewriter) code(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
 	n := r.u32()
-	out := appendU32(make([]byte, 0, len(sec)+len(sec)/4), n)
+	out := leb128.AppendU32(make([]byte, 0, len(sec)+len(sec)/4), n)
 	var body []byte
 	for f := range n {
 		size := r.u32()
@@ -504,7 +505,7 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 			// one checkpoint too many on every call.
 			body = append(body[:locals], body[locals+len(rw.checkpoint):]...)
 		}
-		out = appendU32(out, uint32(len(body)))
+		out = leb128.AppendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
 	if r.off != len(r.b) {
@@ -544,7 +545,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 		switch {
 		case op == 0x10 || op == 0x12 || op == 0xD2: // call, return_call, ref.func
 			rw.calls = rw.calls || op != 0xD2
-			out = appendU32(append(out, op), rw.fn(r.u32()))
+			out = leb128.AppendU32(append(out, op), rw.fn(r.u32()))
 			if r.err != nil {
 				return nil, r.err
 			}

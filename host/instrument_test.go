@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/mqgate/mqgate/internal/leb128"
 	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/sdk/abi"
@@ -96,7 +97,7 @@ func TestInstrumentRenumbersFunctions(t *testing.T) {
 func TestInstrumentYieldsInALongLoop(t *testing.T) {
 	// A loop of 100,000 iterations: a countdown in a local.
 	loop := []byte{0x41}
-	loop = wasmgen.S64(loop, 100000)
+	loop = leb128.AppendS64(loop, 100000)
 	loop = append(loop, 0x21, 0x00, // local.set 0 (the parameter)
 		0x03, 0x40, // loop
 		0x20, 0x00, 0x41, 0x01, 0x6B, 0x22, 0x00, // local.get 0, i32.const 1, i32.sub, local.tee 0

@@ -3,6 +3,8 @@ package host
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mqgate/mqgate/internal/leb128"
 )
 
 // The WebAssembly binary format, as much of it as instrument needs.
@@ -171,27 +173,4 @@ func (r *reader) prefixFD() error {
 	return nil
 }
 
-func appendU32(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if v == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-func appendName(b []byte, s string) []byte { return append(appendU32(b, uint32(len(s))), s...) }
-
-// appendS32 appends a signed LEB128.
-func appendS32(b []byte, v int32) []byte {
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+func appendName(b []byte, s string) []byte { return append(leb128.AppendU32(b, uint32(len(s))), s...) }

@@ -3,6 +3,7 @@ package wasmgen
 import (
 	"encoding/binary"
 
+	"github.com/mqgate/mqgate/internal/leb128"
 	"github.com/mqgate/mqgate/sdk/abi"
 )
 
@@ -185,25 +186,28 @@ const (
 type asm struct{ b []byte }
 
 func (a *asm) op(bs ...byte) *asm   { a.b = append(a.b, bs...); return a }
-func (a *asm) get(l uint32) *asm    { a.b = U32(append(a.b, opLocalGet), l); return a }
-func (a *asm) set(l uint32) *asm    { a.b = U32(append(a.b, opLocalSet), l); return a }
+func (a *asm) get(l uint32) *asm    { a.b = leb128.AppendU32(append(a.b, opLocalGet), l); return a }
+func (a *asm) set(l uint32) *asm    { a.b = leb128.AppendU32(append(a.b, opLocalSet), l); return a }
 func (a *asm) i32(v int32) *asm     { a.b = append(a.b, I32Const(v)...); return a }
 func (a *asm) i64(v int64) *asm     { a.b = append(a.b, I64Const(v)...); return a }
 func (a *asm) block() *asm          { return a.op(opBlock, blockEmpty) }
 func (a *asm) loop() *asm           { return a.op(opLoop, blockEmpty) }
 func (a *asm) ifThen() *asm         { return a.op(opIf, blockEmpty) }
 func (a *asm) end() *asm            { return a.op(opEnd) }
-func (a *asm) br(depth uint32) *asm { a.b = U32(append(a.b, opBr), depth); return a }
-func (a *asm) brIf(d uint32) *asm   { a.b = U32(append(a.b, opBrIf), d); return a }
+func (a *asm) br(depth uint32) *asm { a.b = leb128.AppendU32(append(a.b, opBr), depth); return a }
+func (a *asm) brIf(d uint32) *asm   { a.b = leb128.AppendU32(append(a.b, opBrIf), d); return a }
 
 // mem appends a memory instruction with alignment 1 (any address) and offset off.
-func (a *asm) mem(op byte, off uint32) *asm { a.b = U32(append(a.b, op, 0), off); return a }
-func (a *asm) load32(off uint32) *asm       { return a.mem(opI32Load, off) }
-func (a *asm) load64(off uint32) *asm       { return a.mem(opI64Load, off) }
-func (a *asm) load8u(off uint32) *asm       { return a.mem(opI32Load8U, off) }
-func (a *asm) store32(off uint32) *asm      { return a.mem(opI32Store, off) }
-func (a *asm) store64(off uint32) *asm      { return a.mem(opI64Store, off) }
-func (a *asm) store8(off uint32) *asm       { return a.mem(opI32Store8, off) }
+func (a *asm) mem(op byte, off uint32) *asm {
+	a.b = leb128.AppendU32(append(a.b, op, 0), off)
+	return a
+}
+func (a *asm) load32(off uint32) *asm  { return a.mem(opI32Load, off) }
+func (a *asm) load64(off uint32) *asm  { return a.mem(opI64Load, off) }
+func (a *asm) load8u(off uint32) *asm  { return a.mem(opI32Load8U, off) }
+func (a *asm) store32(off uint32) *asm { return a.mem(opI32Store, off) }
+func (a *asm) store64(off uint32) *asm { return a.mem(opI64Store, off) }
+func (a *asm) store8(off uint32) *asm  { return a.mem(opI32Store8, off) }
 
 // storeBytes stores s at the address in local base plus off: eight bytes a store, then
 // one.

@@ -1,6 +1,9 @@
 package wasmgen
 
-import "github.com/mqgate/mqgate/sdk/abi"
+import (
+	"github.com/mqgate/mqgate/internal/leb128"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
 
 // Value types.
 const (
@@ -60,80 +63,56 @@ type Custom struct {
 	Data []byte
 }
 
-// U32 appends an unsigned LEB128.
-func U32(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if v == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-// S64 appends a signed LEB128.
-func S64(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
-func name(b []byte, s string) []byte { return append(U32(b, uint32(len(s))), s...) }
+func name(b []byte, s string) []byte { return append(leb128.AppendU32(b, uint32(len(s))), s...) }
 
 func section(out []byte, id byte, body []byte) []byte {
-	return append(U32(append(out, id), uint32(len(body))), body...)
+	return append(leb128.AppendU32(append(out, id), uint32(len(body))), body...)
 }
 
 // Bytes encodes m.
 func (m *Module) Bytes() []byte {
 	out := []byte("\x00asm\x01\x00\x00\x00")
 	if len(m.Types) > 0 {
-		b := U32(nil, uint32(len(m.Types)))
+		b := leb128.AppendU32(nil, uint32(len(m.Types)))
 		for _, t := range m.Types {
 			b = append(b, 0x60)
-			b = append(U32(b, uint32(len(t.Params))), t.Params...)
-			b = append(U32(b, uint32(len(t.Results))), t.Results...)
+			b = append(leb128.AppendU32(b, uint32(len(t.Params))), t.Params...)
+			b = append(leb128.AppendU32(b, uint32(len(t.Results))), t.Results...)
 		}
 		out = section(out, 1, b)
 	}
 	if len(m.Imports) > 0 {
-		b := U32(nil, uint32(len(m.Imports)))
+		b := leb128.AppendU32(nil, uint32(len(m.Imports)))
 		for _, im := range m.Imports {
 			b = name(name(b, im.Module), im.Name)
 			b = append(b, im.Kind)
 			if im.Kind == 2 {
-				b = U32(append(b, 0x00), 1)
+				b = leb128.AppendU32(append(b, 0x00), 1)
 			} else {
-				b = U32(b, im.Type)
+				b = leb128.AppendU32(b, im.Type)
 			}
 		}
 		out = section(out, 2, b)
 	}
 	if len(m.Funcs) > 0 {
-		b := U32(nil, uint32(len(m.Funcs)))
+		b := leb128.AppendU32(nil, uint32(len(m.Funcs)))
 		for _, f := range m.Funcs {
-			b = U32(b, f.Type)
+			b = leb128.AppendU32(b, f.Type)
 		}
 		out = section(out, 3, b)
 	}
 	if m.Table > 0 {
-		b := U32(nil, 1)
+		b := leb128.AppendU32(nil, 1)
 		b = append(b, 0x70, 0x00)
-		out = section(out, 4, U32(b, m.Table))
+		out = section(out, 4, leb128.AppendU32(b, m.Table))
 	}
 	if m.Memory != nil {
-		b := U32(nil, 1)
-		b = U32(U32(append(b, 0x01), m.Memory.Min), m.Memory.Max)
+		b := leb128.AppendU32(nil, 1)
+		b = leb128.AppendU32(leb128.AppendU32(append(b, 0x01), m.Memory.Min), m.Memory.Max)
 		out = section(out, 5, b)
 	}
 	if len(m.Globals) > 0 {
-		b := U32(nil, uint32(len(m.Globals)))
+		b := leb128.AppendU32(nil, uint32(len(m.Globals)))
 		for _, g := range m.Globals {
 			b = append(b, g...)
 		}
@@ -144,33 +123,33 @@ func (m *Module) Bytes() []byte {
 		exports = append([]Export{{Name: "memory", Kind: 2}}, exports...)
 	}
 	if len(exports) > 0 {
-		b := U32(nil, uint32(len(exports)))
+		b := leb128.AppendU32(nil, uint32(len(exports)))
 		for _, e := range exports {
-			b = U32(append(name(b, e.Name), e.Kind), e.Index)
+			b = leb128.AppendU32(append(name(b, e.Name), e.Kind), e.Index)
 		}
 		out = section(out, 7, b)
 	}
 	if m.Start != nil {
-		out = section(out, 8, U32(nil, *m.Start))
+		out = section(out, 8, leb128.AppendU32(nil, *m.Start))
 	}
 	if len(m.Elems) > 0 {
-		b := U32(nil, 1)
-		b = append(U32(b, 0), 0x41, 0x00, 0x0B) // active, table 0, offset i32.const 0
-		b = U32(b, uint32(len(m.Elems)))
+		b := leb128.AppendU32(nil, 1)
+		b = append(leb128.AppendU32(b, 0), 0x41, 0x00, 0x0B) // active, table 0, offset i32.const 0
+		b = leb128.AppendU32(b, uint32(len(m.Elems)))
 		for _, f := range m.Elems {
-			b = U32(b, f)
+			b = leb128.AppendU32(b, f)
 		}
 		out = section(out, 9, b)
 	}
 	if len(m.Funcs) > 0 {
-		b := U32(nil, uint32(len(m.Funcs)))
+		b := leb128.AppendU32(nil, uint32(len(m.Funcs)))
 		for _, f := range m.Funcs {
-			body := U32(nil, uint32(len(f.Locals))) // one group per local
+			body := leb128.AppendU32(nil, uint32(len(f.Locals))) // one group per local
 			for _, t := range f.Locals {
-				body = append(U32(body, 1), t)
+				body = append(leb128.AppendU32(body, 1), t)
 			}
 			body = append(append(body, f.Code...), 0x0B)
-			b = append(U32(b, uint32(len(body))), body...)
+			b = append(leb128.AppendU32(b, uint32(len(body))), body...)
 		}
 		out = section(out, 10, b)
 	}
@@ -183,10 +162,10 @@ func (m *Module) Bytes() []byte {
 // Instructions.
 
 // I32Const is i32.const v.
-func I32Const(v int32) []byte { return S64([]byte{0x41}, int64(v)) }
+func I32Const(v int32) []byte { return leb128.AppendS64([]byte{0x41}, int64(v)) }
 
 // I64Const is i64.const v.
-func I64Const(v int64) []byte { return S64([]byte{0x42}, v) }
+func I64Const(v int64) []byte { return leb128.AppendS64([]byte{0x42}, v) }
 
 // Result is i64.const of an entry point result: ptr and len packed.
 func Result(ptr, n uint32) []byte { return I64Const(int64(abi.PackResult(ptr, n))) }
