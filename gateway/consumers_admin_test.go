@@ -91,21 +91,6 @@ func TestAdminConsumersKeptAcrossRestart(t *testing.T) {
 		cfg.Consumers = file
 		return cfg
 	}
-	run := func(cfg Config) (*Gateway, func()) {
-		t.Helper()
-		g, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := g.Start(ctxFor(t, 30*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		return g, func() {
-			if err := g.Shutdown(ctxFor(t, 30*time.Second)); err != nil {
-				t.Errorf("shutdown: %v", err)
-			}
-		}
-	}
 	put := func(g *Gateway, group, topic string) {
 		t.Helper()
 		b, _ := json.Marshal(map[string]any{"subscriptions": []map[string]string{{"topic": topic}}, "consume_from": "first",
@@ -118,7 +103,7 @@ func TestAdminConsumersKeptAcrossRestart(t *testing.T) {
 		return callAdmin(t, g, adminCall{method: "GET", path: "/v1/consumers/" + group, token: tokStatus})
 	}
 
-	g, stop := run(config())
+	g, stop := runGateway(t, config())
 	createTopic(t, g, dc.BrokerAddr(), topic, 2)
 	createTopic(t, g, dc.BrokerAddr(), other, 2)
 	put(g, "kept_g", topic)
@@ -126,7 +111,7 @@ func TestAdminConsumersKeptAcrossRestart(t *testing.T) {
 	stop()
 
 	// The file now has a clash_g of its own, on the other topic.
-	g, stop = run(config(fastConsumer("clash_g", other, "receive")))
+	g, stop = runGateway(t, config(fastConsumer("clash_g", other, "receive")))
 	if r := status(g, "kept_g"); r.status != http.StatusOK || r.str("state") != "running" {
 		t.Fatalf("kept_g after the restart: %d %s", r.status, r.raw)
 	}
@@ -152,7 +137,7 @@ func TestAdminConsumersKeptAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.close()
-	g, stop = run(config())
+	g, stop = runGateway(t, config())
 	if r := status(g, "kept_g"); r.status != http.StatusNotFound {
 		t.Fatalf("kept_g deleted, yet after the restart: %d %s", r.status, r.raw)
 	}

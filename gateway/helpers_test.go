@@ -55,6 +55,15 @@ func testConfig(namesrv string) Config {
 // startGateway makes and starts a gateway, shut down with the test.
 func startGateway(t testing.TB, cfg Config) *Gateway {
 	t.Helper()
+	g, stop := runGateway(t, cfg)
+	t.Cleanup(stop)
+	return g
+}
+
+// runGateway makes and starts a gateway, shut down by calling stop (for a test that
+// restarts one).
+func runGateway(t testing.TB, cfg Config) (g *Gateway, stop func()) {
+	t.Helper()
 	g, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -62,12 +71,11 @@ func startGateway(t testing.TB, cfg Config) *Gateway {
 	if err := g.Start(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	return g, func() {
 		if err := g.Shutdown(ctxFor(t, 30*time.Second)); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-	})
-	return g
+	}
 }
 
 // reply is a decoded answer.
