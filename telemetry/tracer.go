@@ -136,28 +136,21 @@ func StartSpan(ctx context.Context, tr trace.Tracer, name string, opts ...trace.
 // StartOfKind is tr.Start(ctx, name, trace.WithSpanKind(kind)) and StartSpanOfKind its
 // leaf form (StartSpan): with the gateway's tracer they skip building a trace.SpanConfig
 // out of options, ~60 ns of a span's cost here.
-func StartOfKind(ctx context.Context, tr trace.Tracer, name string, kind trace.SpanKind) (context.Context, trace.Span) {
-	if t, ok := tr.(*tracer); ok && ctx != nil {
-		s := t.startWith(ctx, name, spanStart{kind: kind}, nil)
-		return trace.ContextWithSpan(ctx, s), s
-	}
-	return tr.Start(ctx, name, trace.WithSpanKind(kind))
-}
-
-// StartOfKindWith is StartOfKind for a span whose attributes are built only if it
-// records: attrs is called once, before the span is handed to the span processors, and
-// the span keeps the list it returns on SetOwnedAttributes' terms (made for this span,
-// each key once). With the gateway's tracer the span takes them without the lock a later
-// SetAttributes takes (a locked instruction right after the span's and the list's
-// stores waits for all of them, ~45 ns here).
-func StartOfKindWith(ctx context.Context, tr trace.Tracer, name string, kind trace.SpanKind,
+//
+// attrs, when not nil, builds the attributes of a span that records, once, before the
+// span is handed to the span processors; the span keeps the list it returns on
+// SetOwnedAttributes' terms (made for this span, each key once). With the gateway's
+// tracer the span takes them without the lock a later SetAttributes takes (a locked
+// instruction right after the span's and the list's stores waits for all of them, ~45 ns
+// here), and a span sampled out builds none.
+func StartOfKind(ctx context.Context, tr trace.Tracer, name string, kind trace.SpanKind,
 	attrs func() []attribute.KeyValue) (context.Context, trace.Span) {
 	if t, ok := tr.(*tracer); ok && ctx != nil {
 		s := t.startWith(ctx, name, spanStart{kind: kind}, attrs)
 		return trace.ContextWithSpan(ctx, s), s
 	}
 	ctx, s := tr.Start(ctx, name, trace.WithSpanKind(kind))
-	if s.IsRecording() {
+	if attrs != nil && s.IsRecording() {
 		SetOwnedAttributes(s, attrs())
 	}
 	return ctx, s
@@ -189,7 +182,7 @@ func (t *tracer) start(ctx context.Context, name string, opts []trace.SpanStartO
 }
 
 // startWith starts a span; owned, when given, makes the attributes the span keeps
-// (StartOfKindWith). It is a parameter of its own, not a field of cfg, whose contents
+// (StartOfKind). It is a parameter of its own, not a field of cfg, whose contents
 // reach the sampler: there it would escape, and so would what it holds.
 func (t *tracer) startWith(ctx context.Context, name string, cfg spanStart, owned func() []attribute.KeyValue) trace.Span {
 	parentSpan := trace.SpanFromContext(ctx)

@@ -95,12 +95,12 @@ func traceScript(tr trace.Tracer) {
 		panic("oops")
 	}()
 
-	_, with := StartOfKindWith(ctx, tr, "of a kind, with attributes", trace.SpanKindProducer, func() []attribute.KeyValue {
+	_, with := StartOfKind(ctx, tr, "of a kind, with attributes", trace.SpanKindProducer, func() []attribute.KeyValue {
 		return []attribute.KeyValue{attribute.String("w1", "x"), attribute.String("w2", "abcdefgh"), attribute.Int("w3", 3)}
 	})
 	with.SetAttributes(attribute.String("w4", "later"))
 	with.End()
-	kctx, ofKind := StartOfKind(ctx, tr, "of a kind", trace.SpanKindProducer)
+	kctx, ofKind := StartOfKind(ctx, tr, "of a kind", trace.SpanKindProducer, nil)
 	StartSpanOfKind(kctx, tr, "leaf of a kind", trace.SpanKindClient).End()
 	StartSpanOfKind(kctx, tr, "leaf of no valid kind", trace.SpanKind(42)).End()
 	ofKind.End()
@@ -404,9 +404,9 @@ func TestStartSpanIsStart(t *testing.T) {
 	}
 }
 
-// StartOfKindWith builds the attributes of a span that records, once, and never those of
+// StartOfKind builds the attributes of a span that records, once, and never those of
 // one sampled out; the span processors see them from OnStart on.
-func TestStartOfKindWithBuildsOnlyWhenRecording(t *testing.T) {
+func TestStartOfKindBuildsOnlyWhenRecording(t *testing.T) {
 	for _, c := range []struct {
 		sampler sdktrace.Sampler
 		calls   int
@@ -414,7 +414,7 @@ func TestStartOfKindWithBuildsOnlyWhenRecording(t *testing.T) {
 		seen := &attrsAtStart{}
 		tr := newTracerProvider(resource.Empty(), c.sampler, []sdktrace.SpanProcessor{seen}).Tracer("x")
 		calls := 0
-		_, s := StartOfKindWith(context.Background(), tr, "s", trace.SpanKindProducer, func() []attribute.KeyValue {
+		_, s := StartOfKind(context.Background(), tr, "s", trace.SpanKindProducer, func() []attribute.KeyValue {
 			calls++
 			return []attribute.KeyValue{attribute.Bool("a", true)}
 		})

@@ -116,7 +116,7 @@ var attrBuffers = sync.Pool{New: func() any { return new([20]attribute.KeyValue)
 // span, and when the send started (the span's start time: one clock reading for both).
 // A single message's id is given to it here, rather than by prepare, so that the span has
 // it from the start. Its attributes are built only for a span that records, and given to
-// it as it starts (telemetry.StartOfKindWith).
+// it as it starts (telemetry.StartOfKind).
 func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span, time.Time) {
 	if t.tracer == nil {
 		return ctx, nil, time.Now()
@@ -124,7 +124,7 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 	for _, m := range msgs {
 		m.Properties.Grow(2) // traceparent and the UNIQ_KEY the send may add: one growth
 	}
-	ctx, span := telemetry.StartOfKindWith(ctx, t.tracer, o.spanName, trace.SpanKindProducer,
+	ctx, span := telemetry.StartOfKind(ctx, t.tracer, o.spanName, trace.SpanKindProducer,
 		func() []attribute.KeyValue { return t.attributes(p, o, msgs, fifo) })
 	tc := telemetry.NewTraceContext(span.SpanContext())
 	for _, m := range msgs {
