@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"math"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -75,19 +77,31 @@ func (s *span) setOwned(kv []attribute.KeyValue) {
 	s.setAttributes(kv)
 }
 
-// plain tells whether kv's attributes are all valid and none a string slice (the SDK
-// copies one whatever its length), and returns the longest string value, in bytes.
+// plain tells whether kv's attributes are all valid (a key: an empty value is valid) and of
+// the types a span keeps as they are, and returns the longest string value, in bytes:
+// anyLength for a list with a string slice, whose elements it does not measure (the SDK
+// copies a slice whenever a length limit is set, so only a span without one can keep it).
 func plain(kv []attribute.KeyValue) (ok bool, longest int) {
 	for i := range kv {
-		switch a := &kv[i]; {
-		case !a.Valid() || a.Value.Type() == attribute.STRINGSLICE:
+		// Through pointers: the methods on values would copy each 64-byte attribute.
+		v := &kv[i].Value
+		switch v.Type() {
+		case attribute.STRING:
+			longest = max(longest, len(v.AsString()))
+		case attribute.STRINGSLICE:
+			longest = anyLength
+		case attribute.BYTESLICE, attribute.SLICE, attribute.MAP:
 			return false, 0
-		case a.Value.Type() == attribute.STRING:
-			longest = max(longest, len(a.Value.AsString()))
+		}
+		if len(kv[i].Key) == 0 {
+			return false, 0
 		}
 	}
 	return true, longest
 }
+
+// anyLength is plain's longest for a list with a string slice: over every length limit.
+const anyLength = math.MaxInt
 
 // within tells whether the span's limits leave n attributes whole, the longest string
 // value longest bytes (as many characters at most).

@@ -440,13 +440,20 @@ func (s *span) setAttributes(kv []attribute.KeyValue) {
 	}
 }
 
-// truncate applies the attribute value length limit to strings, as the SDK does; it
-// returns a itself when nothing is cut.
+// truncate applies the attribute value length limit to strings and byte slices, as the
+// SDK does; it returns a itself when nothing is cut. (The SDK also truncates within, and
+// deduplicates the keys of, the SLICE and MAP values of attribute v1.47; the gateway's
+// instrumentation sets none, and a span of this tracer keeps them as given.)
 func truncate(a *attribute.KeyValue, limit int) *attribute.KeyValue {
 	switch a.Value.Type() {
 	case attribute.STRING:
 		if v := a.Value.AsString(); len(v) > limit {
 			t := a.Key.String(truncateUTF8(v, limit))
+			return &t
+		}
+	case attribute.BYTESLICE: // cut at limit bytes, not characters
+		if v := a.Value.AsString(); len(v) > limit {
+			t := a.Key.ByteSlice([]byte(v[:limit]))
 			return &t
 		}
 	case attribute.STRINGSLICE:

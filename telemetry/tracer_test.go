@@ -112,6 +112,8 @@ func traceScript(tr trace.Tracer) {
 		NewAttributeList(attribute.String("w1", "x"), attribute.String("w2", "x"), attribute.String("w3", "x"), attribute.String("w4", "x")),
 		NewAttributeList(attribute.String("long", "abcdefgh")),
 		NewAttributeList(attribute.String("d", "1"), attribute.KeyValue{}, attribute.String("d", "2"), attribute.StringSlice("sl", []string{"abcdefg"})),
+		NewAttributeList(attribute.String("k", "ab"), attribute.StringSlice("sl", []string{"abcdefg", "x"})), // kept unless a length limit
+		NewAttributeList(attribute.String("e", "ab"), attribute.KeyValue{Key: "empty"}),                      // an empty value is valid
 		NewAttributeList(),
 	}
 	for i, l := range lists {
@@ -136,6 +138,8 @@ func traceScript(tr trace.Tracer) {
 		{attribute.String("o1", "x"), attribute.String("o2", "x"), attribute.String("o3", "x"), attribute.String("o4", "x")},
 		{attribute.String("o1", "abcdefgh")},
 		{attribute.String("o1", "a"), {}, attribute.StringSlice("o2", []string{"abcdefg"})},
+		{attribute.String("o1", "a"), attribute.StringSlice("o2", []string{"abcdefg", "x"})}, // kept unless a length limit
+		{attribute.String("o1", "a"), {Key: "o2"}, attribute.ByteSlice("o3", []byte("abcdefg"))},
 		nil,
 	} {
 		_, s := tr.Start(ctx, "owned "+strconv.Itoa(i))
