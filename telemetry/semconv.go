@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"math/bits"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -129,6 +130,10 @@ func (c Conventions) Operation(kv []attribute.KeyValue, o Operation) []attribute
 	}
 	return kv
 }
+
+// Width is the number of attributes a value the conventions name takes: one, or two
+// under Dup.
+func (c Conventions) Width() int { return bits.OnesCount8(uint8(c & Dup)) }
 
 // pick appends value under the old key, the current key or both.
 func (c Conventions) pick(kv []attribute.KeyValue, old, cur attribute.Key, v attribute.Value) []attribute.KeyValue {

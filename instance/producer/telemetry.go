@@ -108,9 +108,6 @@ func messageType(msg *message.Message, fifo *fifoSend) string {
 	return telemetry.TypeNormal
 }
 
-// attrBuffers recycle the attribute lists spans are given: the SDK copies them.
-var attrBuffers = sync.Pool{New: func() any { return new([20]attribute.KeyValue) }}
-
 // start starts the producer span of a send of msgs to topic o and writes its context into
 // each message's properties (one traceparent string for all); it returns ctx with the
 // span, and when the send started (the span's start time: one clock reading for both).
@@ -134,35 +131,42 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 }
 
 // attributes returns a recording producer span's attributes: the topic's, copied from o,
-// then the message's or the batch's, each key once.
+// then the message's or the batch's, each key once, in a list made at its exact size.
 func (t *producerTelemetry) attributes(p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) []attribute.KeyValue {
-	buf := attrBuffers.Get().(*[20]attribute.KeyValue)
-	kv := append(buf[:0], o.attrs...)
-	if len(msgs) == 1 {
-		m := msgs[0]
-		id := m.UniqKey()
-		if id == "" && p != nil {
-			id = p.ids.Next()
-			m.Properties.Set(message.PropertyUniqKey, id)
-		}
-		kv = append(kv, telemetry.KeyMessageID.String(id))
-		kv = t.conv.Tag(kv, m.Tags())
-		kv = t.conv.Keys(kv, m.Keys())
-		typ := messageType(m, fifo)
-		kv = t.conv.MessageType(kv, typ)
-		switch typ {
-		case telemetry.TypeDelay:
-			kv = t.conv.DelayLevel(kv, m.DelayLevel())
-		case telemetry.TypeFIFO:
-			kv = t.conv.MessageGroup(kv, fifo.group)
-		}
-	} else {
-		kv = append(kv, telemetry.KeyBatchMessageCount.Int(len(msgs)))
+	if len(msgs) != 1 {
+		return append(append(make([]attribute.KeyValue, 0, len(o.attrs)+1), o.attrs...),
+			telemetry.KeyBatchMessageCount.Int(len(msgs)))
 	}
-	owned := slices.Clone(kv)
-	clear(kv) // the pool keeps no strings alive
-	attrBuffers.Put(buf)
-	return owned
+	m := msgs[0]
+	id := m.UniqKey()
+	if id == "" && p != nil {
+		id = p.ids.Next()
+		m.Properties.Set(message.PropertyUniqKey, id)
+	}
+	tag, keys, typ := m.Tags(), m.Keys(), messageType(m, fifo)
+	named := 1 // the message type; the id has one name in every convention
+	if tag != "" {
+		named++
+	}
+	if keys != "" {
+		named++
+	}
+	if typ == telemetry.TypeDelay || typ == telemetry.TypeFIFO && fifo.group != "" {
+		named++
+	}
+	kv := make([]attribute.KeyValue, 0, len(o.attrs)+1+named*t.conv.Width())
+	kv = append(kv, o.attrs...)
+	kv = append(kv, telemetry.KeyMessageID.String(id))
+	kv = t.conv.Tag(kv, tag)
+	kv = t.conv.Keys(kv, keys)
+	kv = t.conv.MessageType(kv, typ)
+	switch typ {
+	case telemetry.TypeDelay:
+		kv = t.conv.DelayLevel(kv, m.DelayLevel())
+	case telemetry.TypeFIFO:
+		kv = t.conv.MessageGroup(kv, fifo.group)
+	}
+	return kv
 }
 
 // end ends the span and records the metrics of a send of n messages to topic o.

@@ -105,6 +105,54 @@ func TestProducerSpanKeysAreUnique(t *testing.T) {
 	}
 }
 
+// TestProducerSpanAttributesExactSize: a producer span's attributes are made in one
+// allocation at their exact size, whatever the convention and the kind of message (a
+// count one short would grow the list, a copy more; one over would waste memory on every
+// span).
+func TestProducerSpanAttributesExactSize(t *testing.T) {
+	for _, conv := range []telemetry.Conventions{telemetry.Old, telemetry.Current, telemetry.Dup} {
+		for _, ns := range []string{"", "ns1"} {
+			p, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true, Conventions: conv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tel := newProducerTelemetry(p.Instruments(), "pg", ns)
+			tagged := newMessage("T", "b")
+			tagged.SetTags("TagA")
+			keyed := newMessage("T", "b")
+			keyed.SetTags("TagA")
+			keyed.SetKeys("k1 k2")
+			onlyKeys := newMessage("T", "b")
+			onlyKeys.SetKeys("k1")
+			delay := newMessage("T", "b")
+			delay.SetDelayLevel(3)
+			tran := newMessage("T", "b")
+			tran.Properties.Set(message.PropertyTransactionPrepared, "true")
+			for _, c := range []struct {
+				name string
+				msgs []*message.Message
+				fifo *fifoSend
+			}{
+				{"plain", []*message.Message{newMessage("T", "b")}, nil},
+				{"tagged", []*message.Message{tagged}, nil},
+				{"tag and keys", []*message.Message{keyed}, nil},
+				{"keys", []*message.Message{onlyKeys}, nil},
+				{"delay", []*message.Message{delay}, nil},
+				{"transaction", []*message.Message{tran}, nil},
+				{"fifo", []*message.Message{newMessage("T", "b")}, &fifoSend{"order-1"}},
+				{"fifo without a group", []*message.Message{newMessage("T", "b")}, &fifoSend{""}},
+				{"batch", []*message.Message{newMessage("T", "1"), newMessage("T", "2")}, nil},
+			} {
+				kv := tel.attributes(nil, tel.topic("T"), c.msgs, c.fifo)
+				if len(kv) != cap(kv) {
+					t.Errorf("%v, namespace %q, %s: %d attributes in a list of %d", conv, ns, c.name, len(kv), cap(kv))
+				}
+			}
+			_ = p.Shutdown(context.Background())
+		}
+	}
+}
+
 // BenchmarkTelemetryOverhead measures what the instrumentation adds to one send, the send
 // itself being a no-op: the producer span with its attributes and trace-context
 // injection, and the two metrics (metrics-only: traces off). Spans go through the
