@@ -77,7 +77,7 @@ func (v *version) newGuest(ctx context.Context, deterministic bool) (*guest, err
 	g := &guest{v: v, stack: make([]uint64, 2)}
 	g.stdout = stream{g: g, name: "stdout", level: slog.LevelInfo}
 	g.stderr = stream{g: g, name: "stderr", level: slog.LevelWarn, isTail: true}
-	g.ctx = context.WithValue(r.ctx, guestKey{}, g)
+	g.ctx = &guestContext{Context: r.ctx, g: g}
 	g.logLeft, g.logLimit, g.maxOutput, g.wd = v.cfg.LogLimit, v.cfg.LogLimit, uint32(min(v.cfg.MaxOutput, 1<<31)), &r.wd
 	ictx := experimental.WithMemoryAllocator(g.ctx, newMemoryAllocator(v.cfg.MemoryLimit, &g.memRefused, &g.lin))
 	mod, err := r.wz.InstantiateModule(ictx, v.mod.compiled, moduleConfig(g, deterministic))

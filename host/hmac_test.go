@@ -32,7 +32,7 @@ func TestHostHMACSHA1Bounds(t *testing.T) {
 		g := &guest{kind: kind}
 		stack := []uint64{api.EncodeU32(key), 6, api.EncodeU32(msgAt), api.EncodeU32(msgLen), api.EncodeU32(out)}
 		mem.Write(out, make([]byte, sha1.Size))
-		hostHMACSHA1(context.WithValue(ctx, guestKey{}, g), mod, stack)
+		hostHMACSHA1(&guestContext{Context: ctx, g: g}, mod, stack)
 		sum, _ := mem.Read(out, sha1.Size)
 		return api.DecodeI32(stack[0]), sum
 	}
@@ -55,5 +55,22 @@ func TestHostHMACSHA1Bounds(t *testing.T) {
 		if rc, sum := call(c.kind, c.len); rc != -1 || !hmac.Equal(sum, zero) {
 			t.Errorf("%s: rc %d, wrote %x", name, rc, sum)
 		}
+	}
+}
+
+// A guest's context gives host functions the guest, and every other key its parent's
+// value.
+func TestGuestContextValues(t *testing.T) {
+	type other struct{}
+	g := &guest{}
+	ctx := &guestContext{Context: context.WithValue(context.Background(), other{}, "parent's"), g: g}
+	if got, _ := ctx.Value(guestKey{}).(*guest); got != g {
+		t.Errorf("guestKey: %v", got)
+	}
+	if got := ctx.Value(other{}); got != "parent's" {
+		t.Errorf("a parent's key: %v", got)
+	}
+	if got := ctx.Value("missing"); got != nil {
+		t.Errorf("a missing key: %v", got)
 	}
 }

@@ -304,7 +304,7 @@ func (p *Plugin) begin(e abi.Entry) (call, *CallError) {
 			continue
 		}
 		c := call{p: p, v: v, g: g, entry: e}
-		if g.calls.Add(1)&sampleMask == 0 {
+		if timed(g.calls.Add(1)) {
 			c.t0 = time.Now()
 		}
 		return c, nil
