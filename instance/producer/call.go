@@ -32,7 +32,7 @@ type sendCall struct {
 
 	// Prepared once per send.
 	msgID    string // UNIQ_KEY
-	props    string // encoded properties; re-encoded per attempt when hooks may change them
+	props    string // encoded properties, by the first attempt made alone; again by each when hooks may change them
 	body     []byte // msg.Body, or its compressed form in zbuf
 	zbuf     []byte
 	sysFlag  int32

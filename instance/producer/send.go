@@ -96,9 +96,6 @@ func (p *Producer) prepare(c *sendCall) error {
 	if strings.HasPrefix(c.te.wire, message.RetryTopicPrefix) {
 		p.retryTopicFields(c)
 	}
-	if len(p.hooks) == 0 {
-		c.props = msg.Properties.Encode()
-	}
 	c.coalesce = p.coalescable(c, tran)
 	return nil
 }
@@ -240,7 +237,12 @@ func (p *Producer) sendOne(c *sendCall, mq instance.MessageQueue, addr string) (
 			c.events[0] = instance.SendEvent{}
 			return false
 		}
-		c.props = c.msg.Properties.Encode() // the hooks may have changed them
+		c.props = "" // the hooks may have changed them
+	}
+	if c.props == "" {
+		// Encoded here, not in prepare: a coalesced message goes in a batch body, which
+		// encodes its properties there, unless it is sent alone.
+		c.props = c.msg.Properties.Encode()
 	}
 	c.started = time.Now()
 	h := p.header(c, mq, c.started)
