@@ -79,6 +79,7 @@ func (p *Producer) prepare(c *sendCall) error {
 	c.msgID = msg.UniqKey()
 	if c.msgID == "" {
 		c.msgID = p.ids.Next()
+		msg.Properties.Grow(p.addedProperties())
 		msg.Properties.Set(message.PropertyUniqKey, c.msgID)
 	}
 	c.body = msg.Body
@@ -178,6 +179,16 @@ func (p *Producer) sendSync(c *sendCall) (instance.SendResult, error) {
 	}
 	return instance.SendResult{}, &SendError{Topic: c.msg.Topic, Attempts: c.attempts,
 		Brokers: append([]string(nil), c.brokers...), Err: lastErr, Timeout: timedOut}
+}
+
+// addedProperties is how many properties a send may add to a message, to make room for
+// at once: UNIQ_KEY and, with send hooks, a header one adds (what an enricher does), so
+// that the list grows once rather than once for each.
+func (p *Producer) addedProperties() int {
+	if p != nil && len(p.hooks) > 0 {
+		return 2
+	}
+	return 1
 }
 
 // attempt sends c once to mq (Java's sendKernelImpl), alone or coalesced, recording the

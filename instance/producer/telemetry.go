@@ -119,7 +119,7 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 		return ctx, nil, time.Now()
 	}
 	for _, m := range msgs {
-		m.Properties.Grow(2) // traceparent and the UNIQ_KEY the send may add: one growth
+		m.Properties.Grow(1 + p.addedProperties()) // the traceparent too: one growth
 	}
 	ctx, span := telemetry.StartOfKind(ctx, t.tracer, o.spanName, trace.SpanKindProducer,
 		func() []attribute.KeyValue { return t.attributes(p, o, msgs, fifo) })
