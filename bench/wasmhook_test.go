@@ -102,6 +102,8 @@ func BenchmarkSendWithHook(b *testing.B) {
 				if plugin != nil {
 					st := plugin.Status()
 					b.ReportMetric(float64(st.Failures), "hook-failures")
+					// Messages per hook call: 1 single, the mean coalesced batch otherwise.
+					b.ReportMetric(float64(b.N)/float64(max(st.Calls, 1)), "msgs/call")
 					if st.Failures != 0 {
 						b.Logf("hook failures: %d, the last: %s", st.Failures, st.LastError)
 					}
