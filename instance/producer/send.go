@@ -79,7 +79,9 @@ func (p *Producer) prepare(c *sendCall) error {
 	c.msgID = msg.UniqKey()
 	if c.msgID == "" {
 		c.msgID = p.ids.Next()
-		msg.Properties.Grow(p.addedProperties())
+		if len(p.hooks) > 0 {
+			msg.Properties.Grow(p.addedProperties()) // without hooks, Set grows the list as append does
+		}
 		msg.Properties.Set(message.PropertyUniqKey, c.msgID)
 	}
 	c.body = msg.Body
