@@ -1,0 +1,95 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/plugintest"
+)
+
+// cEnricher loads plugins/cenricher, the enricher written in C against sdk/c/mqgate.h.
+func cEnricher(t testing.TB, r *Runtime, config string) (*SendHook, error) {
+	p, err := r.Load(context.Background(), PluginConfig{Name: "cenricher", Kind: KindSend, Instances: 1,
+		Config: []byte(config)}, plugintest.BuildC(t, "plugins/cenricher"))
+	if err != nil {
+		return nil, err
+	}
+	return NewSendHook(p)
+}
+
+// findC tells whether the C plugin can be built here (clang installed).
+func findC(tb testing.TB) bool { return plugintest.HaveClang() }
+
+// The C enricher and the sdk's Go enricher, configured alike, leave every message with
+// the same properties, over random messages (the header absent, present, names that
+// nearly match it) in batches of 1 to 3000 (the C module growing its memory).
+func TestCEnricherMatchesGoEnricher(t *testing.T) {
+	r, _ := newRuntime(t)
+	rng := rand.New(rand.NewPCG(7, 11))
+	for _, overwrite := range []bool{false, true} {
+		c, err := cEnricher(t, r, fmt.Sprintf(`{"name": "x-gateway", "value": "eu-1", "overwrite": %v}`, overwrite))
+		if err != nil {
+			t.Fatal(err)
+		}
+		goHook, err := NewSendHook(load(t, r, PluginConfig{Name: fmt.Sprint("go-enricher-", overwrite), Kind: KindSend,
+			Config: []byte(fmt.Sprintf(`{"properties": {"x-gateway": "eu-1"}, "overwrite": %v}`, overwrite))}, "plugins/enricher"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round, n := range []int{1, 2, 17, 3000} {
+			a, b := randomSendEvents(rng, n), []instance.SendEvent(nil)
+			for _, ev := range a {
+				m := *ev.Message
+				m.Properties = ev.Message.Properties.Clone()
+				ev.Message = &m
+				b = append(b, ev)
+			}
+			if err := c.BeforeSend(context.Background(), a); err != nil {
+				t.Fatalf("overwrite %v, round %d: C: %v", overwrite, round, err)
+			}
+			if err := goHook.BeforeSend(context.Background(), b); err != nil {
+				t.Fatalf("overwrite %v, round %d: Go: %v", overwrite, round, err)
+			}
+			for i := range a {
+				if got, want := a[i].Message.Properties.Encode(), b[i].Message.Properties.Encode(); got != want {
+					t.Fatalf("overwrite %v, round %d, message %d: C left %q, Go %q", overwrite, round, i, got, want)
+				}
+			}
+		}
+	}
+}
+
+func randomSendEvents(rng *rand.Rand, n int) []instance.SendEvent {
+	evs := sendEvents("TagA", strings.Split(strings.Repeat("x,", n), ",")[:n]...)
+	names := []string{"x-gateway", "x-gatewa", "x-gatewayy", "X-gateway", "y-gateway", "x-gateway-region"}
+	for i := range evs {
+		for range rng.IntN(4) {
+			evs[i].Message.Properties.Set(names[rng.IntN(len(names))], fmt.Sprint("v", rng.IntN(3)))
+		}
+	}
+	return evs
+}
+
+// A configuration the C enricher cannot use refuses the module at load, saying why.
+func TestCEnricherRefusesBadConfig(t *testing.T) {
+	r, _ := newRuntime(t)
+	for config, want := range map[string]string{
+		``:                               "want {",
+		`{"name": "x"}`:                  "want {",
+		`{"name": 1, "value": "v"}`:      "must be strings",
+		`{"name": "", "value": "v"}`:     "must not be empty",
+		`{"name": "a\"b", "value": "v"}`: "escapes",
+		"{\"name\": \"a\x01\", \"value\": \"v\"}": "0x01 or 0x02",
+		`{"name": "x", "value": "unterminated`:    "unterminated",
+	} {
+		_, err := cEnricher(t, r, config)
+		if !errors.Is(err, ErrInitFailed) || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: %v, want ErrInitFailed saying %q", config, err, want)
+		}
+	}
+}
