@@ -19,8 +19,9 @@ import (
 // senders of 1 KiB messages, without a send hook, with the enricher's work as a native
 // hook, and with the enricher plugin (plugins/enricher) as a WebAssembly send hook in the
 // host's sandbox, configured to set one property on every message, and with the same work
-// in a module without a language runtime (wasmgen.Enricher: what a hook compiled from C
-// or Rust would cost, the sandbox's share without the Go guest's). mode=single sends one
+// in a module without a language runtime (wasmgen.Enricher, written straight in
+// WebAssembly: the sandbox's share without the Go guest's), and compiled from C
+// (plugins/cenricher, with clang; skipped without it). mode=single sends one
 // message per request (Coalesce off); mode=coalesce is the gateway's setting, one hook
 // call per coalesced batch. cpu-ns/msg is this process's CPU per message (getrusage).
 //
@@ -30,6 +31,9 @@ import (
 // enricherConfig sets x-gateway on every message (overwrite: an edit per message, the
 // plugin's dearest case).
 const enricherConfig = `{"properties": {"x-gateway": "eu-1"}, "overwrite": true}`
+
+// cEnricherConfig is the same for plugins/cenricher, the enricher written in C.
+const cEnricherConfig = `{"name": "x-gateway", "value": "eu-1", "overwrite": true}`
 
 // nativeEnricher is the enricher's work as a native hook.
 type nativeEnricher struct{}
@@ -52,7 +56,7 @@ const wasmInstances = 8
 // benchmark. The policy is the gateway's default for hooks, skip: a call that fails (no
 // instance free within the 10 ms deadline, say) sends the message without the hook, and
 // is reported as hook-failures.
-func wasmEnricher(b *testing.B, wasm []byte) (instance.SendHook, *host.Plugin) {
+func wasmEnricher(b *testing.B, wasm []byte, config string) (instance.SendHook, *host.Plugin) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx := context.Background()
 	rt, err := host.NewRuntime(ctx, host.Config{Logger: quiet})
@@ -61,7 +65,7 @@ func wasmEnricher(b *testing.B, wasm []byte) (instance.SendHook, *host.Plugin) {
 	}
 	b.Cleanup(func() { _ = rt.Close(ctx) })
 	p, err := rt.Load(ctx, host.PluginConfig{Name: "enricher", Kind: host.KindSend, Policy: host.Skip,
-		Instances: wasmInstances, MaxInstances: wasmInstances, Config: []byte(enricherConfig)}, wasm)
+		Instances: wasmInstances, MaxInstances: wasmInstances, Config: []byte(config)}, wasm)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +82,7 @@ func BenchmarkSendWithHook(b *testing.B) {
 		name     string
 		coalesce bool
 	}{{"single", false}, {"coalesce", true}} {
-		for _, hook := range []string{"none", "native", "wasm", "wasm-noruntime"} {
+		for _, hook := range []string{"none", "native", "wasm", "wasm-noruntime", "wasm-c"} {
 			b.Run("mode="+mode.name+"/hook="+hook, func(b *testing.B) {
 				var hooks []instance.SendHook
 				var plugin *host.Plugin
@@ -86,10 +90,13 @@ func BenchmarkSendWithHook(b *testing.B) {
 				case "native":
 					hooks = append(hooks, nativeEnricher{})
 				case "wasm":
-					h, p := wasmEnricher(b, plugintest.Build(b, "plugins/enricher"))
+					h, p := wasmEnricher(b, plugintest.Build(b, "plugins/enricher"), enricherConfig)
 					hooks, plugin = append(hooks, h), p
 				case "wasm-noruntime": // the same work, in a module without a language runtime
-					h, p := wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", true))
+					h, p := wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", true), enricherConfig)
+					hooks, plugin = append(hooks, h), p
+				case "wasm-c": // the same work compiled from C (skipped without clang)
+					h, p := wasmEnricher(b, plugintest.BuildC(b, "plugins/cenricher"), cEnricherConfig)
 					hooks, plugin = append(hooks, h), p
 				}
 				c := newHookedProducer(b, ns, mode.coalesce, hooks)

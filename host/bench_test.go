@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -71,10 +72,23 @@ func BenchmarkSendHook(b *testing.B) {
 		}
 		hooks[name], _ = NewSendHook(p)
 	}
+	// The same work compiled from C (plugins/cenricher), when clang is installed.
+	if findC(b) {
+		for name, overwrite := range map[string]bool{"c": true, "c-passthrough": false} {
+			h, err := cEnricher(b, r, fmt.Sprintf(`{"name": "x-gateway", "value": "eu-1", "overwrite": %v}`, overwrite))
+			if err != nil {
+				b.Fatal(err)
+			}
+			hooks[name] = h
+		}
+	}
 	for _, size := range []int{1, 32} {
 		bodies := strings.Split(strings.Repeat(body+",", size), ",")[:size]
-		for _, name := range []string{"native", "wasm", "wasm-passthrough", "no-runtime", "no-runtime-passthrough", "host-only"} {
+		for _, name := range []string{"native", "wasm", "wasm-passthrough", "no-runtime", "no-runtime-passthrough", "c", "c-passthrough", "host-only"} {
 			h := hooks[name]
+			if h == nil {
+				continue
+			}
 			b.Run(map[int]string{1: "single", 32: "batch32"}[size]+"/"+name, func(b *testing.B) {
 				evs := sendEvents("TagA", bodies...)
 				ctx := context.Background()
