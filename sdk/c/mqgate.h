@@ -89,6 +89,8 @@ static inline int mqgate_equal(mqgate_str a, mqgate_str b) {
 				return 0;
 		return 1;
 	}
+	if (n <= 16) /* no loop: most names */
+		return mqgate_u64(a.p) == mqgate_u64(b.p) && mqgate_u64(a.p + n - 8) == mqgate_u64(b.p + n - 8);
 	for (uint32_t i = 0; i + 8 < n; i += 8)
 		if (mqgate_u64(a.p + i) != mqgate_u64(b.p + i))
 			return 0;
@@ -100,6 +102,12 @@ static inline void mqgate_copy(uint8_t *dst, const uint8_t *src, uint32_t n) {
 	if (n < 8) {
 		for (uint32_t i = 0; i < n; i++)
 			dst[i] = src[i];
+		return;
+	}
+	if (n <= 16) { /* no loop: most names and values */
+		uint64_t lo = mqgate_u64(src), hi = mqgate_u64(src + n - 8);
+		mqgate_put64(dst, lo);
+		mqgate_put64(dst + n - 8, hi);
 		return;
 	}
 	for (uint32_t i = 0; i + 8 < n; i += 8)
