@@ -27,46 +27,52 @@ func findC(tb testing.TB) bool { return plugintest.HaveClang() }
 
 // The C enricher and the sdk's Go enricher, configured alike, leave every message with
 // the same properties, over random messages (the header absent, present, names that
-// nearly match it) in batches of 1 to 3000 (the C module growing its memory).
+// nearly match it) in batches of 1 to 3000 (the C module growing its memory), for names
+// shorter than a word, of one to two words and longer (the C helpers' three ways to
+// compare and copy).
 func TestCEnricherMatchesGoEnricher(t *testing.T) {
 	r, _ := newRuntime(t)
 	rng := rand.New(rand.NewPCG(7, 11))
-	for _, overwrite := range []bool{false, true} {
-		c, err := cEnricher(t, r, fmt.Sprintf(`{"name": "x-gateway", "value": "eu-1", "overwrite": %v}`, overwrite))
-		if err != nil {
-			t.Fatal(err)
-		}
-		goHook, err := NewSendHook(load(t, r, PluginConfig{Name: fmt.Sprint("go-enricher-", overwrite), Kind: KindSend,
-			Config: []byte(fmt.Sprintf(`{"properties": {"x-gateway": "eu-1"}, "overwrite": %v}`, overwrite))}, "plugins/enricher"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for round, n := range []int{1, 2, 17, 3000} {
-			a, b := randomSendEvents(rng, n), []instance.SendEvent(nil)
-			for _, ev := range a {
-				m := *ev.Message
-				m.Properties = ev.Message.Properties.Clone()
-				ev.Message = &m
-				b = append(b, ev)
+	for _, name := range []string{"xg", "x-gateway", "x-gateway-region-primary"} {
+		for _, overwrite := range []bool{false, true} {
+			c, err := cEnricher(t, r, fmt.Sprintf(`{"name": %q, "value": "eu-1", "overwrite": %v}`, name, overwrite))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if err := c.BeforeSend(context.Background(), a); err != nil {
-				t.Fatalf("overwrite %v, round %d: C: %v", overwrite, round, err)
+			goHook, err := NewSendHook(load(t, r, PluginConfig{Name: fmt.Sprint("go-enricher-", name, overwrite), Kind: KindSend,
+				Config: []byte(fmt.Sprintf(`{"properties": {%q: "eu-1"}, "overwrite": %v}`, name, overwrite))}, "plugins/enricher"))
+			if err != nil {
+				t.Fatal(err)
 			}
-			if err := goHook.BeforeSend(context.Background(), b); err != nil {
-				t.Fatalf("overwrite %v, round %d: Go: %v", overwrite, round, err)
-			}
-			for i := range a {
-				if got, want := a[i].Message.Properties.Encode(), b[i].Message.Properties.Encode(); got != want {
-					t.Fatalf("overwrite %v, round %d, message %d: C left %q, Go %q", overwrite, round, i, got, want)
+			for round, n := range []int{1, 2, 17, 3000} {
+				a, b := randomSendEvents(rng, name, n), []instance.SendEvent(nil)
+				for _, ev := range a {
+					m := *ev.Message
+					m.Properties = ev.Message.Properties.Clone()
+					ev.Message = &m
+					b = append(b, ev)
+				}
+				if err := c.BeforeSend(context.Background(), a); err != nil {
+					t.Fatalf("%s, overwrite %v, round %d: C: %v", name, overwrite, round, err)
+				}
+				if err := goHook.BeforeSend(context.Background(), b); err != nil {
+					t.Fatalf("%s, overwrite %v, round %d: Go: %v", name, overwrite, round, err)
+				}
+				for i := range a {
+					if got, want := a[i].Message.Properties.Encode(), b[i].Message.Properties.Encode(); got != want {
+						t.Fatalf("%s, overwrite %v, round %d, message %d: C left %q, Go %q", name, overwrite, round, i, got, want)
+					}
 				}
 			}
 		}
 	}
 }
 
-func randomSendEvents(rng *rand.Rand, n int) []instance.SendEvent {
+// randomSendEvents returns n messages with up to three properties among name and names
+// that nearly match it: one byte changed at either end, one more, one fewer.
+func randomSendEvents(rng *rand.Rand, name string, n int) []instance.SendEvent {
 	evs := sendEvents("TagA", strings.Split(strings.Repeat("x,", n), ",")[:n]...)
-	names := []string{"x-gateway", "x-gatewa", "x-gatewayy", "X-gateway", "y-gateway", "x-gateway-region"}
+	names := []string{name, "Y" + name[1:], name[:len(name)-1] + "Y", name + "y", name[:len(name)-1]}
 	for i := range evs {
 		for range rng.IntN(4) {
 			evs[i].Message.Properties.Set(names[rng.IntN(len(names))], fmt.Sprint("v", rng.IntN(3)))
