@@ -81,6 +81,40 @@ func randomSendEvents(rng *rand.Rand, name string, n int) []instance.SendEvent {
 	return evs
 }
 
+// The C enricher reads its configuration's fields wherever they are, a value that
+// spells a key included.
+func TestCEnricherReadsItsConfig(t *testing.T) {
+	r, _ := newRuntime(t)
+	for _, config := range []string{
+		`{"value": "eu-1", "name": "x-gateway"}`,
+		`{"overwrite": false, "value": "eu-1", "name": "x-gateway"}`,
+		"{\n  \"name\" :\t\"x-gateway\",\n  \"value\": \"eu-1\"\n}",
+	} {
+		h, err := cEnricher(t, r, config)
+		if err != nil {
+			t.Fatalf("config %q: %v", config, err)
+		}
+		evs := sendEvents("TagA", "a")
+		if err := h.BeforeSend(context.Background(), evs); err != nil {
+			t.Fatal(err)
+		}
+		if got := evs[0].Message.Properties.Get("x-gateway"); got != "eu-1" {
+			t.Errorf("config %q: x-gateway %q", config, got)
+		}
+	}
+	h, err := cEnricher(t, r, `{"name": "value", "value": "name"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := sendEvents("TagA", "a")
+	if err := h.BeforeSend(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if got := evs[0].Message.Properties.Get("value"); got != "name" {
+		t.Errorf("a value that spells a key: property value = %q, want name", got)
+	}
+}
+
 // A configuration the C enricher cannot use refuses the module at load, saying why.
 func TestCEnricherRefusesBadConfig(t *testing.T) {
 	r, _ := newRuntime(t)

@@ -60,7 +60,10 @@ MQGATE_EXPORT("mqgate_buffer") int32_t buffer(int32_t size) {
 	return (int32_t)(uintptr_t)in;
 }
 
-/* find returns the offset of the first occurrence of key (quoted) in cfg, or -1. */
+static int blank(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* find returns the offset just past the colon of key (quoted, then a colon: a string
+ * equal to the key as a value is not it) in cfg, or -1. */
 static int32_t find(mqgate_str cfg, const char *key) {
 	uint32_t k = 0;
 	while (key[k])
@@ -71,15 +74,20 @@ static int32_t find(mqgate_str cfg, const char *key) {
 		uint32_t j = 0;
 		while (j < k && cfg.p[i + 1 + j] == (uint8_t)key[j])
 			j++;
-		if (j == k)
-			return (int32_t)(i + k + 2);
+		if (j < k)
+			continue;
+		uint32_t at = i + k + 2;
+		while (at < cfg.n && blank(cfg.p[at]))
+			at++;
+		if (at < cfg.n && cfg.p[at] == ':')
+			return (int32_t)(at + 1);
 	}
 	return -1;
 }
 
-/* value_at skips the blanks and the colon after a key at at; returns the value's offset. */
+/* value_at skips the blanks before a value at at; returns the value's offset. */
 static uint32_t value_at(mqgate_str cfg, uint32_t at) {
-	while (at < cfg.n && (cfg.p[at] == ' ' || cfg.p[at] == '\t' || cfg.p[at] == '\n' || cfg.p[at] == '\r' || cfg.p[at] == ':'))
+	while (at < cfg.n && blank(cfg.p[at]))
 		at++;
 	return at;
 }
