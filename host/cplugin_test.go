@@ -133,3 +133,26 @@ func TestCEnricherRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// Any configuration loads the C enricher or refuses it at initialization: the example's
+// hand-written parser never traps, loops or reads past its input.
+func FuzzCEnricherConfig(f *testing.F) {
+	for _, seed := range []string{`{"name": "x-gateway", "value": "eu-1", "overwrite": true}`, `{"name": "a"`, `"name":`,
+		`{"name": "", "value": ""}`, "{\"name\": \"\x01\"}", `{"name":"x","value":"y"}`, `:::"name":"`} {
+		f.Add(seed)
+	}
+	r, _ := newRuntime(f)
+	f.Fuzz(func(t *testing.T, config string) {
+		h, err := cEnricher(t, r, config)
+		if err != nil {
+			if !errors.Is(err, ErrInitFailed) {
+				t.Fatalf("config %q: %v, want ErrInitFailed", config, err)
+			}
+			return
+		}
+		if err := h.BeforeSend(context.Background(), sendEvents("TagA", "a")); err != nil {
+			t.Fatalf("config %q: loaded, then %v", config, err)
+		}
+		_ = h.p.Close(context.Background())
+	})
+}
