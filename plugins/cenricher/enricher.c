@@ -21,13 +21,16 @@ static uint8_t name_buf[256], value_buf[256];
 static mqgate_str name, value;
 static int overwrite;
 
-static uint32_t memory_bytes(void) { return (uint32_t)__builtin_wasm_memory_size(0) << 16; }
+static uint64_t memory_bytes(void) { return (uint64_t)__builtin_wasm_memory_size(0) << 16; }
 
-/* ensure grows the memory to hold end bytes; 0 when it cannot. */
-static int ensure(uintptr_t end) {
-	uint32_t have = memory_bytes();
+/* ensure grows the memory to hold end bytes (in 64 bits: a wasm32 address cannot
+ * overflow here); 0 when it cannot. */
+static int ensure(uint64_t end) {
+	uint64_t have = memory_bytes();
 	if (end <= have)
 		return 1;
+	if (end > (uint64_t)1 << 32)
+		return 0;
 	uint32_t pages = (uint32_t)((end - have + 0xFFFF) >> 16);
 	return __builtin_wasm_memory_grow(0, pages) != (size_t)-1;
 }
@@ -53,7 +56,7 @@ MQGATE_EXPORT("mqgate_buffer") int32_t buffer(int32_t size) {
 	if (!in)
 		in = (uint8_t *)(((uintptr_t)&__heap_base + 15) & ~(uintptr_t)15);
 	if ((uint32_t)size > in_cap) {
-		if (!ensure((uintptr_t)in + (uint32_t)size))
+		if (!ensure((uint64_t)(uintptr_t)in + (uint32_t)size))
 			return 0;
 		in_cap = (uint32_t)size;
 	}
@@ -156,7 +159,7 @@ MQGATE_EXPORT("mqgate_before_send") int64_t before_send(int32_t len) {
 	/* The output follows the input: one edit a message at most. */
 	uint8_t *out = (uint8_t *)(((uintptr_t)in + in_cap + 15) & ~(uintptr_t)15);
 	uint64_t edit = 4 + 1 + 4 + name.n + 4 + value.n;
-	if (!ensure((uintptr_t)out + 5 + n * edit))
+	if (!ensure((uint64_t)(uintptr_t)out + 5 + n * edit))
 		return error_result("before_send: out of memory");
 	out[0] = MQGATE_STATUS_OK;
 	uint8_t *p = out + 5;
