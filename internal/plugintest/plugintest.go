@@ -116,7 +116,7 @@ func BuildC(tb testing.TB, dir string) []byte {
 	tb.Helper()
 	clang := findClang()
 	if clang == "" {
-		tb.Skip("no clang to build " + dir + " with (Debian: apt-get install clang-14 lld-14)")
+		tb.Skip("no clang that links wasm32 to build " + dir + " with (Debian: apt-get install clang-14 lld-14)")
 	}
 	mu.Lock()
 	e := built["c:"+dir]
@@ -139,15 +139,25 @@ func HaveClang() bool { return findClang() != "" }
 var cFlags = []string{"--target=wasm32", "-O2", "-ffreestanding", "-fno-builtin", "-nostdlib", "-Wall", "-Werror",
 	"-I", "sdk/c", "-Wl,--no-entry"}
 
-// findClang returns the first clang on PATH, newest first, or "".
-func findClang() string {
+// findClang returns the first clang on PATH that links a wasm32 module (some lack the
+// target or wasm-ld), newest first, or "".
+var findClang = sync.OnceValue(func() string {
 	for _, name := range []string{"clang", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14"} {
-		if p, err := exec.LookPath(name); err == nil {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		out := filepath.Join(os.TempDir(), fmt.Sprintf("mqgate-clang-probe-%d.wasm", os.Getpid()))
+		cmd := exec.Command(p, "--target=wasm32", "-nostdlib", "-Wl,--no-entry", "-x", "c", "-", "-o", out)
+		cmd.Stdin = strings.NewReader("int mqgate_probe(void) { return 1; }\n")
+		err = cmd.Run()
+		os.Remove(out)
+		if err == nil {
 			return p
 		}
 	}
 	return ""
-}
+})
 
 func buildC(clang, dir string) ([]byte, error) {
 	root := Root()
