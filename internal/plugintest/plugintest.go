@@ -35,18 +35,25 @@ type entry struct {
 // ("plugins/averagely", "host/testdata/hostile/loop"), or fails the test.
 func Build(tb testing.TB, pkg string) []byte {
 	tb.Helper()
+	wasm, err := once(pkg, func() ([]byte, error) { return build(pkg) })
+	if err != nil {
+		tb.Fatalf("building plugin %s: %v", pkg, err)
+	}
+	return wasm
+}
+
+// once builds key's module with make the first time it is asked for in this test binary
+// and returns that build's result ever after.
+func once(key string, make func() ([]byte, error)) ([]byte, error) {
 	mu.Lock()
-	e := built[pkg]
+	e := built[key]
 	if e == nil {
 		e = &entry{}
-		built[pkg] = e
+		built[key] = e
 	}
 	mu.Unlock()
-	e.once.Do(func() { e.wasm, e.err = build(pkg) })
-	if e.err != nil {
-		tb.Fatalf("building plugin %s: %v", pkg, e.err)
-	}
-	return e.wasm
+	e.once.Do(func() { e.wasm, e.err = make() })
+	return e.wasm, e.err
 }
 
 // BuildAll builds pkgs concurrently, for a TestMain to pay for them up front.
@@ -60,15 +67,7 @@ func BuildAll(pkgs ...string) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			mu.Lock()
-			e := built[pkg]
-			if e == nil {
-				e = &entry{}
-				built[pkg] = e
-			}
-			mu.Unlock()
-			e.once.Do(func() { e.wasm, e.err = build(pkg) })
-			errs[i] = e.err
+			_, errs[i] = once(pkg, func() ([]byte, error) { return build(pkg) })
 		}()
 	}
 	wg.Wait()
@@ -91,16 +90,26 @@ func build(pkg string) ([]byte, error) {
 		return nil, err
 	}
 	out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "_")+"-"+key[:16]+".wasm")
+	return cached(out, "go build", func(tmp string) *exec.Cmd {
+		cmd := exec.Command(goTool(), "build", "-buildmode=c-shared", "-trimpath", "-o", tmp, "./"+pkg)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
+		return cmd
+	})
+}
+
+// cached returns the module at out, in the cache, or builds it there: the command
+// command(tmp) makes (what, in errors), run from the module root, writes tmp, which is
+// then renamed to out, so that a build cut short leaves no module behind.
+func cached(out, what string, command func(tmp string) *exec.Cmd) ([]byte, error) {
 	if b, err := os.ReadFile(out); err == nil {
 		return b, nil
 	}
 	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
-	cmd := exec.Command(goTool(), "build", "-buildmode=c-shared", "-trimpath", "-o", tmp, "./"+pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
+	cmd := command(tmp)
+	cmd.Dir = Root()
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return nil, fmt.Errorf("go build: %v\n%s", err, msg)
+		return nil, fmt.Errorf("%s: %v\n%s", what, err, msg)
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return nil, err
@@ -118,18 +127,11 @@ func BuildC(tb testing.TB, dir string) []byte {
 	if clang == "" {
 		tb.Skip("no clang that links wasm32 to build " + dir + " with (Debian: apt-get install clang-14 lld-14)")
 	}
-	mu.Lock()
-	e := built["c:"+dir]
-	if e == nil {
-		e = &entry{}
-		built["c:"+dir] = e
+	wasm, err := once("c:"+dir, func() ([]byte, error) { return buildC(clang, dir) })
+	if err != nil {
+		tb.Fatalf("building C plugin %s: %v", dir, err)
 	}
-	mu.Unlock()
-	e.once.Do(func() { e.wasm, e.err = buildC(clang, dir) })
-	if e.err != nil {
-		tb.Fatalf("building C plugin %s: %v", dir, e.err)
-	}
-	return e.wasm
+	return wasm
 }
 
 // HaveClang tells whether BuildC can build here.
@@ -193,21 +195,9 @@ func buildC(clang, dir string) ([]byte, error) {
 		return nil, err
 	}
 	out := filepath.Join(cache, strings.ReplaceAll(dir, "/", "_")+"-c-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
-	if b, err := os.ReadFile(out); err == nil {
-		return b, nil
-	}
-	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
-	args := append(append(cFlags[:len(cFlags):len(cFlags)], "-o", tmp), sources...)
-	cmd := exec.Command(clang, args...)
-	cmd.Dir = root
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		os.Remove(tmp)
-		return nil, fmt.Errorf("clang: %v\n%s", err, msg)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return nil, err
-	}
-	return os.ReadFile(out)
+	return cached(out, "clang", func(tmp string) *exec.Cmd {
+		return exec.Command(clang, append(append(cFlags[:len(cFlags):len(cFlags)], "-o", tmp), sources...)...)
+	})
 }
 
 func goTool() string {
