@@ -55,6 +55,16 @@ type codePair struct {
 	err  bool
 }
 
+// appendAttributes appends p's attributes: the request code, then the response code or,
+// for a transport failure, the error type.
+func (p codePair) appendAttributes(kv []attribute.KeyValue) []attribute.KeyValue {
+	kv = append(kv, telemetry.KeyRequestCode.String(p.req.String()))
+	if p.err {
+		return append(kv, telemetry.KeyErrorType.String("transport"))
+	}
+	return append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
+}
+
 // byCodes holds a value per code pair, looked up by an integer (the cheapest key): an
 // answered call's by request and response code, a failed call's by request code.
 type byCodes[V any] struct {
@@ -162,26 +172,14 @@ func (t *remotingTelemetry) spanAttributes(addr string, p codePair) *telemetry.A
 		})
 	}
 	return srv.lists.get(p, func() *telemetry.AttributeList {
-		kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyServerAddress.String(srv.host),
-			telemetry.KeyServerPort.Int(srv.port), telemetry.KeyRequestCode.String(p.req.String())}
-		if p.err {
-			kv = append(kv, telemetry.KeyErrorType.String("transport"))
-		} else {
-			kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
-		}
-		return telemetry.NewAttributeList(kv...)
+		return telemetry.NewAttributeList(p.appendAttributes([]attribute.KeyValue{telemetry.SystemRocketMQ,
+			telemetry.KeyServerAddress.String(srv.host), telemetry.KeyServerPort.Int(srv.port)})...)
 	})
 }
 
 func (t *remotingTelemetry) seriesOf(p codePair) *telemetry.HistogramSeries {
 	return t.series.get(p, func() *telemetry.HistogramSeries {
-		kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyRequestCode.String(p.req.String())}
-		if p.err {
-			kv = append(kv, telemetry.KeyErrorType.String("transport"))
-		} else {
-			kv = append(kv, telemetry.KeyResponseCode.String(p.resp.String()))
-		}
-		return t.duration.Series(attribute.NewSet(kv...))
+		return t.duration.Series(attribute.NewSet(p.appendAttributes([]attribute.KeyValue{telemetry.SystemRocketMQ})...))
 	})
 }
 
