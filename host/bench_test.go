@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/internal/recorded"
 	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/message"
@@ -73,7 +74,7 @@ func BenchmarkSendHook(b *testing.B) {
 		hooks[name], _ = NewSendHook(p)
 	}
 	// The same work compiled from C (plugins/cenricher), when clang is installed.
-	if findC(b) {
+	if plugintest.HaveClang() {
 		for name, overwrite := range map[string]bool{"c": true, "c-passthrough": false} {
 			h, err := cEnricher(b, r, fmt.Sprintf(`{"name": "x-gateway", "value": "eu-1", "overwrite": %v}`, overwrite))
 			if err != nil {

@@ -22,9 +22,6 @@ func cEnricher(t testing.TB, r *Runtime, config string) (*SendHook, error) {
 	return NewSendHook(p)
 }
 
-// findC tells whether the C plugin can be built here (clang installed).
-func findC(tb testing.TB) bool { return plugintest.HaveClang() }
-
 // The C enricher and the sdk's Go enricher, configured alike, leave every message with
 // the same properties, over random messages (the header absent, present, names that
 // nearly match it) in batches of 1 to 3000 (the C module growing its memory), for names
