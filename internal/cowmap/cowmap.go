@@ -36,7 +36,9 @@ func (m *Map[K, V]) Load(k K) (V, bool) {
 }
 
 // LoadOrMake returns the value of k, making it with make and storing it when there is
-// none; make runs at most once per key, with the writers' lock held.
+// none; make runs at most once per key, with the writers' lock held. It is not inlined:
+// on a path where the key is nearly always there (a lookup per message), callers Load
+// first, so that a hit builds no closure and makes one call, not two.
 func (m *Map[K, V]) LoadOrMake(k K, make func() V) V {
 	if v, ok := m.Load(k); ok {
 		return v
