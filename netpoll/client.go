@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -115,11 +116,17 @@ func (cl *Client) Conn(ctx context.Context, addr string) (*Conn, error) {
 	}
 	cl.mu.Unlock()
 	select {
+	case <-d.done: // dialled already: the connection, whatever the context (its request checks it)
+		return d.c, d.err
+	default:
+	}
+	start := monoNow()
+	select {
 	case <-d.done:
 		return d.c, d.err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, &TimeoutError{Addr: addr, ctx: true}
+			return nil, &TimeoutError{Addr: addr, Waited: time.Duration(monoNow() - start), Unsent: true, ctx: true, why: "dialing"}
 		}
 		return nil, ctx.Err()
 	}

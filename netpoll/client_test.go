@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -472,6 +473,123 @@ func TestWriteBlockedOnAPeerThatDoesNotReadClosesTheConnection(t *testing.T) {
 				t.Error("write timeout not logged")
 			}
 		})
+	}
+}
+
+// A caller behind a full write backlog (a peer that stops reading) waits while its context
+// allows, not until the write timeout closes the connection; its request is never sent,
+// and its error says so.
+func TestCallerBehindAFullBacklogGivesUpWithItsContext(t *testing.T) {
+	for _, netConn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NetConn=%v", netConn), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				nc, err := ln.Accept()
+				if err == nil {
+					accepted <- nc // held open, never read
+				}
+			}()
+			cl := newClient(t, ClientConfig{WriteTimeout: time.Minute, NetConn: netConn, Logger: quietLogger()})
+			c, err := cl.Conn(context.Background(), ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { (<-accepted).Close() }()
+			big := request(codeEcho, "big", remoting.RocketMQ)
+			big.Body = make([]byte, 1<<20)
+			full := func() bool {
+				c.wmu.Lock()
+				defer c.wmu.Unlock()
+				return c.kicked && len(c.out) >= maxBacklog
+			}
+			for !full() { // the socket's buffers, then the backlog
+				if err := c.InvokeOneway(context.Background(), big); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			// Each call below would wait for the write timeout, a minute, if it did not
+			// give up with its context.
+			returns := func(what string, call func() error) error {
+				t.Helper()
+				done := make(chan error, 1)
+				go func() { done <- call() }()
+				select {
+				case err := <-done:
+					return err
+				case <-time.After(20 * time.Second):
+					t.Fatalf("%s behind a full backlog did not return when its context ended", what)
+					return nil
+				}
+			}
+			err = returns("Invoke with a deadline", func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				_, err := c.Invoke(ctx, request(codeEcho, "small", remoting.RocketMQ))
+				return err
+			})
+			if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Invoke behind a full backlog: %v; want its deadline's timeout", err)
+			}
+			err = returns("Invoke, cancelled", func() error {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(50*time.Millisecond, cancel)
+				_, err := c.Invoke(ctx, request(codeEcho, "small", remoting.RocketMQ))
+				return err
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Invoke behind a full backlog, cancelled: %v; want context.Canceled", err)
+			}
+			err = returns("InvokeOneway with a deadline", func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				return c.InvokeOneway(ctx, big)
+			})
+			var te *TimeoutError
+			if !errors.As(err, &te) || !te.Unsent || !strings.Contains(err.Error(), "write backlog") {
+				t.Fatalf("InvokeOneway behind a full backlog: %v; want an unsent request's timeout naming the backlog", err)
+			}
+			if c.Err() != nil || cl.Stats().Pending != 0 {
+				t.Fatalf("connection %v, %d calls pending; want it open and none", c.Err(), cl.Stats().Pending)
+			}
+		})
+	}
+}
+
+// A request whose context has already ended is not sent: its caller, told it failed, may
+// send it again, and the broker must not have run it.
+func TestRequestWithAnEndedContextIsNotSent(t *testing.T) {
+	g := newGate()
+	close(g.open)
+	_, addr := startServer(t, ServerConfig{}, g)
+	cl := newClient(t, ClientConfig{})
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	if _, err := cl.Invoke(cancelled, addr, request(codeGate, "cancelled", remoting.RocketMQ)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Invoke, cancelled: %v, want context.Canceled", err)
+	}
+	var te *TimeoutError
+	if _, err := cl.Invoke(expired, addr, request(codeGate, "expired", remoting.RocketMQ)); !errors.As(err, &te) || !te.Unsent {
+		t.Errorf("Invoke, past its deadline: %v, want an unsent request's timeout", err)
+	}
+	if err := cl.InvokeAsync(cancelled, addr, request(codeGate, "async", remoting.RocketMQ), func(*remoting.Command, error) {
+		t.Error("callback of a request that was not sent")
+	}); !errors.Is(err, context.Canceled) {
+		t.Errorf("InvokeAsync, cancelled: %v, want context.Canceled", err)
+	}
+	// A request sent afterwards is the first the server sees.
+	if _, err := cl.Invoke(context.Background(), addr, request(codeGate, "sent", remoting.RocketMQ)); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.count(); n != 1 {
+		t.Errorf("the server ran %d requests, want only the one sent with a live context", n)
 	}
 }
 

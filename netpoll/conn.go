@@ -42,10 +42,11 @@ type Conn struct {
 	// Writers append frames to out and kick the connection's writer goroutine, which
 	// sends out in batches until it is empty: frames that arrive during a syscall go out
 	// together in the next one, and no caller waits on another's syscall. Writers wait
-	// on drained while maxBacklog bytes are queued behind a send, so a peer that stops
-	// reading costs bounded memory (until the write timeout closes the connection).
+	// while maxBacklog bytes are queued behind a send, so a peer that stops reading costs
+	// bounded memory (until the write timeout closes the connection), and each gives up
+	// when its context ends: its frame is then never sent.
 	wmu     sync.Mutex
-	drained sync.Cond     // on wmu; broadcast when the writer takes out, and on close
+	drained chan struct{} // made by a waiting writer, closed when the writer takes out, and on close (wmu)
 	out     []byte        // frames waiting to be sent (wmu)
 	kicked  bool          // the writer has been kicked and has not emptied out yet (wmu)
 	kick    chan struct{} // cap 1
@@ -71,7 +72,6 @@ func newConn(ep *endpoint, addr string, local, remote net.Addr, onClose func(*Co
 		kick:     make(chan struct{}, 1),
 		wrote:    make(chan struct{}),
 	}
-	c.drained.L = &c.wmu
 	return c
 }
 
@@ -155,7 +155,7 @@ func (c *Conn) InvokeOneway(ctx context.Context, req *remoting.Command) error {
 		return err
 	}
 	flag := (req.Flag | remoting.FlagOneway) &^ remoting.FlagResponse
-	return c.send(req, opaques.Add(1), flag, req.Serialize)
+	return c.send(ctx, req, opaques.Add(1), flag, req.Serialize)
 }
 
 // start registers a call for req and sends it. It returns the call (nil for an async call,
@@ -191,7 +191,7 @@ func (c *Conn) start(ctx context.Context, req *remoting.Command, cb func(*remoti
 		ca = nil // the completer owns it from here
 	}
 	flag := req.Flag &^ (remoting.FlagResponse | remoting.FlagOneway)
-	if err := c.send(req, op, flag, req.Serialize); err != nil {
+	if err := c.send(ctx, req, op, flag, req.Serialize); err != nil {
 		if x := c.pending.remove(op); x != nil {
 			c.release()
 			putCall(x)
@@ -202,10 +202,19 @@ func (c *Conn) start(ctx context.Context, req *remoting.Command, cb func(*remoti
 	return ca, op, nil
 }
 
-// acquire takes an in-flight slot, waiting for one while ctx allows.
+// acquire takes an in-flight slot, waiting for one while ctx allows. A context that has
+// already ended gets none: its request must not reach the broker (a caller told its send
+// failed may send it again).
 func (c *Conn) acquire(ctx context.Context, code int32) error {
 	if e := c.err.Load(); e != nil {
 		return e
+	}
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-done:
+			return c.unsentError(ctx, code, 0, monoNow(), "before it was sent")
+		default:
+		}
 	}
 	select {
 	case c.slots <- struct{}{}:
@@ -219,7 +228,7 @@ func (c *Conn) acquire(ctx context.Context, code int32) error {
 	case <-c.done:
 		return c.Err()
 	case <-ctx.Done():
-		return c.ctxError(ctx, code, 0, start)
+		return c.unsentError(ctx, code, 0, start, "waiting for one of the connection's in-flight slots")
 	}
 }
 
@@ -258,25 +267,35 @@ func (c *Conn) ctxError(ctx context.Context, code, opaque int32, since int64) er
 	return err
 }
 
+// unsentError is ctxError for a request that ctx ended before it was written, while it
+// waited for what why says.
+func (c *Conn) unsentError(ctx context.Context, code, opaque int32, since int64, why string) error {
+	err := c.ctxError(ctx, code, opaque, since)
+	if te, ok := err.(*TimeoutError); ok {
+		te.Unsent, te.why = true, why
+	}
+	return err
+}
+
 // frameBufs holds encode buffers: a header is encoded into one outside any lock, in the
 // caller's goroutine, then copied into the connection's write queue with the body.
 var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // send encodes cmd's header with the given opaque, flag and serialization, and writes it
 // and cmd.Body. cmd itself is not modified.
-func (c *Conn) send(cmd *remoting.Command, opaque, flag int32, ser remoting.SerializeType) error {
+func (c *Conn) send(ctx context.Context, cmd *remoting.Command, opaque, flag int32, ser remoting.SerializeType) error {
 	hdr := *cmd
 	hdr.Opaque, hdr.Flag, hdr.Serialize, hdr.Body = opaque, flag, ser, nil
 	bp := frameBufs.Get().(*[]byte)
 	b, err := hdr.AppendFrame((*bp)[:0])
 	if err == nil {
 		total := len(b) - 4 + len(cmd.Body)
-		if total > c.ep.maxFrame {
+		if total+4 > c.ep.maxFrame { // the limit counts the length prefix, as Java's decoder does
 			err = fmt.Errorf("netpoll: request code %d: %w: %d bytes, limit %d",
-				cmd.Code, remoting.ErrFrameTooLarge, total, c.ep.maxFrame)
+				cmd.Code, remoting.ErrFrameTooLarge, total+4, c.ep.maxFrame)
 		} else {
 			binary.BigEndian.PutUint32(b, uint32(total))
-			err = c.write(b, cmd.Body)
+			err = c.write(ctx, cmd.Code, opaque, b, cmd.Body)
 		}
 	}
 	if cap(b) <= 64<<10 {
@@ -287,12 +306,28 @@ func (c *Conn) send(cmd *remoting.Command, opaque, flag int32, ser remoting.Seri
 }
 
 // write queues a frame (hdr then body) for the writer goroutine. An error means the
-// connection is closed; a frame queued on a connection that then fails is lost with it,
-// and the requests waiting for its response fail with the connection.
-func (c *Conn) write(hdr, body []byte) error {
+// frame was not queued: the connection is closed, or ctx ended while the backlog was
+// full (a *TimeoutError with Unsent, or the context's error). A frame queued on a
+// connection that then fails is lost with it, and the requests waiting for its response
+// fail with the connection.
+func (c *Conn) write(ctx context.Context, code, opaque int32, hdr, body []byte) error {
 	c.wmu.Lock()
+	var since int64
 	for c.kicked && len(c.out) >= maxBacklog && c.err.Load() == nil {
-		c.drained.Wait()
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		drained := c.drained
+		c.wmu.Unlock()
+		if since == 0 {
+			since = monoNow()
+		}
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			return c.unsentError(ctx, code, opaque, since, "waiting for the connection's write backlog to drain (the peer is not reading)")
+		}
+		c.wmu.Lock()
 	}
 	if e := c.err.Load(); e != nil {
 		c.wmu.Unlock()
@@ -345,7 +380,7 @@ func (c *Conn) drain() {
 			return
 		}
 		c.out = c.spare[:0]
-		c.drained.Broadcast()
+		c.wakeWriters()
 		c.wmu.Unlock()
 
 		c.flushing.Store(monoNow())
@@ -422,12 +457,20 @@ func (c *Conn) Respond(req, resp *remoting.Command) error {
 	if req.IsOneway() {
 		return nil
 	}
-	return c.send(resp, req.Opaque, resp.Flag|remoting.FlagResponse, req.Serialize)
+	return c.send(context.Background(), resp, req.Opaque, resp.Flag|remoting.FlagResponse, req.Serialize)
 }
 
 func (c *Conn) respond(req, resp *remoting.Command) {
-	if err := c.send(resp, req.Opaque, resp.Flag|remoting.FlagResponse, req.Serialize); err != nil {
+	if err := c.send(context.Background(), resp, req.Opaque, resp.Flag|remoting.FlagResponse, req.Serialize); err != nil {
 		c.ep.log.Debug("netpoll: response not sent", "remote", c.addr, "code", req.Code, "err", err)
+	}
+}
+
+// wakeWriters wakes the writers waiting for the backlog to shrink; wmu is held.
+func (c *Conn) wakeWriters() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
 	}
 }
 
@@ -439,7 +482,7 @@ func (c *Conn) shutdown(cause *ConnError) {
 	}
 	c.link.close()
 	c.wmu.Lock()
-	c.drained.Broadcast() // writers waiting on the backlog see the error
+	c.wakeWriters() // writers waiting on the backlog see the error
 	c.wmu.Unlock()
 	failed := c.pending.drain(nil)
 	for _, ca := range failed {

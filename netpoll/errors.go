@@ -40,10 +40,20 @@ type TimeoutError struct {
 	Code   int32
 	Opaque int32
 	Waited time.Duration // how long the request waited
+	// Unsent says the request was certainly never written: its context ended while it
+	// waited for a connection, an in-flight slot or the connection's write backlog (a
+	// peer not reading). Sending it again cannot duplicate it. False does not say it was
+	// sent: a call past its deadline fails without waiting for the write it queued.
+	Unsent bool
 	ctx    bool
+	why    string // what an unsent request waited for
 }
 
 func (e *TimeoutError) Error() string {
+	if e.Unsent {
+		return fmt.Sprintf("netpoll: request code %d to %s: not sent: its deadline passed after %v %s",
+			e.Code, e.Addr, e.Waited.Round(time.Millisecond), e.why)
+	}
 	return fmt.Sprintf("netpoll: request code %d opaque %d to %s: no response after %v",
 		e.Code, e.Opaque, e.Addr, e.Waited.Round(time.Millisecond))
 }

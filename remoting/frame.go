@@ -9,7 +9,9 @@ import (
 )
 
 // DefaultMaxFrameLength is the largest frame accepted by default, as Java's
-// com.rocketmq.remoting.frameMaxLength (16 MiB).
+// com.rocketmq.remoting.frameMaxLength (16 MiB). Like Java's decoder, the limits count the
+// whole frame, its 4-byte length prefix included: a frame Java would refuse (and close
+// the connection over) is refused here before it is sent.
 const DefaultMaxFrameLength = 16 << 20
 
 // maxHeaderLength is what the 24 bits of the header length word can hold.
@@ -36,7 +38,8 @@ func (e *FrameError) Error() string {
 func (e *FrameError) Is(target error) bool { return target == ErrMalformedFrame }
 
 // FrameLength validates the 4-byte total length that starts a frame and returns the number
-// of bytes that follow it. max <= 0 means DefaultMaxFrameLength.
+// of bytes that follow it. max, the largest whole frame (prefix included), <= 0 means
+// DefaultMaxFrameLength.
 func FrameLength(prefix []byte, max int) (int, error) {
 	if len(prefix) < 4 {
 		return 0, &FrameError{Reason: "short length prefix"}
@@ -48,8 +51,8 @@ func FrameLength(prefix []byte, max int) (int, error) {
 	if n < 4 {
 		return 0, &FrameError{Reason: fmt.Sprintf("total length %d is smaller than the header length word", n)}
 	}
-	if n > int64(max) {
-		return 0, fmt.Errorf("%w: %d bytes declared, limit %d", ErrFrameTooLarge, n, max)
+	if n+4 > int64(max) {
+		return 0, fmt.Errorf("%w: %d bytes declared, %d with the length prefix, limit %d", ErrFrameTooLarge, n, n+4, max)
 	}
 	return int(n), nil
 }

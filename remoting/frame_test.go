@@ -2,6 +2,7 @@ package remoting
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -158,5 +159,30 @@ func TestUnknownCodesDecodeAsUnknown(t *testing.T) {
 	}
 	if got := PullMessage.String(); got != "PULL_MESSAGE" {
 		t.Errorf("String() = %q", got)
+	}
+}
+
+// TestFrameLengthCountsThePrefix pins the limit where Java's decoder puts it: a frame of
+// frameMaxLength bytes, its 4-byte length prefix included, passes; one byte more makes a
+// Java broker close the connection, and is refused here.
+func TestFrameLengthCountsThePrefix(t *testing.T) {
+	for _, tt := range []struct {
+		declared uint32
+		max      int
+		ok       bool
+	}{
+		{DefaultMaxFrameLength - 4, 0, true},
+		{DefaultMaxFrameLength - 3, 0, false},
+		{DefaultMaxFrameLength, 0, false},
+		{1020, 1024, true},
+		{1021, 1024, false},
+	} {
+		n, err := FrameLength(binary.BigEndian.AppendUint32(nil, tt.declared), tt.max)
+		if tt.ok && (err != nil || n != int(tt.declared)) {
+			t.Errorf("declared %d, limit %d: %d, %v; want it accepted", tt.declared, tt.max, n, err)
+		}
+		if !tt.ok && !errors.Is(err, ErrFrameTooLarge) {
+			t.Errorf("declared %d, limit %d: %v; want ErrFrameTooLarge", tt.declared, tt.max, err)
+		}
 	}
 }
