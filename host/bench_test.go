@@ -56,6 +56,9 @@ func BenchmarkSendHook(b *testing.B) {
 		p := load(b, r, PluginConfig{Name: name, Kind: KindSend, Config: []byte(config)}, "plugins/enricher")
 		hooks[name], _ = NewSendHook(p)
 	}
+	// A Go hook that does nothing: the floor of any hook written in Go.
+	empty := load(b, r, PluginConfig{Name: "go-empty", Kind: KindSend}, "host/testdata/bench/goempty")
+	hooks["go-empty"], _ = NewSendHook(empty)
 	// The host's share: a hand-written module that answers at once, no Go runtime in it
 	// (it also takes the bodies, which the enricher does not).
 	raw, err := r.Load(context.Background(), PluginConfig{Name: "raw", Instances: 1}, wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Bytes())
@@ -85,7 +88,7 @@ func BenchmarkSendHook(b *testing.B) {
 	}
 	for _, size := range []int{1, 32} {
 		bodies := strings.Split(strings.Repeat(body+",", size), ",")[:size]
-		for _, name := range []string{"native", "wasm", "wasm-passthrough", "no-runtime", "no-runtime-passthrough", "c", "c-passthrough", "host-only"} {
+		for _, name := range []string{"native", "wasm", "wasm-passthrough", "go-empty", "no-runtime", "no-runtime-passthrough", "c", "c-passthrough", "host-only"} {
 			h := hooks[name]
 			if h == nil {
 				continue
