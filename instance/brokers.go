@@ -137,6 +137,10 @@ func (i *Instance) BrokerVersion(brokerName, addr string) int32 {
 // any more, and the names left without address (Java's cleanOfflineBroker); their
 // versions are forgotten and their connections closed.
 func (i *Instance) cleanOfflineBrokers() {
+	// Under the routes' apply lock (Java's lockNamesrv): applyRoute puts a new route's
+	// brokers into the table before it stores the route, and a changed route is applied
+	// once, so a broker removed in between would stay missing until the route changes.
+	i.routes.apply.Lock()
 	live := make(map[string]bool)
 	i.routes.mu.RLock()
 	for _, e := range i.routes.entries {
@@ -168,6 +172,7 @@ func (i *Instance) cleanOfflineBrokers() {
 	}
 	b.addrs.Store(&m)
 	b.mu.Unlock()
+	i.routes.apply.Unlock()
 
 	if len(gone) == 0 {
 		return

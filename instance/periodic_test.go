@@ -1,6 +1,9 @@
 package instance
 
 import (
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,6 +184,42 @@ func TestOfflineBrokersAreCleanedAtTheHeartbeatTick(t *testing.T) {
 	waitFor(t, "b2 cleaned", func() bool { return len(i.BrokerAddrs()) == 1 })
 	if i.FindBrokerAddrInPublish("b2") != "" || i.FindBrokerAddrInPublish("b1") != b1.Addr() {
 		t.Errorf("broker table %v", i.BrokerAddrs())
+	}
+}
+
+// A clean-up running while a changed route is applied keeps the route's new brokers: the
+// route is applied once, so a broker removed then would be missing until it changes again.
+func TestOfflineBrokerCleanUpKeepsTheBrokersOfARouteBeingApplied(t *testing.T) {
+	i, err := New(testConfig(clock.NewFake(epoch), "127.0.0.1:9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the heartbeat tick's clean-up, continually
+		defer wg.Done()
+		for !stop.Load() {
+			i.cleanOfflineBrokers()
+		}
+	}()
+	lost := 0
+	const n = 2000
+	for k := range n {
+		topic, name := fmt.Sprintf("T%d", k), fmt.Sprintf("broker-%d", k)
+		route := &remoting.TopicRouteData{
+			Brokers: []remoting.BrokerData{{BrokerName: name, Cluster: "c", Addrs: map[int64]string{0: fmt.Sprintf("10.1.%d.%d:10911", k/250, k%250)}}},
+			Queues:  []remoting.QueueData{{BrokerName: name, Perm: 6, ReadQueueNums: 4, WriteQueueNums: 4}},
+		}
+		i.applyRoute(topic, route, routeOrigin{})
+		if i.FindBrokerAddrInPublish(name) == "" {
+			lost++
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if lost > 0 {
+		t.Errorf("%d of %d brokers of newly applied routes were removed as offline", lost, n)
 	}
 }
 

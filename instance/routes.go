@@ -106,7 +106,8 @@ type routeTable struct {
 	entries map[string]*routeEntry
 
 	// apply serialises applying fetched routes and the callbacks that follow, so that
-	// producers and consumers see a topic's routes in the order they were stored.
+	// producers and consumers see a topic's routes in the order they were stored, and
+	// with cleanOfflineBrokers, which must not see a route's brokers before the route.
 	apply sync.Mutex
 
 	flightMu sync.Mutex
