@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,17 +20,22 @@ import (
 // offset}}), which Java reads and writes too. A write goes to a temporary file, synced,
 // then renamed over the file, the previous content kept as offsets.json.bak (which a
 // reader falls back to, as Java's); a write happens only when an offset changed.
+//
+// Unlike Java's, the file keeps the offsets of queues no longer held and persist writes
+// one queue's offset: a queue dropped and taken anew (after PULL_OFFSET_MOVED, a reset or
+// a rebalance) reads its offset from the file, and Java's, which forgets such a queue's
+// offset and persists nothing for one queue, has it start from its old offset again.
 type localOffsetStore struct {
 	offsetTable
 	path string
 
-	mu      sync.Mutex // serialises writes
-	written int64      // offsetTable.version last written
-	wroteN  int        // queues last written
+	mu   sync.Mutex                      // serialises writes
+	file map[instance.MessageQueue]int64 // what the file holds
 }
 
 func newLocalOffsetStore(dir, clientID, group string) *localOffsetStore {
-	s := &localOffsetStore{path: filepath.Join(dir, clientID, group, "offsets.json"), written: -1}
+	s := &localOffsetStore{path: filepath.Join(dir, clientID, group, "offsets.json"),
+		file: make(map[instance.MessageQueue]int64)}
 	s.init()
 	return s
 }
@@ -42,7 +48,9 @@ func (s *localOffsetStore) load() error {
 	for mq, off := range t {
 		s.update(mq, off, false)
 	}
-	s.written = s.version.Load()
+	s.mu.Lock()
+	maps.Copy(s.file, t)
+	s.mu.Unlock()
 	return nil
 }
 
@@ -80,31 +88,33 @@ func (s *localOffsetStore) readStore(_ context.Context, mq instance.MessageQueue
 	return off, true, nil
 }
 
-// persist is nothing for one queue, as in Java: persistAll writes the file.
-func (s *localOffsetStore) persist(context.Context, instance.MessageQueue) error { return nil }
+// persist writes mq's offset in memory to the file, which keeps the others'.
+func (s *localOffsetStore) persist(_ context.Context, mq instance.MessageQueue) error {
+	return s.write([]instance.MessageQueue{mq})
+}
 
+// persistAll writes the offsets in memory of mqs to the file, which keeps the others'.
 func (s *localOffsetStore) persistAll(_ context.Context, mqs []instance.MessageQueue, _ bool) error {
-	if len(mqs) == 0 {
-		return nil
-	}
+	return s.write(mqs)
+}
+
+func (s *localOffsetStore) write(mqs []instance.MessageQueue) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	version := s.version.Load()
-	if version == s.written && len(mqs) == s.wroteN {
-		return nil
-	}
-	all := s.table("")
-	out := make(remoting.QueueTable[int64], len(mqs))
+	out := maps.Clone(s.file)
 	for _, mq := range mqs {
-		if off, ok := all[mq]; ok {
+		if off, ok := s.readMemory(mq); ok {
 			out[mq] = off
 		}
+	}
+	if maps.Equal(out, s.file) {
+		return nil
 	}
 	body := remoting.ResetOffsetBody{OffsetTable: out}
 	if err := writeFileAtomic(s.path, body.Encode()); err != nil {
 		return fmt.Errorf("consumer: persisting local offsets: %w", err)
 	}
-	s.written, s.wroteN = version, len(mqs)
+	s.file = out
 	return nil
 }
 

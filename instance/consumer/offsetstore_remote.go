@@ -26,8 +26,8 @@ type offsetStore interface {
 	readStore(ctx context.Context, mq instance.MessageQueue) (offset int64, found bool, err error)
 	// persist stores mq's offset (oneway for the brokers).
 	persist(ctx context.Context, mq instance.MessageQueue) error
-	// persistAll stores the offsets of mqs and forgets the others'; sync waits for the
-	// brokers' answers.
+	// persistAll stores the offsets of mqs; the remote store forgets the others' (the
+	// local store's file keeps them); sync waits for the brokers' answers.
 	persistAll(ctx context.Context, mqs []instance.MessageQueue, sync bool) error
 	// remove forgets mq's offset.
 	remove(mq instance.MessageQueue)
@@ -39,8 +39,6 @@ type offsetStore interface {
 type offsetTable struct {
 	mu sync.RWMutex
 	m  map[instance.MessageQueue]*atomic.Int64
-	// version counts updates, so that a local store writes its file only when it changed.
-	version atomic.Int64
 }
 
 func (t *offsetTable) init() { t.m = make(map[instance.MessageQueue]*atomic.Int64) }
@@ -56,14 +54,12 @@ func (t *offsetTable) update(mq instance.MessageQueue, offset int64, increaseOnl
 			v.Store(offset)
 			t.m[mq] = v
 			t.mu.Unlock()
-			t.version.Add(1)
 			return
 		}
 		t.mu.Unlock()
 	}
 	if !increaseOnly {
 		v.Store(offset)
-		t.version.Add(1)
 		return
 	}
 	for { // Java's MixAll.compareAndIncreaseOnly
@@ -72,7 +68,6 @@ func (t *offsetTable) update(mq instance.MessageQueue, offset int64, increaseOnl
 			return
 		}
 		if v.CompareAndSwap(old, offset) {
-			t.version.Add(1)
 			return
 		}
 	}

@@ -224,6 +224,42 @@ func TestRebalanceOrderlyLocksFirst(t *testing.T) {
 	}
 }
 
+// A broadcasting queue answered PULL_OFFSET_MOVED is taken anew from the corrected
+// offset, not from the one its file held, which the broker would answer the same way
+// again; an offsets' write meanwhile, without the queue, keeps it.
+func TestBroadcastingQueueResumesFromTheOffsetCorrectedAfterOffsetMoved(t *testing.T) {
+	u := newUnitConsumer(t, Config{Model: remoting.Broadcasting})
+	local := newLocalOffsetStore(t.TempDir(), "10.0.0.1@unit", "unit_g")
+	u.PushConsumer.offsets = local
+	mq, other := instanceMQ("T", 0), instanceMQ("T", 1)
+	u.remote.queues["T"] = []instance.MessageQueue{mq, other}
+	local.update(mq, 5, false) // consumed before the messages expired
+	local.update(other, 7, false)
+	if err := local.persistAll(ctxFor(t, timeoutUnit), []instance.MessageQueue{mq, other}, true); err != nil {
+		t.Fatal(err)
+	}
+	u.rebalanceNow(t)
+	pq := u.table[mq]
+	if pq == nil || pq.nextOffset.Load() != 5 {
+		t.Fatalf("queue not taken at 5: %+v", pq)
+	}
+	u.onPull(pq, nil, instance.PullResult{Status: instance.PullOffsetIllegal, NextBeginOffset: 100,
+		MinOffset: 100, MaxOffset: 200}, nil)
+	// As the scheduler does offsetIllegalDelay later, then the periodic write.
+	u.correctOffset(pq, 100)
+	if err := local.persistAll(ctxFor(t, timeoutUnit), u.heldQueues(), false); err != nil {
+		t.Fatal(err)
+	}
+	u.rebalanceNow(t)
+	pq2 := u.table[mq]
+	if pq2 == nil {
+		t.Fatal("queue not taken anew")
+	}
+	if got := pq2.nextOffset.Load(); got != 100 {
+		t.Errorf("queue taken anew at offset %d, want the corrected 100", got)
+	}
+}
+
 // Broadcasting takes every queue, asking nobody for the consumer list.
 func TestRebalanceBroadcastingTakesAll(t *testing.T) {
 	u := newUnitConsumer(t, Config{Model: remoting.Broadcasting})
