@@ -192,6 +192,9 @@ func (c *PushConsumer) commitOrderly(pq *processQueue, n int, lim limits) {
 func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
 	defer pq.release()
 	if c.runCtx.Err() != nil || !pq.isDropped() {
+		c.mu.Lock()
+		pq.exited = true
+		c.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.runCtx, c.cfg.SendBackTimeout)
@@ -206,6 +209,7 @@ func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
 		c.unlock(ctx, []instance.MessageQueue{pq.mq}, true)
 	}
 	c.mu.Lock()
+	pq.exited = true
 	if c.closing[pq.mq] == pq {
 		delete(c.closing, pq.mq)
 	}

@@ -209,3 +209,43 @@ func TestOrderlyDropWaitsForTheBatchInFlight(t *testing.T) {
 		})
 	}
 }
+
+// An orderly queue dropped after PULL_OFFSET_MOVED, its goroutine gone, then rebalanced
+// away before its offset is corrected, is taken again when allocated back.
+func TestOrderlyQueueDroppedForOffsetMovedAndRebalancedAwayIsTakenAgain(t *testing.T) {
+	u := newUnitConsumer(t, Config{Orderly: true})
+	mq := instanceMQ("T", 0)
+	setIDs := func(ids ...string) {
+		u.remote.mu.Lock()
+		u.remote.ids = ids
+		u.remote.mu.Unlock()
+	}
+	u.remote.queues["T"] = []instance.MessageQueue{mq}
+	setIDs("10.0.0.1@unit")
+	u.rebalanceNow(t)
+	u.mu.Lock()
+	pq := u.table[mq]
+	u.mu.Unlock()
+	if pq == nil {
+		t.Fatal("queue not taken")
+	}
+	u.onPull(pq, nil, instance.PullResult{Status: instance.PullOffsetIllegal, NextBeginOffset: 100,
+		MinOffset: 100, MaxOffset: 200}, nil)
+	waitFor(t, timeoutUnit, "the orderly goroutine's exit (it unlocks the queue)", func() bool {
+		u.remote.mu.Lock()
+		defer u.remote.mu.Unlock()
+		return len(u.remote.unlocks) > 0
+	})
+	// A consumer joins and gets the only queue; offsetIllegalDelay later the offset is
+	// corrected, and the consumer leaves.
+	setIDs("10.0.0.0@other", "10.0.0.1@unit")
+	u.rebalanceNow(t)
+	u.correctOffset(pq, 100)
+	setIDs("10.0.0.1@unit")
+	u.rebalanceNow(t)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.table[mq] == nil {
+		t.Errorf("queue allocated back but not taken (closing holds it: %v)", u.closing[mq] != nil)
+	}
+}

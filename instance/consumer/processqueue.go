@@ -42,6 +42,9 @@ type processQueue struct {
 	// resetting: dropped by an offset reset, whose new offset must not be overwritten by
 	// the orderly goroutine's last persist.
 	resetting atomic.Bool
+	// exited: the orderly goroutine has ended, so it would never take the queue out of
+	// PushConsumer.closing; under PushConsumer.mu.
+	exited bool
 
 	locked         atomic.Bool
 	lastLock       atomic.Int64 // unix ms

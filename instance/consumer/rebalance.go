@@ -196,7 +196,9 @@ func (c *PushConsumer) dropQueue(ctx context.Context, pq *processQueue, why stri
 	c.mu.Lock()
 	if c.table[pq.mq] == pq {
 		delete(c.table, pq.mq)
-		if c.cfg.Orderly {
+		// A goroutine gone already (the queue dropped after PULL_OFFSET_MOVED) would
+		// never take the queue out of closing, and the queue could not be taken again.
+		if c.cfg.Orderly && !pq.exited {
 			c.closing[pq.mq] = pq
 		}
 	}

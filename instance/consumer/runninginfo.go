@@ -127,7 +127,7 @@ func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets ma
 			if m := pq.brokerMaxOffset.Load(); m >= 0 { // a reset moves no max offset
 				c.maxOffsets[pq.mq] = m
 			}
-			if c.cfg.Orderly {
+			if c.cfg.Orderly && !pq.exited {
 				c.closing[pq.mq] = pq
 			}
 		}
