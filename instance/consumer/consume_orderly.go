@@ -188,12 +188,13 @@ func (c *PushConsumer) commitOrderly(pq *processQueue, n int, lim limits) {
 
 // orderlyExit ends a queue's goroutine. A queue dropped by a rebalance persists its
 // offset and, when its last batch completed, releases its lock; at shutdown the queue
-// stays where it is (held, or closing) for Shutdown to do both.
+// stays where it is (held, or closing) for Shutdown to do both, or to keep the lock when
+// the batch did not complete.
 func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
 	defer pq.release()
 	if c.runCtx.Err() != nil || !pq.isDropped() {
 		c.mu.Lock()
-		pq.exited = true
+		pq.exited, pq.abandoned = true, !settled
 		c.mu.Unlock()
 		return
 	}

@@ -249,3 +249,28 @@ func TestOrderlyQueueDroppedForOffsetMovedAndRebalancedAwayIsTakenAgain(t *testi
 		t.Errorf("queue allocated back but not taken (closing holds it: %v)", u.closing[mq] != nil)
 	}
 }
+
+// Shutdown keeps the lock of an orderly queue whose batch is still being consumed after
+// OrderlyDropWait, as a rebalance does: another consumer would consume it concurrently.
+func TestOrderlyShutdownKeepsTheLockOfAQueueWhoseBatchIsStillConsumed(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{})
+	u.deliver(pq, msgsAt(1, 0))
+	waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
+	done := make(chan error, 1)
+	go func() { done <- u.Shutdown(ctxFor(t, timeoutUnit)) }()
+	for {
+		select {
+		case <-done:
+			u.remote.mu.Lock()
+			unlocks := slices.Clone(u.remote.unlocks)
+			u.remote.mu.Unlock()
+			if h.get(0).Completed() || len(unlocks) > 0 {
+				t.Errorf("Shutdown unlocked %v while the batch of %s is still being consumed (completed: %v)",
+					unlocks, pq.mq, h.get(0).Completed())
+			}
+			return
+		case <-time.After(time.Millisecond):
+			u.clock.Advance(100 * time.Millisecond) // OrderlyDropWait passes
+		}
+	}
+}

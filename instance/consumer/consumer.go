@@ -219,10 +219,10 @@ func (c *PushConsumer) goOwned(f func()) {
 // Shutdown stops consuming, as Java's shutdown: no more pulls nor deliveries; the
 // goroutines end (a Handler's Consume under way is waited for, and an orderly batch in
 // flight for OrderlyDropWait); the offsets are persisted and waited for; orderly queues
-// are unlocked; the group leaves the instance and the brokers, whose other consumers
-// then rebalance. Deliveries completed later are ignored (ErrQueueDropped): their
-// messages are consumed again by the queues' next owners. ctx bounds the waits; the
-// consumer is stopped whatever it says.
+// are unlocked, but for those whose batch is still being consumed; the group leaves the
+// instance and the brokers, whose other consumers then rebalance. Deliveries completed
+// later are ignored (ErrQueueDropped): their messages are consumed again by the queues'
+// next owners. ctx bounds the waits; the consumer is stopped whatever it says.
 func (c *PushConsumer) Shutdown(ctx context.Context) error {
 	c.lifeMu.Lock()
 	defer c.lifeMu.Unlock()
@@ -241,12 +241,21 @@ func (c *PushConsumer) Shutdown(ctx context.Context) error {
 	c.rebalanceMu.Lock() // a reset under way finishes first
 	c.mu.Lock()
 	held := make([]instance.MessageQueue, 0, len(c.table)+len(c.closing))
+	// Orderly queues whose batch is still being consumed keep their lock, which expires
+	// by itself: another consumer must not take them meanwhile (as for a rebalance).
+	var unlock []instance.MessageQueue
 	for mq, pq := range c.table {
 		held = append(held, mq)
+		if !pq.abandoned {
+			unlock = append(unlock, mq)
+		}
 		pq.drop()
 	}
-	for mq := range c.closing { // dropped orderly queues whose goroutine stopped early
+	for mq, pq := range c.closing { // dropped orderly queues whose goroutine stopped early
 		held = append(held, mq)
+		if !pq.abandoned {
+			unlock = append(unlock, mq)
+		}
 	}
 	clear(c.table)
 	clear(c.closing)
@@ -256,8 +265,9 @@ func (c *PushConsumer) Shutdown(ctx context.Context) error {
 	if err := c.offsets.persistAll(ctx, held, true); err != nil {
 		errs = append(errs, fmt.Errorf("persisting offsets: %w", err))
 	}
-	if c.cfg.Orderly && c.cfg.Model == remoting.Clustering && len(held) > 0 {
-		c.unlock(ctx, held, false)
+	if c.cfg.Orderly && c.cfg.Model == remoting.Clustering && len(unlock) > 0 {
+		slices.SortFunc(unlock, instance.MessageQueue.Compare)
+		c.unlock(ctx, unlock, false)
 	}
 	if err := c.inst.UnregisterConsumer(ctx, c.cfg.Group); err != nil && !errors.Is(err, instance.ErrGroupNotRegistered) {
 		c.log.Warn("consumer: unregistering from the brokers incomplete", "err", err)

@@ -45,6 +45,9 @@ type processQueue struct {
 	// exited: the orderly goroutine has ended, so it would never take the queue out of
 	// PushConsumer.closing; under PushConsumer.mu.
 	exited bool
+	// abandoned: the orderly goroutine ended at shutdown with its batch still being
+	// consumed, so Shutdown keeps the queue's lock; under PushConsumer.mu.
+	abandoned bool
 
 	locked         atomic.Bool
 	lastLock       atomic.Int64 // unix ms
