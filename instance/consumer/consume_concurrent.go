@@ -93,6 +93,12 @@ func (q *taskQueue) pop() (consumeTask, bool) {
 			more := q.head < len(q.buf)
 			if !more {
 				q.buf, q.head = q.buf[:0], 0
+			} else if q.head >= 256 && q.head*2 >= len(q.buf) {
+				// Under a steady backlog the queue never drains: without moving the
+				// tasks down, push would grow the buffer by one slot per task for ever.
+				n := copy(q.buf, q.buf[q.head:])
+				clear(q.buf[n:])
+				q.buf, q.head = q.buf[:n], 0
 			}
 			q.mu.Unlock()
 			if more {

@@ -282,3 +282,39 @@ func TestConcurrentBatches(t *testing.T) {
 		t.Errorf("status after completion: %+v", st.Queues[0])
 	}
 }
+
+// Under a steady backlog (a task always waiting, the Handler the bottleneck) the workers'
+// task queue keeps its order and its memory stays bounded, allocating nothing.
+func TestConcurrentTaskQueueStaysBoundedUnderASteadyBacklog(t *testing.T) {
+	q := newTaskQueue(context.Background())
+	backing := make([]*message.Ext, 1000)
+	task := func(seq int) consumeTask { return consumeTask{msgs: backing[:seq%len(backing)]} }
+	next, want := 0, 0
+	pair := func() {
+		next++
+		q.push(task(next))
+		got, ok := q.pop()
+		if !ok || len(got.msgs) != want%len(backing) {
+			t.Fatalf("popped task %d (%v), want %d", len(got.msgs), ok, want%len(backing))
+		}
+		want++
+	}
+	q.push(task(next)) // one task always waiting
+	for range 100_000 {
+		pair()
+	}
+	if n := q.len(); n != 1 {
+		t.Fatalf("%d tasks waiting, want 1", n)
+	}
+	q.mu.Lock()
+	c := cap(q.buf)
+	q.mu.Unlock()
+	if c > 1024 {
+		t.Errorf("one task waiting, but the queue's buffer holds %d slots: it grows with every task", c)
+	}
+	if !raceEnabled {
+		if n := testing.AllocsPerRun(1000, pair); n != 0 {
+			t.Errorf("%v allocations per push and pop, want none", n)
+		}
+	}
+}
