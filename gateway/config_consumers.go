@@ -50,6 +50,10 @@ const (
 	MaxReceiveInvisible = 12 * time.Hour
 	// MaxReceiveBatch bounds a receive's max.
 	MaxReceiveBatch = 256
+	// MaxVirtualNodes bounds allocate_virtual_nodes: consistenthash builds a ring of
+	// consumers × virtual nodes at every rebalance, so a huge count exhausts memory.
+	// Java's default is 10.
+	MaxVirtualNodes = 1000
 )
 
 // builtinStrategies are the allocation strategies the allocate key names natively.
@@ -88,7 +92,8 @@ type ConsumerConfig struct {
 	AllocateQueues []string `toml:"allocate_queues" json:"allocate_queues,omitempty"`
 	// AllocateRooms are machineroom's rooms (brokers named "room@name").
 	AllocateRooms []string `toml:"allocate_rooms" json:"allocate_rooms,omitempty"`
-	// AllocateVirtualNodes is consistenthash's virtual nodes per consumer; default 10.
+	// AllocateVirtualNodes is consistenthash's virtual nodes per consumer: 1 to
+	// MaxVirtualNodes (1000); default 10.
 	AllocateVirtualNodes int `toml:"allocate_virtual_nodes" json:"allocate_virtual_nodes,omitempty"`
 
 	// ConsumeHooks names the plugins of slot "consume" this consumer runs, in order;
@@ -343,8 +348,8 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 	if cc.Allocate == "machineroom" && len(cc.AllocateRooms) == 0 && !hasPlugin(cc.Allocate, "allocate") {
 		bad("allocate_rooms", "none: the machineroom strategy takes the queues of the brokers of these rooms")
 	}
-	if cc.AllocateVirtualNodes < 0 {
-		bad("allocate_virtual_nodes", "%d is negative", cc.AllocateVirtualNodes)
+	if cc.AllocateVirtualNodes < 0 || cc.AllocateVirtualNodes > MaxVirtualNodes {
+		bad("allocate_virtual_nodes", "%d is out of 1..%d", cc.AllocateVirtualNodes, MaxVirtualNodes)
 	}
 	if cc.ConsumeHooks != nil {
 		for _, h := range *cc.ConsumeHooks {

@@ -103,6 +103,8 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:7: [[consumer]] "g1": consume_timestamp: set, but consume_from is "last"`},
 		{"byconfig without queues", "subscriptions = [{ topic = \"T\" }]\nallocate = \"byconfig\"\n",
 			`gateway.toml:4: [[consumer]] "g1": allocate_queues: none`},
+		{"too many virtual nodes", "subscriptions = [{ topic = \"T\" }]\nallocate = \"consistenthash\"\nallocate_virtual_nodes = 1099511627776\n",
+			`gateway.toml:8: [[consumer]] "g1": allocate_virtual_nodes: 1099511627776 is out of 1..1000`},
 		{"a negative duration", "subscriptions = [{ topic = \"T\" }]\nwebhook_timeout = \"-1s\"\n",
 			`gateway.toml:7: [[consumer]] "g1": webhook_timeout: -1s is negative`},
 		{"a duplicate group", "subscriptions = [{ topic = \"T\" }]\n\n[[consumer]]\ngroup = \"g1\"\nsubscriptions = [{ topic = \"U\" }]\n",
