@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/plugins/allocate"
 )
 
 // The configuration of the gateway's consumers: [[consumer]] in gateway.toml, or the JSON
@@ -348,8 +349,11 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 	if cc.Allocate == "machineroom" && len(cc.AllocateRooms) == 0 && !hasPlugin(cc.Allocate, "allocate") {
 		bad("allocate_rooms", "none: the machineroom strategy takes the queues of the brokers of these rooms")
 	}
-	if cc.AllocateVirtualNodes < 0 || cc.AllocateVirtualNodes > MaxVirtualNodes {
+	switch {
+	case cc.AllocateVirtualNodes < 0 || cc.AllocateVirtualNodes > MaxVirtualNodes:
 		bad("allocate_virtual_nodes", "%d is out of 1..%d", cc.AllocateVirtualNodes, MaxVirtualNodes)
+	case cc.AllocateVirtualNodes == 0 && cc.Allocate == "consistenthash":
+		cc.AllocateVirtualNodes = allocate.DefaultVirtualNodes // an empty ring allocates nothing
 	}
 	if cc.ConsumeHooks != nil {
 		for _, h := range *cc.ConsumeHooks {

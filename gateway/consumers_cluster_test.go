@@ -272,3 +272,18 @@ func TestBroadcastingRetriesInPlace(t *testing.T) {
 		}
 	}
 }
+
+// A consistenthash consumer that names no allocate_virtual_nodes gets Java's 10, not an
+// empty ring that allocates it no queue.
+func TestConsistentHashConsumerWithoutVirtualNodesHoldsQueues(t *testing.T) {
+	dc := consumeCluster(t)
+	g := startGateway(t, consumeConfig(dc))
+	const topic, group = "RingTopic", "ring_g"
+	createTopic(t, g, dc.BrokerAddr(), topic, 4)
+	c := fastConsumer(group, topic, DeliveryReceive)
+	c.Allocate = "consistenthash"
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), c); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "all four queues held", func() bool { return len(heldQueues(g, group, topic)) == 4 })
+}
