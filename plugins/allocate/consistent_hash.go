@@ -44,32 +44,28 @@ type node struct {
 type ring struct{ nodes []node } // sorted by hash, hashes unique
 
 func newRing(clients []string, virtualNodes int) *ring {
-	r := &ring{nodes: make([]node, 0, len(clients)*virtualNodes)}
+	// A map and one sort, not a sorted insert per node, which is quadratic in the ring.
+	owner := make(map[uint32]string, len(clients)*virtualNodes)
+	onRing := map[string]int{} // getExistingReplicas: a client's nodes still on the ring
 	var key []byte
 	for _, c := range clients {
-		existing := 0 // getExistingReplicas: this client's nodes still on the ring
-		for _, n := range r.nodes {
-			if n.client == c {
-				existing++
-			}
-		}
+		existing := onRing[c]
 		for i := range virtualNodes {
 			key = append(append(append(key[:0], c...), '-'), strconv.Itoa(i+existing)...)
-			r.put(md5Hash(key), c)
+			h := md5Hash(key)
+			if prev, ok := owner[h]; ok {
+				onRing[prev]-- // TreeMap.put replaces the value
+			}
+			owner[h] = c
+			onRing[c]++
 		}
 	}
-	return r
-}
-
-func (r *ring) put(h uint32, client string) {
-	i, found := slices.BinarySearchFunc(r.nodes, h, func(n node, h uint32) int {
-		return cmpUint32(n.hash, h)
-	})
-	if found {
-		r.nodes[i].client = client // TreeMap.put replaces the value
-		return
+	r := &ring{nodes: make([]node, 0, len(owner))}
+	for h, c := range owner {
+		r.nodes = append(r.nodes, node{hash: h, client: c})
 	}
-	r.nodes = slices.Insert(r.nodes, i, node{hash: h, client: client})
+	slices.SortFunc(r.nodes, func(a, b node) int { return cmpUint32(a.hash, b.hash) })
+	return r
 }
 
 // route is routeNode: the first node of tailMap(hash), else the first of the ring.
