@@ -14,6 +14,7 @@ import (
 
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/plugins/allocate"
+	"github.com/mqgate/mqgate/remoting"
 )
 
 // The configuration of the gateway's consumers: [[consumer]] in gateway.toml, or the JSON
@@ -309,6 +310,8 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 		topics[s.Topic] = true
 		if strings.TrimSpace(s.Expression) == "" {
 			s.Expression = "*"
+		} else if _, err := remoting.BuildSubscription(s.Topic, s.Expression); err != nil {
+			bad(key, "expression %q: %v", s.Expression, err) // what Subscribe would refuse at start
 		}
 	}
 	choose := func(key string, v *string, options ...string) {

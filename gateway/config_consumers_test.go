@@ -99,6 +99,8 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:7: [[consumer]] "g1": consume_hooks: "nope" is not a [[plugin]] of slot "consume"`},
 		{"a bad topic", "subscriptions = [{ topic = \"a b\" }]\n",
 			`gateway.toml:6: [[consumer]] "g1": subscriptions[0]: topic:`},
+		{"an expression without a tag", "subscriptions = [{ topic = \"T\", expression = \"||\" }]\n",
+			`gateway.toml:6: [[consumer]] "g1": subscriptions[0]: expression "||": remoting: subscription expression "||" has no tag`},
 		{"a timestamp without consume_from", "subscriptions = [{ topic = \"T\" }]\nconsume_timestamp = \"2026-01-01T00:00:00Z\"\n",
 			`gateway.toml:7: [[consumer]] "g1": consume_timestamp: set, but consume_from is "last"`},
 		{"byconfig without queues", "subscriptions = [{ topic = \"T\" }]\nallocate = \"byconfig\"\n",

@@ -351,6 +351,17 @@ func (g *Gateway) RemoveConsumer(ctx context.Context, group string) error {
 	return err
 }
 
+// consumerConfig is the settings of group's consumer, while it runs.
+func (g *Gateway) consumerConfig(group string) (ConsumerConfig, bool) {
+	t := &g.consumers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c := t.byGroup[group]; c != nil && c.state == "running" {
+		return c.cfg, true
+	}
+	return ConsumerConfig{}, false
+}
+
 // stop ends the deliveries and the push consumer.
 func (c *gwConsumer) stop(ctx context.Context) error {
 	if c.recv != nil {

@@ -175,13 +175,31 @@ func (g *Gateway) reloadConsumers(ctx context.Context, d configDiff, rep *Reload
 		rep.Applied = append(rep.Applied, ReloadChange{Key: key(c.Group), What: "removed"})
 	}
 	for _, c := range d.consumersChanged {
+		// Refused before the old one stops: a setting that cannot work leaves it running.
+		if errs := c.validate(g.hasPlugin); len(errs) > 0 {
+			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: "changed", Err: errors.Join(errs...)})
+			continue
+		}
+		running, wasRunning := g.consumerConfig(c.Group)
 		if err := g.RemoveConsumer(ctx, c.Group); err != nil && !errors.Is(err, ErrNoConsumer) {
 			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: "changed", Err: err})
 			continue
 		}
 		delete(inEffect, c.Group)
 		if err := g.AddConsumer(ctx, c); err != nil {
-			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: "changed (stopped; the new settings did not start)", Err: err})
+			what := "changed (stopped; the new settings did not start)"
+			if wasRunning {
+				// The change failed, so the group consumes as before, as Failed promises.
+				g.log.Warn("gateway: reload: a changed consumer did not start: starting the old settings again",
+					"group", c.Group, "err", err)
+				if rerr := g.addConsumer(ctx, running, true); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("the old settings did not start again either: %w", rerr))
+				} else {
+					what = "changed (the new settings did not start: running with the old ones)"
+					inEffect[c.Group] = running
+				}
+			}
+			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: what, Err: err})
 			continue
 		}
 		inEffect[c.Group] = c

@@ -320,6 +320,42 @@ func TestReloadConsumerWithANewAllocationPlugin(t *testing.T) {
 
 // The sample ratio changes live while telemetry runs; without it the change waits for a
 // restart.
+// A reload whose change of a consumer cannot start leaves the group consuming with its
+// old settings: a failed change runs as before. Here the new settings are broadcasting,
+// whose offsets file does not decode, which no validation sees.
+func TestReloadChangeThatDoesNotStartKeepsTheOldConsumer(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic, group = "ReloadKeepTopic", "reload_keep_g"
+	g := startGateway(t, consumeConfig(dc, fastConsumer(group, topic, DeliveryReceive)))
+	createTopic(t, g, dc.BrokerAddr(), topic, 2)
+
+	dir := t.TempDir()
+	offsets := filepath.Join(dir, g.inst.ClientID(), group, "offsets.json")
+	if err := os.MkdirAll(filepath.Dir(offsets), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(offsets, []byte("not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next := g.Config()
+	next.Consumers = []ConsumerConfig{fastConsumer(group, topic, DeliveryReceive)}
+	next.Consumers[0].Model, next.Consumers[0].OffsetDir = ModelBroadcasting, dir
+	rep, err := g.Reload(ctxFor(t, 20*time.Second), next)
+	if err == nil || len(rep.Failed) != 1 || !strings.Contains(rep.Failed[0].What, "running with the old ones") {
+		t.Fatalf("reload: %v; failed %v", err, rep.Failed)
+	}
+	st, err := g.ConsumerStatus(group)
+	if err != nil || st.Model != ModelClustering {
+		t.Fatalf("after the failed change: %+v %v", st, err)
+	}
+	drainReceive(t, g, group, produce(t, g, topic, "keep", 2, ""), 20*time.Second)
+
+	// The settings in effect are still the old ones: the same file again is the same change.
+	if rep, _ := g.Reload(ctxFor(t, 20*time.Second), next); len(rep.Failed) != 1 {
+		t.Errorf("reloading the failed change again: %+v", rep)
+	}
+}
+
 func TestReloadSampleRatio(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{})
 	base := "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"\"\n[client]\nnamesrv = [\"" + dc.NameServerAddr() + "\"]\n"
