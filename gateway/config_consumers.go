@@ -432,15 +432,35 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 	case webhookKeys:
 		bad("webhook_url", `set, but delivery is %q: want delivery = "webhook"`, cc.Delivery)
 	}
-	for name := range cc.WebhookHeaders {
-		if name == "" || strings.ContainsAny(name, " \t\r\n:") {
-			bad("webhook_headers", "%q is not a header name", name)
+	for name, v := range cc.WebhookHeaders {
+		// Checked as net/http checks them at every POST, which would fail each one.
+		if !isToken(name) {
+			bad("webhook_headers", "%q is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", name)
+		}
+		if i := strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }); i >= 0 {
+			// The value is not shown: it is often a secret.
+			bad("webhook_headers", "%q: the value has a control character at byte %d (a trailing newline?)", name, i)
 		}
 	}
 	if cc.Delivery == DeliveryReceive && cc.WebhookBatch > 1 {
 		bad("webhook_batch", `set, but delivery is %q: a receive chooses its own max`, cc.Delivery)
 	}
 	return errs
+}
+
+// isToken reports whether s is an RFC 7230 token, what a header name must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // byConfigQueues parses AllocateQueues, "topic/broker/queue_id".
