@@ -257,10 +257,11 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 	case req.Max < 0 || req.Max > MaxReceiveBatch:
 		g.api.fail(w, r, badRequest("max: %d is out of 1..%d", req.Max, MaxReceiveBatch))
 		return
-	case req.WaitMs < 0 || time.Duration(req.WaitMs)*time.Millisecond > MaxReceiveWait:
+	// In milliseconds: a huge one converted to a Duration first would overflow to negative.
+	case req.WaitMs < 0 || int64(req.WaitMs) > MaxReceiveWait.Milliseconds():
 		g.api.fail(w, r, badRequest("wait_ms: %d is out of 0..%d", req.WaitMs, MaxReceiveWait.Milliseconds()))
 		return
-	case req.InvisibleMs < 0 || time.Duration(req.InvisibleMs)*time.Millisecond > MaxReceiveInvisible:
+	case req.InvisibleMs < 0 || int64(req.InvisibleMs) > MaxReceiveInvisible.Milliseconds():
 		g.api.fail(w, r, badRequest("invisible_ms: %d is out of 1..%d", req.InvisibleMs, MaxReceiveInvisible.Milliseconds()))
 		return
 	}

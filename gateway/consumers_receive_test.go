@@ -156,6 +156,8 @@ func TestReceiveErrors(t *testing.T) {
 		{"receive from a webhook consumer is 409", "/v1/consumers/hook_g/receive", map[string]int{"max": 1}, 409, codeWrongDelivery},
 		{"max over the limit", "/v1/consumers/recv_g/receive", map[string]int{"max": 100000}, 400, codeBadRequest},
 		{"wait over the limit", "/v1/consumers/recv_g/receive", map[string]int{"wait_ms": 3600000}, 400, codeBadRequest},
+		{"a wait that overflows a duration", "/v1/consumers/recv_g/receive", map[string]int64{"wait_ms": 9223372036855}, 400, codeBadRequest},
+		{"a lease that overflows a duration", "/v1/consumers/recv_g/receive", map[string]int64{"invisible_ms": 9223372036855}, 400, codeBadRequest},
 		{"unknown field", "/v1/consumers/recv_g/receive", map[string]int{"maxx": 1}, 400, codeBadRequest},
 		{"ack without handles", "/v1/consumers/recv_g/ack", map[string]any{"receipt_handles": []string{}}, 400, codeBadRequest},
 		{"ack with a delay", "/v1/consumers/recv_g/ack", map[string]any{"receipt_handles": []string{"x"}, "delay_level": 3}, 400, codeBadRequest},
