@@ -20,6 +20,9 @@ type admin struct {
 	mux    *http.ServeMux
 	tokens []adminToken
 	status func() any // GET /v1/status's answer
+	// maxModule is [plugins] max_module_size, copied: a reload replaces reg.cfg under
+	// the registry's lock, which an upload's read must not wait for.
+	maxModule int64
 	// maxUpload bounds an upload's body: the module size limit, plus room for the
 	// multipart framing and metadata.
 	maxUpload int64
@@ -53,7 +56,7 @@ const uploadOverhead = 1 << 20
 
 func newAdmin(cfg *Config, log *slog.Logger, reg *registry, status func() any) *admin {
 	a := &admin{log: log, reg: reg, mux: http.NewServeMux(), status: status,
-		maxUpload: int64(cfg.Plugins.MaxModuleSize) + uploadOverhead}
+		maxModule: int64(cfg.Plugins.MaxModuleSize), maxUpload: int64(cfg.Plugins.MaxModuleSize) + uploadOverhead}
 	for _, t := range cfg.Admin.Tokens {
 		a.tokens = append(a.tokens, adminToken{name: t.Name, sum: sha256.Sum256([]byte(t.Token)), scopes: slices.Clone(t.Scopes)})
 	}

@@ -82,7 +82,7 @@ func (a *admin) readUpload(w http.ResponseWriter, r *http.Request) (uploadReques
 	if err := queryMetadata(q, &req); err != nil {
 		return req, err
 	}
-	limit := int64(a.reg.cfg.Plugins.MaxModuleSize)
+	limit := a.maxModule
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))

@@ -574,3 +574,37 @@ func noGoroutinesOf(t *testing.T, patterns ...string) {
 	}
 	t.Fatalf("goroutines left of %v:\n%s", patterns, stacks)
 }
+
+// An upload during reloads reads the module size limit without a data race: a reload
+// replaces the registry's configuration, even one that changes no [[plugin]]. The race
+// detector (go test -race) is what fails this test.
+func TestUploadDuringReloadsIsNoDataRace(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
+	g := startGateway(t, adminConfig(dc.NameServerAddr(), t.TempDir()))
+	cfg := g.Config()
+	ctx := ctxFor(t, 30*time.Second)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := g.Reload(ctx, cfg); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	h := g.AdminHandler()
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		r := serveAdmin(t, h, adminCall{method: "PUT", path: "/v1/plugins/p1?slot=send", token: tokWriter, body: []byte("not wasm")})
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("upload: %d %s", r.status, r.raw)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
