@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -607,4 +608,44 @@ func TestUploadDuringReloadsIsNoDataRace(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// The version an upload replaces is closed once the calls holding it end, even when the
+// upload's client went away after the change was made: a send in flight on the old
+// version still runs it.
+func TestUploadWhoseClientLeavesStillDrainsTheOldVersion(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
+	g := startGateway(t, adminConfig(dc.NameServerAddr(), t.TempDir()))
+	enricher := plugintest.Build(t, "plugins/enricher")
+	if r := upload(t, g, "enrich", enricherQuery("1", "slot", "send"), enricher); r.status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
+	held := g.plugins.src.acquire() // a send in flight on version 1
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := adminCall{method: "PUT", path: "/v1/plugins/enrich?" + enricherQuery("2"), token: tokWriter, body: enricher,
+		contentType: "application/wasm"}.request().WithContext(ctx)
+	done := make(chan int, 1)
+	go func() {
+		rec := httptest.NewRecorder()
+		g.AdminHandler().ServeHTTP(rec, req)
+		done <- rec.Code
+	}()
+	waitUntil(t, 10*time.Second, "version 2 in effect", func() bool { return g.plugins.src.set.Load() != held })
+	cancel() // the client leaves while the upload waits for the calls on version 1
+	time.Sleep(100 * time.Millisecond)
+
+	evs := events("m")
+	for _, e := range held.send {
+		if err := e.send.BeforeSend(context.Background(), evs); err != nil {
+			t.Errorf("the send in flight on version 1: %v", err)
+		}
+	}
+	if v := evs[0].Message.Properties.Get("x-version"); v != "1" {
+		t.Errorf("the send in flight got x-version %q, want 1: version 1 was closed under it", v)
+	}
+	held.release()
+	if code := <-done; code != http.StatusCreated {
+		t.Errorf("upload: %d", code)
+	}
 }

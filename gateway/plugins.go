@@ -415,10 +415,12 @@ func (r *registry) replace(ctx context.Context, name string, e *plugEntry) {
 // holds the set no longer than its plugins' deadlines.
 const drainWait = 5 * time.Second
 
-// retire closes e's plugin once no call holds the set old.
+// retire closes e's plugin once no call holds the set old. Only drainWait bounds the
+// wait, not ctx: the change is made, and a caller gone meanwhile (an admin client that
+// disconnected) must not close the plugin under calls that still hold it.
 func (r *registry) retire(ctx context.Context, old *pluginSet, e *plugEntry) {
 	deadline := time.Now().Add(drainWait)
-	for old.refs.Load() != 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+	for old.refs.Load() != 0 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Microsecond) // calls finish within their deadlines
 	}
 	if n := old.refs.Load(); n != 0 {
