@@ -177,9 +177,10 @@ func (g *Gateway) AddConsumer(ctx context.Context, c ConsumerConfig) error {
 	return g.addConsumer(ctx, c, true)
 }
 
-// hasPlugin reports whether a plugin of that name and slot is configured or loaded.
+// hasPlugin reports whether a plugin of that name and slot is configured (the [[plugin]]s
+// in effect, which a reload changes; not those of the start) or loaded.
 func (g *Gateway) hasPlugin(name, slot string) bool {
-	if slices.ContainsFunc(g.cfg.Plugin, func(p PluginConfig) bool { return p.Name == name && p.Slot == slot }) {
+	if g.plugins.configured(name, slot) {
 		return true
 	}
 	e := g.plugins.src.set.Load().byName[name]

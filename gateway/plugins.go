@@ -241,6 +241,14 @@ func (r *registry) start(ctx context.Context) (err error) {
 	return nil
 }
 
+// configured reports whether the [[plugin]]s in effect have one of that name and slot.
+func (r *registry) configured(name, slot string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fc, _ := r.fileConfig(name)
+	return fc != nil && fc.Slot == slot
+}
+
 // fileConfig returns the [[plugin]] of that name and its index, if the file has one: a
 // stored plugin of that name takes its place in the chains.
 func (r *registry) fileConfig(name string) (*PluginConfig, int) {

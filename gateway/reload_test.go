@@ -318,6 +318,32 @@ func TestReloadConsumerWithANewAllocationPlugin(t *testing.T) {
 	}
 }
 
+// A consumer added after a reload removed the [[plugin]] it names as its allocation
+// strategy is refused, not run silently with the fallback strategy.
+func TestConsumerNamingAPluginAReloadRemovedIsRefused(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
+	wasm := filepath.Join(t.TempDir(), "circle.wasm")
+	if err := os.WriteFile(wasm, plugintest.Build(t, "plugins/circle"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"\"\n[client]\nnamesrv = [\"" + dc.NameServerAddr() + "\"]\n" +
+		"[plugins]\ncache_dir = \"" + testWasmCache() + "\"\n"
+	g := startGateway(t, *parseValid(t, base+"\n[[plugin]]\nname = \"ring\"\nfile = \""+wasm+"\"\nslot = \"allocate\"\n"))
+	cfg, err := Parse("gateway.toml", []byte(base), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := g.Reload(ctxFor(t, 30*time.Second), cfg); err != nil || len(rep.Applied) != 1 {
+		t.Fatalf("reload: %+v %v", rep, err)
+	}
+	c := fastConsumer("ring_group", "CircleTopic", DeliveryReceive)
+	c.Allocate = "ring"
+	err = g.AddConsumer(ctxFor(t, 10*time.Second), c)
+	if err == nil || !strings.Contains(err.Error(), `allocate: "ring" is neither a [[plugin]]`) {
+		t.Errorf("a consumer naming the removed plugin: %v", err)
+	}
+}
+
 // The sample ratio changes live while telemetry runs; without it the change waits for a
 // restart.
 // A reload whose change of a consumer cannot start leaves the group consuming with its
