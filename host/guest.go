@@ -32,18 +32,20 @@ type guest struct {
 
 	inPtr, inCap uint32 // the guest's input buffer
 
-	// state is 0 when idle, the watchdog tick a call started at while it runs, and
-	// interrupted once yield stopped it; limitTicks is the running call's deadline. Plain
-	// fields: only the goroutine running the call reads them (yield runs within it).
+	// state is idle, unclocked, the clock tick the running call's deadline counts from
+	// (checkDeadline), or interrupted; limitTicks is the running call's deadline, ranTicks
+	// how long an interrupted call ran. Plain fields: only the goroutine running the call
+	// uses them (yield runs within it).
 	state      int64
 	limitTicks int64
+	ranTicks   int64
 	memRefused atomic.Bool
 
 	stdout, stderr stream
 	logLeft        int
 	logLimit       int
 	maxOutput      uint32
-	wd             *watchdog
+	clock          *deadlineClock
 	fail           failure // why the last call failed
 	flags          uint32
 	kind           Kind
@@ -78,7 +80,7 @@ func (v *version) newGuest(ctx context.Context, deterministic bool) (*guest, err
 	g.stdout = stream{g: g, name: "stdout", level: slog.LevelInfo}
 	g.stderr = stream{g: g, name: "stderr", level: slog.LevelWarn, isTail: true}
 	g.ctx = &guestContext{Context: r.ctx, g: g}
-	g.logLeft, g.logLimit, g.maxOutput, g.wd = v.cfg.LogLimit, v.cfg.LogLimit, uint32(min(v.cfg.MaxOutput, 1<<31)), &r.wd
+	g.logLeft, g.logLimit, g.maxOutput, g.clock = v.cfg.LogLimit, v.cfg.LogLimit, uint32(min(v.cfg.MaxOutput, 1<<31)), &r.clock
 	ictx := experimental.WithMemoryAllocator(g.ctx, newMemoryAllocator(v.cfg.MemoryLimit, &g.memRefused, &g.lin))
 	mod, err := r.wz.InstantiateModule(ictx, v.mod.compiled, moduleConfig(g, deterministic))
 	if err != nil {
@@ -165,21 +167,20 @@ func (g *guest) initialize() error {
 // says what went wrong. (A flag and a field rather than a returned struct: this is the
 // hot path, and the failure is rare.)
 func (g *guest) run(f api.Function) bool {
-	start := g.wd.epoch.Load()
-	g.state = start
+	g.state = unclocked
 	g.logLeft = g.logLimit
 	err := f.CallWithStack(g.ctx, g.stack)
-	if g.state == start && err == nil {
-		g.state = 0
+	if g.state != interrupted && err == nil {
+		g.state = idle
 		return true
 	}
-	g.fail = g.classify(err, start)
+	g.fail = g.classify(err)
 	return false
 }
 
-func (g *guest) classify(err error, start int64) failure {
+func (g *guest) classify(err error) failure {
 	if g.state == interrupted {
-		return failure{kind: FailDeadline, discard: true, detail: fmt.Sprintf("interrupted after about %v", time.Duration(g.wd.epoch.Load()-start)*g.v.p.r.cfg.WatchdogTick)}
+		return failure{kind: FailDeadline, discard: true, detail: fmt.Sprintf("interrupted after about %v", time.Duration(g.ranTicks)*g.clock.tick)}
 	}
 	if g.memRefused.Load() {
 		return failure{kind: FailMemory, discard: true, detail: fmt.Sprintf("the module asked for more than its %d MiB of memory", g.v.cfg.MemoryLimit>>20)}

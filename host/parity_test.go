@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/plugins/allocate"
@@ -102,7 +103,9 @@ func TestAllocationPluginsMatchNative(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.pkg[len("plugins/"):]+c.config, func(t *testing.T) {
-			p := load(t, r, PluginConfig{Name: c.pkg, Kind: KindAllocate, Policy: Fail, Config: []byte(c.config)}, c.pkg)
+			// A deadline far above the default: this tests answers, and a loaded machine
+			// running the race detector can take the default's 100 ms.
+			p := load(t, r, PluginConfig{Name: c.pkg, Kind: KindAllocate, Policy: Fail, Config: []byte(c.config), Deadline: 5 * time.Second}, c.pkg)
 			s, err := NewAllocateStrategy(p, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -37,10 +37,7 @@ type Runtime struct {
 	wz    wazero.Runtime
 	cache wazero.CompilationCache
 	ctx   context.Context // what calls run under: deadlines are enforced by yield, not a context
-
-	wd   watchdog
-	stop chan struct{}
-	bg   sync.WaitGroup
+	clock deadlineClock
 
 	mu      sync.Mutex
 	plugins map[*Plugin]struct{}
@@ -57,8 +54,8 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		// instrumentation shifts; function names (the name section) remain.
 		WithDebugInfoEnabled(false).
 		WithCloseOnContextDone(false) // see instrument.go
-	r := &Runtime{cfg: cfg, log: cfg.Logger, ctx: context.Background(), stop: make(chan struct{}),
-		plugins: make(map[*Plugin]struct{})}
+	r := &Runtime{cfg: cfg, log: cfg.Logger, ctx: context.Background(),
+		clock: deadlineClock{base: time.Now(), tick: cfg.WatchdogTick}, plugins: make(map[*Plugin]struct{})}
 	if cfg.CacheDir != "off" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -89,13 +86,10 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		r.wz.Close(ctx)
 		return nil, fmt.Errorf("host: host module: %w", err)
 	}
-	r.wd.epoch.Store(1)
-	r.bg.Add(1)
-	go r.wd.run(&r.bg, r.stop, cfg.WatchdogTick)
 	return r, nil
 }
 
-// Close closes every plugin, then the runtime, and waits for its goroutines. Calls after
+// Close closes every plugin, then the runtime. Calls after
 // Close fail with ErrClosed (and the slot's policy).
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
@@ -113,8 +107,6 @@ func (r *Runtime) Close(ctx context.Context) error {
 	for _, p := range plugins {
 		errs = append(errs, p.Close(ctx))
 	}
-	close(r.stop)
-	r.bg.Wait()
 	errs = append(errs, r.wz.Close(ctx))
 	if r.cache != nil {
 		errs = append(errs, r.cache.Close(ctx))
@@ -184,29 +176,24 @@ func (r *Runtime) remove(p *Plugin) {
 	r.mu.Unlock()
 }
 
-// watchdog keeps the clock of call deadlines: a tick count, so that a call records the
-// tick it starts at with one atomic store instead of reading the clock. The checkpoints'
-// yield compares it with the call's start.
-type watchdog struct {
-	epoch atomic.Int64
+// deadlineClock is the clock of call deadlines: ticks of the monotonic clock since the
+// runtime started, read at a call's checkpoints (hostYield), never on its way in. It used
+// to be a ticker's count of fires, and a ticker drops the fires its goroutine is not
+// scheduled for: with more looping calls than Ps, a 200 ms deadline ended after seconds.
+type deadlineClock struct {
+	base time.Time
+	tick time.Duration
 }
 
-// interrupted is the state of a guest whose call yield stopped.
-const interrupted = -1
+// now is the current tick, from 1.
+func (c *deadlineClock) now() int64 { return int64(time.Since(c.base)/c.tick) + 1 }
 
-func (w *watchdog) run(wg *sync.WaitGroup, stop <-chan struct{}, tick time.Duration) {
-	defer wg.Done()
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			w.epoch.Add(1)
-		}
-	}
-}
+// The states of a guest besides the tick its running call's clock started at (guest.state).
+const (
+	idle        = 0
+	unclocked   = math.MaxInt64 // running, not yet at its first yield
+	interrupted = -1            // stopped by yield
+)
 
 // errInterrupted is what yield panics with to stop a call past its deadline; wazero
 // returns it from the call.
@@ -220,7 +207,22 @@ func hostYield(ctx context.Context, _ api.Module, _ []uint64) {
 		return
 	}
 	g.budget.Set(yieldEvery)
-	if s := g.state; s == interrupted || s > 0 && g.wd.epoch.Load()-s > g.limitTicks {
+	g.checkDeadline()
+}
+
+// checkDeadline ends the running call, by a panic that wazero returns from the call, once
+// it is past its deadline. A call's clock starts at its first check rather than on entry,
+// which would read the clock on every call; a call meets its first check after at most
+// yieldEvery checkpoints' worth of work, which the deadline does not count.
+func (g *guest) checkDeadline() {
+	now := g.clock.now()
+	switch s := g.state; {
+	case s == unclocked:
+		g.state = now
+	case s == interrupted || s > idle && now-s > g.limitTicks:
+		if s > idle {
+			g.ranTicks = now - s
+		}
 		g.state = interrupted
 		panic(errInterrupted)
 	}
