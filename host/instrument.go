@@ -27,9 +27,15 @@ import (
 //
 // yield is Go code: a safepoint where the collector can stop the goroutine. It refills
 // the budget and fails the call (a panic, which wazero turns into an error) when it is
-// past its deadline; the watchdog empties the budget of such a call so that it yields at
-// its next checkpoint. A checkpoint is a load, a store and a predictable branch; yield
+// past its deadline. A checkpoint is a load, a store and a predictable branch; yield
 // runs once every yieldEvery checkpoints, some tens of microseconds of execution.
+//
+// An instruction whose cost grows with an operand (memory.fill, memory.copy,
+// memory.init and their table counterparts) is charged by it: one unit of budget per
+// 1<<bulkShift bytes or elements, spent right after it, with the checkpoint's test. A
+// loop around a 16 MiB memory.fill otherwise passed yieldEvery of them, seconds of work,
+// between two looks at its deadline. The charge keeps its operand in a local the
+// rewriter adds to the function.
 //
 // The rewriter decodes every instruction, so it refuses what it cannot decode (the
 // threads and GC proposals), a start function (which would run during instantiation,
@@ -41,6 +47,7 @@ const (
 	budgetExport = "mqgate_budget"
 	yieldImport  = "yield"
 	yieldEvery   = 1 << 12
+	bulkShift    = 8
 )
 
 // instrumented is a module after instrumentation, with what the rewriter learnt of it.
@@ -96,6 +103,8 @@ func instrument(wasm []byte) (*instrumented, error) {
 	var (
 		types                        uint32 // entries of the type section
 		voidType                     = -1   // index of the type () -> (), if any
+		typeParams                   []uint32
+		funcTypes                    []uint32 // by defined function
 		funcImports, importedGlobals uint32
 		definedGlobals               uint32
 		hasExports                   bool
@@ -113,6 +122,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 				for range params {
 					sr.valType()
 				}
+				typeParams = append(typeParams, params)
 				results := sr.u32()
 				for range results {
 					sr.valType()
@@ -144,6 +154,13 @@ func instrument(wasm []byte) (*instrumented, error) {
 					return nil, fmt.Errorf("import %s: unknown kind %d", e, e.kind)
 				}
 				out.imports = append(out.imports, e)
+			}
+		case secFunction:
+			for range sr.u32() {
+				funcTypes = append(funcTypes, sr.u32())
+				if sr.err != nil {
+					break
+				}
 			}
 		case secMemory:
 			if sr.u32() > 0 {
@@ -180,6 +197,12 @@ func instrument(wasm []byte) (*instrumented, error) {
 		yield:     funcImports,                      // the added import's index
 		budget:    importedGlobals + definedGlobals, // the added global's index
 		nGlobals:  importedGlobals + definedGlobals,
+	}
+	for _, t := range funcTypes {
+		if t >= uint32(len(typeParams)) {
+			return nil, fmt.Errorf("function type %d out of range", t)
+		}
+		rw.params = append(rw.params, typeParams[t])
 	}
 	yieldType := uint32(voidType)
 	if voidType < 0 {
@@ -276,7 +299,10 @@ type rewriter struct {
 	budget     uint32 // global index of the budget
 	nGlobals   uint32 // global indices the module may name (below budget)
 	checkpoint []byte
-	calls      bool // the function being rewritten calls (directly, indirectly, by reference)
+	calls      bool     // the function being rewritten calls (directly, indirectly, by reference)
+	params     []uint32 // parameters of each defined function
+	scratch    uint32   // index of the local that holds a bulk instruction's length
+	bulk       bool     // the function being rewritten has a bulk instruction
 }
 
 func (rw *rewriter) fn(i uint32) uint32 {
@@ -294,6 +320,27 @@ func (rw *rewriter) makeCheckpoint() []byte {
 	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40)     // i32.const 1, i32.lt_s, if
 	b = leb128.AppendU32(append(b, 0x10), rw.yield) // call $yield
 	return append(b, 0x0B)                          // end
+}
+
+// appendCharge appends what follows a bulk instruction whose length is in the scratch
+// local: budget -= length >> shift, and the checkpoint's test. The test right after each
+// charge keeps the budget from wrapping around however many bulk instructions run
+// straight.
+func (rw *rewriter) appendCharge(b []byte, shift byte) []byte {
+	b = leb128.AppendU32(append(b, 0x23), rw.budget)  // global.get $budget
+	b = leb128.AppendU32(append(b, 0x20), rw.scratch) // local.get $scratch
+	b = append(b, 0x41, shift, 0x76, 0x6B)            // i32.const shift, i32.shr_u, i32.sub
+	b = leb128.AppendU32(append(b, 0x24), rw.budget)
+	return append(b, rw.checkpointTest()...)
+}
+
+// checkpointTest is the tail of the checkpoint from its reading of the budget: if budget
+// < 1 { call $yield }.
+func (rw *rewriter) checkpointTest() []byte {
+	b := leb128.AppendU32([]byte{0x23}, rw.budget)
+	b = append(b, 0x41, 0x01, 0x48, 0x04, 0x40)
+	b = leb128.AppendU32(append(b, 0x10), rw.yield)
+	return append(b, 0x0B)
 }
 
 // globals appends the budget to the global section, renumbering functions in the
@@ -483,17 +530,27 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 			return nil, fmt.Errorf("code of function %d: %w", f, r.err)
 		}
 		fr := reader{b: fb}
-		for range fr.u32() { // locals
-			fr.u32()
+		entries := fr.u32()
+		entriesEnd := fr.off
+		var nLocals uint64
+		if int(f) < len(rw.params) {
+			nLocals = uint64(rw.params[f])
+		}
+		for range entries { // locals
+			nLocals += uint64(fr.u32())
 			fr.valType()
 		}
 		if fr.err != nil {
 			return nil, fmt.Errorf("locals of function %d: %w", f, fr.err)
 		}
+		if nLocals >= 1<<32-1 { // no index left for the scratch local
+			return nil, fmt.Errorf("function %d: %d locals", f, nLocals)
+		}
+		rw.scratch = uint32(nLocals)
 		locals := fr.off
 		body = append(body[:0], fb[:locals]...)
 		body = append(body, rw.checkpoint...)
-		rw.calls = false
+		rw.calls, rw.bulk = false, false
 		var err error
 		if body, err = rw.expr(body, &fr); err != nil {
 			return nil, fmt.Errorf("function %d (of the code section), offset %d: %w", f, fr.off, err)
@@ -504,6 +561,11 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 			// resumption loop) meets the loop head's checkpoint at once. Either way it is
 			// one checkpoint too many on every call.
 			body = append(body[:locals], body[locals+len(rw.checkpoint):]...)
+		}
+		if rw.bulk { // declare the scratch local: one more entry, of one i32
+			decl := append(leb128.AppendU32(nil, entries+1), fb[entriesEnd:locals]...)
+			decl = append(decl, 0x01, 0x7F)
+			body = append(decl, body[locals:]...)
 		}
 		out = leb128.AppendU32(out, uint32(len(body)))
 		out = append(out, body...)
@@ -604,9 +666,24 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 		case op == 0x44:
 			r.bytes(8)
 		case op == 0xFC:
+			sub := reader{b: r.b, off: r.off}
 			if err := r.prefixFC(); err != nil {
 				return nil, err
 			}
+			var shift byte
+			switch sub.u32() {
+			case 8, 10, 11: // memory.init, memory.copy, memory.fill: a length in bytes
+				shift = bulkShift
+			case 12, 14, 17: // table.init, table.copy, table.fill: a count of references
+				shift = bulkShift - 3
+			default:
+				out = append(out, r.b[start:r.off]...)
+				continue
+			}
+			rw.bulk = true
+			out = leb128.AppendU32(append(out, 0x22), rw.scratch) // local.tee $scratch
+			out = rw.appendCharge(append(out, r.b[start:r.off]...), shift)
+			continue
 		case op == 0xFD:
 			if err := r.prefixFD(); err != nil {
 				return nil, err

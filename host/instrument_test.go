@@ -224,3 +224,45 @@ func TestInstrumentOverhead(t *testing.T) {
 		t.Fatal("instrumentation grew the module by more than half")
 	}
 }
+
+// A bulk instruction is charged by its length: a loop of 1 MiB memory.fill and
+// memory.copy yields on every one of them, where counting its iterations alone would
+// yield once in yieldEvery. The charge keeps the length in a local of its own, past the
+// function's parameters and locals, which keep their values.
+func TestInstrumentChargesBulkMemoryByLength(t *testing.T) {
+	const size = 1 << 20
+	var code []byte
+	code = append(code, 0x41, 0x07, 0x21, 0x01) // local.set 1 (a declared local) = 7
+	code = append(code, 0x03, 0x40)             // loop
+	code = append(code, wasmgen.I32Const(0)...)
+	code = append(code, wasmgen.I32Const(0)...)
+	code = append(code, wasmgen.I32Const(size)...)
+	code = append(code, 0xFC, 0x0B, 0x00) // memory.fill
+	code = append(code, wasmgen.I32Const(0)...)
+	code = append(code, wasmgen.I32Const(0)...)
+	code = append(code, wasmgen.I32Const(size)...)
+	code = append(code, 0xFC, 0x0A, 0x00, 0x00)                   // memory.copy
+	code = append(code, 0x20, 0x00, 0x41, 0x01, 0x6B, 0x22, 0x00, // local.get 0, i32.const 1, i32.sub, local.tee 0
+		0x0D, 0x00, // br_if 0
+		0x0B,                         // end
+		0x20, 0x01, 0x20, 0x00, 0x6A) // local 1 + local 0: 7
+	m := &wasmgen.Module{
+		Types:   []wasmgen.FuncType{{Params: []byte{wasmgen.I32}, Results: []byte{wasmgen.I32}}},
+		Funcs:   []wasmgen.Func{{Type: 0, Locals: []byte{wasmgen.I32}, Code: code}},
+		Memory:  &wasmgen.Limits{Min: size / pageSize, Max: size / pageSize},
+		Exports: []wasmgen.Export{{Name: "fill", Index: 0}},
+	}
+	const iterations = 64
+	yields := 0
+	mod := instantiateRaw(t, m.Bytes(), &yields)
+	res, err := mod.ExportedFunction("fill").Call(context.Background(), iterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != 7 {
+		t.Fatalf("fill returned %d, want 7: the locals were disturbed", res[0])
+	}
+	if want := 2 * iterations * (size >> bulkShift) / yieldEvery; yields < want {
+		t.Fatalf("yield called %d times over %d bulk instructions of 1 MiB, want at least %d", yields, 2*iterations, want)
+	}
+}
