@@ -106,8 +106,8 @@ type PluginConfig struct {
 	MemoryLimit int `toml:"memory_limit"`
 	// Deadline bounds each call; default 10ms for hooks, 100ms for allocate.
 	Deadline time.Duration `toml:"deadline"`
-	// Instances are created at start, GOMAXPROCS by default; the pool grows on demand up
-	// to MaxInstances (default 4 × Instances).
+	// Instances are created at start, GOMAXPROCS by default (at most MaxInstances); the
+	// pool grows on demand up to MaxInstances (default 4 × Instances).
 	Instances    int `toml:"instances"`
 	MaxInstances int `toml:"max_instances"`
 	// QuarantineAfter consecutive failures send the plugin's calls straight to the

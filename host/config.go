@@ -112,7 +112,7 @@ type PluginConfig struct {
 	// mqgate_init). Default 2 s.
 	InitDeadline time.Duration
 	// Instances are created at load; the pool grows on demand up to MaxInstances.
-	// Defaults: GOMAXPROCS, and 4 × Instances.
+	// Defaults: GOMAXPROCS (at most MaxInstances when that is set), and 4 × Instances.
 	Instances    int
 	MaxInstances int
 	// Policy applies when a call fails; QuarantineAfter consecutive failures quarantine
@@ -150,7 +150,7 @@ func (c *PluginConfig) Validate() error {
 	case c.MemoryLimit > 0 && c.MemoryLimit < pageSize:
 		return fmt.Errorf("plugin %q: MemoryLimit %d is under one 64 KiB page", c.Name, c.MemoryLimit)
 	case c.MaxInstances > 0 && c.MaxInstances < c.Instances:
-		return fmt.Errorf("plugin %q: MaxInstances %d < Instances %d", c.Name, c.MaxInstances, c.Instances)
+		return fmt.Errorf("plugin %q: Instances %d is over MaxInstances %d", c.Name, c.Instances, c.MaxInstances)
 	case c.Policy > Fallback:
 		return fmt.Errorf("plugin %q: %v", c.Name, c.Policy)
 	}
@@ -172,7 +172,12 @@ func (c PluginConfig) withDefaults(k abi.Kind) PluginConfig {
 		c.InitDeadline = defaultInitDeadline
 	}
 	if c.Instances == 0 {
+		// Validate saw only the Instances given; the default must not exceed the
+		// MaxInstances given either, or the pool could not hold what it creates.
 		c.Instances = runtime.GOMAXPROCS(0)
+		if c.MaxInstances > 0 {
+			c.Instances = min(c.Instances, c.MaxInstances)
+		}
 	}
 	if c.MaxInstances == 0 {
 		c.MaxInstances = 4 * c.Instances

@@ -30,8 +30,9 @@ type pool struct {
 	retiring chan struct{}
 }
 
-func newPool(v *version, min, max int) *pool {
-	return &pool{v: v, ready: make(chan *guest, max), min: int32(min), max: int32(max), all: make(map[*guest]struct{}),
+func newPool(v *version, lo, hi int) *pool {
+	hi = max(lo, hi) // put must never block: the channel holds every live instance
+	return &pool{v: v, ready: make(chan *guest, hi), min: int32(lo), max: int32(hi), all: make(map[*guest]struct{}),
 		retiring: make(chan struct{})}
 }
 

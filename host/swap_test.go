@@ -8,12 +8,15 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mqgate/mqgate/internal/plugintest"
+	"github.com/mqgate/mqgate/internal/wasmgen"
+	"github.com/mqgate/mqgate/sdk/abi"
 )
 
 func enricherConfig(version int) []byte {
@@ -223,6 +226,42 @@ func TestPoolGrowsOnDemandUpToItsBound(t *testing.T) {
 	}
 	if st := p.Status(); st.Instances < 2 || st.Instances > 3 || st.Idle != st.Instances {
 		t.Fatalf("after 3 concurrent calls: %+v", st)
+	}
+}
+
+func TestMaxInstancesBoundsTheDefaultInstances(t *testing.T) {
+	old := runtime.GOMAXPROCS(8) // the default Instances, over MaxInstances
+	defer runtime.GOMAXPROCS(old)
+	r, _ := newRuntime(t)
+	wasm := wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Bytes()
+	done := make(chan error, 1)
+	go func() {
+		p, err := r.Load(context.Background(), PluginConfig{Name: "bounded", MaxInstances: 2}, wasm)
+		if err != nil {
+			done <- err
+			return
+		}
+		if st := p.Status(); st.Instances != 2 {
+			err = fmt.Errorf("Load created %d instances, MaxInstances is 2", st.Instances)
+		} else if err = p.Swap(context.Background(), wasm, nil); err == nil {
+			err = p.Close(context.Background())
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Load and Swap with MaxInstances 2 and the default Instances (GOMAXPROCS 8) did not return")
+	}
+}
+
+func TestInstancesOverMaxInstancesIsRefused(t *testing.T) {
+	err := (&PluginConfig{Name: "a", Instances: 4, MaxInstances: 2}).Validate()
+	if err == nil || !strings.Contains(err.Error(), "Instances 4 is over MaxInstances 2") {
+		t.Fatalf("Validate = %v", err)
 	}
 }
 
