@@ -165,10 +165,14 @@ func applyConsumeEdits(g *guest, out []byte, msgs []*message.Ext, verdicts []ins
 	}
 	edits := d.Offset()
 	n := d.Count(abi.SizeU32 + abi.SizeU8 + abi.StrSize(0))
+	g.edits.start(n, len(msgs))
 	for range n {
 		i, op := d.U32(), abi.Op(d.U8())
 		if i >= uint32(len(msgs)) {
 			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit of message %d in a batch of %d", i, len(msgs))}
+		}
+		if g.edits.over(i) {
+			return tooManyEdits(i)
 		}
 		switch op {
 		case abi.OpSetProperty:

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -121,5 +122,39 @@ func TestLargeEditIsNotRemembered(t *testing.T) {
 	evs := sendEvents("TagA", "")
 	if res := applySendEdits(g, editAnswer(setEdit(0, "k", "short")), evs); res.failed() || g.edit.record == nil {
 		t.Fatalf("a short edit after a large one: %s, remembered %q", res.detail, g.edit.record)
+	}
+}
+
+// manySets returns n edits setting distinct properties of message i.
+func manySets(i uint32, n int) []func([]byte) []byte {
+	edits := make([]func([]byte) []byte, n)
+	for k := range edits {
+		edits[k] = setEdit(i, fmt.Sprintf("p%06d", k), "v")
+	}
+	return edits
+}
+
+// An answer may make maxMessageEdits edits of each message, not one more: past that the
+// host's cost of applying it would grow with the square of the edits.
+func TestEditsOfOneMessageAreBounded(t *testing.T) {
+	ok := append(manySets(0, maxMessageEdits), manySets(1, maxMessageEdits)...)
+	if res := applySendEdits(&guest{}, editAnswer(ok...), sendEvents("", "a", "b")); res.failed() {
+		t.Fatalf("%d edits of each of two messages: %s", maxMessageEdits, res.detail)
+	}
+	tooMany := append(manySets(1, 1), manySets(0, maxMessageEdits+1)...)
+	evs := sendEvents("", "a", "b")
+	res := applySendEdits(&guest{}, editAnswer(tooMany...), evs)
+	if res.kind != FailBadResult || res.detail != "more than 256 edits of message 0" {
+		t.Fatalf("%d edits of one message: %v %q", maxMessageEdits+1, res.kind, res.detail)
+	}
+	if evs[1].Message.Properties.Get("p000000") != "" {
+		t.Fatal("a refused answer set a property")
+	}
+	verdicts := abi.AppendU32(nil, 1)
+	verdicts = append(verdicts, abi.VerdictDeliver)
+	msgs := []*message.Ext{{Message: message.Message{Topic: "T"}}}
+	res = applyConsumeEdits(&guest{}, append(verdicts, editAnswer(manySets(0, maxMessageEdits+1)...)...), msgs, make([]instance.ConsumeVerdict, 1))
+	if res.kind != FailBadResult || msgs[0].Properties.Len() != 0 {
+		t.Fatalf("consume, %d edits of one message: %v %q, %d properties", maxMessageEdits+1, res.kind, res.detail, msgs[0].Properties.Len())
 	}
 }

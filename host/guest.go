@@ -53,6 +53,7 @@ type guest struct {
 	calls     atomic.Uint64
 	intern    intern
 	edit      lastEdit           // a send hook's last property edit, checked
+	edits     editCounter        // a send or consume answer's edits per message
 	scratch   []byte             // per-adapter reusable memory (bitsets, fields)
 	rpcFields remoting.ExtFields // an RPC hook's request fields
 	layout    layout             // a send or consume input being written
@@ -285,6 +286,45 @@ func (g *guest) close() { g.mod.Close(context.Background()) }
 type lastEdit struct {
 	record      []byte // at most maxLastEdit bytes
 	name, value string
+}
+
+// maxMessageEdits bounds the edits one answer makes to one message. Setting or deleting a
+// property scans the message's properties, so an answer of many edits of one message
+// would cost the host quadratic time, after the call's deadline; a message carries a few
+// dozen properties (the broker refuses more than 32767 bytes of them).
+const maxMessageEdits = 256
+
+// editCounter counts an answer's edits per message against maxMessageEdits. An answer of
+// no more edits in all cannot break the bound and is not counted.
+type editCounter struct {
+	on bool
+	n  []uint16
+}
+
+// start readies the counter for an answer of edits edits of msgs messages.
+func (c *editCounter) start(edits, msgs int) {
+	if c.on = edits > maxMessageEdits; !c.on {
+		return
+	}
+	if cap(c.n) < msgs {
+		c.n = make([]uint16, msgs)
+	}
+	c.n = c.n[:msgs]
+	clear(c.n)
+}
+
+// over counts an edit of message i (in range) and reports whether it is one too many.
+func (c *editCounter) over(i uint32) bool {
+	if !c.on {
+		return false
+	}
+	c.n[i]++
+	return c.n[i] > maxMessageEdits
+}
+
+// tooManyEdits is the failure of an answer that edits message i too often.
+func tooManyEdits(i uint32) failure {
+	return failure{kind: FailBadResult, detail: fmt.Sprintf("more than %d edits of message %d", maxMessageEdits, i)}
 }
 
 // maxLastEdit bounds the edit an instance remembers, as intern bounds the strings it

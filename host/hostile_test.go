@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/sdk/abi"
 )
 
@@ -441,4 +443,57 @@ func TestHostileDuplicateQueueIndex(t *testing.T) {
 
 func TestHostileMoreIndicesThanQueues(t *testing.T) {
 	testBadIndices(t, "toomany", "9 indices for 8 queues")
+}
+
+// rawAnswer returns a module of kind k whose entry points answer out (status byte
+// included), which a data segment places at 64 KiB.
+func rawAnswer(k abi.Kind, out []byte) []byte {
+	pages := uint32(len(out)/pageSize + 2)
+	m := wasmgen.Plugin{Version: 1, Kind: k, Entry: wasmgen.Result(pageSize, uint32(len(out)))}.Module()
+	m.Memory = &wasmgen.Limits{Min: pages, Max: pages}
+	m.Data = []wasmgen.Segment{{Offset: pageSize, Bytes: out}}
+	return m.Bytes()
+}
+
+// An answer of edits of distinct properties of one message would cost the host time
+// growing with their square, after the deadline (40000 took seconds): it is refused as
+// soon as it passes the bound.
+func TestHostileEditFloodIsRefusedQuickly(t *testing.T) {
+	r, _ := newRuntime(t)
+	const n = 40000
+	sets := append([]byte{abi.StatusOK}, editAnswer(manySets(0, n)...)...)
+	fields := abi.AppendU32([]byte{abi.StatusOK}, n)
+	for k := range n {
+		fields = abi.AppendStr(abi.AppendStr(fields, fmt.Sprintf("f%06d", k)), "v")
+	}
+	for _, k := range []abi.Kind{abi.KindSend, abi.KindRPC} {
+		out := sets
+		if k == abi.KindRPC {
+			out = fields
+		}
+		p, err := r.Load(context.Background(), PluginConfig{Name: "flood-" + k.String(), Instances: 1, Policy: Fail, MemoryLimit: 64 << 20}, rawAnswer(k, out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if k == abi.KindSend {
+			h, _ := NewSendHook(p)
+			evs := sendEvents("", "x")
+			err = h.BeforeSend(context.Background(), evs)
+			if evs[0].Message.Properties.Get("p000000") != "" {
+				t.Fatal("a refused answer set a property")
+			}
+		} else {
+			h, _ := NewRPCHook(p)
+			req := &remoting.Command{Code: 10}
+			err = h.BeforeRequest("127.0.0.1:10911", req)
+			if len(req.Ext) != 0 {
+				t.Fatalf("a refused answer set %d extFields", len(req.Ext))
+			}
+		}
+		if d := time.Since(start); !errors.Is(err, ErrBadResult) || d > time.Second {
+			t.Fatalf("%v: %d edits of one message: %v after %v", k, n, err, d)
+		}
+		t.Logf("user sees: %v", err)
+	}
 }

@@ -67,6 +67,9 @@ func (h *RPCHook) beforeRequest(addr string, req *remoting.Command, r *report) e
 	}
 	d := abi.NewDecoder(out)
 	n := d.Count(2 * abi.StrSize(0))
+	if n > maxMessageEdits { // each Set scans the fields
+		return h.p.outcome(c.fail(failure{kind: FailBadResult, detail: fmt.Sprintf("%d extFields to set, more than %d", n, maxMessageEdits)}), r)
+	}
 	for range n {
 		k, v := d.Bytes(), d.Bytes()
 		if len(k) == 0 {

@@ -212,10 +212,14 @@ func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 	d := abi.NewDecoder(out)
 	n := d.Count(abi.SizeU32 + abi.SizeU8 + abi.StrSize(0))
 	same := g.edit.record // the last property edit checked, from its op on
+	g.edits.start(n, len(events))
 	for range n {
 		i := d.U32()
 		if i >= uint32(len(events)) {
 			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit of message %d in a batch of %d", i, len(events))}
+		}
+		if g.edits.over(i) {
+			return tooManyEdits(i)
 		}
 		if same != nil && bytes.HasPrefix(out[d.Offset():], same) {
 			d.Bytes0(len(same))

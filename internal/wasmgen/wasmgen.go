@@ -24,6 +24,7 @@ type Module struct {
 	Globals [][]byte
 	Exports []Export
 	Start   *uint32
+	Data    []Segment
 	Customs []Custom
 
 	ExportMemory bool
@@ -55,6 +56,12 @@ type Export struct {
 	Name  string
 	Kind  byte
 	Index uint32
+}
+
+// Segment is an active data segment: Bytes written to memory 0 at Offset at instantiation.
+type Segment struct {
+	Offset uint32
+	Bytes  []byte
 }
 
 // Custom is a custom section.
@@ -152,6 +159,14 @@ func (m *Module) Bytes() []byte {
 			b = append(leb128.AppendU32(b, uint32(len(body))), body...)
 		}
 		out = section(out, 10, b)
+	}
+	if len(m.Data) > 0 {
+		b := leb128.AppendU32(nil, uint32(len(m.Data)))
+		for _, d := range m.Data {
+			b = append(append(leb128.AppendU32(b, 0), I32Const(int32(d.Offset))...), 0x0B) // memory 0, offset
+			b = append(leb128.AppendU32(b, uint32(len(d.Bytes))), d.Bytes...)
+		}
+		out = section(out, 11, b)
 	}
 	for _, c := range m.Customs {
 		out = section(out, 0, append(name(nil, c.Name), c.Data...))
