@@ -51,9 +51,7 @@ func (h *ConsumeHook) beforeConsume(ctx context.Context, cc *instance.ConsumeCon
 		return h.p.outcome(err, r)
 	}
 	r.served(&c)
-	return h.each(&c, cc, msgs, false, false, r, func(out []byte, from, to int) failure {
-		return applyConsumeEdits(c.g, out, msgs[from:to], verdicts[from:to])
-	})
+	return h.each(&c, cc, msgs, verdicts, false, r)
 }
 
 // AfterConsume implements instance.ConsumeHook. A module that registered no After is not
@@ -72,12 +70,16 @@ func (h *ConsumeHook) afterConsume(cc *instance.ConsumeContext, msgs []*message.
 		return
 	}
 	r.served(&c)
-	_ = h.each(&c, cc, msgs, true, success, r, nil)
+	_ = h.each(&c, cc, msgs, nil, success, r)
 }
 
-// each calls the entry point of c over msgs, in chunks that fit the plugin's memory.
-func (h *ConsumeHook) each(c *call, cc *instance.ConsumeContext, msgs []*message.Ext, after, success bool, r *report, apply func(out []byte, from, to int) failure) error {
+// each calls the entry point of c over msgs, in chunks that fit the plugin's memory. Given
+// verdicts, it is before_consume's: it applies the answers once every chunk's call
+// succeeded.
+func (h *ConsumeHook) each(c *call, cc *instance.ConsumeContext, msgs []*message.Ext, verdicts []instance.ConsumeVerdict, success bool, r *report) error {
+	after := verdicts == nil
 	bodies := !after && c.v.flags&abi.FlagHeadersOnly == 0
+	var split []chunkAnswer // a split batch's checked answers, copied out of the instance
 	header := consumeHeader + len(cc.ConsumerGroup) + len(cc.Queue.Topic) + len(cc.Queue.BrokerName)
 	limit := c.v.cfg.MemoryLimit / inputShare
 	for start := 0; start < len(msgs); {
@@ -103,12 +105,22 @@ func (h *ConsumeHook) each(c *call, cc *instance.ConsumeContext, msgs []*message
 		if err != nil {
 			return h.p.outcome(err, r)
 		}
-		if apply != nil {
-			if f := apply(out, start, end); f.failed() {
+		switch {
+		case after: // after_consume answers nothing
+		case start == 0 && end == len(msgs): // one call: nothing to wait for
+			if f := applyConsumeEdits(c.g, out, msgs, verdicts); f.failed() {
 				return h.p.outcome(c.fail(f), r)
 			}
+		default: // a later call may fail, which must leave every message as it was
+			if f := checkConsumeEdits(c.g, out, msgs[start:end]); f.failed() {
+				return h.p.outcome(c.fail(f), r)
+			}
+			split = append(split, chunkAnswer{bytes.Clone(out), start, end})
 		}
 		start = end
+	}
+	for _, a := range split {
+		applyCheckedConsumeEdits(c.g, a.out, msgs[a.from:a.to], verdicts[a.from:a.to])
 	}
 	c.end()
 	return nil
@@ -153,6 +165,15 @@ func b2u8(b bool) uint8 {
 
 // applyConsumeEdits checks a before_consume answer whole, then applies it.
 func applyConsumeEdits(g *guest, out []byte, msgs []*message.Ext, verdicts []instance.ConsumeVerdict) failure {
+	if f := checkConsumeEdits(g, out, msgs); f.failed() {
+		return f
+	}
+	applyCheckedConsumeEdits(g, out, msgs, verdicts)
+	return failure{}
+}
+
+// checkConsumeEdits checks a before_consume answer whole: its verdicts and edits.
+func checkConsumeEdits(g *guest, out []byte, msgs []*message.Ext) failure {
 	d := abi.NewDecoder(out)
 	if n := d.Count(1); n != len(msgs) {
 		return failure{kind: FailBadResult, detail: fmt.Sprintf("%d verdicts for %d messages", n, len(msgs))}
@@ -163,7 +184,6 @@ func applyConsumeEdits(g *guest, out []byte, msgs []*message.Ext, verdicts []ins
 			return failure{kind: FailBadResult, detail: fmt.Sprintf("unknown verdict %d", v)}
 		}
 	}
-	edits := d.Offset()
 	n := d.Count(abi.SizeU32 + abi.SizeU8 + abi.StrSize(0))
 	g.edits.start(n, len(msgs))
 	for range n {
@@ -188,10 +208,15 @@ func applyConsumeEdits(g *guest, out []byte, msgs []*message.Ext, verdicts []ins
 	if d.Err() != nil || d.Remaining() != 0 {
 		return failure{kind: FailBadResult, detail: "malformed before_consume result"}
 	}
-	for i, v := range vs {
+	return failure{}
+}
+
+// applyCheckedConsumeEdits applies a before_consume answer checkConsumeEdits accepted.
+func applyCheckedConsumeEdits(g *guest, out []byte, msgs []*message.Ext, verdicts []instance.ConsumeVerdict) {
+	d := abi.NewDecoder(out)
+	for i, v := range d.Bytes0(int(d.U32())) {
 		verdicts[i] = instance.ConsumeVerdict(v)
 	}
-	d.Reset(out[edits:])
 	for range d.U32() {
 		m := msgs[d.U32()]
 		switch abi.Op(d.U8()) {
@@ -211,5 +236,4 @@ func applyConsumeEdits(g *guest, out []byte, msgs []*message.Ext, verdicts []ins
 			}
 		}
 	}
-	return failure{}
 }

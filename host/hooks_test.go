@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/sdk/abi"
 	"github.com/mqgate/mqgate/telemetry"
 )
 
@@ -243,6 +245,89 @@ func TestHookCallsAllocateNothing(t *testing.T) {
 		f() // warm up: buffers grow once
 		if n := testing.AllocsPerRun(200, f); n != 0 {
 			t.Errorf("%s: %v allocations per call", name, n)
+		}
+	}
+}
+
+// onceThenTrap returns a module of kind k, of 8 MiB of memory, whose first call answers out
+// (status byte included, placed at answerAt by a data segment) and whose later calls trap.
+func onceThenTrap(k abi.Kind, out []byte) []byte {
+	var code []byte
+	code = append(code, 0x23, 0x00, 0x45, 0x04, 0x40) // global.get 0; i32.eqz; if
+	code = append(code, wasmgen.I32Const(1)...)
+	code = append(code, 0x24, 0x00) // global.set 0
+	code = append(code, wasmgen.Result(answerAt, uint32(len(out)))...)
+	code = append(code, 0x0F, 0x0B, wasmgen.Unreachable) // return; end; unreachable
+	m := wasmgen.Plugin{Version: 1, Kind: k, Entry: code}.Module()
+	m.Memory = &wasmgen.Limits{Min: 128, Max: 128}
+	m.Globals = [][]byte{{wasmgen.I32, 0x01, 0x41, 0x00, 0x0B}} // mutable i32 = 0
+	m.Data = []wasmgen.Segment{{Offset: answerAt, Bytes: out}}
+	return m.Bytes()
+}
+
+// A batch split into several calls is edited only when every call succeeded: the first
+// call's edits are not applied when the second traps, so a batch retried or sent after the
+// failure carries no edit twice.
+func TestSplitBatchIsUnchangedWhenALaterCallFails(t *testing.T) {
+	r, _ := newRuntime(t)
+	cfg := func(name string) PluginConfig {
+		return PluginConfig{Name: name, Instances: 1, MaxInstances: 1, Policy: Fail, MemoryLimit: 8 << 20}
+	}
+	big := strings.Repeat("b", 700<<10) // two do not fit one call's eighth of 8 MiB
+
+	sendAnswer := append([]byte{abi.StatusOK}, editAnswer(setEdit(0, "x", "1"), oneStrEdit(0, abi.OpReject, "no"))...)
+	p, err := r.Load(context.Background(), cfg("send"), onceThenTrap(abi.KindSend, sendAnswer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, _ := NewSendHook(p)
+	evs := sendEvents("", big, big)
+	if err := sh.BeforeSend(context.Background(), evs); !errors.Is(err, ErrTrap) {
+		t.Fatalf("BeforeSend = %v", err)
+	}
+	if evs[0].Message.Properties.Get("x") != "" || evs[0].Reject != "" {
+		t.Fatalf("the failed call edited message 0: x=%q, rejected %q", evs[0].Message.Properties.Get("x"), evs[0].Reject)
+	}
+
+	consumeAnswer := append([]byte{abi.StatusOK}, abi.AppendU32(nil, 1)...)
+	consumeAnswer = append(consumeAnswer, abi.VerdictRetry)
+	consumeAnswer = append(consumeAnswer, editAnswer(oneStrEdit(0, abi.OpSetBody, "REWRITTEN"))...)
+	p, err = r.Load(context.Background(), cfg("consume"), onceThenTrap(abi.KindConsume, consumeAnswer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, _ := NewConsumeHook(p)
+	msgs := consumed("A", big, "B", big)
+	verdicts := make([]instance.ConsumeVerdict, 2)
+	if err := ch.BeforeConsume(context.Background(), &instance.ConsumeContext{ConsumerGroup: "g"}, msgs, verdicts); !errors.Is(err, ErrTrap) {
+		t.Fatalf("BeforeConsume = %v", err)
+	}
+	if string(msgs[0].Body) != big || verdicts[0] != instance.Deliver {
+		t.Fatalf("the failed call edited message 0: body %.20q, verdict %v", msgs[0].Body, verdicts[0])
+	}
+}
+
+// When every call of a split batch succeeds, each message gets the edits of its call.
+func TestSplitBatchGetsTheEditsOfEveryCall(t *testing.T) {
+	r, _ := newRuntime(t)
+	answer := append([]byte{abi.StatusOK}, abi.AppendU32(nil, 1)...)
+	answer = append(answer, abi.VerdictSkip)
+	answer = append(answer, editAnswer(oneStrEdit(0, abi.OpSetBody, "REWRITTEN"), setEdit(0, "x", "1"))...)
+	p, err := r.Load(context.Background(), PluginConfig{Name: "split", Instances: 1, Policy: Fail, MemoryLimit: 8 << 20},
+		rawAnswer(abi.KindConsume, answer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewConsumeHook(p)
+	big := strings.Repeat("b", 700<<10)
+	msgs := consumed("A", big, "B", big, "C", big)
+	verdicts := make([]instance.ConsumeVerdict, 3)
+	if err := h.BeforeConsume(context.Background(), &instance.ConsumeContext{ConsumerGroup: "g"}, msgs, verdicts); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range msgs {
+		if string(m.Body) != "REWRITTEN" || m.Properties.Get("x") != "1" || verdicts[i] != instance.Skip {
+			t.Fatalf("message %d: body %.20q, x=%q, verdict %v", i, m.Body, m.Properties.Get("x"), verdicts[i])
 		}
 	}
 }

@@ -445,13 +445,17 @@ func TestHostileMoreIndicesThanQueues(t *testing.T) {
 	testBadIndices(t, "toomany", "9 indices for 8 queues")
 }
 
-// rawAnswer returns a module of kind k whose entry points answer out (status byte
-// included), which a data segment places at 64 KiB.
+// answerAt is where rawAnswer's modules keep their answer: past the inputs of the tests,
+// which the host writes from 1 KiB on.
+const answerAt = 6 << 20
+
+// rawAnswer returns a module of kind k, of at least 8 MiB of memory, whose entry points
+// answer out (status byte included), which a data segment places at answerAt.
 func rawAnswer(k abi.Kind, out []byte) []byte {
-	pages := uint32(len(out)/pageSize + 2)
-	m := wasmgen.Plugin{Version: 1, Kind: k, Entry: wasmgen.Result(pageSize, uint32(len(out)))}.Module()
+	pages := max(uint32((answerAt+len(out))/pageSize+1), 128)
+	m := wasmgen.Plugin{Version: 1, Kind: k, Entry: wasmgen.Result(answerAt, uint32(len(out)))}.Module()
 	m.Memory = &wasmgen.Limits{Min: pages, Max: pages}
-	m.Data = []wasmgen.Segment{{Offset: pageSize, Bytes: out}}
+	m.Data = []wasmgen.Segment{{Offset: answerAt, Bytes: out}}
 	return m.Bytes()
 }
 

@@ -80,10 +80,11 @@ func (h *SendHook) afterSend(events []instance.SendEvent, r *report) {
 }
 
 // each calls c's entry point over events, in chunks that fit the plugin's memory, and
-// applies before_send's edits.
+// applies before_send's edits once every chunk's call succeeded.
 func (h *SendHook) each(c *call, events []instance.SendEvent, after bool) *CallError {
 	bodies := !after && c.v.flags&abi.FlagHeadersOnly == 0
 	limit := c.v.cfg.MemoryLimit / inputShare
+	var split []chunkAnswer // a split batch's checked answers, copied out of the instance
 	for start := 0; start < len(events); {
 		end, size := start, sendHeader
 		for end < len(events) {
@@ -104,14 +105,30 @@ func (h *SendHook) each(c *call, events []instance.SendEvent, after bool) *CallE
 		if err != nil {
 			return err
 		}
-		if !after {
+		switch {
+		case after: // after_send answers nothing
+		case start == 0 && end == len(events): // one call: nothing to wait for
 			if f := applySendEdits(c.g, out, chunk); f.failed() {
 				return c.fail(f)
 			}
+		default: // a later call may fail, which must leave every message as it was
+			if f := checkSendEdits(c.g, out, chunk); f.failed() {
+				return c.fail(f)
+			}
+			split = append(split, chunkAnswer{bytes.Clone(out), start, end})
 		}
 		start = end
 	}
+	for _, a := range split {
+		applyCheckedSendEdits(c.g, a.out, events[a.from:a.to])
+	}
 	return nil
+}
+
+// chunkAnswer is the answer of the call over a split batch's messages [from, to).
+type chunkAnswer struct {
+	out      []byte
+	from, to int
 }
 
 // sendEventSize bounds the bytes one event takes in a send input.
@@ -204,11 +221,20 @@ func hasSeparator(b []byte) bool {
 }
 
 // applySendEdits checks a before_send answer whole, then applies it.
+func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
+	if f := checkSendEdits(g, out, events); f.failed() {
+		return f
+	}
+	applyCheckedSendEdits(g, out, events)
+	return failure{}
+}
+
+// checkSendEdits checks a before_send answer whole.
 //
 // A hook that adds a header sets the same one on every message: an edit that repeats the
 // previous one byte for byte (its op, name and value; the encoding is prefix-free), in this
 // call or the instance's earlier ones, is neither decoded nor checked again.
-func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
+func checkSendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 	d := abi.NewDecoder(out)
 	n := d.Count(abi.SizeU32 + abi.SizeU8 + abi.StrSize(0))
 	same := g.edit.record // the last property edit checked, from its op on
@@ -244,11 +270,13 @@ func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 	if d.Err() != nil || d.Remaining() != 0 {
 		return failure{kind: FailBadResult, detail: "malformed before_send result"}
 	}
-	if n == 0 {
-		return failure{}
-	}
-	d.Reset(out)
-	d.U32()
+	return failure{}
+}
+
+// applyCheckedSendEdits applies a before_send answer checkSendEdits accepted.
+func applyCheckedSendEdits(g *guest, out []byte, events []instance.SendEvent) {
+	d := abi.NewDecoder(out)
+	n := d.U32()
 	last := &g.edit
 	for range n {
 		ev := &events[d.U32()]
@@ -281,5 +309,4 @@ func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 			}
 		}
 	}
-	return failure{}
 }
