@@ -335,7 +335,7 @@ func (c *call) end() {
 	if !c.t0.IsZero() {
 		c.v.hist.record(time.Since(c.t0))
 	}
-	if c.p.consecutive.Load() != 0 {
+	if c.p.consecutive.Load() != 0 && c.p.active.Load() == c.v {
 		c.p.consecutive.Store(0)
 	}
 	c.v.pool.put(c.g)
@@ -359,7 +359,12 @@ func (c *call) record(f failure) *CallError {
 		err.Elapsed = time.Since(c.t0)
 	}
 	v.failures.Add(1)
-	n := p.consecutive.Add(1)
+	// The consecutive failures are the active version's: a call still in flight on a
+	// version swapped or rolled back out neither quarantines its successor nor clears it.
+	var n int32
+	if p.active.Load() == v {
+		n = p.consecutive.Add(1)
+	}
 	now := time.Now()
 	p.lastErr.Store(&lastError{msg: err.Error(), at: now})
 	// One line a second at most: a plugin failing on every message must not flood the log.

@@ -205,6 +205,51 @@ func TestQuarantineNeedsConsecutiveFailures(t *testing.T) {
 	}
 }
 
+// Calls still in flight on a version swapped out count for that version only: their
+// failures do not quarantine the new version, and their successes do not clear its count.
+func TestFailuresOfASwappedOutVersionDoNotQuarantineTheNew(t *testing.T) {
+	r, _ := newRuntime(t)
+	wasm := wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Bytes()
+	p, err := r.Load(context.Background(), PluginConfig{Name: "q", Instances: 4, MaxInstances: 4, QuarantineAfter: 3}, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old [4]call // calls of version 1, in flight across the swap
+	for i := range old {
+		var err *CallError
+		if old[i], err = p.begin(abi.EntryBeforeSend); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { // the runtime's Close waits for every call to end
+			if old[i].g != nil {
+				old[i].end()
+			}
+		})
+	}
+	if err := p.Swap(context.Background(), wasm, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		old[i].fail(failure{kind: FailError, detail: "v1 failed"})
+		old[i].g = nil
+	}
+	if st := p.Status(); st.Quarantined || st.ConsecutiveFailures != 0 {
+		t.Fatalf("3 failures of version 1 after the swap: version %d quarantined %v, %d consecutive failures", st.Version, st.Quarantined, st.ConsecutiveFailures)
+	}
+	for range 2 {
+		c, err := p.begin(abi.EntryBeforeSend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.fail(failure{kind: FailError, detail: "v2 failed"})
+	}
+	old[3].end()
+	old[3].g = nil
+	if st := p.Status(); st.ConsecutiveFailures != 2 {
+		t.Fatalf("a success of version 1 left version 2 %d consecutive failures, want 2", st.ConsecutiveFailures)
+	}
+}
+
 func TestPoolGrowsOnDemandUpToItsBound(t *testing.T) {
 	r, _ := newRuntime(t)
 	p, h := behaviors(t, r, PluginConfig{Policy: Fail, Instances: 1, MaxInstances: 3, Deadline: 5 * time.Second})
