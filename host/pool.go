@@ -126,10 +126,15 @@ func (p *pool) discard(g *guest) {
 // replace creates one instance in the background, unless the version is retiring.
 func (p *pool) replace() {
 	defer p.v.bg.Done()
-	if p.v.retired.Load() || p.live.Load() >= p.min {
-		return
+	for { // claim the slot atomically: concurrent replacements must not overfill the pool
+		n := p.live.Load()
+		if p.v.retired.Load() || n >= p.min {
+			return
+		}
+		if p.live.CompareAndSwap(n, n+1) {
+			break
+		}
 	}
-	p.live.Add(1)
 	g, err := p.v.newGuest(context.Background(), p.v.deterministic)
 	if err != nil {
 		p.live.Add(-1)

@@ -310,6 +310,41 @@ func TestInstancesOverMaxInstancesIsRefused(t *testing.T) {
 	}
 }
 
+// Replacements racing each other create no more instances than the pool keeps.
+func TestConcurrentReplacementsDoNotOverfillThePool(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, err := r.Load(context.Background(), PluginConfig{Name: "refill", Instances: 2, MaxInstances: 2}, wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := p.active.Load()
+	for range 20 {
+		c, err := p.begin(abi.EntryBeforeSend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.pool.mu.Lock()
+		delete(v.pool.all, c.g)
+		v.pool.mu.Unlock()
+		c.g.close()
+		v.pool.live.Add(-1) // as discard does, the replacements started below
+		var start sync.WaitGroup
+		start.Add(1)
+		v.bg.Add(8)
+		for range 8 {
+			go func() {
+				start.Wait()
+				v.pool.replace()
+			}()
+		}
+		start.Done()
+		v.bg.Wait()
+		if live, idle, _ := v.pool.counts(); live != 2 || idle != 2 || v.pool.live.Load() != 2 {
+			t.Fatalf("after 8 concurrent replacements of one instance: %d live (%d counted), %d idle; the pool keeps 2", live, v.pool.live.Load(), idle)
+		}
+	}
+}
+
 func TestTrappedInstanceIsReplaced(t *testing.T) {
 	r, _ := newRuntime(t)
 	p, h := behaviors(t, r, PluginConfig{Instances: 2, Policy: Fail})
