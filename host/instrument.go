@@ -113,17 +113,17 @@ func instrument(wasm []byte) (*instrumented, error) {
 		sr := reader{b: s.body}
 		switch s.id {
 		case secType:
-			types = sr.u32()
+			types = sr.count()
 			for i := range types {
 				if form := sr.byte(); form != 0x60 {
 					return nil, fmt.Errorf("type %d: unsupported form 0x%02X", i, form)
 				}
-				params := sr.u32()
+				params := sr.count()
 				for range params {
 					sr.valType()
 				}
 				typeParams = append(typeParams, params)
-				results := sr.u32()
+				results := sr.count()
 				for range results {
 					sr.valType()
 				}
@@ -132,7 +132,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 				}
 			}
 		case secImport:
-			for range sr.u32() {
+			for range sr.count() {
 				e := importEntry{module: sr.name(), name: sr.name(), kind: sr.byte()}
 				switch e.kind {
 				case 0:
@@ -156,7 +156,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 				out.imports = append(out.imports, e)
 			}
 		case secFunction:
-			for range sr.u32() {
+			for range sr.count() {
 				funcTypes = append(funcTypes, sr.u32())
 				if sr.err != nil {
 					break
@@ -168,10 +168,10 @@ func instrument(wasm []byte) (*instrumented, error) {
 				out.minPages = sr.u32()
 			}
 		case secGlobal:
-			definedGlobals = sr.u32()
+			definedGlobals = sr.count()
 		case secExport:
 			hasExports = true
-			for range sr.u32() {
+			for range sr.count() {
 				if name := sr.name(); name == budgetExport {
 					return nil, fmt.Errorf("module already exports %q, a name the host reserves", name)
 				}
@@ -347,7 +347,7 @@ func (rw *rewriter) checkpointTest() []byte {
 // initializers.
 func (rw *rewriter) globals(sec, newGlobal []byte) ([]byte, error) {
 	r := reader{b: sec}
-	n := r.u32()
+	n := r.count()
 	out := leb128.AppendU32(nil, n+1)
 	for i := range n {
 		start := r.off
@@ -368,7 +368,7 @@ func (rw *rewriter) globals(sec, newGlobal []byte) ([]byte, error) {
 // exports renumbers exported functions and exports the budget.
 func (rw *rewriter) exports(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
-	n := r.u32()
+	n := r.count()
 	out := leb128.AppendU32(nil, n+1)
 	for range n {
 		name := r.name()
@@ -390,7 +390,7 @@ func (rw *rewriter) exports(sec []byte) ([]byte, error) {
 // functions.
 func (rw *rewriter) tables(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
-	for range r.u32() {
+	for range r.count() {
 		if r.off < len(sec) && sec[r.off] == 0x40 {
 			return nil, errors.New("table with an initializer expression: unsupported")
 		}
@@ -406,7 +406,7 @@ func (rw *rewriter) tables(sec []byte) ([]byte, error) {
 // elements renumbers the functions of element segments.
 func (rw *rewriter) elements(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
-	n := r.u32()
+	n := r.count()
 	out := leb128.AppendU32(nil, n)
 	for i := range n {
 		flags := r.u32()
@@ -426,7 +426,7 @@ func (rw *rewriter) elements(sec []byte) ([]byte, error) {
 		if flags&3 != 0 { // elemkind or reftype
 			out = append(out, r.byte())
 		}
-		count := r.u32()
+		count := r.count()
 		out = leb128.AppendU32(out, count)
 		for range count {
 			if flags&4 == 0 {
@@ -492,7 +492,7 @@ func (rw *rewriter) names(sec []byte) []byte {
 		}
 		if id == 1 || id == 2 {
 			br := reader{b: body}
-			n := br.u32()
+			n := br.count()
 			nb := leb128.AppendU32(nil, n)
 			for range n {
 				nb = leb128.AppendU32(nb, rw.fn(br.u32()))
@@ -500,7 +500,7 @@ func (rw *rewriter) names(sec []byte) []byte {
 					nb = appendName(nb, br.name())
 					continue
 				}
-				m := br.u32()
+				m := br.count()
 				nb = leb128.AppendU32(nb, m)
 				for range m {
 					nb = appendName(leb128.AppendU32(nb, br.u32()), br.name())
@@ -520,7 +520,7 @@ func (rw *rewriter) names(sec []byte) []byte {
 // functions renumbered.
 func (rw *rewriter) code(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
-	n := r.u32()
+	n := r.count()
 	out := leb128.AppendU32(make([]byte, 0, len(sec)+len(sec)/4), n)
 	var body []byte
 	for f := range n {
@@ -530,7 +530,7 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 			return nil, fmt.Errorf("code of function %d: %w", f, r.err)
 		}
 		fr := reader{b: fb}
-		entries := fr.u32()
+		entries := fr.count()
 		entriesEnd := fr.off
 		var nLocals uint64
 		if int(f) < len(rw.params) {
@@ -635,7 +635,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 				return nil, fmt.Errorf("global index %d out of range", i)
 			}
 		case op == 0x0E: // br_table
-			for range r.u32() {
+			for range r.count() {
 				r.u32()
 			}
 			r.u32()
@@ -644,12 +644,12 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			r.u32()
 			r.u32()
 		case op == 0x1C: // select t*
-			for range r.u32() {
+			for range r.count() {
 				r.valType()
 			}
 		case op == 0x1F: // try_table
 			r.blockType()
-			for range r.u32() {
+			for range r.count() {
 				if kind := r.byte(); kind <= 1 {
 					r.u32()
 				}

@@ -185,6 +185,10 @@ func TestInstrumentRefuses(t *testing.T) {
 				Exports: []wasmgen.Export{{Name: budgetExport}}}).Bytes(),
 			"a name the host reserves"},
 		"no exports": {(&wasmgen.Module{Types: []wasmgen.FuncType{{}}, Funcs: []wasmgen.Func{{Type: 0}}}).Bytes(), "exports nothing"},
+		// Counts the bytes cannot hold (found by FuzzInstrument): a type of 2^29 parameters,
+		// and 2^32-1 imports, each looped over for a minute before.
+		"a forged parameter count": {[]byte("\x00asm\x01\x00\x00\x00\x01\x07\x01\x60\x80\x80\x80\x80\x02"), "exceeds"},
+		"a forged import count":    {[]byte("\x00asm\x01\x00\x00\x00\x02\x05\xff\xff\xff\xff\x0f"), "exceeds"},
 	} {
 		if _, err := instrument(c.wasm); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", name, err, c.want)

@@ -87,6 +87,18 @@ func (r *reader) u32() uint32 {
 	return 0
 }
 
+// count reads the length of a vector. Every element takes a byte at least, so a count
+// beyond the bytes left is refused at once: a loop over a forged count of four billion
+// would otherwise spin (and append) long after the reader ran out of input.
+func (r *reader) count() uint32 {
+	n := r.u32()
+	if uint64(n) > uint64(len(r.b)-r.off) {
+		r.fail(fmt.Errorf("count %d exceeds the %d bytes left", n, len(r.b)-r.off))
+		return 0
+	}
+	return n
+}
+
 // s64 skips a signed LEB128 of at most 10 bytes (also used for s32 and s33).
 func (r *reader) s64() {
 	for range 10 {
