@@ -1,14 +1,20 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/mqgate/mqgate/internal/wasmgen"
+	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/sdk/abi"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // More looping calls than Ps: every call still ends near its deadline. A deadline counted
@@ -80,5 +86,104 @@ func TestDeadlineEndsALoopOfBulkMemoryInstructions(t *testing.T) {
 	}
 	if d > 500*time.Millisecond {
 		t.Fatalf("a 10 ms deadline ended the call after %v", d)
+	}
+}
+
+// A loop over host functions that each do much work for the guest (random_get, fd_write,
+// hmac_sha1 of 16 MiB) still ends near a 10 ms deadline: a call passes one checkpoint
+// per iteration, so without the host functions looking at the deadline themselves
+// (guest.spent) it ran 4096 of them, seconds to minutes of host CPU, before a look.
+func TestDeadlineEndsALoopOfCostlyHostCalls(t *testing.T) {
+	const size = 16 << 20
+	const i32 = byte(wasmgen.I32)
+	for _, c := range []struct {
+		name   string
+		kind   abi.Kind
+		module string
+		fn     string
+		typ    wasmgen.FuncType
+		setup  []byte // before the loop
+		args   []byte
+	}{
+		{"random_get", abi.KindSend, abi.WASIModule, "random_get", wasmgen.FuncType{Params: []byte{i32, i32}, Results: []byte{i32}},
+			nil, cat(wasmgen.I32Const(0), wasmgen.I32Const(size))},
+		// fd_write(stdout, iovs at 0, 1 iovec, nwritten at 8); the iovec: 16 MiB from 64.
+		{"fd_write", abi.KindSend, abi.WASIModule, "fd_write", wasmgen.FuncType{Params: []byte{i32, i32, i32, i32}, Results: []byte{i32}},
+			cat(wasmgen.I32Const(0), wasmgen.I32Const(64), []byte{0x36, 0x02, 0x00}, wasmgen.I32Const(4), wasmgen.I32Const(size-64), []byte{0x36, 0x02, 0x00}),
+			cat(wasmgen.I32Const(1), wasmgen.I32Const(0), wasmgen.I32Const(1), wasmgen.I32Const(8))},
+		{"hmac_sha1", abi.KindRPC, abi.HostModule, abi.HostHMACSHA1, wasmgen.FuncType{Params: []byte{i32, i32, i32, i32, i32}, Results: []byte{i32}},
+			nil, cat(wasmgen.I32Const(0), wasmgen.I32Const(16), wasmgen.I32Const(0), wasmgen.I32Const(size), wasmgen.I32Const(0))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, _ := newRuntime(t)
+			entry := cat(c.setup, []byte{0x03, 0x40}, c.args, []byte{0x10, 0x00, wasmgen.Drop, 0x0C, 0x00, 0x0B, wasmgen.Unreachable})
+			m := wasmgen.Plugin{Version: 1, Kind: c.kind, Entry: entry, Imports: []wasmgen.Import{{Module: c.module, Name: c.fn}}}.Module()
+			m.Types = append(slices.Clip(m.Types), c.typ)
+			m.Imports[0].Type = uint32(len(m.Types) - 1)
+			m.Memory = &wasmgen.Limits{Min: size / pageSize, Max: size / pageSize}
+			p, err := r.Load(context.Background(), PluginConfig{Name: c.name, Kind: c.kind, Instances: 1, Policy: Fail, Deadline: 10 * time.Millisecond}, m.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if c.kind == abi.KindRPC {
+				h, _ := NewRPCHook(p)
+				err = h.BeforeRequest("127.0.0.1:10911", &remoting.Command{Code: int32(remoting.SendMessage)})
+			} else {
+				h, _ := NewSendHook(p)
+				err = h.BeforeSend(context.Background(), sendEvents("", "x"))
+			}
+			d := time.Since(start)
+			t.Logf("%v after %v", err, d)
+			if !errors.Is(err, ErrDeadline) {
+				t.Fatalf("the call = %v, want ErrDeadline", err)
+			}
+			if d > 2*time.Second {
+				t.Fatalf("a 10 ms deadline ended the call after %v", d)
+			}
+		})
+	}
+}
+
+func cat(parts ...[]byte) []byte { return slices.Concat(parts...) }
+
+// An allocation strategy's random source (guestRand around a fixed seed) gives the bytes
+// wazero's default gives: gateways of this version and of versions before it, sharing a
+// group, must compute the same assignment.
+func TestDeterministicRandomSourceIsWazeros(t *testing.T) {
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	m := &wasmgen.Module{
+		Types:        []wasmgen.FuncType{{Params: []byte{wasmgen.I32, wasmgen.I32}, Results: []byte{wasmgen.I32}}, {}},
+		Imports:      []wasmgen.Import{{Module: abi.WASIModule, Name: "random_get", Type: 0}},
+		Funcs:        []wasmgen.Func{{Type: 1, Code: cat(wasmgen.I32Const(0), wasmgen.I32Const(64), []byte{0x10, 0x00, wasmgen.Drop})}},
+		Memory:       &wasmgen.Limits{Min: 1, Max: 1},
+		ExportMemory: true,
+		Exports:      []wasmgen.Export{{Name: "fill", Index: 1}},
+	}
+	cm, err := r.CompileModule(ctx, m.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &guest{}
+	g.stdout, g.stderr = stream{g: g}, stream{g: g}
+	var got [2][]byte
+	for i, cfg := range []wazero.ModuleConfig{wazero.NewModuleConfig(), moduleConfig(g, true)} {
+		mod, err := r.InstantiateModule(ctx, cm, cfg.WithName(fmt.Sprint(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // the stream goes on from call to call
+			if _, err := mod.ExportedFunction("fill").Call(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := mod.Memory().Read(0, 64)
+			got[i] = append(got[i], b...)
+		}
+	}
+	if !bytes.Equal(got[0], got[1]) {
+		t.Fatalf("random_get of a deterministic instance:\n%x\nwazero's default:\n%x", got[1], got[0])
 	}
 }

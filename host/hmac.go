@@ -28,11 +28,12 @@ func hostHMACSHA1(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	g.mac.sum(key, msg, out)
 	stack[0] = 0
+	g.spent(len(msg))
 }
 
-// maxHMACMessage bounds what one hmac_sha1 hashes: the host function runs outside the
-// call's deadline, so a hostile hook could otherwise spend ~20 ms of host CPU hashing its
-// whole memory. A request frame is at most 16 MiB; its signed content is less.
+// maxHMACMessage bounds what one hmac_sha1 hashes (~20 ms of host CPU); a large one
+// makes the call look at its deadline (guest.spent). A request frame is at most 16 MiB;
+// its signed content is less.
 const maxHMACMessage = 16 << 20
 
 // keyedMAC is an instance's HMAC, keyed once for as long as the key does not change (a

@@ -210,6 +210,20 @@ func hostYield(ctx context.Context, _ api.Module, _ []uint64) {
 	g.checkDeadline()
 }
 
+// costlyWork is how many bytes of host work done for a guest (a hash, a random fill, a
+// write to its output) make the host function look at the call's deadline. A guest
+// looping over such calls passes one checkpoint an iteration, so the checkpoints alone
+// would let it run yieldEvery of them, minutes of host CPU, between two looks.
+const costlyWork = 64 << 10
+
+// spent is told by a host function of n bytes of work it did for the guest: past
+// costlyWork, it looks at the running call's deadline, as a yield does.
+func (g *guest) spent(n int) {
+	if n >= costlyWork && g.state != idle {
+		g.checkDeadline()
+	}
+}
+
 // checkDeadline ends the running call, by a panic that wazero returns from the call, once
 // it is past its deadline. A call's clock starts at its first check rather than on entry,
 // which would read the clock on every call; a call meets its first check after at most

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"log/slog"
+	mathrand "math/rand"
 	"strings"
 	"sync/atomic"
 	"unicode/utf8"
@@ -26,10 +28,24 @@ func moduleConfig(g *guest, deterministic bool) wazero.ModuleConfig {
 		WithStartFunctions(). // _initialize runs under its deadline, not at instantiation
 		WithStdout(&g.stdout).
 		WithStderr(&g.stderr)
-	if !deterministic {
-		c = c.WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader)
+	if deterministic {
+		// wazero's own fixed-seed source, which every gateway's instance repeats.
+		return c.WithRandSource(guestRand{g, mathrand.New(mathrand.NewSource(42))})
 	}
-	return c
+	return c.WithSysWalltime().WithSysNanotime().WithRandSource(guestRand{g, rand.Reader})
+}
+
+// guestRand is an instance's random source (random_get), which counts a large fill as
+// work done for the guest (guest.spent).
+type guestRand struct {
+	g *guest
+	r io.Reader
+}
+
+func (r guestRand) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.g.spent(n)
+	return n, err
 }
 
 // guestKey finds the guest of a host function call in its context.
@@ -79,6 +95,7 @@ const tailSize = 2 << 10
 
 func (s *stream) Write(p []byte) (int, error) {
 	n := len(p)
+	defer s.g.spent(n)
 	if s.isTail {
 		s.tail = append(s.tail, p...)
 		if len(s.tail) > tailSize {
