@@ -199,7 +199,11 @@ func checkConsumeEdits(g *guest, out []byte, msgs []*message.Ext) failure {
 			if msg := checkPropertyEdit(d.Bytes(), d.Bytes()); msg != "" {
 				return failure{kind: FailBadResult, detail: msg}
 			}
-		case abi.OpDeleteProperty, abi.OpSetBody:
+		case abi.OpDeleteProperty:
+			if name := d.Bytes(); len(name) == 0 && d.Err() == nil {
+				return failure{kind: FailBadResult, detail: "empty property name"}
+			}
+		case abi.OpSetBody:
 			d.Bytes()
 		default:
 			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit op %d is not a consume hook's", op)}

@@ -158,3 +158,22 @@ func TestEditsOfOneMessageAreBounded(t *testing.T) {
 		t.Fatalf("consume, %d edits of one message: %v %q, %d properties", maxMessageEdits+1, res.kind, res.detail, msgs[0].Properties.Len())
 	}
 }
+
+// An empty property name is a bad result in every edit that names one (ABI.md §6), a
+// deletion's too: it would delete nothing, and says the plugin is broken.
+func TestEmptyPropertyNameIsABadResult(t *testing.T) {
+	for name, edit := range map[string]func([]byte) []byte{
+		"set":    setEdit(0, "", "v"),
+		"delete": oneStrEdit(0, abi.OpDeleteProperty, ""),
+	} {
+		if res := applySendEdits(&guest{}, editAnswer(edit), sendEvents("", "a")); res.kind != FailBadResult || res.detail != "empty property name" {
+			t.Errorf("send, %s: %v %q, want a bad result", name, res.kind, res.detail)
+		}
+		verdicts := append(abi.AppendU32(nil, 1), abi.VerdictDeliver)
+		msgs := []*message.Ext{{Message: message.Message{Topic: "T"}}}
+		res := applyConsumeEdits(&guest{}, append(verdicts, editAnswer(edit)...), msgs, make([]instance.ConsumeVerdict, 1))
+		if res.kind != FailBadResult || res.detail != "empty property name" {
+			t.Errorf("consume, %s: %v %q, want a bad result", name, res.kind, res.detail)
+		}
+	}
+}

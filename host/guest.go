@@ -173,6 +173,9 @@ func (g *guest) run(f api.Function) bool {
 	err := f.CallWithStack(g.ctx, g.stack)
 	if g.state != interrupted && err == nil {
 		g.state = idle
+		if g.memRefused.Load() { // a refused memory.grow the module got over
+			g.memRefused.Store(false)
+		}
 		return true
 	}
 	g.fail = g.classify(err)

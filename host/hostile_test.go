@@ -501,3 +501,30 @@ func TestHostileEditFloodIsRefusedQuickly(t *testing.T) {
 		t.Logf("user sees: %v", err)
 	}
 }
+
+// A module that got over a refused memory.grow (it checks for -1, as it should) and later
+// traps for another reason is told the trap, not that it asked for too much memory.
+func TestRefusedGrowthOvercomeIsNotBlamedForALaterTrap(t *testing.T) {
+	r, _ := newRuntime(t)
+	// First call: flag the global, grow by 10,000 pages (refused: past 32 MiB), answer OK.
+	// Later calls: unreachable.
+	entry := []byte{0x23, 0x00, 0x45, 0x04, 0x40} // global.get 0, i32.eqz, if
+	entry = append(append(entry, wasmgen.I32Const(1)...), 0x24, 0x00)
+	entry = append(append(entry, wasmgen.I32Const(10000)...), 0x40, 0x00, wasmgen.Drop)
+	entry = append(append(entry, wasmgen.Result(16, 5)...), 0x0F, 0x0B, wasmgen.Unreachable)
+	m := wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: entry}.Module()
+	m.Memory = &wasmgen.Limits{Min: 1, Max: 65536}
+	m.Globals = [][]byte{append([]byte{wasmgen.I32, 0x01}, append(wasmgen.I32Const(0), 0x0B)...)}
+	p, err := r.Load(context.Background(), PluginConfig{Name: "grows", Instances: 1, Policy: Fail}, m.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	if err := h.BeforeSend(context.Background(), sendEvents("", "x")); err != nil {
+		t.Fatalf("the call that got over a refused growth: %v", err)
+	}
+	err = h.BeforeSend(context.Background(), sendEvents("", "x"))
+	if !errors.Is(err, ErrTrap) || errors.Is(err, ErrMemoryLimit) {
+		t.Fatalf("the trap after it: %v, want ErrTrap", err)
+	}
+}

@@ -261,7 +261,11 @@ func checkSendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 			if d.Err() == nil {
 				same = out[from:d.Offset()]
 			}
-		case abi.OpDeleteProperty, abi.OpReject:
+		case abi.OpDeleteProperty:
+			if name := d.Bytes(); len(name) == 0 && d.Err() == nil {
+				return failure{kind: FailBadResult, detail: "empty property name"}
+			}
+		case abi.OpReject:
 			d.Bytes()
 		default:
 			return failure{kind: FailBadResult, detail: fmt.Sprintf("edit op %d is not a send hook's", op)}
