@@ -117,7 +117,8 @@ type PluginConfig struct {
 	MaxInstances int
 	// Policy applies when a call fails; QuarantineAfter consecutive failures quarantine
 	// the plugin (calls go straight to the policy) until Swap, Rollback or Resume.
-	// Default 5; negative never quarantines.
+	// Default 5; negative never quarantines. Calls that found every instance busy
+	// (ErrBusy: saturation, not a broken plugin) do not count.
 	Policy          Policy
 	QuarantineAfter int
 	// MaxOutput bounds a call's result. Default 16 MiB.

@@ -361,8 +361,10 @@ func (c *call) record(f failure) *CallError {
 	v.failures.Add(1)
 	// The consecutive failures are the active version's: a call still in flight on a
 	// version swapped or rolled back out neither quarantines its successor nor clears it.
+	// A call that found every instance busy says the plugin is saturated, not broken: it
+	// does not count towards a quarantine, which only Resume lifts.
 	var n int32
-	if p.active.Load() == v {
+	if p.active.Load() == v && f.kind != FailBusy {
 		n = p.consecutive.Add(1)
 	}
 	now := time.Now()

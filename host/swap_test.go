@@ -423,3 +423,27 @@ func TestRuntimeCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatalf("after the runtime closed, policy skip: %v", err)
 	}
 }
+
+// Calls that found every instance busy say the plugin is saturated, not broken: however
+// many, they do not quarantine it (which only Resume lifts); failures of its own do.
+func TestBusyCallsDoNotQuarantine(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, err := r.Load(context.Background(), PluginConfig{Name: "saturated", Instances: 1, QuarantineAfter: 2},
+		wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &call{p: p, v: p.active.Load(), entry: abi.EntryBeforeSend}
+	for range 10 {
+		c.record(failure{kind: FailBusy, detail: "all 1 instances busy for 10ms"})
+	}
+	if st := p.Status(); st.Quarantined || st.ConsecutiveFailures != 0 {
+		t.Fatalf("after 10 busy calls: quarantined %v, %d consecutive failures", st.Quarantined, st.ConsecutiveFailures)
+	}
+	for range 2 {
+		c.record(failure{kind: FailTrap, detail: "unreachable"})
+	}
+	if !p.Status().Quarantined {
+		t.Fatal("2 traps with QuarantineAfter 2: not quarantined")
+	}
+}
