@@ -287,16 +287,24 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// A consumer and the allocation plugin it names arrive in one reload: the plugin is loaded
-// first, so the consumer's strategy is found.
-func TestReloadConsumerWithANewAllocationPlugin(t *testing.T) {
-	dc := startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
-	wasm := filepath.Join(t.TempDir(), "circle.wasm")
+// circleReloadSetup starts a dev cluster and writes the circle strategy's module; it
+// returns them and a gateway.toml for the cluster without plugins or consumers.
+func circleReloadSetup(t *testing.T) (dc *devcluster.Cluster, wasm, base string) {
+	t.Helper()
+	dc = startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
+	wasm = filepath.Join(t.TempDir(), "circle.wasm")
 	if err := os.WriteFile(wasm, plugintest.Build(t, "plugins/circle"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	base := "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"\"\n[client]\nnamesrv = [\"" + dc.NameServerAddr() + "\"]\n" +
+	base = "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"\"\n[client]\nnamesrv = [\"" + dc.NameServerAddr() + "\"]\n" +
 		"[plugins]\ncache_dir = \"" + testWasmCache() + "\"\n"
+	return dc, wasm, base
+}
+
+// A consumer and the allocation plugin it names arrive in one reload: the plugin is loaded
+// first, so the consumer's strategy is found.
+func TestReloadConsumerWithANewAllocationPlugin(t *testing.T) {
+	dc, wasm, base := circleReloadSetup(t)
 	g := startGateway(t, *parseValid(t, base))
 	createTopic(t, g, dc.BrokerAddr(), "CircleTopic", 4)
 	src := base + "\n[[plugin]]\nname = \"ring\"\nfile = \"" + wasm + "\"\nslot = \"allocate\"\n" +
@@ -321,13 +329,7 @@ func TestReloadConsumerWithANewAllocationPlugin(t *testing.T) {
 // A consumer added after a reload removed the [[plugin]] it names as its allocation
 // strategy is refused, not run silently with the fallback strategy.
 func TestConsumerNamingAPluginAReloadRemovedIsRefused(t *testing.T) {
-	dc := startDevCluster(t, devcluster.Config{DelayFactor: 0.001})
-	wasm := filepath.Join(t.TempDir(), "circle.wasm")
-	if err := os.WriteFile(wasm, plugintest.Build(t, "plugins/circle"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	base := "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"\"\n[client]\nnamesrv = [\"" + dc.NameServerAddr() + "\"]\n" +
-		"[plugins]\ncache_dir = \"" + testWasmCache() + "\"\n"
+	_, wasm, base := circleReloadSetup(t)
 	g := startGateway(t, *parseValid(t, base+"\n[[plugin]]\nname = \"ring\"\nfile = \""+wasm+"\"\nslot = \"allocate\"\n"))
 	cfg, err := Parse("gateway.toml", []byte(base), func(string) (string, bool) { return "", false })
 	if err != nil {

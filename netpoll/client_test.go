@@ -430,29 +430,41 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// silentPeer listens for one connection, which it holds open and never reads, until the
+// test ends; it returns the address.
+func silentPeer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			accepted <- nc
+		}
+		close(accepted)
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		if nc := <-accepted; nc != nil {
+			nc.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
 func TestWriteBlockedOnAPeerThatDoesNotReadClosesTheConnection(t *testing.T) {
 	for _, netConn := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NetConn=%v", netConn), func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			accepted := make(chan net.Conn, 1)
-			go func() {
-				nc, err := ln.Accept()
-				if err == nil {
-					accepted <- nc // held open, never read
-				}
-			}()
+			addr := silentPeer(t)
 			logs := &logRecorder{}
 			cl := newClient(t, ClientConfig{WriteTimeout: 200 * time.Millisecond, NetConn: netConn, Logger: logs.logger()})
-			addr := ln.Addr().String()
 			c, err := cl.Conn(context.Background(), addr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer func() { (<-accepted).Close() }()
 			req := request(codeEcho, "big", remoting.RocketMQ)
 			req.Body = make([]byte, 1<<20)
 			start := time.Now()
@@ -482,24 +494,12 @@ func TestWriteBlockedOnAPeerThatDoesNotReadClosesTheConnection(t *testing.T) {
 func TestCallerBehindAFullBacklogGivesUpWithItsContext(t *testing.T) {
 	for _, netConn := range []bool{false, true} {
 		t.Run(fmt.Sprintf("NetConn=%v", netConn), func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			accepted := make(chan net.Conn, 1)
-			go func() {
-				nc, err := ln.Accept()
-				if err == nil {
-					accepted <- nc // held open, never read
-				}
-			}()
+			addr := silentPeer(t)
 			cl := newClient(t, ClientConfig{WriteTimeout: time.Minute, NetConn: netConn, Logger: quietLogger()})
-			c, err := cl.Conn(context.Background(), ln.Addr().String())
+			c, err := cl.Conn(context.Background(), addr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer func() { (<-accepted).Close() }()
 			big := request(codeEcho, "big", remoting.RocketMQ)
 			big.Body = make([]byte, 1<<20)
 			full := func() bool {
