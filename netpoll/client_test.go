@@ -417,7 +417,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.RequestTimeout != 3*time.Second || c.MaxFrameLength != remoting.DefaultMaxFrameLength ||
-		c.MaxInFlightPerConn != 4096 || c.Logger == nil {
+		c.MaxInFlightPerConn != 65535 || c.Logger == nil {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 	bad := ClientConfig{RequestTimeout: -1, MaxInFlightPerConn: -3}

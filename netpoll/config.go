@@ -18,7 +18,10 @@ type ClientConfig struct {
 	// then closed. Default 10s.
 	WriteTimeout time.Duration
 	// MaxInFlightPerConn bounds requests awaiting a response on one connection; further
-	// callers wait for a slot or for their context. Default 4096.
+	// callers wait for a slot or for their context. Default 65535, Java's
+	// clientAsyncSemaphoreValue: a long poll holds its slot for up to its suspend time, and
+	// one connection carries every consumer group's pulls from its broker (and the
+	// sends), so a gateway of many groups and queues needs thousands.
 	MaxInFlightPerConn int
 	MaxFrameLength     int // largest frame accepted; default remoting.DefaultMaxFrameLength
 	// HandlerWorkers bounds the goroutines running handlers of peer-initiated requests;
@@ -63,7 +66,7 @@ func (c *ClientConfig) Validate() error {
 	defDuration(&c.DialTimeout, 3*time.Second)
 	defDuration(&c.RequestTimeout, 3*time.Second)
 	defDuration(&c.WriteTimeout, 10*time.Second)
-	defInt(&c.MaxInFlightPerConn, 4096)
+	defInt(&c.MaxInFlightPerConn, 65535)
 	defInt(&c.MaxFrameLength, remoting.DefaultMaxFrameLength)
 	defInt(&c.HandlerWorkers, 16)
 	defInt(&c.HandlerQueue, 1024)
