@@ -161,7 +161,13 @@ func hasControl(s string) bool {
 // name or value (the decoder drops them) or a separator inside, properties longer than an
 // int16 length holds (ErrMessageTooLarge), tags and keys (ValidateTag, ValidateKey), and a
 // DELAY that is not a number.
-func (m *Message) Validate(maxBodySize int) error {
+func (m *Message) Validate(maxBodySize int) error { return m.ValidateLeaving(maxBodySize, 0) }
+
+// ValidateLeaving is Validate leaving room in the properties' limit for propertyRoom
+// encoded bytes that the sender adds before sending (its unique id, a namespace): a
+// message within the limit only without them would reach the broker over it, and fail
+// there, or fail every message coalesced with it.
+func (m *Message) ValidateLeaving(maxBodySize, propertyRoom int) error {
 	if maxBodySize <= 0 {
 		maxBodySize = DefaultMaxBodySize
 	}
@@ -185,7 +191,11 @@ func (m *Message) Validate(maxBodySize int) error {
 			return err
 		}
 	}
-	if n := m.Properties.EncodedLen(); n > maxPropertiesLen {
+	if n := m.Properties.EncodedLen(); n+propertyRoom > maxPropertiesLen {
+		if propertyRoom > 0 {
+			return tooLarge("properties", "the properties take %d bytes, and %d more with the producer's, more than %d",
+				n, n+propertyRoom, maxPropertiesLen)
+		}
 		return tooLarge("properties", "the properties take %d bytes, more than %d", n, maxPropertiesLen)
 	}
 	if err := ValidateTag(m.Tags()); err != nil {

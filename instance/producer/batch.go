@@ -137,7 +137,7 @@ func (p *Producer) prepareBatch(c *sendCall, msgs []*message.Message) error {
 		if m == nil {
 			return batchInvalid(i, "", &message.ValidationError{Field: "message", Reason: "the message is nil"})
 		}
-		if err := m.Validate(p.cfg.MaxMessageSize); err != nil {
+		if err := m.ValidateLeaving(p.cfg.MaxMessageSize, p.propertyRoom(m)); err != nil {
 			return batchInvalid(i, "", err)
 		}
 		switch {

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,36 @@ func TestShutdownDeadline(t *testing.T) {
 	defer cancel()
 	if err := p.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// A message whose properties fit the limit only without what the producer adds (its
+// unique id, a namespace's instance id) is refused before it is sent, with
+// ErrMessageTooLarge, rather than failing at the broker.
+func TestPropertiesLimitLeavesRoomForTheProducersOwn(t *testing.T) {
+	for _, ns := range []string{"", "MQ_INST_1_ab"} {
+		t.Run("namespace="+ns, func(t *testing.T) {
+			wire := "Room"
+			if ns != "" {
+				wire = ns + "%Room"
+			}
+			nsrv, brokers := fakeCluster(t, wire, 1, "a")
+			inst := startInstance(t, instanceConfig(nsrv.Addr()))
+			p := startProducer(t, inst, Config{Namespace: ns})
+			m := newMessage("Room", "body")
+			m.Properties.Set("pad", "x")
+			m.Properties.Set("pad", strings.Repeat("x", 1+32767-10-m.Properties.EncodedLen())) // 10 under the limit
+			if err := m.Validate(0); err != nil {
+				t.Fatalf("the message alone is valid: %v", err)
+			}
+			_, err := p.Send(bg(t), m)
+			if !errors.Is(err, message.ErrMessageTooLarge) || brokers[0].sends() != 0 {
+				t.Fatalf("Send = %v, %d requests; want ErrMessageTooLarge before sending", err, brokers[0].sends())
+			}
+			ok := newMessage("Room", "body")
+			if _, err := p.Send(bg(t), ok); err != nil {
+				t.Fatalf("a message well within the limit: %v", err)
+			}
+		})
 	}
 }

@@ -64,7 +64,8 @@ func (p *Producer) SendOneway(ctx context.Context, msg *message.Message) error {
 // id, compression, the transaction flag, and the retry-topic header fields.
 func (p *Producer) prepare(c *sendCall) error {
 	msg := c.msg
-	if err := msg.Validate(p.cfg.MaxMessageSize); err != nil {
+	c.msgID = msg.UniqKey()
+	if err := msg.ValidateLeaving(p.cfg.MaxMessageSize, p.roomFor(c.msgID == "")); err != nil {
 		return err
 	}
 	c.te = p.entry(msg.Topic)
@@ -76,7 +77,6 @@ func (p *Producer) prepare(c *sendCall) error {
 			msg.Properties.Set(message.PropertyInstanceID, p.cfg.Namespace) // Java's msg.setInstanceId
 		}
 	}
-	c.msgID = msg.UniqKey()
 	if c.msgID == "" {
 		c.msgID = p.ids.Next()
 		if len(p.hooks) > 0 {
@@ -181,6 +181,23 @@ func (p *Producer) sendSync(c *sendCall) (instance.SendResult, error) {
 	}
 	return instance.SendResult{}, &SendError{Topic: c.msg.Topic, Attempts: c.attempts,
 		Brokers: append([]string(nil), c.brokers...), Err: lastErr, Timeout: timedOut}
+}
+
+// propertyRoom is how many encoded bytes of properties the producer adds to msg before
+// sending it, which its validation leaves room for.
+func (p *Producer) propertyRoom(msg *message.Message) int { return p.roomFor(msg.UniqKey() == "") }
+
+// roomFor is propertyRoom of a message with or without a unique id: its id if it has
+// none (name, 32 hex digits and the two separators), the namespace's instance id.
+func (p *Producer) roomFor(needsID bool) int {
+	room := 0
+	if needsID {
+		room += len(message.PropertyUniqKey) + 32 + 2
+	}
+	if ns := p.cfg.Namespace; ns != "" {
+		room += len(message.PropertyInstanceID) + len(ns) + 2
+	}
+	return room
 }
 
 // addedProperties is how many properties a send may add to a message, to make room for

@@ -89,7 +89,9 @@ func (p *Producer) SendInTransaction(ctx context.Context, msg *message.Message,
 		return TransactionResult{}, err
 	}
 	msg.Properties.Delete(message.PropertyDelayTimeLevel)
-	if err := msg.Validate(p.cfg.MaxMessageSize); err != nil {
+	// Room for the two properties set below too.
+	room := len(message.PropertyTransactionPrepared) + len("true") + len(message.PropertyProducerGroup) + len(p.group) + 4
+	if err := msg.ValidateLeaving(p.cfg.MaxMessageSize, p.propertyRoom(msg)+room); err != nil {
 		return TransactionResult{}, err
 	}
 	msg.Properties.Set(message.PropertyTransactionPrepared, "true")
