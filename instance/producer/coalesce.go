@@ -396,14 +396,23 @@ func (p *Producer) build(b *batch) bool {
 	} else {
 		b.sent = append(b.sent, b.live...)
 	}
-	var err error
+	// A message that cannot be encoded (its properties grown past the limit by a hook)
+	// fails alone: the others were coalesced with it by chance.
+	sent := b.sent[:0]
 	for _, m := range b.sent {
+		at := len(b.body)
+		var err error
 		if b.body, err = message.AppendBatch(b.body, unsafe.Slice(m.msg, 1)); err != nil {
-			b.sent = b.sent[:0]
-			b.fail(err)
-			return false
+			b.body, m.err = b.body[:at], err
+			continue
 		}
 		m.result = instance.SendResult{}
+		sent = append(sent, m)
+	}
+	clear(b.sent[len(sent):])
+	if b.sent = sent; len(sent) == 0 {
+		b.after()
+		return false
 	}
 	b.h = remoting.SendRequest{
 		ProducerGroup:         p.group,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -435,5 +436,65 @@ func TestShutdownFlushesLingeringBatches(t *testing.T) {
 	}
 	if err := <-done; err != nil || brokers[0].sends() != 1 {
 		t.Fatalf("%v after %d sends", err, brokers[0].sends())
+	}
+}
+
+// growingHook gives a message whose body is "big" a property of 32 KiB, past what a
+// message's properties may take: what a careless enricher could do.
+type growingHook struct{}
+
+func (growingHook) BeforeSend(_ context.Context, evs []instance.SendEvent) error {
+	for i := range evs {
+		if string(evs[i].Message.Body) == "big" {
+			evs[i].Message.Properties.Set("x-huge", strings.Repeat("x", 32<<10))
+		}
+	}
+	return nil
+}
+
+func (growingHook) AfterSend(context.Context, []instance.SendEvent) {}
+
+// A message of a coalesced batch that cannot be encoded fails alone, with
+// ErrMessageTooLarge: the others, coalesced with it by chance, are sent.
+func TestCoalescedMessageTooLargeFailsAlone(t *testing.T) {
+	ns, brokers := fakeCluster(t, "Props", 1, "a")
+	b := brokers[0]
+	release := make(chan struct{})
+	var first sync.Once
+	b.setAnswer(func(*remoting.Command) *remoting.Command {
+		first.Do(func() { <-release }) // the first send holds the queue: the next two wait together
+		return nil
+	})
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}, Hooks: []instance.SendHook{growingHook{}}})
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := p.Send(bg(t), newMessage("Props", "first"))
+		firstDone <- err
+	}()
+	waitFor(t, "the first send in flight", func() bool { return b.sends() == 1 })
+	qb := p.entry("Props").batcher(instance.MessageQueue{Topic: "Props", BrokerName: "a"})
+	waiting := func(n int) func() bool {
+		return func() bool { qb.mu.Lock(); defer qb.mu.Unlock(); return qb.n == n }
+	}
+	var bigErr, otherErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, bigErr = p.Send(bg(t), newMessage("Props", "big")) })
+	waitFor(t, "the big message waiting", waiting(1))
+	wg.Go(func() { _, otherErr = p.Send(bg(t), newMessage("Props", "other")) })
+	waitFor(t, "both waiting", waiting(2))
+	close(release)
+	wg.Wait()
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(bigErr, message.ErrMessageTooLarge) {
+		t.Errorf("the message grown too large: %v, want ErrMessageTooLarge", bigErr)
+	}
+	if otherErr != nil {
+		t.Errorf("the message coalesced with it: %v", otherErr)
+	}
+	if n := b.sends(); n != 2 {
+		t.Errorf("%d requests, want the first and the other's", n)
 	}
 }
