@@ -145,7 +145,17 @@ func (p *Producer) Shutdown(ctx context.Context) error {
 	}
 	if p.stop != nil {
 		p.stop()
-		p.workers.Wait() // a check in progress ends with its END_TRANSACTION's 3s timeout
+		// A check in progress ends with its END_TRANSACTION's 3s timeout, or never if the
+		// checker ignores its context: the wait ends with ctx (its goroutine with the checks).
+		checked := make(chan struct{})
+		go func() { p.workers.Wait(); close(checked) }()
+		select {
+		case <-checked:
+		case <-ctx.Done():
+			if waitErr == nil {
+				waitErr = fmt.Errorf("producer %s: shutdown: transaction checks still running: %w", p.group, ctx.Err())
+			}
+		}
 	}
 	err := p.inst.UnregisterProducer(ctx, p.group)
 	p.log.Info("producer: shut down")

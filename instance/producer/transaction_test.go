@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +213,42 @@ func transactionScenario(t *testing.T, inst *instance.Instance, brokerAddr, topi
 		}
 		return bodies["commit"] && bodies["unknown"]
 	})
+}
+
+// Shutdown waits for a transaction check under way only while its context allows: a
+// checker stuck on a call that ignores its context does not hold it for ever.
+func TestShutdownHonoursItsContextWhileACheckRuns(t *testing.T) {
+	ns, _ := fakeCluster(t, "Tx", 1, "a")
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	block := make(chan struct{})
+	defer close(block)
+	var started atomic.Bool
+	p, err := New(inst, Config{Group: "pgtx", Logger: discard, TransactionChecker: TransactionCheckerFunc(
+		func(context.Context, *message.Ext) LocalTransactionState {
+			started.Store(true)
+			<-block // a checker stuck on a database call that ignores ctx
+			return Unknown
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ext := &message.Ext{}
+	ext.Topic = "Tx"
+	p.CheckTransactionState(context.Background(), "127.0.0.1:1", ext, &remoting.CheckTransactionStateRequest{})
+	waitFor(t, "the check to start", started.Load)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "transaction checks still running") {
+			t.Fatalf("Shutdown = %v, want its context's error naming the checks", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown with a 200 ms context still waits for the stuck checker")
+	}
 }
