@@ -162,17 +162,22 @@ func (p *Producer) sendAlone(c *sendCall, qb *queueBatcher, mq instance.MessageQ
 // lingerFirst has the first caller to an idle queue wait Linger, or until a batch is
 // full, for others to join it. Called with qb locked.
 func (p *Producer) lingerFirst(c *sendCall, qb *queueBatcher) bool {
+	// At most half the time the send has left: the rest is the request's.
+	wait := p.cfg.Coalesce.Linger
+	if dl := c.ctx.deadline; !dl.IsZero() {
+		wait = min(wait, time.Until(dl)/2)
+	}
 	if c.mode == modeAsync {
 		qb.linger = c
 		qb.lingerGen++
 		gen := qb.lingerGen
-		qb.lingerTimer = time.AfterFunc(p.cfg.Coalesce.Linger, func() { p.lingerDone(qb, gen) })
+		qb.lingerTimer = time.AfterFunc(wait, func() { p.lingerDone(qb, gen) })
 		qb.mu.Unlock()
 		return true
 	}
 	qb.linger = c
 	qb.mu.Unlock()
-	t := time.NewTimer(p.cfg.Coalesce.Linger)
+	t := time.NewTimer(wait)
 	select {
 	case <-c.wake:
 	case <-t.C:

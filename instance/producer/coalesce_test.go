@@ -498,3 +498,38 @@ func TestCoalescedMessageTooLargeFailsAlone(t *testing.T) {
 		t.Errorf("%d requests, want the first and the other's", n)
 	}
 }
+
+// A lone caller lingers at most half the time its send has left, not the whole Linger:
+// with a Linger longer than the send timeout, its send would otherwise time out waiting.
+func TestLingerIsBoundedByTheSendsDeadline(t *testing.T) {
+	ns, brokers := fakeCluster(t, "Lone", 1, "a")
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	p := startProducer(t, inst, Config{SendTimeout: 400 * time.Millisecond, Coalesce: CoalesceConfig{Enabled: true, Linger: time.Hour}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Send(bg(t), newMessage("Lone", "sync"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a lone sync send, Linger over SendTimeout: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lone sync send still lingers past its deadline")
+	}
+	if err := p.SendAsync(bg(t), newMessage("Lone", "async"), func(_ instance.SendResult, err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a lone async send, Linger over SendTimeout: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lone async send still lingers past its deadline")
+	}
+	if n := brokers[0].sends(); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
+	}
+}

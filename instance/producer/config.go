@@ -102,8 +102,8 @@ type CoalesceConfig struct {
 	// A message larger than this is sent on its own.
 	MaxBytes int
 	// Linger is how long the first caller to an idle queue waits for others before
-	// sending. 0 (default): it sends at once, and a batch holds only what queued while a
-	// send to the queue was in flight.
+	// sending, at most half the time its send has left. 0 (default): it sends at once,
+	// and a batch holds only what queued while a send to the queue was in flight.
 	Linger time.Duration
 }
 
