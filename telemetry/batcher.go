@@ -32,8 +32,11 @@ type SpanBatcher struct {
 	stopped bool
 	dropped uint64
 
-	exportMu sync.Mutex              // one export at a time: exporters need not be safe for concurrent use
-	batch    []sdktrace.ReadOnlySpan // the batch being exported, reused; under exportMu
+	// exporting holds a token during an export, one at a time as exporters need not be
+	// safe for concurrent use; a channel, not a mutex, so that ForceFlush can stop
+	// waiting for a stuck export when its context ends.
+	exporting chan struct{}
+	batch     []sdktrace.ReadOnlySpan // the batch being exported, reused; while exporting is held
 
 	// life is the context of the exports the goroutine starts: Shutdown cancels it when
 	// its own context ends first, so that an export under way does not outlive it by the
@@ -106,7 +109,8 @@ func NewSpanBatcher(exp sdktrace.SpanExporter) *SpanBatcher {
 }
 
 func newSpanBatcher(exp sdktrace.SpanExporter, o batcherOptions) *SpanBatcher {
-	b := &SpanBatcher{exp: exp, opts: o, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	b := &SpanBatcher{exp: exp, opts: o, exporting: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	b.life, b.endLife = context.WithCancel(context.Background())
 	go b.run()
 	return b
@@ -165,10 +169,15 @@ func (b *SpanBatcher) run() {
 }
 
 // export exports every pending span, in batches of at most maxBatch, each within the
-// export timeout, while ctx allows; it returns the first error.
+// export timeout, while ctx allows, including while it waits for an export under way; it
+// returns the first error.
 func (b *SpanBatcher) export(ctx context.Context) error {
-	b.exportMu.Lock()
-	defer b.exportMu.Unlock()
+	select {
+	case b.exporting <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-b.exporting }()
 	var first error
 	for {
 		if err := ctx.Err(); err != nil {
@@ -221,7 +230,13 @@ func (b *SpanBatcher) Shutdown(ctx context.Context) error {
 		finished := make(chan error, 1)
 		go func() {
 			<-b.done
-			finished <- errors.Join(b.export(ctx), b.exp.Shutdown(ctx))
+			err := b.export(ctx)
+			// Even with ctx ended, the exporter is shut down only after a ForceFlush's
+			// export under way has returned.
+			b.exporting <- struct{}{}
+			err = errors.Join(err, b.exp.Shutdown(ctx))
+			<-b.exporting
+			finished <- err
 		}()
 		select {
 		case b.err = <-finished:

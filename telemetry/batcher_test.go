@@ -63,6 +63,33 @@ func TestSpanBatcher(t *testing.T) {
 			t.Fatalf("%d spans exported after ForceFlush, want 25", n)
 		}
 	})
+	t.Run("ForceFlush returns at its deadline while an export is stuck on a slow collector", func(t *testing.T) {
+		exp := &countingExporter{release: make(chan struct{}), started: make(chan struct{}, 1)}
+		b := newSpanBatcher(exp, batcherOptions{delay: time.Hour, timeout: time.Hour, maxQueue: 100, maxBatch: 2})
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
+		endSpans(tp, 2) // a full batch: the goroutine's export starts and blocks
+		<-exp.started
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- b.ForceFlush(ctx) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("ForceFlush: %v, want the deadline", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("ForceFlush with a 50ms context still blocked after 5s by the export under way")
+		}
+		close(exp.release)
+		endSpans(tp, 1)
+		if err := tp.ForceFlush(context.Background()); err != nil || exp.count() != 3 {
+			t.Fatalf("ForceFlush once the export returned: %v, %d spans exported, want 3", err, exp.count())
+		}
+		if err := tp.Shutdown(context.Background()); err != nil || !exp.isShut() {
+			t.Fatalf("Shutdown: %v, exporter shut down %v", err, exp.isShut())
+		}
+	})
 	t.Run("Shutdown exports what is pending and shuts the exporter down, then nothing is taken", func(t *testing.T) {
 		exp := &countingExporter{}
 		b := newSpanBatcher(exp, batcherOptions{delay: time.Hour, timeout: time.Second, maxQueue: 100, maxBatch: 10})
