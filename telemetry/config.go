@@ -49,7 +49,8 @@ type Config struct {
 	// recorded whatever the ratio. OTEL_TRACES_SAMPLER=traceidratio or
 	// parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG, always_on, always_off.
 	SampleRatio *float64 `toml:"sample_ratio"`
-	// ServiceName is service.name; OTEL_SERVICE_NAME; default "mqgate".
+	// ServiceName is service.name; OTEL_SERVICE_NAME, then service.name in
+	// OTEL_RESOURCE_ATTRIBUTES; default "mqgate".
 	ServiceName string `toml:"service_name"`
 	// ResourceAttributes are added to the resource, over OTEL_RESOURCE_ATTRIBUTES.
 	ResourceAttributes map[string]string `toml:"resource_attributes"`
@@ -126,6 +127,11 @@ func (c *Config) applyEnv(env environment) error {
 		c.ServiceName = get("OTEL_SERVICE_NAME")
 	}
 	if c.ServiceName == "" {
+		// The OTel spec's order: OTEL_SERVICE_NAME, then OTEL_RESOURCE_ATTRIBUTES'
+		// service.name; resource() would otherwise put the default over the latter.
+		c.ServiceName = serviceNameIn(get("OTEL_RESOURCE_ATTRIBUTES"))
+	}
+	if c.ServiceName == "" {
 		c.ServiceName = DefaultServiceName
 	}
 	if c.MetricInterval == 0 {
@@ -152,6 +158,24 @@ func (c *Config) applyEnv(env environment) error {
 		}
 	}
 	return nil
+}
+
+// serviceNameIn returns service.name in an OTEL_RESOURCE_ATTRIBUTES value, decoded as
+// the SDK decodes it (the last one when repeated), or "".
+func serviceNameIn(attrs string) string {
+	name := ""
+	for p := range strings.SplitSeq(attrs, ",") {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) != "service.name" {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if d, err := url.PathUnescape(v); err == nil {
+			v = d
+		}
+		name = v
+	}
+	return name
 }
 
 // samplerFromEnv maps OTEL_TRACES_SAMPLER and its argument to a ratio. The parent-based

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,24 @@ func TestApplyEnvPrecedence(t *testing.T) {
 				t.Errorf("file settings lost: %+v", c)
 			}
 		}},
+		{"service.name in OTEL_RESOURCE_ATTRIBUTES names the service when OTEL_SERVICE_NAME does not", Config{Enabled: true},
+			map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod, service.name = orders%2Dgw"},
+			func(t *testing.T, c Config) {
+				if c.ServiceName != "orders-gw" {
+					t.Errorf("service name %q, want orders-gw", c.ServiceName)
+				}
+			}},
+		{"OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES, the file over both", Config{Enabled: true},
+			map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=attrs", "OTEL_SERVICE_NAME": "env"},
+			func(t *testing.T, c Config) {
+				if c.ServiceName != "env" {
+					t.Errorf("service name %q, want env", c.ServiceName)
+				}
+				f := Config{Enabled: true, ServiceName: "file"}
+				if err := f.applyEnv(envOf(map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=attrs", "OTEL_SERVICE_NAME": "env"})); err != nil || f.ServiceName != "file" {
+					t.Errorf("with the file's service_name: %q, %v, want file", f.ServiceName, err)
+				}
+			}},
 		{"OTEL_SDK_DISABLED turns it off", Config{Enabled: true}, map[string]string{"OTEL_SDK_DISABLED": "true"},
 			func(t *testing.T, c Config) {
 				if c.Enabled {
@@ -142,5 +161,21 @@ func TestConventionNames(t *testing.T) {
 				t.Errorf("messaging.operation.type = %q, want send", v)
 			}
 		})
+	}
+}
+
+func TestResourceCarriesServiceNameFromResourceAttributes(t *testing.T) {
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=orders-gw,deployment.environment=prod")
+	t.Setenv("OTEL_SERVICE_NAME", "")
+	c := Config{Enabled: true}
+	if err := c.ApplyEnv(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.resource(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := res.Set().Value("service.name"); v.AsString() != "orders-gw" {
+		t.Fatalf("service.name %q, want orders-gw from OTEL_RESOURCE_ATTRIBUTES", v.AsString())
 	}
 }

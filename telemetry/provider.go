@@ -219,7 +219,7 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 }
 
 // resource is the SDK's default resource (telemetry.sdk.*), then OTEL_RESOURCE_ATTRIBUTES
-// and OTEL_SERVICE_NAME, then the file's attributes and service name.
+// and OTEL_SERVICE_NAME, then the file's attributes and the service name ApplyEnv chose.
 func (c *Config) resource(ctx context.Context) (*resource.Resource, error) {
 	kv := []attribute.KeyValue{attribute.String("service.name", c.ServiceName)}
 	for _, k := range slices.Sorted(maps.Keys(c.ResourceAttributes)) {
