@@ -71,15 +71,8 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	if opts.dev {
 		cfg.Dev.Enabled = true
 	}
-	// [log] applies where the command line is silent.
-	lc := cfg.Log
-	if opts.logLevelSet || lc.Level == "" {
-		lc.Level = opts.logLevel.String()
-	}
-	if opts.logFormatSet || lc.Format == "" {
-		lc.Format = opts.logFormat
-	}
-	if log, err = gateway.NewReloadableLogger(lc, stderr); err != nil {
+	applyLogFlags(&cfg.Log, opts)
+	if log, err = gateway.NewReloadableLogger(cfg.Log, stderr); err != nil {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		return exitUsage
 	}
@@ -117,6 +110,18 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// applyLogFlags puts the command line's log settings over [log] where given, and where
+// [log] is silent. Start and SIGHUP both use it, so that a reload compares like with like
+// and an unchanged file changes nothing.
+func applyLogFlags(c *gateway.LogConfig, opts options) {
+	if opts.logLevelSet || c.Level == "" {
+		c.Level = opts.logLevel.String()
+	}
+	if opts.logFormatSet || c.Format == "" {
+		c.Format = opts.logFormat
+	}
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {

@@ -34,13 +34,7 @@ func reloadConfig(ctx context.Context, g *gateway.Gateway, opts options, log *sl
 	if opts.dev {
 		cfg.Dev.Enabled = true
 	}
-	// The command line wins over [log], as at start.
-	if opts.logLevelSet {
-		cfg.Log.Level = opts.logLevel.String()
-	}
-	if opts.logFormatSet {
-		cfg.Log.Format = opts.logFormat
-	}
+	applyLogFlags(&cfg.Log, opts)
 	rctx, cancel := context.WithTimeout(ctx, g.Config().HTTP.ShutdownTimeout)
 	defer cancel()
 	rep, err := g.Reload(rctx, cfg)

@@ -86,3 +86,40 @@ subscriptions = [{ topic = "HupTopic" }]
 
 	r.stop(t)
 }
+
+// A SIGHUP with the file unchanged changes nothing, --log-format and --log-level saying
+// otherwise than [log] included: the command line wins over [log] at start as at reload.
+func TestSIGHUPOnAnUnchangedFileChangesNothingWhateverTheLogFlags(t *testing.T) {
+	const text = `
+[http]
+listen = "127.0.0.1:0"
+
+[admin]
+listen = ""
+
+[log]
+format = "json"
+level = "debug"
+
+[dev]
+namesrv_listen = "127.0.0.1:0"
+broker_listen = "127.0.0.1:0"
+`
+	path := writeConfig(t, text)
+	cmd := exec.Command(build(t), "--config", path, "--dev", "--log-format", "text", "--log-level", "info")
+	r := startBinary(t, cmd)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(r.stderr.String(), "configuration reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload in the log:\n%s", r.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
+	if log := r.stderr.String(); !strings.Contains(log, "nothing changed") {
+		t.Errorf("an unchanged file reloaded as changed:\n%s", log[strings.Index(log, "SIGHUP"):])
+	}
+	r.stop(t)
+}
