@@ -57,6 +57,10 @@ type Config struct {
 	Log       LogConfig        `toml:"log"`
 
 	Logger *slog.Logger `toml:"-"` // default slog.Default()
+
+	// keyPos is where the file set each key, "gateway.toml:6" by dotted path
+	// ("telemetry.sample_ratio"), for Validate's errors; set by Parse.
+	keyPos map[string]string
 }
 
 // HTTPConfig is the [http] section: the HTTP API's server.
@@ -168,9 +172,13 @@ func (c *Config) Validate() error {
 		c.Logger = slog.Default()
 	}
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(key, format string, args ...any) { errs = append(errs, badSetting(key, format, args...)) }
 	if err := c.Telemetry.ApplyEnv(); err != nil {
-		bad("[telemetry] %v", err)
+		key := "" // an OTEL_* variable's: not the file's
+		if se := (*telemetry.SettingError)(nil); errors.As(err, &se) {
+			key = "telemetry." + se.Key
+		}
+		bad(key, "[telemetry] %v", err)
 	}
 	errs = append(errs, c.Log.validate()...)
 
@@ -179,27 +187,27 @@ func (c *Config) Validate() error {
 		h.Listen = DefaultHTTPListen
 	}
 	if err := checkListen(h.Listen); err != nil {
-		bad("[http] listen: %v", err)
+		bad("http.listen", "[http] listen: %v", err)
 	}
 	durations := []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
+		table, name string
+		v           *time.Duration
+		def         time.Duration
 	}{
-		{"[http] read_header_timeout", &h.ReadHeaderTimeout, DefaultReadHeaderTimeout},
-		{"[http] read_timeout", &h.ReadTimeout, DefaultReadTimeout},
-		{"[http] idle_timeout", &h.IdleTimeout, DefaultIdleTimeout},
-		{"[http] shutdown_timeout", &h.ShutdownTimeout, DefaultShutdownTimeout},
-		{"[client] request_timeout", &c.Client.RequestTimeout, 0},
-		{"[client] poll_namesrv_interval", &c.Client.PollNameServerInterval, 0},
-		{"[client] heartbeat_interval", &c.Client.HeartbeatInterval, 0},
-		{"[producer] send_timeout", &c.Producer.SendTimeout, 0},
-		{"[producer.coalesce] linger", &c.Producer.Coalesce.Linger, 0},
+		{"http", "read_header_timeout", &h.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{"http", "read_timeout", &h.ReadTimeout, DefaultReadTimeout},
+		{"http", "idle_timeout", &h.IdleTimeout, DefaultIdleTimeout},
+		{"http", "shutdown_timeout", &h.ShutdownTimeout, DefaultShutdownTimeout},
+		{"client", "request_timeout", &c.Client.RequestTimeout, 0},
+		{"client", "poll_namesrv_interval", &c.Client.PollNameServerInterval, 0},
+		{"client", "heartbeat_interval", &c.Client.HeartbeatInterval, 0},
+		{"producer", "send_timeout", &c.Producer.SendTimeout, 0},
+		{"producer.coalesce", "linger", &c.Producer.Coalesce.Linger, 0},
 	}
 	for _, d := range durations {
 		switch {
 		case *d.v < 0:
-			bad("%s: %v is negative", d.name, *d.v)
+			bad(d.table+"."+d.name, "[%s] %s: %v is negative", d.table, d.name, *d.v)
 		case *d.v == 0:
 			*d.v = d.def
 		}
@@ -207,7 +215,7 @@ func (c *Config) Validate() error {
 	if h.MaxBatch == 0 {
 		h.MaxBatch = DefaultMaxBatch
 	} else if h.MaxBatch < 0 {
-		bad("[http] max_batch: %d is negative", h.MaxBatch)
+		bad("http.max_batch", "[http] max_batch: %d is negative", h.MaxBatch)
 	}
 
 	p := &c.Producer
@@ -215,15 +223,15 @@ func (c *Config) Validate() error {
 		p.Group = DefaultProducerGroup
 	}
 	if err := message.ValidateGroup(p.Group); err != nil {
-		bad("[producer] group: %v", err)
+		bad("producer.group", "[producer] group: %v", err)
 	}
 	if p.MaxMessageSize == 0 {
 		p.MaxMessageSize = message.DefaultMaxBodySize
 	} else if p.MaxMessageSize < 0 {
-		bad("[producer] max_message_size: %d is negative", p.MaxMessageSize)
+		bad("producer.max_message_size", "[producer] max_message_size: %d is negative", p.MaxMessageSize)
 	}
 	if p.Retries != nil && *p.Retries < 0 {
-		bad("[producer] retries: %d is negative", *p.Retries)
+		bad("producer.retries", "[producer] retries: %d is negative", *p.Retries)
 	}
 	for _, n := range []struct {
 		name string
@@ -231,11 +239,11 @@ func (c *Config) Validate() error {
 	}{{"default_topic_queues", p.DefaultTopicQueues},
 		{"coalesce.max_messages", p.Coalesce.MaxMessages}, {"coalesce.max_bytes", p.Coalesce.MaxBytes}} {
 		if n.v < 0 {
-			bad("[producer] %s: %d is negative", n.name, n.v)
+			bad("producer."+n.name, "[producer] %s: %d is negative", n.name, n.v)
 		}
 	}
 	if p.CompressLevel < 0 || p.CompressLevel > 9 {
-		bad("[producer] compress_level: %d is not a zlib level (0 for the default, 1..9)", p.CompressLevel)
+		bad("producer.compress_level", "[producer] compress_level: %d is not a zlib level (0 for the default, 1..9)", p.CompressLevel)
 	}
 	if p.Coalesce.Enabled == nil {
 		p.Coalesce.Enabled = ptr(true)
@@ -243,14 +251,14 @@ func (c *Config) Validate() error {
 	if h.MaxRequestBytes == 0 {
 		h.MaxRequestBytes = int64(base64.StdEncoding.EncodedLen(max(p.MaxMessageSize, 0))) + requestOverhead
 	} else if h.MaxRequestBytes < 0 {
-		bad("[http] max_request_bytes: %d is negative", h.MaxRequestBytes)
+		bad("http.max_request_bytes", "[http] max_request_bytes: %d is negative", h.MaxRequestBytes)
 	}
 
 	errs = append(errs, c.Client.validate(c.Dev.Enabled)...)
 	errs = append(errs, c.Dev.validate()...)
 	errs = append(errs, c.validatePlugins()...)
 	errs = append(errs, c.validateConsumers()...)
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(c.positioned(errs)...); err != nil {
 		return fmt.Errorf("gateway config: %w", err)
 	}
 	return nil
@@ -258,24 +266,24 @@ func (c *Config) Validate() error {
 
 func (c *ClientConfig) validate(dev bool) []error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(key, format string, args ...any) { errs = append(errs, badSetting(key, format, args...)) }
 	if !dev && len(c.NameServers) == 0 && c.NameServerURL == "" {
-		bad("[client]: no NameServer: set namesrv (or namesrv_url), or run the dev cluster (--dev)")
+		bad("client", "[client]: no NameServer: set namesrv (or namesrv_url), or run the dev cluster (--dev)")
 	}
 	for i, a := range c.NameServers {
 		if err := checkHostPort(a, false); err != nil {
-			bad("[client] namesrv[%d]: %v", i, err)
+			bad("client.namesrv", "[client] namesrv[%d]: %v", i, err)
 		}
 	}
 	if c.NameServerURL != "" {
 		u, err := url.Parse(c.NameServerURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("[client] namesrv_url: %q is not an http(s) URL", c.NameServerURL)
+			bad("client.namesrv_url", "[client] namesrv_url: %q is not an http(s) URL", c.NameServerURL)
 		}
 	}
 	if c.ClientIP != "" {
 		if _, err := netip.ParseAddr(c.ClientIP); err != nil {
-			bad("[client] client_ip: %q is not an IP address", c.ClientIP)
+			bad("client.client_ip", "[client] client_ip: %q is not an IP address", c.ClientIP)
 		}
 	}
 	switch s := strings.ToUpper(c.Serialize); s {
@@ -283,21 +291,21 @@ func (c *ClientConfig) validate(dev bool) []error {
 	case "ROCKETMQ", "JSON":
 		c.Serialize = s
 	default:
-		bad("[client] serialize: %q: want ROCKETMQ or JSON", c.Serialize)
+		bad("client.serialize", "[client] serialize: %q: want ROCKETMQ or JSON", c.Serialize)
 	}
 	a := c.ACL
 	if (a.AccessKey == "") != (a.SecretKey == "") {
-		bad("[client.acl]: access_key and secret_key go together")
+		bad("client.acl", "[client.acl]: access_key and secret_key go together")
 	}
 	if a.SecurityToken != "" && a.AccessKey == "" {
-		bad("[client.acl]: security_token without access_key")
+		bad("client.acl", "[client.acl]: security_token without access_key")
 	}
 	return errs
 }
 
 func (d *DevConfig) validate() []error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(key, format string, args ...any) { errs = append(errs, badSetting(key, format, args...)) }
 	if d.NameServerListen == "" {
 		d.NameServerListen = DefaultDevNameServer
 	}
@@ -317,16 +325,43 @@ func (d *DevConfig) validate() []error {
 		return nil // the rest only matters to a cluster that runs
 	}
 	if err := checkListen(d.NameServerListen); err != nil {
-		bad("[dev] namesrv_listen: %v", err)
+		bad("dev.namesrv_listen", "[dev] namesrv_listen: %v", err)
 	}
 	if err := checkListen(d.BrokerListen); err != nil {
-		bad("[dev] broker_listen: %v", err)
+		bad("dev.broker_listen", "[dev] broker_listen: %v", err)
 	}
 	if d.QueuesPerTopic < 1 || d.QueuesPerTopic > 1024 {
-		bad("[dev] queues: %d is out of 1..1024", d.QueuesPerTopic)
+		bad("dev.queues", "[dev] queues: %d is out of 1..1024", d.QueuesPerTopic)
 	}
 	if d.DelayFactor < 0 {
-		bad("[dev] delay_factor: %v is negative", d.DelayFactor)
+		bad("dev.delay_factor", "[dev] delay_factor: %v is negative", d.DelayFactor)
+	}
+	return errs
+}
+
+// settingError is a setting that does not validate, with its dotted key path as the file
+// writes it ("http.shutdown_timeout"), by which Validate names the file and line that set it.
+type settingError struct {
+	key string
+	err error
+}
+
+func (e *settingError) Error() string { return e.err.Error() }
+func (e *settingError) Unwrap() error { return e.err }
+
+func badSetting(key, format string, args ...any) error {
+	return &settingError{key: key, err: fmt.Errorf(format, args...)}
+}
+
+// positioned puts before each settingError the file position of its key, when the file set
+// it (a Config built in code has none, a default value no line).
+func (c *Config) positioned(errs []error) []error {
+	for i, err := range errs {
+		if se, ok := err.(*settingError); ok {
+			if pos := c.keyPos[se.key]; pos != "" {
+				errs[i] = fmt.Errorf("%s: %w", pos, err)
+			}
+		}
 	}
 	return errs
 }

@@ -23,7 +23,7 @@ import (
 // replaced by the environment variable NAME, which must then be set and not empty.
 //
 // Load applies no defaults and checks nothing beyond the file's shape: Validate (which
-// New calls) does.
+// New calls) does, naming the file, line and key of a setting the file wrote.
 func Load(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -67,7 +67,27 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (Con
 		return Config{}, err
 	}
 	f.consumerPositions(&cfg)
+	cfg.keyPos = f.keyPositions(md.Keys())
 	return cfg, nil
+}
+
+// keyPositions maps the dotted path of each key in the file to "name:line", for the errors
+// of Validate (settingError); nil for a file without keys, as for a Config built in code.
+func (f *fileErrors) keyPositions(keys []toml.Key) map[string]string {
+	var pos map[string]string
+	for _, k := range keys {
+		n := f.index().line(k)
+		if n == 0 {
+			continue
+		}
+		if pos == nil {
+			pos = map[string]string{}
+		}
+		if p := strings.Join(k, "."); pos[p] == "" {
+			pos[p] = fmt.Sprintf("%s:%d", f.name, n)
+		}
+	}
+	return pos
 }
 
 // fileErrors builds the errors of one file, "name:line: ...".

@@ -141,7 +141,7 @@ func (c *Config) validatePlugins() []error {
 	}
 	if *a.Listen != "" {
 		if err := checkListen(*a.Listen); err != nil {
-			bad("[admin] listen: %v", err)
+			errs = append(errs, badSetting("admin.listen", "[admin] listen: %v", err))
 		}
 	}
 	names, secrets := map[string]bool{}, map[string]bool{}
@@ -176,7 +176,7 @@ func (c *Config) validatePlugins() []error {
 	if p.MaxModuleSize == 0 {
 		p.MaxModuleSize = DefaultMaxModuleSize
 	} else if p.MaxModuleSize < 0 {
-		bad("[plugins] max_module_size: %d is negative", p.MaxModuleSize)
+		errs = append(errs, badSetting("plugins.max_module_size", "[plugins] max_module_size: %d is negative", p.MaxModuleSize))
 	}
 	if p.Dir == "" && c.Admin.enabled() {
 		p.Dir = DefaultPluginDir

@@ -271,6 +271,57 @@ func TestValidateRefusesWhatCannotWork(t *testing.T) {
 	}
 }
 
+// A value that parses but cannot work is reported, as a type error is, with the file and
+// line that set it, at start (Validate) as at a reload (Reload validates first).
+func TestValidateNamesTheLineOfASettingFromTheFile(t *testing.T) {
+	const head = "[client]\nnamesrv = [\"127.0.0.1:9876\"]\n\n"
+	tests := []struct{ name, toml, want string }{
+		{"sample ratio out of range", head + "[telemetry]\nenabled = true\nsample_ratio = 2.0\n",
+			"gateway.toml:6: [telemetry] telemetry: sample_ratio 2: want 0 to 1"},
+		{"telemetry protocol", head + "[telemetry]\nprotocol = \"udp\"\n",
+			`gateway.toml:5: [telemetry] telemetry: protocol "udp": want grpc or http`},
+		{"negative duration", head + "[http]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout = \"-1s\"\n",
+			"gateway.toml:6: [http] shutdown_timeout: -1s is negative"},
+		{"a dotted key", "\nproducer.coalesce.linger = \"-1ms\"\n" + head,
+			"gateway.toml:2: [producer.coalesce] linger: -1ms is negative"},
+		{"an element of an array", "[client]\nnamesrv = [\n  \"localhost\",\n]\n",
+			"gateway.toml:2: [client] namesrv[0]: address localhost: missing port"},
+		{"log format", head + "[log]\nformat = \"xml\"\n",
+			`gateway.toml:5: [log] format: "xml": want text or json`},
+		{"admin listen", head + "[admin]\nlisten = \"9090\"\n",
+			"gateway.toml:5: [admin] listen: address 9090: missing port"},
+		{"a table's rule, at its header", head + "[client.acl]\naccess_key = \"ak\"\n",
+			"gateway.toml:4: [client.acl]: access_key and secret_key go together"},
+		{"a default the file did not write has no line", "[http]\nlisten = \"127.0.0.1:0\"\n",
+			"gateway config: [client]: no NameServer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("gateway.toml", []byte(tt.toml), noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Logger = discard
+			err = cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one with %q", err, tt.want)
+			}
+		})
+	}
+
+	g, err := New(testConfig("127.0.0.1:9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse("gateway.toml", []byte(tests[0].toml), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Reload(ctxFor(t, time.Second), cfg); err == nil || !strings.Contains(err.Error(), tests[0].want) {
+		t.Errorf("reload: %v, want %q", err, tests[0].want)
+	}
+}
+
 // The example gateway.toml at the root documents the defaults: decoded and validated, it
 // gives what an empty file gives (with its example NameServer).
 func TestExampleFileDocumentsTheDefaults(t *testing.T) {

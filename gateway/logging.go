@@ -23,7 +23,7 @@ func (c *LogConfig) validate() []error {
 	switch strings.ToLower(c.Format) {
 	case "", "text", "json":
 	default:
-		errs = append(errs, fmt.Errorf("[log] format: %q: want text or json", c.Format))
+		errs = append(errs, badSetting("log.format", "[log] format: %q: want text or json", c.Format))
 	}
 	if _, err := c.level(); err != nil {
 		errs = append(errs, err)
@@ -37,7 +37,7 @@ func (c *LogConfig) level() (slog.Level, error) {
 		return slog.LevelInfo, nil
 	}
 	if err := l.UnmarshalText([]byte(c.Level)); err != nil {
-		return 0, fmt.Errorf("[log] level: %q: want debug, info, warn or error", c.Level)
+		return 0, badSetting("log.level", "[log] level: %q: want debug, info, warn or error", c.Level)
 	}
 	return l, nil
 }

@@ -70,6 +70,21 @@ type Config struct {
 	exportTraces, exportMetrics bool
 }
 
+// SettingError is a setting of the file's [telemetry] table that does not validate (its
+// value may have come from the environment when the file left it out). Key is the
+// setting's name in the table, "sample_ratio", by which the gateway names the file's line.
+type SettingError struct {
+	Key string
+	Err error
+}
+
+func (e *SettingError) Error() string { return e.Err.Error() }
+func (e *SettingError) Unwrap() error { return e.Err }
+
+func badSetting(key, format string, args ...any) error {
+	return &SettingError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
 // environment is how ApplyEnv reads variables: os.LookupEnv, or a map in tests.
 type environment func(string) (string, bool)
 
@@ -99,12 +114,12 @@ func (c *Config) applyEnv(env environment) error {
 	case "http", "http/protobuf":
 		c.Protocol = "http"
 	default:
-		return fmt.Errorf("telemetry: protocol %q: want grpc or http", c.Protocol)
+		return badSetting("protocol", "telemetry: protocol %q: want grpc or http", c.Protocol)
 	}
 	if c.Endpoint != "" && strings.Contains(c.Endpoint, "://") {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return fmt.Errorf("telemetry: endpoint %q: want host:port or an http(s) URL", c.Endpoint)
+			return badSetting("endpoint", "telemetry: endpoint %q: want host:port or an http(s) URL", c.Endpoint)
 		}
 	}
 	endpointFor := func(signal string) bool {
@@ -121,7 +136,7 @@ func (c *Config) applyEnv(env environment) error {
 		c.SampleRatio = &r
 	}
 	if r := *c.SampleRatio; !(r >= 0 && r <= 1) {
-		return fmt.Errorf("telemetry: sample_ratio %v: want 0 to 1", r)
+		return badSetting("sample_ratio", "telemetry: sample_ratio %v: want 0 to 1", r)
 	}
 	if c.ServiceName == "" {
 		c.ServiceName = get("OTEL_SERVICE_NAME")
@@ -147,14 +162,14 @@ func (c *Config) applyEnv(env environment) error {
 		c.MetricInterval = DefaultMetricInterval
 	}
 	if c.MetricInterval < 0 {
-		return fmt.Errorf("telemetry: metric_interval %v is negative", c.MetricInterval)
+		return badSetting("metric_interval", "telemetry: metric_interval %v is negative", c.MetricInterval)
 	}
 	if c.Conventions == 0 {
 		c.Conventions = ParseStabilityOptIn(get("OTEL_SEMCONV_STABILITY_OPT_IN"))
 	}
 	for k := range c.Headers {
 		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
-			return fmt.Errorf("telemetry: header name %q is not a valid HTTP header name", k)
+			return badSetting("headers", "telemetry: header name %q is not a valid HTTP header name", k)
 		}
 	}
 	return nil
