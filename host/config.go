@@ -19,8 +19,9 @@ type Config struct {
 	CacheDir string
 	// MaxModuleSize refuses larger modules. Default 32 MiB (a Go plugin is 2-4 MiB).
 	MaxModuleSize int
-	// WatchdogTick is the granularity of call deadlines: a call is ended at its first
-	// yield (instrument.go) once a tick past its deadline. Default 1 ms.
+	// WatchdogTick is the granularity of call deadlines, read from the monotonic clock
+	// at a call's yields (instrument.go): a call is ended at its first yield a tick past
+	// its deadline. Default 1 ms.
 	WatchdogTick time.Duration
 	// Logger receives what plugins log and what the host logs about them. Default
 	// slog.Default().

@@ -14,7 +14,7 @@ import (
 // the context: ~300 ns and 3 allocations per call here, fifteen times the call itself.
 // Worse, code compiled from WebAssembly has no Go safepoints: while a module loops,
 // Go's garbage collector cannot stop the world, and every goroutine waits for it (the
-// watchdog that should stop the loop included).
+// goroutine that would stop the loop included).
 //
 // So the host rewrites every module before compiling it. It adds a mutable i32 global,
 // the budget (exported as budgetExport), an import of the host function mqgate.yield

@@ -242,7 +242,7 @@ func (g *guest) checkDeadline() {
 	}
 }
 
-// ticks converts a deadline into watchdog ticks, rounding up.
+// ticks converts a deadline into ticks of the deadline clock (WatchdogTick), rounding up.
 func (r *Runtime) ticks(d time.Duration) int64 {
 	return int64((d + r.cfg.WatchdogTick - 1) / r.cfg.WatchdogTick)
 }
