@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -96,8 +97,9 @@ func (i *Instance) NameServers() []string { return i.ns.list() }
 // that answered. It keeps using the NameServer that last worked; when that one cannot be
 // reached (the dial fails or the connection breaks), it tries the others in turn within
 // the same call, as Java's getAndCreateNameserverChannel does when it creates a channel.
-// A NameServer that times out is dropped (its connection closed, as Java's
-// clientCloseSocketIfTimeout) and the next call picks another. NameServer requests are
+// A NameServer silent for a whole RequestTimeout is dropped (its connection closed, as
+// Java's clientCloseSocketIfTimeout) and the next call picks another; a caller's shorter
+// deadline does not drop it. NameServer requests are
 // reads, so sending one again elsewhere is safe.
 func (i *Instance) invokeNameServer(ctx context.Context, req *remoting.Command) (*remoting.Command, string, error) {
 	if len(i.ns.list()) == 0 {
@@ -113,6 +115,7 @@ func (i *Instance) invokeNameServer(ctx context.Context, req *remoting.Command) 
 			break
 		}
 		tried = append(tried, addr)
+		sent := time.Now()
 		resp, err := i.invoke(ctx, addr, req)
 		if err == nil {
 			return resp, addr, nil
@@ -125,7 +128,9 @@ func (i *Instance) invokeNameServer(ctx context.Context, req *remoting.Command) 
 			if ctx.Err() == nil {
 				continue
 			}
-		case errors.Is(err, ErrTimeout):
+		case errors.Is(err, ErrTimeout) && time.Since(sent) >= i.cfg.RequestTimeout:
+			// Silent for a whole request timeout; a caller's shorter deadline says
+			// nothing of the NameServer, which stays.
 			i.ns.failed(addr)
 			if cl := i.client.Load(); cl != nil {
 				cl.CloseConn(addr)

@@ -218,20 +218,47 @@ func (i *Instance) updateRoute(ctx context.Context, topic, defaultTopic string, 
 		case <-f.done:
 			return f.changed, f.err
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return false, waitError(ctx, "route of "+topic)
 		}
 	}
 	f := &routeFlight{done: make(chan struct{})}
 	t.flights[key] = f
 	t.flightMu.Unlock()
 
-	f.changed, f.err = i.fetchAndApplyRoute(ctx, topic, defaultTopic, queueNums)
+	fetch := func(ctx context.Context) {
+		f.changed, f.err = i.fetchAndApplyRoute(ctx, topic, defaultTopic, queueNums)
+		t.flightMu.Lock()
+		delete(t.flights, key)
+		t.flightMu.Unlock()
+		close(f.done)
+	}
+	// The fetch is every waiting caller's, not the first one's: it runs under none of
+	// their cancellations (the first's values kept: its span is the fetch's parent),
+	// bounded by the request timeout and the instance's life, and each caller waits under
+	// its own context, so that one giving up (its client gone) fails no other.
+	if !i.goOwned(func(life context.Context) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), i.cfg.RequestTimeout)
+		stop := context.AfterFunc(life, cancel)
+		defer func() { stop(); cancel() }()
+		fetch(fctx)
+	}) {
+		fetch(ctx) // not started, or shutting down: the caller's alone
+	}
+	select {
+	case <-f.done:
+		return f.changed, f.err
+	case <-ctx.Done():
+		return false, waitError(ctx, "route of "+topic)
+	}
+}
 
-	t.flightMu.Lock()
-	delete(t.flights, key)
-	t.flightMu.Unlock()
-	close(f.done)
-	return f.changed, f.err
+// waitError is the error of a caller whose context ended while it waited for what: a
+// timeout (ErrTimeout, as a request's, and context.DeadlineExceeded) or the cancellation.
+func waitError(ctx context.Context, what string) error {
+	if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("instance: %s: %w", what, err)
+	}
+	return fmt.Errorf("instance: %s: %w (%w)", what, ErrTimeout, context.DeadlineExceeded)
 }
 
 func (i *Instance) fetchAndApplyRoute(ctx context.Context, topic, defaultTopic string, queueNums int32) (bool, error) {

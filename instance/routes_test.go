@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/internal/remotingtest"
@@ -242,5 +243,74 @@ func TestConcurrentUpdatesOfOneTopicShareOneRequest(t *testing.T) {
 	defer mu.Unlock()
 	if n != 1 {
 		t.Errorf("%d route requests for 8 concurrent updates, want 1", n)
+	}
+}
+
+// heldRouteServer is a NameServer that answers GET_ROUTEINFO_BY_TOPIC (with a route of
+// broker b) only once released, which the test's end does at the latest.
+func heldRouteServer(t *testing.T) (ns *remotingtest.Server, releaseAll func()) {
+	ns = remotingtest.NewServer(t)
+	release := make(chan struct{})
+	var once sync.Once
+	releaseAll = func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseAll)
+	ns.HandleConn(remoting.GetRouteInfoByTopic, func(_ context.Context, c *netpoll.Conn, req *remoting.Command) *remoting.Command {
+		go func() {
+			<-release
+			resp := remoting.NewResponse(req, remoting.Success, "")
+			resp.Body = remotingtest.Route(1, [2]string{"b", "127.0.0.1:1"}).EncodeStandard()
+			_ = c.Respond(req, resp)
+		}()
+		return nil
+	})
+	return ns, releaseAll
+}
+
+// Concurrent updates of a topic's route share one request, which is none of theirs: the
+// caller that started it giving up (its HTTP client gone) fails no other.
+func TestSharedRouteUpdateOutlivesTheCallerWhoStartedIt(t *testing.T) {
+	ns, release := heldRouteServer(t)
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
+	first, cancelFirst := context.WithCancel(context.Background())
+	firstDone := make(chan error, 1)
+	go func() { _, err := i.UpdateTopicRoute(first, "T"); firstDone <- err }()
+	waitFor(t, "the first caller's request", func() bool { return ns.Count(remoting.GetRouteInfoByTopic) == 1 })
+	otherDone := make(chan error, 1)
+	go func() { _, err := i.UpdateTopicRoute(bg(t), "T"); otherDone <- err }()
+	time.Sleep(50 * time.Millisecond) // the other joins the request under way
+	cancelFirst()
+	if err := <-firstDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the caller that gave up: %v, want context.Canceled", err)
+	}
+	release()
+	if err := <-otherDone; err != nil {
+		t.Fatalf("a caller with a live context: %v", err)
+	}
+	if i.PublishInfo("T") == nil {
+		t.Fatal("the route was not stored")
+	}
+}
+
+// A caller's deadline shorter than the request timeout says nothing of the NameServer,
+// which stays in use; a NameServer silent for a whole request timeout is dropped.
+func TestOnlyANameServerSilentForTheRequestTimeoutIsDropped(t *testing.T) {
+	ns, _ := heldRouteServer(t)
+	cfg := testConfig(clock.NewFake(epoch), ns.Addr())
+	cfg.RequestTimeout = 300 * time.Millisecond
+	i := startInstance(t, cfg)
+	chosen := func() string { i.ns.mu.Lock(); defer i.ns.mu.Unlock(); return i.ns.chosen }
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := i.GetRouteInfo(ctx, "T"); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("a 50 ms caller: %v, want a timeout", err)
+	}
+	if chosen() != ns.Addr() {
+		t.Fatalf("the NameServer was dropped after a caller's 50 ms deadline (request timeout 300 ms)")
+	}
+	if _, err := i.GetRouteInfo(context.Background(), "T"); !errors.Is(err, ErrTimeout) { // bounded by the request timeout
+		t.Fatalf("a NameServer silent for the request timeout: %v, want a timeout", err)
+	}
+	if chosen() == ns.Addr() {
+		t.Fatal("a NameServer silent for the whole request timeout is still the chosen one")
 	}
 }
