@@ -174,21 +174,27 @@ func (i *Instance) cleanOfflineBrokers() {
 	b.mu.Unlock()
 	i.routes.apply.Unlock()
 
-	if len(gone) == 0 {
-		return
-	}
+	// Versions are kept for the table's (name, address) pairs only: an address a route
+	// replaced (a broker moved, its name kept) left the table with the route, not above,
+	// and its version and connection would otherwise stay for ever.
 	b.vmu.Lock()
 	for name, byAddr := range b.versions {
-		for _, a := range gone {
-			delete(byAddr, a)
+		for a := range byAddr {
+			if !slices.Contains(slices.Collect(maps.Values(m[name])), a) {
+				delete(byAddr, a)
+				if !live[a] {
+					gone = append(gone, a)
+				}
+			}
 		}
 		if len(byAddr) == 0 {
 			delete(b.versions, name)
 		}
 	}
 	b.vmu.Unlock()
+	slices.Sort(gone)
 	if cl := i.client.Load(); cl != nil {
-		for _, a := range gone {
+		for _, a := range slices.Compact(gone) {
 			cl.CloseConn(a)
 		}
 	}

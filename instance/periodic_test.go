@@ -264,3 +264,48 @@ func TestRefreshFollowsTheDefaultTopicUntilTheTopicExists(t *testing.T) {
 		t.Error("TBW102 still looked up once the topic exists")
 	}
 }
+
+// A broker that moves to another address under its name (a pod restarted with a new IP)
+// leaves nothing behind at the next clean-up: its old address's version is forgotten and
+// its connection closed, as for a broker gone from the routes. Each move left one of
+// each before, for ever.
+func TestBrokerMovedToAnotherAddressLeavesNothingBehind(t *testing.T) {
+	ns := remotingtest.NewNameServer(t)
+	old, cur := remotingtest.NewBroker(t), remotingtest.NewBroker(t)
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b", old.Addr()}))
+	fc := clock.NewFake(epoch)
+	i := startInstance(t, testConfig(fc, ns.Addr()))
+	if err := i.RegisterProducer(newFakeProducer("pg", "T")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
+		t.Fatal(err)
+	}
+	if err := i.SendHeartbeat(bg(t)); err != nil {
+		t.Fatal(err)
+	}
+	if i.BrokerVersion("b", old.Addr()) == 0 {
+		t.Fatal("no version recorded for the old address")
+	}
+	conns := i.client.Load().Stats().Conns
+
+	// broker b moves to another address; the old one is in no route any more
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b", cur.Addr()}))
+	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
+		t.Fatal(err)
+	}
+	fc.Advance(30 * time.Second) // heartbeat tick: cleanOfflineBrokers, then a heartbeat
+	waitFor(t, "heartbeat to the new address", func() bool { return cur.Count(remoting.Heartbeat) > 0 })
+	waitFor(t, "version of the new address", func() bool { return i.BrokerVersion("b", cur.Addr()) != 0 })
+
+	i.brokers.vmu.Lock()
+	n := len(i.brokers.versions["b"])
+	i.brokers.vmu.Unlock()
+	if v := i.BrokerVersion("b", old.Addr()); v != 0 || n != 1 {
+		t.Errorf("version table keeps the dropped address %s of b: version %d, %d entries for b", old.Addr(), v, n)
+	}
+	if got := i.client.Load().Stats().Conns; got > conns {
+		// before the move: the NameServer and old; after it: the NameServer and cur
+		t.Errorf("connection to the dropped broker address not closed: %d connections (was %d before the move)", got, conns)
+	}
+}
