@@ -211,22 +211,7 @@ func TestUpdateTopicRouteFromDefault(t *testing.T) {
 }
 
 func TestConcurrentUpdatesOfOneTopicShareOneRequest(t *testing.T) {
-	ns := remotingtest.NewServer(t)
-	release := make(chan struct{})
-	var mu sync.Mutex
-	n := 0
-	ns.HandleConn(remoting.GetRouteInfoByTopic, func(_ context.Context, c *netpoll.Conn, req *remoting.Command) *remoting.Command {
-		mu.Lock()
-		n++
-		mu.Unlock()
-		go func() {
-			<-release
-			resp := remoting.NewResponse(req, remoting.Success, "")
-			resp.Body = remotingtest.Route(1, [2]string{"b", "127.0.0.1:1"}).EncodeStandard()
-			_ = c.Respond(req, resp)
-		}()
-		return nil
-	})
+	ns, release := heldRouteServer(t)
 	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
 	var wg sync.WaitGroup
 	for range 8 {
@@ -236,12 +221,10 @@ func TestConcurrentUpdatesOfOneTopicShareOneRequest(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "the request", func() bool { mu.Lock(); defer mu.Unlock(); return n > 0 })
-	close(release)
+	waitFor(t, "the request", func() bool { return ns.Count(remoting.GetRouteInfoByTopic) > 0 })
+	release()
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if n != 1 {
+	if n := ns.Count(remoting.GetRouteInfoByTopic); n != 1 {
 		t.Errorf("%d route requests for 8 concurrent updates, want 1", n)
 	}
 }
