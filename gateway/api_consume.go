@@ -327,8 +327,8 @@ func (g *Gateway) completeHandles(w http.ResponseWriter, r *http.Request, nack b
 	case !nack && req.DelayLevel != 0:
 		g.api.fail(w, r, badRequest("delay_level: only a nack has one"))
 		return
-	case req.DelayLevel < -1:
-		g.api.fail(w, r, badRequest("delay_level: %d: want -1 (dead letter queue), 0 (the broker's choice) or a level 1..18", req.DelayLevel))
+	case req.DelayLevel < -1 || req.DelayLevel > maxDelayLevel: // (a huge one would wrap to negative: the DLQ)
+		g.api.fail(w, r, badRequest("delay_level: %d: want -1 (dead letter queue), 0 (the broker's choice) or a level 1..%d", req.DelayLevel, maxDelayLevel))
 		return
 	}
 	res := c.recv.complete(req.ReceiptHandles, nack, req.DelayLevel)

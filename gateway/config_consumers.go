@@ -437,7 +437,7 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 		if !isToken(name) {
 			bad("webhook_headers", "%q is not a header name (letters, digits and !#$%%&'*+-.^_`|~)", name)
 		}
-		if i := strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }); i >= 0 {
+		if i := badHeaderByte(v); i >= 0 {
 			// The value is not shown: it is often a secret.
 			bad("webhook_headers", "%q: the value has a control character at byte %d (a trailing newline?)", name, i)
 		}
@@ -446,6 +446,12 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 		bad("webhook_batch", `set, but delivery is %q: a receive chooses its own max`, cc.Delivery)
 	}
 	return errs
+}
+
+// badHeaderByte returns the index of the first byte of v that net/http refuses in a
+// header value (a control character but tab), or -1.
+func badHeaderByte(v string) int {
+	return strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f })
 }
 
 // isToken reports whether s is an RFC 7230 token, what a header name must be.

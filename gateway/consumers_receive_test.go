@@ -161,6 +161,9 @@ func TestReceiveErrors(t *testing.T) {
 		{"unknown field", "/v1/consumers/recv_g/receive", map[string]int{"maxx": 1}, 400, codeBadRequest},
 		{"ack without handles", "/v1/consumers/recv_g/ack", map[string]any{"receipt_handles": []string{}}, 400, codeBadRequest},
 		{"ack with a delay", "/v1/consumers/recv_g/ack", map[string]any{"receipt_handles": []string{"x"}, "delay_level": 3}, 400, codeBadRequest},
+		// A level past the last, not the dead letter queue its int32 wrap would make of it.
+		{"nack past the last delay level", "/v1/consumers/recv_g/nack", map[string]any{"receipt_handles": []string{"x"}, "delay_level": 19}, 400, codeBadRequest},
+		{"nack with a level that wraps to -1", "/v1/consumers/recv_g/nack", map[string]any{"receipt_handles": []string{"x"}, "delay_level": 4294967295}, 400, codeBadRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

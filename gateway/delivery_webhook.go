@@ -3,10 +3,12 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -29,7 +31,8 @@ import (
 // webhook_concurrency at once. No goroutine is started per message.
 //
 // Headers: Content-Type: application/json, X-Mqgate-Group, X-Mqgate-Message-Id (the
-// first message's), X-Mqgate-Reconsume-Times (the first message's), X-Mqgate-Count, and
+// first message's; left out for an id no header value can hold, which only the body then
+// carries), X-Mqgate-Reconsume-Times (the first message's), X-Mqgate-Count, and
 // webhook_headers. A failed answer may carry X-Mqgate-Delay-Level: the delay level of the
 // retry (1..18; -1 sends the messages to the dead letter queue at once), instead of the
 // broker's 3 + reconsume times.
@@ -64,6 +67,7 @@ const maxDelayLevel = 18
 // webhook is a consumer's webhook Handler.
 type webhook struct {
 	url     string
+	shown   string // url without credentials: what errors and the status show
 	timeout time.Duration
 	headers map[string]string
 	group   string
@@ -78,7 +82,7 @@ type webhook struct {
 }
 
 func newWebhook(cc *ConsumerConfig, client *http.Client, noteErr func(error)) *webhook {
-	w := &webhook{url: cc.WebhookURL, timeout: cc.WebhookTimeout, headers: cc.WebhookHeaders, group: cc.Group,
+	w := &webhook{url: cc.WebhookURL, shown: redactedURL(cc.WebhookURL), timeout: cc.WebhookTimeout, headers: cc.WebhookHeaders, group: cc.Group,
 		batch: cc.WebhookBatch > 1, client: client, sem: make(chan struct{}, cc.WebhookConcurrency), noteErr: noteErr,
 		local: cc.Model == ModelBroadcasting && cc.Order != OrderOrderly, tries: cc.MaxReconsumeTimes + 1}
 	if cc.MaxReconsumeTimes == 0 {
@@ -87,9 +91,21 @@ func newWebhook(cc *ConsumerConfig, client *http.Client, noteErr func(error)) *w
 	return w
 }
 
+// redactedURL is raw without what may be a secret (user info, query, fragment): errors
+// reach the consumer's status, served without a token, and the log.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(the webhook URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
+
 // WebhookError is a POST that did not acknowledge its messages.
 type WebhookError struct {
-	URL    string
+	URL string // without credentials or query
+
 	Status int // 0 for a transport error or the timeout
 	Err    error
 }
@@ -165,12 +181,16 @@ func (w *webhook) post(ctx context.Context, d *consumer.Delivery) (delayLevel in
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, &WebhookError{URL: w.url, Err: err}
+		return 0, &WebhookError{URL: w.shown, Err: err}
 	}
 	h := req.Header
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Mqgate-Group", w.group)
-	h.Set("X-Mqgate-Message-Id", msgs[0].MsgID())
+	// The id is the producer's (any client may set UNIQ_KEY): one net/http refuses as a
+	// header value would fail every POST of the message; the body carries it whole.
+	if id := msgs[0].MsgID(); badHeaderByte(id) < 0 {
+		h.Set("X-Mqgate-Message-Id", id)
+	}
 	h.Set("X-Mqgate-Reconsume-Times", strconv.Itoa(int(msgs[0].ReconsumeTimes)))
 	h.Set("X-Mqgate-Count", strconv.Itoa(len(msgs)))
 	for k, v := range w.headers {
@@ -178,7 +198,11 @@ func (w *webhook) post(ctx context.Context, d *consumer.Delivery) (delayLevel in
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return 0, &WebhookError{URL: w.url, Err: err}
+		var ue *url.Error // its text repeats the URL, credentials included
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, &WebhookError{URL: w.shown, Err: err}
 	}
 	// Read a little of the answer so that the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -187,7 +211,7 @@ func (w *webhook) post(ctx context.Context, d *consumer.Delivery) (delayLevel in
 		if n, err := strconv.Atoi(resp.Header.Get("X-Mqgate-Delay-Level")); err == nil && n >= -1 && n <= maxDelayLevel {
 			delayLevel = n
 		}
-		return delayLevel, &WebhookError{URL: w.url, Status: resp.StatusCode}
+		return delayLevel, &WebhookError{URL: w.shown, Status: resp.StatusCode}
 	}
 	return 0, nil
 }

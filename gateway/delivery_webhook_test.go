@@ -6,9 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqgate/mqgate/message"
 )
 
 // hookServer is an application's webhook: it records each POST and answers as told.
@@ -32,7 +35,9 @@ func newHookServer(t *testing.T, answer func(m messageJSON, attempt int) (int, t
 			w.WriteHeader(400)
 			return
 		}
-		if r.Header.Get("X-Mqgate-Group") == "" || r.Header.Get("X-Mqgate-Message-Id") != m.MessageID ||
+		// The id is the header, unless it cannot be one (then only the body has it).
+		id := r.Header.Get("X-Mqgate-Message-Id")
+		if r.Header.Get("X-Mqgate-Group") == "" || id != m.MessageID && (id != "" || badHeaderByte(m.MessageID) < 0) ||
 			r.Header.Get("X-Mqgate-Reconsume-Times") != strconv.Itoa(int(m.ReconsumeTimes)) {
 			t.Errorf("webhook headers %v for %+v", r.Header, m)
 		}
@@ -222,5 +227,66 @@ func TestWebhookFailuresEndInTheDeadLetterQueue(t *testing.T) {
 				t.Errorf("POSTs before the dead letter queue: %d, want %d", *v.(*int), c.wantPOSTs)
 			}
 		})
+	}
+}
+
+// A message whose id (UNIQ_KEY, its producer's: any client may set one) holds a CR or LF
+// is delivered all the same, without the X-Mqgate-Message-Id header net/http would refuse
+// (the body has the id). It was dead-lettered without one POST reaching the webhook.
+func TestWebhookDeliversAMessageWhoseIDIsNoHeaderValue(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic, group = "HookIDTopic", "hook_id_g"
+	g := startGateway(t, consumeConfig(dc))
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	h := newHookServer(t, func(messageJSON, int) (int, time.Duration) { return 200, 0 })
+	cc := fastConsumer(group, topic, DeliveryWebhook)
+	cc.WebhookURL = h.URL
+	cc.MaxReconsumeTimes = 1
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	m := &message.Message{Topic: topic, Body: []byte("poison")}
+	m.SetUniqKey("ID-1\r\nX-Injected: yes")
+	if _, err := g.prod.Send(ctxFor(t, 5*time.Second), m); err != nil {
+		t.Fatalf("a producer sends it: %v", err)
+	}
+	dlq := "%DLQ%" + group
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if h.ackedAll([]string{"poison"}) {
+			return
+		}
+		if n, err := g.inst.GetMaxOffset(ctxFor(t, 5*time.Second), dc.BrokerAddr(), dlq, 0); err == nil && n == 1 {
+			st, _ := g.ConsumerStatus(group)
+			t.Fatalf("the message went to %s without one POST reaching the webhook; last error: %s", dlq, st.LastError)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the message was neither delivered nor dead-lettered")
+}
+
+// A failed POST's error, in the consumer's status (served without a token) and the log,
+// names the webhook without the credentials its URL may hold (user info, a token in the
+// query).
+func TestWebhookErrorsHideTheURLsCredentials(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic, group = "HookLeakTopic", "hook_leak_g"
+	g := startGateway(t, consumeConfig(dc))
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	h := newHookServer(t, func(messageJSON, int) (int, time.Duration) { return 500, 0 })
+	cc := fastConsumer(group, topic, DeliveryWebhook)
+	cc.WebhookURL = strings.Replace(h.URL, "http://", "http://app:s3cret-pw@", 1) + "/hook?token=s3cret-token"
+	cc.MaxReconsumeTimes = 1
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, g, topic, "leak", 1, "")
+	waitUntil(t, 10*time.Second, "a failed POST", func() bool {
+		st, _ := g.ConsumerStatus(group)
+		return st.LastError != ""
+	})
+	r := get(t, g, "/v1/consumers/"+group)
+	if strings.Contains(r.raw, "s3cret") {
+		t.Errorf("GET /v1/consumers/%s on the application API shows the webhook's credentials: %s", group, r.raw)
 	}
 }
