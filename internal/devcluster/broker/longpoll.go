@@ -98,8 +98,22 @@ func (s *holdService) removeLocked(h *heldPull) bool {
 // new max offset are re-run. One whose filter matches nothing yet waits on, until its
 // deadline.
 func (s *holdService) arrived(topic string, queueID int32, maxOffset int64) {
+	// A message stored while a pull re-ran, after it read the queue, found the pull out
+	// of the table and woke nothing: the queue is looked at again, as hold does, a few
+	// times at most (each later message wakes the pulls itself).
+	for range 3 {
+		if !s.arrivedOnce(topic, queueID, maxOffset) {
+			return
+		}
+		maxOffset = s.b.store.MaxOffset(topic, queueID)
+	}
+}
+
+// arrivedOnce re-runs the pulls held on the queue below maxOffset, and reports whether
+// the queue grew while one it put back was re-running.
+func (s *holdService) arrivedOnce(topic string, queueID int32, maxOffset int64) (grew bool) {
 	if s.count.Load() == 0 {
-		return
+		return false
 	}
 	key := holdKey{topic, queueID}
 	s.mu.Lock()
@@ -114,6 +128,7 @@ func (s *holdService) arrived(topic string, queueID int32, maxOffset int64) {
 	}
 	s.mu.Unlock()
 	for _, h := range woken {
+		seen := s.b.store.MaxOffset(topic, queueID) // the re-run reads this much at least
 		if s.b.pull(h.conn, h.req, pullWoken) {
 			continue
 		}
@@ -122,10 +137,17 @@ func (s *holdService) arrived(topic string, queueID int32, maxOffset int64) {
 			// closed meanwhile: nobody to answer
 		case time.Now().Before(h.deadline):
 			s.add(h)
+			if h.conn.Err() != nil { // closed as it went back: its clean-up missed it
+				s.mu.Lock()
+				s.removeLocked(h)
+				s.mu.Unlock()
+			}
+			grew = grew || s.b.store.MaxOffset(topic, queueID) > seen
 		default:
 			s.b.pull(h.conn, h.req, pullExpired)
 		}
 	}
+	return grew
 }
 
 // run answers held pulls at their deadlines until ctx ends.
