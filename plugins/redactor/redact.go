@@ -1,9 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
-	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -26,7 +26,11 @@ func NewRedactor(fields []string, replacement string) (*Redactor, error) {
 	if len(fields) == 0 {
 		return nil, errors.New(`no fields: want {"fields": ["password", ...]}`)
 	}
-	return &Redactor{fields: slices.Clone(fields), repl: strconv.AppendQuote(nil, replacement)}, nil
+	repl, err := json.Marshal(replacement) // JSON's quoting: Go's (strconv.Quote) writes \x01, \a
+	if err != nil {
+		return nil, err
+	}
+	return &Redactor{fields: slices.Clone(fields), repl: repl}, nil
 }
 
 // Redact appends to dst the body with the values of r's fields replaced and reports
@@ -93,11 +97,15 @@ func (s *scanner) object(i, depth int) (int, bool) {
 			return i, false
 		}
 		start := skipSpace(s.src, i+1)
+		// A matched value is scanned (to find its end) but not redacted inside: the whole
+		// of it is replaced, and replacements within it would be undone out of order.
+		dstLen, copied, changed := len(s.dst), s.copied, s.changed
 		end, ok := s.value(start, depth)
 		if !ok {
 			return end, false
 		}
 		if match {
+			s.dst, s.copied, s.changed = s.dst[:dstLen], copied, changed
 			// Replace the whole value, nested objects included: what is under a redacted
 			// field is redacted.
 			s.dst = append(append(s.dst, s.src[s.copied:start]...), s.r.repl...)

@@ -27,6 +27,10 @@ func TestRedact(t *testing.T) {
 		{"truncated JSON", `{"password":"x"`, ""},
 		{"trailing garbage", `{"password":"x"} extra`, ""},
 		{"top-level array", `[{"card":null}]`, `[{"card":"***"}]`},
+		// A redacted field under a redacted field: the outer value is replaced whole (the
+		// inner replacement, written first, made it panic and deliver the secret).
+		{"redacted under redacted", `{"password":{"password":"x"},"k":1}`, `{"password":"***","k":1}`},
+		{"redacted in an array under redacted", `{"card":[{"card":1},{"password":2}]}`, `{"card":"***"}`},
 		{"too deep", strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,8 +72,25 @@ func TestHookRewritesTheBody(t *testing.T) {
 	}
 }
 
+// The replacement is written as a JSON string, whatever its characters: Go's quoting
+// (\a, \x01, \U000e0001) would make every redacted body invalid JSON.
+func TestReplacementIsQuotedAsJSON(t *testing.T) {
+	for _, repl := range []string{"\a", "\x01", "\x7f", "\xff", "\U000E0001", `"q"`, "</>"} {
+		r, err := NewRedactor([]string{"password"}, repl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, changed := r.Redact(nil, []byte(`{"password":"x"}`))
+		var v struct{ Password string }
+		if !changed || json.Unmarshal(got, &v) != nil || v.Password != strings.ToValidUTF8(repl, "\uFFFD") {
+			t.Errorf("replacement %q: output %s", repl, got)
+		}
+	}
+}
+
 func FuzzRedact(f *testing.F) {
 	f.Add([]byte(`{"password":"x","a":[{"password":{"b":1}}]}`))
+	f.Add([]byte(`{"password":{"password":[{"password":1}]}}`))
 	f.Add([]byte(`{"pass\u0077ord":"\ud83d\ude00"}`))
 	r, _ := NewRedactor([]string{"password"}, "***")
 	f.Fuzz(func(t *testing.T, body []byte) {
