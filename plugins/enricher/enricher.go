@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -21,6 +22,9 @@ func NewEnricher(props map[string]string, overwrite bool) (Enricher, error) {
 	if len(props) == 0 {
 		return Enricher{}, errors.New(`no properties: want {"properties": {"name": "value"}}`)
 	}
+	if len(props) > maxProperties {
+		return Enricher{}, fmt.Errorf("%d properties: at most %d (the host refuses more edits of one message)", len(props), maxProperties)
+	}
 	e := Enricher{overwrite: overwrite}
 	for _, name := range slices.Sorted(maps.Keys(props)) {
 		v := props[name]
@@ -33,12 +37,32 @@ func NewEnricher(props map[string]string, overwrite bool) (Enricher, error) {
 	return e, nil
 }
 
+// maxProperties is the most edits of one message a hook's answer may make (ABI.md §6).
+const maxProperties = 256
+
 // Apply sets the properties on m. (A *sdk.SendMessage rather than an interface: a
-// dynamic call costs more than the lookup it makes in WebAssembly.)
+// dynamic call costs more than the lookup it makes in WebAssembly.) Once it has edited
+// m, it looks names up in the properties m came with: the names being distinct, its own
+// edits cannot hold them, and m.Property would read those edits again at every name,
+// quadratic in the names. Before, m.Property's lookup is the cheaper.
 func (e *Enricher) Apply(m *sdk.SendMessage) {
-	for i, name := range e.names {
-		if e.overwrite || m.Property(name) == "" {
+	if e.overwrite {
+		for i, name := range e.names {
 			m.SetProperty(name, e.values[i])
+		}
+		return
+	}
+	edited := false
+	for i, name := range e.names {
+		v := ""
+		if edited {
+			v = m.Properties().Get(name)
+		} else {
+			v = m.Property(name)
+		}
+		if v == "" {
+			m.SetProperty(name, e.values[i])
+			edited = true
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -40,5 +41,48 @@ func TestEnricherRefusesBadConfig(t *testing.T) {
 		if err := configure([]byte(c)); err == nil {
 			t.Errorf("config %s accepted", c)
 		}
+	}
+}
+
+// A configuration the host would refuse at every message (more edits of one message than
+// ABI.md §6 allows) is refused at load instead; the most it takes works.
+func TestEnricherTakesAtMostTheEditsTheHostDoes(t *testing.T) {
+	props := func(n int) map[string]string {
+		m := map[string]string{}
+		for i := range n {
+			m[fmt.Sprintf("x-%03d", i)] = "v"
+		}
+		return m
+	}
+	if _, err := NewEnricher(props(maxProperties+1), false); err == nil {
+		t.Fatalf("%d properties accepted", maxProperties+1)
+	}
+	e, err := NewEnricher(props(maxProperties), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := sdk.NewSendMessage("T", sdk.PropertiesOf(), nil)
+	e.Apply(m)
+	if n := len(m.Edits()); n != maxProperties {
+		t.Fatalf("%d edits, want %d", n, maxProperties)
+	}
+}
+
+// Apply's lookups do not read its own edits again (the names are distinct): reading them
+// at every name made it quadratic, and a 64-property enricher overran the hook deadline
+// on every 32-message batch.
+func TestEnricherApplyIsLinearInItsProperties(t *testing.T) {
+	props := map[string]string{}
+	for i := range 64 {
+		props[fmt.Sprintf("x-%03d", i)] = "v"
+	}
+	e, err := NewEnricher(props, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := testing.AllocsPerRun(20, func() { sdk.NewSendMessage("T", sdk.PropertiesOf("a", "b"), nil) })
+	all := testing.AllocsPerRun(20, func() { e.Apply(sdk.NewSendMessage("T", sdk.PropertiesOf("a", "b"), nil)) })
+	if apply := all - setup; apply > 8 {
+		t.Fatalf("Apply of 64 properties: %.0f allocations, want a few (its edits' buffer)", apply)
 	}
 }
