@@ -156,11 +156,14 @@ func (i *Instance) cleanOfflineBrokers() {
 	b.mu.Lock()
 	var gone []string
 	m := make(map[string]map[int64]string)
+	type nameAddr struct{ name, addr string }
+	inTable := make(map[nameAddr]bool) // m's pairs, for the versions below
 	for name, ids := range b.load() {
 		kept := make(map[int64]string, len(ids))
 		for id, a := range ids {
 			if live[a] {
 				kept[id] = a
+				inTable[nameAddr{name, a}] = true
 			} else {
 				gone = append(gone, a)
 				i.log.Info("instance: broker offline, removed", "broker", name, "id", id, "addr", a)
@@ -180,7 +183,7 @@ func (i *Instance) cleanOfflineBrokers() {
 	b.vmu.Lock()
 	for name, byAddr := range b.versions {
 		for a := range byAddr {
-			if !slices.Contains(slices.Collect(maps.Values(m[name])), a) {
+			if !inTable[nameAddr{name, a}] {
 				delete(byAddr, a)
 				if !live[a] {
 					gone = append(gone, a)
