@@ -119,7 +119,9 @@ func (f *fileErrors) decodeError(err error) error {
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("%s: %w", f.name, err)
 	}
-	msg := pe.Message
+	// The library quotes a bad value as written, line break included ("'0b\n'"): the
+	// message is kept on one line, as each error of the file is.
+	msg := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(pe.Message)
 	if pe.LastKey != "" && !strings.Contains(msg, pe.LastKey) {
 		msg = describeKey(splitKey(pe.LastKey)) + ": " + msg
 	}

@@ -123,6 +123,8 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			`^gateway\.toml:1: .*table name`},
 		{"duplicate key", "[http]\nlisten = \"a:1\"\nlisten = \"b:1\"\n",
 			`^gateway\.toml:3: .*already been defined`},
+		{"a bad value quoted with its line break stays on one line", "[http]\nmax_batch = 0b\n",
+			`gateway.toml:2: key "max_batch" in [http]: not a binary number: '0b\n'`},
 		{"lines inside a multi-line string are not keys", "[client]\ninstance_name = \"\"\"\nnamesvr = 1\n\"\"\"\nnamesvr = 2\n",
 			`gateway.toml:5: unknown key "namesvr" in [client] (did you mean "namesrv"?)`},
 	}
