@@ -20,8 +20,10 @@ func NewFilter(tags []string, exclude bool) (Filter, error) {
 	return Filter{tags: slices.Clone(tags), all: slices.Contains(tags, "*"), exclude: exclude}, nil
 }
 
-// Deliver reports whether a message with this tag is delivered.
+// Deliver reports whether a message with this tag ("" for none) is delivered. "*" lists
+// every message, untagged ones included, as a RocketMQ subscription's "*" does: a
+// subscription moved over unchanged must not skip (and so lose) the untagged messages.
 func (f Filter) Deliver(tag string) bool {
-	listed := (f.all && tag != "") || slices.Contains(f.tags, tag)
+	listed := f.all || slices.Contains(f.tags, tag)
 	return listed != f.exclude
 }

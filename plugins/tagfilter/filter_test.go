@@ -19,8 +19,12 @@ func TestFilter(t *testing.T) {
 		{[]string{"A"}, true, "A", false},
 		{[]string{"A"}, true, "C", true},
 		{[]string{"*"}, false, "anything", true},
-		{[]string{"*"}, false, "", false},
-		{[]string{"*", ""}, false, "", true},
+		{[]string{"*"}, false, "", true}, // RocketMQ's "*" takes untagged messages too
+		{[]string{""}, false, "", true},
+		{[]string{""}, false, "A", false},
+		{[]string{"*"}, true, "A", false},
+		{[]string{"*"}, true, "", false},
+		{[]string{""}, true, "A", true},
 	} {
 		f, err := NewFilter(tt.tags, tt.exclude)
 		if err != nil {
