@@ -56,8 +56,8 @@ type queueBatcher struct {
 	head     *sendCall
 	tail     *sendCall
 	n, bytes int
-	// linger is the first caller lingering, to wake once a batch is full: a sync one
-	// through its wake channel, an async one by firing its timer at once.
+	// linger is the first caller lingering, to wake once a batch is full or at Shutdown:
+	// a sync one through its wake channel, an async one by firing its timer at once.
 	linger      *sendCall
 	lingerTimer *time.Timer
 	lingerGen   uint64 // tells an async lingering phase's timer from a later one's
@@ -167,6 +167,9 @@ func (p *Producer) lingerFirst(c *sendCall, qb *queueBatcher) bool {
 	if dl := c.ctx.deadline; !dl.IsZero() {
 		wait = min(wait, time.Until(dl)/2)
 	}
+	if !p.lingerStarted(qb) {
+		wait = 0 // Shutdown has begun: its flush is over, and there is no company to wait for
+	}
 	if c.mode == modeAsync {
 		qb.linger = c
 		qb.lingerGen++
@@ -185,6 +188,7 @@ func (p *Producer) lingerFirst(c *sendCall, qb *queueBatcher) bool {
 	t.Stop()
 	qb.mu.Lock()
 	qb.linger = nil
+	p.lingerEnded(qb)
 	select { // a wake-up sent as the timer fired
 	case <-c.wake:
 	default:
@@ -207,6 +211,7 @@ func (p *Producer) lingerDone(qb *queueBatcher, gen uint64) {
 		return
 	}
 	qb.linger, qb.lingerTimer = nil, nil
+	p.lingerEnded(qb)
 	b := p.newBatch(qb)
 	b.add(c)
 	qb.takeInto(b, p)
@@ -214,18 +219,51 @@ func (p *Producer) lingerDone(qb *queueBatcher, gen uint64) {
 	p.dispatch(b)
 }
 
-// flushLingering sends at once the batches async first callers linger for (Shutdown
-// waits for them).
+// flushLingering ends every linger at once, so that the batches first callers linger for
+// go now (Shutdown waits for the async callers among them). It finds them in
+// p.lingering, not through the topic table: a send that finds no route drops its topic's
+// entry while callers that got the entry before may still find the route and linger in
+// the entry's lines. Called once closing is set: a linger that begins after this sees it,
+// and does not wait (lingerStarted).
 func (p *Producer) flushLingering() {
-	for _, e := range *p.topics.m.Load() {
-		for _, qb := range *e.batchers.Load() {
-			qb.mu.Lock()
-			if qb.lingerTimer != nil {
-				qb.lingerTimer.Reset(0)
-			}
-			qb.mu.Unlock()
-		}
+	p.lingerMu.Lock()
+	qbs := make([]*queueBatcher, 0, len(p.lingering))
+	for qb := range p.lingering {
+		qbs = append(qbs, qb)
 	}
+	p.lingerMu.Unlock()
+	for _, qb := range qbs {
+		qb.mu.Lock()
+		if qb.lingerTimer != nil {
+			qb.lingerTimer.Reset(0)
+		} else if qb.linger != nil {
+			select {
+			case qb.linger.wake <- struct{}{}:
+			default:
+			}
+		}
+		qb.mu.Unlock()
+	}
+}
+
+// lingerStarted records that a first caller lingers on qb, for flushLingering; false once
+// Shutdown has begun, when the caller must not wait. Called with qb locked: the linger it
+// sets up is there when flushLingering locks qb.
+func (p *Producer) lingerStarted(qb *queueBatcher) bool {
+	p.lingerMu.Lock()
+	defer p.lingerMu.Unlock()
+	if p.closing.Load() {
+		return false
+	}
+	p.lingering[qb] = struct{}{}
+	return true
+}
+
+// lingerEnded forgets qb's linger. Called with qb locked.
+func (p *Producer) lingerEnded(qb *queueBatcher) {
+	p.lingerMu.Lock()
+	delete(p.lingering, qb)
+	p.lingerMu.Unlock()
 }
 
 func (qb *queueBatcher) push(c *sendCall) {

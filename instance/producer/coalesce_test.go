@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -436,6 +438,202 @@ func TestShutdownFlushesLingeringBatches(t *testing.T) {
 	}
 	if err := <-done; err != nil || brokers[0].sends() != 1 {
 		t.Fatalf("%v after %d sends", err, brokers[0].sends())
+	}
+}
+
+// routeGate is an RPC hook holding route requests: those for a topic while its gate is
+// set, each announced on arrived first.
+type routeGate struct {
+	mu      sync.Mutex
+	gates   map[string]chan struct{}
+	arrived chan string
+}
+
+func (g *routeGate) hold(topic string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gates[topic] = make(chan struct{})
+}
+
+func (g *routeGate) release(topic string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.gates[topic])
+	delete(g.gates, topic)
+}
+
+func (g *routeGate) BeforeRequest(_ string, req *remoting.Command) error {
+	h, ok := req.Header.(*remoting.RouteInfoRequest)
+	if !ok {
+		return nil
+	}
+	g.mu.Lock()
+	gate := g.gates[h.Topic]
+	g.mu.Unlock()
+	if gate != nil {
+		g.arrived <- h.Topic
+		<-gate
+	}
+	return nil
+}
+
+func (g *routeGate) AfterResponse(string, *remoting.Command, *remoting.Command) error { return nil }
+
+// A send that finds no route drops its topic's entry, while another caller holding the
+// entry finds the route, created meanwhile, and lingers in the entry's line: Shutdown
+// still sends what it lingers for at once, rather than waiting out Linger.
+func TestShutdownFlushesLingeringBatchesOfDroppedTopics(t *testing.T) {
+	ns := remotingtest.NewNameServer(t)
+	b := newFakeBroker(t, "a")
+	gate := &routeGate{gates: map[string]chan struct{}{}, arrived: make(chan string)}
+	cfg := instanceConfig(ns.Addr())
+	cfg.RPCHooks = []instance.RPCHook{gate}
+	inst, err := instance.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The producer first, so that the instance's first route refresh, at its start, is
+	// of the default topic, and over before the sends.
+	p := startProducer(t, inst, Config{SendTimeout: time.Minute, Coalesce: CoalesceConfig{Enabled: true, Linger: time.Hour}})
+	if err := inst.Start(bg(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inst.Shutdown(bg(t)) })
+	waitFor(t, "the first route refresh", func() bool { return ns.Count(remoting.GetRouteInfoByTopic) == 1 })
+	const topic = "Appearing"
+
+	// The first send learns that no NameServer knows the topic and holds, before it
+	// asks for the default topic's route, until the second send asks for the topic's.
+	gate.hold(message.AutoCreateTopicKey)
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := p.Send(bg(t), newMessage(topic, "first"))
+		firstErr <- err
+	}()
+	if got := <-gate.arrived; got != message.AutoCreateTopicKey {
+		t.Fatalf("route request for %s, want the default topic's", got)
+	}
+	gate.hold(topic)
+	done := make(chan error, 1)
+	queued := make(chan error, 1)
+	go func() {
+		queued <- p.SendAsync(bg(t), newMessage(topic, "second"), func(_ instance.SendResult, err error) { done <- err })
+	}()
+	if got := <-gate.arrived; got != topic {
+		t.Fatalf("route request for %s, want %s's", got, topic)
+	}
+	// The first send finds no route at all and drops the entry; then the topic appears.
+	gate.release(message.AutoCreateTopicKey)
+	if err := <-firstErr; err == nil {
+		t.Fatal("a send with no route succeeded")
+	}
+	ns.SetRoute(topic, remotingtest.Route(1, [2]string{"a", b.Addr()}))
+	gate.release(topic)
+	if err := <-queued; err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("Shutdown returned before the async send's callback ran")
+	}
+	if n := b.sends(); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+}
+
+// An async send lingering when Shutdown begins is sent at once, fails (its broker is gone)
+// and is sent again to the other broker: that retry, first to an idle queue, lingers no
+// more than the flushed attempt did.
+func TestShutdownFlushesLingeringRetries(t *testing.T) {
+	ns := remotingtest.NewNameServer(t)
+	live := newFakeBroker(t, "a")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // connections to it are refused
+	const topic = "RetryShut"
+	ns.SetRoute(topic, remotingtest.Route(1, [2]string{"a", live.Addr()}, [2]string{"b", dead}))
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	p := startProducer(t, inst, Config{SendTimeout: time.Minute, Coalesce: CoalesceConfig{Enabled: true, Linger: time.Hour}})
+	done := make(chan error, 1)
+	if err := p.SendAsync(bg(t), newMessage(topic, "x"), func(_ instance.SendResult, err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	qb := p.entry(topic).batcher(instance.MessageQueue{Topic: topic, BrokerName: "b"})
+	qb.mu.Lock()
+	onDead := qb.linger != nil
+	qb.mu.Unlock()
+	if !onDead {
+		t.Fatal("the first attempt does not linger on the dead broker's queue")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Unregistering from the dead broker fails; the wait for the send must not.
+	if err := p.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("Shutdown returned before the async send's callback ran")
+	}
+	if n := live.sends(); n != 1 {
+		t.Fatalf("%d requests to the live broker, want 1", n)
+	}
+}
+
+// An async send that joins the line of a synchronous caller lingering for company is sent
+// at Shutdown too, with that caller's batch, rather than when its linger ends.
+func TestShutdownFlushesLinesOfLingeringSyncSends(t *testing.T) {
+	ns, brokers := fakeCluster(t, "SyncLinger", 1, "a")
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	p := startProducer(t, inst, Config{SendTimeout: time.Minute, Coalesce: CoalesceConfig{Enabled: true, Linger: time.Hour}})
+	syncErr := make(chan error, 1)
+	go func() {
+		_, err := p.Send(bg(t), newMessage("SyncLinger", "sync"))
+		syncErr <- err
+	}()
+	qb := p.entry("SyncLinger").batcher(instance.MessageQueue{Topic: "SyncLinger", BrokerName: "a"})
+	waitFor(t, "the sync send lingering", func() bool { qb.mu.Lock(); defer qb.mu.Unlock(); return qb.linger != nil })
+	done := make(chan error, 1)
+	if err := p.SendAsync(bg(t), newMessage("SyncLinger", "async"), func(_ instance.SendResult, err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("Shutdown returned before the async send's callback ran")
+	}
+	if err := <-syncErr; err != nil {
+		t.Fatal(err)
+	}
+	if n := brokers[0].Count(remoting.SendBatchMessage); n != 1 {
+		t.Fatalf("%d batches, want 1", n)
 	}
 }
 

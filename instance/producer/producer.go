@@ -40,6 +40,11 @@ type Producer struct {
 	closing  atomic.Bool
 	drained  chan struct{}
 
+	// lingering are the queues a first caller lingers on, for Shutdown to end every
+	// linger: a queue's topic entry may be gone from topics by then (see flushLingering).
+	lingerMu  sync.Mutex
+	lingering map[*queueBatcher]struct{}
+
 	// Transaction checks.
 	checks  chan transactionCheck
 	stop    context.CancelFunc
@@ -58,14 +63,15 @@ func New(inst *instance.Instance, cfg Config) (*Producer, error) {
 	}
 	icfg := inst.Config()
 	p := &Producer{
-		inst:    inst,
-		cfg:     cfg,
-		group:   wrapNamespace(cfg.Namespace, cfg.Group),
-		log:     cfg.Logger,
-		clock:   icfg.Clock,
-		hooks:   append([]instance.SendHook(nil), cfg.Hooks...),
-		drained: make(chan struct{}, 1),
-		checks:  make(chan transactionCheck, checkQueue),
+		inst:      inst,
+		cfg:       cfg,
+		group:     wrapNamespace(cfg.Namespace, cfg.Group),
+		log:       cfg.Logger,
+		clock:     icfg.Clock,
+		hooks:     append([]instance.SendHook(nil), cfg.Hooks...),
+		drained:   make(chan struct{}, 1),
+		lingering: map[*queueBatcher]struct{}{},
+		checks:    make(chan transactionCheck, checkQueue),
 	}
 	if p.log == nil {
 		p.log = icfg.Logger
@@ -120,10 +126,11 @@ func (p *Producer) Start(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown refuses new sends, waits while ctx allows for the async sends in flight (their
-// callbacks run), stops the transaction check workers and unregisters the group from the
-// instance and the brokers (Java's shutdown). Synchronous sends under way finish on their
-// own. The error reports what did not finish, ctx's error first.
+// Shutdown refuses new sends, ends at once every coalesced send's wait for company
+// (Linger), waits while ctx allows for the async sends in flight (their callbacks run),
+// stops the transaction check workers and unregisters the group from the instance and the
+// brokers (Java's shutdown). Synchronous sends under way finish on their own. The error
+// reports what did not finish, ctx's error first.
 func (p *Producer) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
