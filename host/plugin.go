@@ -25,7 +25,7 @@ type Plugin struct {
 
 	active atomic.Pointer[version]
 
-	mu       sync.Mutex // Swap, Rollback, Close
+	mu       sync.Mutex // Load, Swap, Rollback, Close
 	previous *version
 	prevSeq  atomic.Int64 // previous's seq, for Status without mu (a Swap holds it while compiling)
 	seq      int
@@ -71,18 +71,28 @@ type version struct {
 
 // Load compiles wasm (or takes it from the compilation cache), checks it against the
 // ABI, creates cfg.Instances instances, hands each cfg.Config, and returns the slot. Any
-// refusal is a *LoadError naming what is wrong.
+// refusal is a *LoadError naming what is wrong. A Load under way when the runtime's Close
+// begins fails with ErrClosed, having released what it made.
 func (r *Runtime) Load(ctx context.Context, cfg PluginConfig, wasm []byte) (*Plugin, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	p := &Plugin{r: r, name: cfg.Name, cfg: cfg}
 	cfg.Config = append([]byte(nil), cfg.Config...)
+	// The slot is locked while its first version is made, as during a Swap: the runtime's
+	// Close, which closes every slot before the wazero runtime, waits for it.
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err := r.add(p); err != nil {
 		return nil, err
 	}
 	v, err := p.newVersion(ctx, wasm, cfg.Config, 1)
+	if err == nil && r.isClosed() {
+		v.retire(ctx)
+		err = ErrClosed
+	}
 	if err != nil {
+		p.closed = true
 		r.remove(p)
 		return nil, err
 	}

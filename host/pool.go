@@ -42,9 +42,13 @@ func (p *pool) track(g *guest) {
 	p.mu.Unlock()
 }
 
-// fill creates instances until min are live; the first error stops it.
+// fill creates instances until min are live; the first error stops it, as does the
+// runtime's Close (ErrClosed), which waits for the Load or Swap filling.
 func (p *pool) fill(ctx context.Context) error {
 	for p.live.Load() < p.min {
+		if p.v.p.r.isClosed() {
+			return ErrClosed
+		}
 		p.live.Add(1)
 		g, err := p.v.newGuest(ctx, p.v.deterministic)
 		if err != nil {

@@ -89,8 +89,9 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-// Close closes every plugin, then the runtime. Calls after
-// Close fail with ErrClosed (and the slot's policy).
+// Close closes every plugin, then the runtime. It waits for a Load under way, which fails
+// with ErrClosed, and a Swap under way, which fails with ErrClosed or succeeds and has its
+// versions closed. Calls after Close fail with ErrClosed (and the slot's policy).
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -168,6 +169,13 @@ func (r *Runtime) add(p *Plugin) error {
 	}
 	r.plugins[p] = struct{}{}
 	return nil
+}
+
+// isClosed reports whether Close has begun.
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 func (r *Runtime) remove(p *Plugin) {

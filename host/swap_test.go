@@ -424,6 +424,79 @@ func TestRuntimeCloseLeavesNoGoroutines(t *testing.T) {
 	}
 }
 
+// TestCloseDuringLoadOrSwap closes the runtime while a Load or a Swap creates its
+// instances: the Load or Swap either succeeds and its plugin is closed with the runtime,
+// or fails with ErrClosed; nothing of it runs or serves once Close has returned.
+func TestCloseDuringLoadOrSwap(t *testing.T) {
+	wasm := plugintest.Build(t, "host/testdata/hostile/behaviors")
+	cfg := PluginConfig{Name: "b", Kind: KindSend, Instances: 8}
+	for _, c := range []struct {
+		name string
+		// start returns the runtime's plugin once it is under way; op's error arrives on done.
+		start func(t *testing.T, r *Runtime, done chan<- error) *Plugin
+	}{
+		{"load", func(t *testing.T, r *Runtime, done chan<- error) *Plugin {
+			go func() {
+				_, err := r.Load(context.Background(), cfg, wasm)
+				done <- err
+			}()
+			var p *Plugin
+			waitFor(t, 10*time.Second, "the load under way", func() bool {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				for p = range r.plugins {
+				}
+				return p != nil
+			})
+			return p
+		}},
+		{"swap", func(t *testing.T, r *Runtime, done chan<- error) *Plugin {
+			p, err := r.Load(context.Background(), cfg, wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- p.Swap(context.Background(), wasm, nil) }()
+			waitFor(t, 10*time.Second, "the swap under way", func() bool {
+				if !p.mu.TryLock() {
+					return true
+				}
+				p.mu.Unlock()
+				return false
+			})
+			return p
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for range 3 {
+				before := runtime.NumGoroutine()
+				r, err := NewRuntime(context.Background(), Config{CacheDir: cacheDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				p := c.start(t, r, done)
+				if err := r.Close(context.Background()); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				select {
+				case err := <-done:
+					if err != nil && !errors.Is(err, ErrClosed) {
+						t.Fatalf("%s racing Close: %v, want success or ErrClosed", c.name, err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%s still under way after Close returned", c.name)
+				}
+				if st := p.Status(); st.Version != 0 || st.Previous != 0 {
+					t.Fatalf("after Close: version %d active, %d previous", st.Version, st.Previous)
+				}
+				if err := waitGoroutines(before, 5*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // Calls that found every instance busy say the plugin is saturated, not broken: however
 // many, they do not quarantine it (which only Resume lifts); failures of its own do.
 func TestBusyCallsDoNotQuarantine(t *testing.T) {
