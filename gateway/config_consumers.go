@@ -55,7 +55,7 @@ const (
 	// MaxVirtualNodes bounds allocate_virtual_nodes: consistenthash builds a ring of
 	// consumers × virtual nodes at every rebalance, so a huge count exhausts memory.
 	// Java's default is 10.
-	MaxVirtualNodes = 1000
+	MaxVirtualNodes = allocate.MaxVirtualNodes
 )
 
 // builtinStrategies are the allocation strategies the allocate key names natively.

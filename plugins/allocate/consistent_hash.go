@@ -11,6 +11,11 @@ import (
 // default constructor.
 const DefaultVirtualNodes = 10
 
+// MaxVirtualNodes bounds the virtual node counts the gateway and the consistenthash
+// plugin accept: the ring of clients × virtual nodes is built at every rebalance, so a
+// huge count runs a rebalance out of its deadline, or of memory.
+const MaxVirtualNodes = 1000
+
 // ConsistentHash is AllocateMessageQueueConsistentHash with Java's default MD5 hash:
 // every client is put on a ring virtualNodes times, at the hash of "clientId-i"; each
 // queue goes to the first node at or after the hash of its name (queueNames[i], Java's

@@ -1,12 +1,13 @@
 // Command consistenthash is Java's AllocateMessageQueueConsistentHash (CONSISTENT_HASH)
-// as a plugin. Configuration (optional): {"virtualNodes": 10}.
+// as a plugin. Configuration (optional): {"virtualNodes": 10}, from 1 to 1000 (the
+// gateway's allocate_virtual_nodes bounds).
 package main
 
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o consistenthash.wasm .
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 
 	"github.com/mqgate/mqgate/plugins/allocate"
 	"github.com/mqgate/mqgate/sdk"
@@ -25,8 +26,11 @@ func configure(config []byte) error {
 		return err
 	}
 	if c.VirtualNodes != nil {
-		if *c.VirtualNodes < 0 {
-			return errors.New("virtualNodes must not be negative")
+		// Zero would make an empty ring, which allocates no queue to anybody: nothing
+		// consumed, and no error to say why. A huge count runs every rebalance out of
+		// its deadline.
+		if n := *c.VirtualNodes; n < 1 || n > allocate.MaxVirtualNodes {
+			return fmt.Errorf("virtualNodes %d is out of 1..%d", n, allocate.MaxVirtualNodes)
 		}
 		virtualNodes = *c.VirtualNodes
 	}
