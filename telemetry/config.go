@@ -46,8 +46,12 @@ type Config struct {
 	Insecure *bool `toml:"insecure"`
 	// SampleRatio is the share of traces started here that are recorded, 0 to 1 (default
 	// 1); a span whose parent (a caller's traceparent, a message's) was sampled is
-	// recorded whatever the ratio. OTEL_TRACES_SAMPLER=traceidratio or
-	// parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG, always_on, always_off.
+	// recorded whatever the ratio, one whose parent was not is not. Unset, the sampler
+	// OTEL_TRACES_SAMPLER names applies, as the SDK's: the parentbased_ forms
+	// (parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG, parentbased_always_on, the
+	// default, parentbased_always_off) follow the parent likewise; traceidratio,
+	// always_on and always_off decide every span by its trace id alone, under a sampled
+	// parent too (always_off records nothing).
 	SampleRatio *float64 `toml:"sample_ratio"`
 	// ServiceName is service.name; OTEL_SERVICE_NAME, then service.name in
 	// OTEL_RESOURCE_ATTRIBUTES; default "mqgate".
@@ -66,8 +70,11 @@ type Config struct {
 	// through Provider.Collect.)
 	SpanProcessors []sdktrace.SpanProcessor `toml:"-"`
 
-	// Resolved by ApplyEnv: whether to export each signal over OTLP.
+	// Resolved by ApplyEnv: whether to export each signal over OTLP, and the kind of
+	// sampler OTEL_TRACES_SAMPLER names when SampleRatio was left unset (the zero value,
+	// parent-based, when the file sets it).
 	exportTraces, exportMetrics bool
+	sampling                    samplerKind
 }
 
 // SettingError is a setting of the file's [telemetry] table that does not validate (its
@@ -129,11 +136,11 @@ func (c *Config) applyEnv(env environment) error {
 	c.exportTraces = *c.Traces && endpointFor("TRACES") && get("OTEL_TRACES_EXPORTER") != "none"
 	c.exportMetrics = *c.Metrics && endpointFor("METRICS") && get("OTEL_METRICS_EXPORTER") != "none"
 	if c.SampleRatio == nil {
-		r, err := samplerFromEnv(get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"))
+		r, kind, err := samplerFromEnv(get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"))
 		if err != nil {
 			return err
 		}
-		c.SampleRatio = &r
+		c.SampleRatio, c.sampling = &r, kind
 	}
 	if r := *c.SampleRatio; !(r >= 0 && r <= 1) {
 		return badSetting("sample_ratio", "telemetry: sample_ratio %v: want 0 to 1", r)
@@ -193,25 +200,31 @@ func serviceNameIn(attrs string) string {
 	return name
 }
 
-// samplerFromEnv maps OTEL_TRACES_SAMPLER and its argument to a ratio. The parent-based
-// samplers and their plain counterparts give the same ratio: this sampler is always
-// parent-based (see sampler.go).
-func samplerFromEnv(name, arg string) (float64, error) {
+// samplerFromEnv maps OTEL_TRACES_SAMPLER and its argument to a ratio and a kind, as the
+// SDK reads them: always_on and always_off are ratios 1 and 0, traceidratio's argument
+// is its ratio (default 1), and only the parentbased_ forms follow the parent. Unset is
+// the SDK's default, parentbased_always_on.
+func samplerFromEnv(name, arg string) (float64, samplerKind, error) {
 	switch name {
-	case "", "always_on", "parentbased_always_on":
-		return DefaultSampleRatio, nil
-	case "always_off", "parentbased_always_off":
-		return 0, nil
+	case "", "parentbased_always_on":
+		return DefaultSampleRatio, samplerKind{always: true}, nil
+	case "parentbased_always_off":
+		return 0, samplerKind{always: true}, nil
+	case "always_on":
+		return 1, samplerKind{ignoresParent: true, always: true}, nil
+	case "always_off":
+		return 0, samplerKind{ignoresParent: true, always: true}, nil
 	case "traceidratio", "parentbased_traceidratio":
+		kind := samplerKind{ignoresParent: name == "traceidratio"}
 		if arg == "" {
-			return DefaultSampleRatio, nil
+			return DefaultSampleRatio, kind, nil
 		}
 		r, err := strconv.ParseFloat(arg, 64)
 		if err != nil || r < 0 || r > 1 {
-			return 0, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER_ARG %q: want a ratio from 0 to 1", arg)
+			return 0, kind, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER_ARG %q: want a ratio from 0 to 1", arg)
 		}
-		return r, nil
+		return r, kind, nil
 	}
-	return 0, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER %q is not supported here "+
+	return 0, samplerKind{}, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER %q is not supported here "+
 		"(always_on, always_off, traceidratio and their parentbased_ forms are)", name)
 }

@@ -75,7 +75,7 @@ type Provider struct {
 	cfg     Config
 	tp      *tracerProvider          // nil when traces are off
 	mp      *sdkmetric.MeterProvider // nil when metrics are off
-	sampler *ratioSampler
+	sampler *ratioSampler            // in the tracer provider's sampler, whatever its kind
 	prom    *sdkmetric.ManualReader
 	res     *resource.Resource
 	ins     *Instruments
@@ -100,7 +100,8 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 	p.res = res
 	p.ins = &Instruments{Conventions: cfg.Conventions}
 	if *cfg.Traces {
-		p.sampler = newRatioSampler(*cfg.SampleRatio)
+		var sampler sdktrace.Sampler
+		sampler, p.sampler = newSampler(*cfg.SampleRatio, cfg.sampling)
 		var sps []sdktrace.SpanProcessor
 		if cfg.exportTraces {
 			exp, err := cfg.traceExporter(ctx)
@@ -109,7 +110,7 @@ func Setup(ctx context.Context, cfg Config) (*Provider, error) {
 			}
 			sps = append(sps, NewSpanBatcher(exp))
 		}
-		p.tp = newTracerProvider(res, parentBased{p.sampler}, append(sps, cfg.SpanProcessors...))
+		p.tp = newTracerProvider(res, sampler, append(sps, cfg.SpanProcessors...))
 		p.ins.TracerProvider = p.tp
 	}
 	if *cfg.Metrics {
@@ -164,7 +165,9 @@ func (p *Provider) SampleRatio() float64 {
 }
 
 // SetSampleRatio changes the share of new traces sampled, at once; spans already started
-// keep their decision. It fails for a ratio outside 0..1 or when traces are off.
+// keep their decision, and the sampler whether it follows the parent (a traceidratio or
+// always_* one named by OTEL_TRACES_SAMPLER does not). It fails for a ratio outside 0..1
+// or when traces are off.
 func (p *Provider) SetSampleRatio(r float64) error {
 	if !(r >= 0 && r <= 1) {
 		return fmt.Errorf("telemetry: sample ratio %v: want 0 to 1", r)

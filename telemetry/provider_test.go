@@ -1,14 +1,19 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mqgate/mqgate/message"
 	"go.opentelemetry.io/otel/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestSetupOffGivesNothing(t *testing.T) {
@@ -59,6 +64,141 @@ func TestSetSampleRatioTakesEffectAtOnce(t *testing.T) {
 	}
 	if err := p.SetSampleRatio(2); err == nil {
 		t.Fatal("ratio 2 accepted")
+	}
+}
+
+// Remote parents whose trace ids are on the other side of ratio 0.5 from their flag (the
+// top bit of byte 8 decides): the sampled one's trace is dropped at 0.5, the other's kept.
+var (
+	sampledDroppedByRatio = trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 8: 0xff},
+		SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled, Remote: true})
+	unsampledKeptByRatio = trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{2},
+		SpanID: trace.SpanID{2}, Remote: true})
+)
+
+// recordedUnder starts and ends n spans under parent (none when invalid) and says how many
+// of them reached the span processors: "none", "some" or "all".
+func recordedUnder(tr trace.Tracer, rec *tracetest.SpanRecorder, parent trace.SpanContext) string {
+	const n = 100
+	before := len(rec.Ended())
+	ctx := context.Background()
+	if parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	}
+	for range n {
+		_, s := tr.Start(ctx, "x")
+		s.End()
+	}
+	switch len(rec.Ended()) - before {
+	case 0:
+		return "none"
+	case n:
+		return "all"
+	}
+	return "some"
+}
+
+// TestEnvSamplerKinds: the sampler OTEL_TRACES_SAMPLER names decides as the SDK's of that
+// name: always_on, always_off and traceidratio whatever the parent (a caller's
+// traceparent, a message's), only the parentbased_ forms after the parent. Unset, it is
+// the SDK's default, parentbased_always_on; the file's sample_ratio wins over it and is
+// parent-based.
+func TestEnvSamplerKinds(t *testing.T) {
+	const none, some, all = "none", "some", "all"
+	tests := []struct {
+		sampler, arg string
+		file         *float64         // [telemetry] sample_ratio
+		sdk          sdktrace.Sampler // the SDK's sampler of that name, for its Description
+		// what is recorded of a root, of a span under a sampled parent whose trace ratio
+		// 0.5 drops, of a span under a parent sampled out whose trace ratio 0.5 keeps
+		root, sampled, unsampled string
+	}{
+		{"", "", nil, sdktrace.ParentBased(sdktrace.AlwaysSample()), all, all, none},
+		{"always_on", "", nil, sdktrace.AlwaysSample(), all, all, all},
+		{"always_off", "", nil, sdktrace.NeverSample(), none, none, none},
+		{"traceidratio", "", nil, sdktrace.TraceIDRatioBased(1), all, all, all},
+		{"traceidratio", "0", nil, sdktrace.TraceIDRatioBased(0), none, none, none},
+		{"traceidratio", "0.5", nil, sdktrace.TraceIDRatioBased(0.5), some, none, all},
+		{"parentbased_always_on", "", nil, sdktrace.ParentBased(sdktrace.AlwaysSample()), all, all, none},
+		{"parentbased_always_off", "", nil, sdktrace.ParentBased(sdktrace.NeverSample()), none, all, none},
+		{"parentbased_traceidratio", "0", nil, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)), none, all, none},
+		{"parentbased_traceidratio", "0.5", nil, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5)), some, all, none},
+		{"always_off", "", ptr(1.0), sdktrace.ParentBased(sdktrace.TraceIDRatioBased(1)), all, all, none},
+		{"traceidratio", "0", ptr(0.0), sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)), none, all, none},
+	}
+	for _, tt := range tests {
+		name := cmp.Or(tt.sampler, "unset")
+		if tt.arg != "" {
+			name += "=" + tt.arg
+		}
+		if tt.file != nil {
+			name += ",sample_ratio=" + strconv.FormatFloat(*tt.file, 'g', -1, 64)
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("OTEL_TRACES_SAMPLER", tt.sampler)
+			t.Setenv("OTEL_TRACES_SAMPLER_ARG", tt.arg)
+			rec := tracetest.NewSpanRecorder()
+			cfg := Config{Enabled: true, Metrics: ptr(false), SampleRatio: tt.file, SpanProcessors: []sdktrace.SpanProcessor{rec}}
+			// As the gateway does: its Validate applies the environment, then Setup again.
+			if err := cfg.ApplyEnv(); err != nil {
+				t.Fatal(err)
+			}
+			p, err := Setup(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Shutdown(context.Background())
+			if got, want := p.tp.sampler.Description(), tt.sdk.Description(); got != want {
+				t.Errorf("description %q, the SDK's %q", got, want)
+			}
+			tr := p.Instruments().Tracer("test")
+			got := [3]string{recordedUnder(tr, rec, trace.SpanContext{}), recordedUnder(tr, rec, sampledDroppedByRatio),
+				recordedUnder(tr, rec, unsampledKeptByRatio)}
+			if want := [3]string{tt.root, tt.sampled, tt.unsampled}; got != want {
+				t.Errorf("recorded of roots, under a sampled parent, under one sampled out: %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestSetSampleRatioKeepsTheSamplerKind: a new ratio (a configuration reload) changes the
+// share of traces recorded, not whether the sampler follows the parent.
+func TestSetSampleRatioKeepsTheSamplerKind(t *testing.T) {
+	tests := []struct {
+		sampler, desc      string
+		sampled, unsampled string // recorded under each parent after SetSampleRatio(1)
+	}{
+		{"always_off", "AlwaysOnSampler", "all", "all"},
+		{"traceidratio", "TraceIDRatioBased{1}", "all", "all"},
+		{"parentbased_always_off", sdktrace.ParentBased(sdktrace.AlwaysSample()).Description(), "all", "none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.sampler, func(t *testing.T) {
+			t.Setenv("OTEL_TRACES_SAMPLER", tt.sampler)
+			t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+			rec := tracetest.NewSpanRecorder()
+			p, err := Setup(context.Background(), Config{Enabled: true, Metrics: ptr(false), SpanProcessors: []sdktrace.SpanProcessor{rec}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Shutdown(context.Background())
+			if err := p.SetSampleRatio(1); err != nil {
+				t.Fatal(err)
+			}
+			tr := p.Instruments().Tracer("test")
+			if got := recordedUnder(tr, rec, trace.SpanContext{}); got != "all" {
+				t.Errorf("roots at ratio 1: %s recorded", got)
+			}
+			if got := recordedUnder(tr, rec, sampledDroppedByRatio); got != tt.sampled {
+				t.Errorf("under a sampled parent: %s recorded, want %s", got, tt.sampled)
+			}
+			if got := recordedUnder(tr, rec, unsampledKeptByRatio); got != tt.unsampled {
+				t.Errorf("under a parent sampled out: %s recorded, want %s", got, tt.unsampled)
+			}
+			if got := p.tp.sampler.Description(); got != tt.desc {
+				t.Errorf("description %q, want %q", got, tt.desc)
+			}
+		})
 	}
 }
 

@@ -10,12 +10,37 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// samplerKind is how the sampler decides beside its ratio, as OTEL_TRACES_SAMPLER names
+// it. The zero value is the file's sample_ratio: ParentBased{TraceIDRatioBased{ratio}}.
+type samplerKind struct {
+	// ignoresParent: always_on, always_off and traceidratio decide every span by its trace
+	// id, under a sampled parent or not; only the parentbased_ forms follow the parent.
+	ignoresParent bool
+	// always: always_on, always_off and their parentbased_ forms, which the SDK describes
+	// as AlwaysOnSampler and AlwaysOffSampler, not as a ratio of 1 or 0.
+	always bool
+}
+
+// newSampler returns the tracer provider's sampler of kind at ratio r, and the ratio
+// sampler in it that SetSampleRatio changes: a new ratio keeps the kind.
+func newSampler(r float64, kind samplerKind) (sdktrace.Sampler, *ratioSampler) {
+	root := newRatioSampler(r)
+	root.always = kind.always
+	if kind.ignoresParent {
+		return root, root
+	}
+	return parentBased{root}, root
+}
+
 // ratioSampler is the SDK's TraceIDRatioBased with a ratio that changes at once
 // (SetSampleRatio, on a configuration reload): the decision is a pure function of the
-// trace id, so every process sampling at the same ratio agrees on a trace.
+// trace id, so every process sampling at the same ratio agrees on a trace. At ratio 1 and
+// 0 it is also the SDK's AlwaysSample and NeverSample.
 type ratioSampler struct {
 	bound atomic.Uint64 // trace ids whose upper 63 bits of the lower half are below it are sampled
 	ratio atomic.Uint64 // math.Float64bits of the ratio, for Description
+	// always describes ratios 1 and 0 as AlwaysOnSampler and AlwaysOffSampler (samplerKind).
+	always bool
 }
 
 func newRatioSampler(r float64) *ratioSampler {
@@ -49,8 +74,17 @@ func (s *ratioSampler) decide(id trace.TraceID) sdktrace.SamplingDecision {
 	return sdktrace.Drop
 }
 
+// Description is the SDK's for the sampler named: at ratio 1 and 0 an always_* one's is
+// AlwaysOnSampler and AlwaysOffSampler, otherwise TraceIDRatioBased{ratio}.
 func (s *ratioSampler) Description() string {
-	return "TraceIDRatioBased{" + strconv.FormatFloat(s.get(), 'g', -1, 64) + "}"
+	r := s.get()
+	switch {
+	case s.always && r == 1:
+		return "AlwaysOnSampler"
+	case s.always && r == 0:
+		return "AlwaysOffSampler"
+	}
+	return "TraceIDRatioBased{" + strconv.FormatFloat(r, 'g', -1, 64) + "}"
 }
 
 // parentBased is sdktrace.ParentBased(root) with its default delegates: a span with a

@@ -201,10 +201,13 @@ func (t *tracer) startWith(ctx context.Context, name string, cfg spanStart, owne
 		tid = newTraceID()
 	}
 	var sr sdktrace.SamplingResult
-	if pb, ok := t.p.sampler.(parentBased); ok {
-		sr = sdktrace.SamplingResult{Decision: pb.decide(psc, tid), Tracestate: psc.TraceState()}
-	} else {
-		sr = t.p.sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: sampleCtx, TraceID: tid,
+	switch smp := t.p.sampler.(type) { // the provider's own samplers decide without SamplingParameters
+	case parentBased:
+		sr = sdktrace.SamplingResult{Decision: smp.decide(psc, tid), Tracestate: psc.TraceState()}
+	case *ratioSampler:
+		sr = sdktrace.SamplingResult{Decision: smp.decide(tid), Tracestate: psc.TraceState()}
+	default:
+		sr = smp.ShouldSample(sdktrace.SamplingParameters{ParentContext: sampleCtx, TraceID: tid,
 			Name: name, Kind: cfg.kind, Attributes: cfg.attrs, Links: cfg.links})
 	}
 	flags := psc.TraceFlags() &^ trace.FlagsSampled

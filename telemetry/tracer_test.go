@@ -254,6 +254,8 @@ func TestTracerMatchesSDK(t *testing.T) {
 		{"ratio 0", sdktrace.ParentBased(newRatioSampler(0)), nil, sdktrace.NewSpanLimits()},
 		{"parent-based fast path, ratio 1", sdktrace.ParentBased(newRatioSampler(1)), parentBased{newRatioSampler(1)}, sdktrace.NewSpanLimits()},
 		{"parent-based fast path, ratio 0", sdktrace.ParentBased(newRatioSampler(0)), parentBased{newRatioSampler(0)}, sdktrace.NewSpanLimits()},
+		{"trace-id ratio fast path, ratio 1", sdktrace.TraceIDRatioBased(1), newRatioSampler(1), sdktrace.NewSpanLimits()},
+		{"trace-id ratio fast path, ratio 0", sdktrace.TraceIDRatioBased(0), newRatioSampler(0), sdktrace.NewSpanLimits()},
 		{"record only", recordOnly{}, nil, sdktrace.NewSpanLimits()},
 		{"small limits", sdktrace.AlwaysSample(), nil, small},
 		{"no room", sdktrace.AlwaysSample(), nil, none},
@@ -319,6 +321,27 @@ func TestParentBasedMatchesSDK(t *testing.T) {
 			}
 			if got := ours.decide(parent, p.TraceID); got != want.Decision {
 				t.Fatalf("parent %v: decide %v, the SDK's %v", parent, got, want.Decision)
+			}
+		}
+	}
+}
+
+// TestRatioMatchesSDK: the ratio sampler, which the tracer asks for a decision without
+// SamplingParameters when it is the provider's sampler (traceidratio, always_*), decides
+// and describes itself as the SDK's TraceIDRatioBased, whatever the parent.
+func TestRatioMatchesSDK(t *testing.T) {
+	for _, r := range []float64{0, 0.25, 0.5, 1} {
+		ours, sdk := newRatioSampler(r), sdktrace.TraceIDRatioBased(r)
+		if ours.Description() != sdk.Description() {
+			t.Errorf("description %q, the SDK's %q", ours.Description(), sdk.Description())
+		}
+		for _, parent := range []trace.SpanContext{{}, remoteSampled, remoteUnsampled} {
+			ctx := trace.ContextWithSpanContext(context.Background(), parent)
+			for range 500 {
+				p := sdktrace.SamplingParameters{ParentContext: ctx, TraceID: newTraceID()}
+				if got, want := ours.decide(p.TraceID), sdk.ShouldSample(p).Decision; got != want {
+					t.Fatalf("ratio %v, parent %v, trace %v: %v, the SDK's %v", r, parent, p.TraceID, got, want)
+				}
 			}
 		}
 	}
