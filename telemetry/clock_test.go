@@ -1,8 +1,13 @@
 package telemetry
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TestSpanNow: span times read between two time.Now readings and never go back; a base
@@ -35,6 +40,49 @@ func TestSpanNow(t *testing.T) {
 	}
 }
 
+// TestSpanEndAcrossWallClockStep: the system clock steps back 10 s (NTP, a VM resumed)
+// while a span runs and the clock base is renewed in between: the span still ends after
+// it started, its exported duration the time that passed, as the SDK's. A span whose
+// start the caller gave ends at the current time.
+func TestSpanEndAcrossWallClockStep(t *testing.T) {
+	const step = 10 * time.Second
+	t.Cleanup(func() { wallNow = time.Now; clockBase.Store(nil) })
+	stepBack := func() {
+		wallNow = func() time.Time { return time.Now().Add(-step) }
+		clockBase.Store(nil) // renewed at the next reading, as a second after the last
+		spanNow()
+	}
+	tr := newTracerProvider(resource.Empty(), sdktrace.AlwaysSample(), nil).Tracer("x")
+
+	wallNow = time.Now
+	clockBase.Store(nil)
+	before := time.Now()
+	_, s := tr.Start(context.Background(), "across the step")
+	afterStart := time.Now()
+	stepBack()
+	beforeEnd := time.Now()
+	s.End()
+	after := time.Now()
+	ro := s.(sdktrace.ReadOnlySpan)
+	// Exporters send the wall times, in Unix nanoseconds.
+	d := time.Duration(ro.EndTime().UnixNano() - ro.StartTime().UnixNano())
+	if d < beforeEnd.Sub(afterStart) || d > after.Sub(before) {
+		t.Fatalf("exported duration %v (start %v, end %v), want between %v and %v", d, ro.StartTime(), ro.EndTime(),
+			beforeEnd.Sub(afterStart), after.Sub(before))
+	}
+
+	// A start the caller gave: the end is the clock's now, stepped back or not.
+	wallNow = time.Now
+	clockBase.Store(nil)
+	given := time.Now().Round(0) // no monotonic reading, as a time decoded or built from a date
+	_, s = tr.Start(context.Background(), "given start", trace.WithTimestamp(given))
+	stepBack()
+	s.End()
+	if end := s.(sdktrace.ReadOnlySpan).EndTime(); end.After(given.Add(-step / 2)) {
+		t.Fatalf("end %v of a span started at %v by the caller: want the clock's, %v back", end, given, step)
+	}
+}
+
 func BenchmarkClock(b *testing.B) {
 	b.Run("time.Now", func(b *testing.B) {
 		for b.Loop() {
@@ -44,6 +92,12 @@ func BenchmarkClock(b *testing.B) {
 	b.Run("spanNow", func(b *testing.B) {
 		for b.Loop() {
 			_ = spanNow()
+		}
+	})
+	b.Run("span.endNow", func(b *testing.B) { // what End reads, the start being spanNow's
+		s := &span{start: spanNow()}
+		for b.Loop() {
+			_ = s.endNow()
 		}
 	})
 }

@@ -635,7 +635,7 @@ func (s *span) addChild() {
 // End ends the span and hands it to the span processors. As the SDK's, called deferred
 // while a panic unwinds it records the panic as an exception event and lets it go on.
 func (s *span) End(opts ...trace.SpanEndOption) {
-	now := spanNow()
+	now := s.endNow()
 	s.mu.Lock()
 	if s.ended.Load() {
 		s.mu.Unlock()
@@ -663,6 +663,18 @@ func (s *span) End(opts ...trace.SpanEndOption) {
 			sp.OnEnd(s)
 		}
 	}
+}
+
+// endNow reads the end time as the SDK does: a start with a monotonic reading (spanNow's,
+// time.Now's) plus the monotonic time since, one clock reading, so that the wall clock
+// stepping back while the span runs (NTP, a VM resumed) does not end it before it
+// started; the current time for a start without one (trace.WithTimestamp of a time
+// decoded or built from a date).
+func (s *span) endNow() time.Time {
+	if s.start != s.start.Round(0) { // Round(0) strips the monotonic reading
+		return s.start.Add(time.Since(s.start))
+	}
+	return spanNow()
 }
 
 // The read-only view. Lists of a span still recording are copies: it may change them.
