@@ -205,7 +205,8 @@ func serviceNameIn(attrs string) string {
 // is its ratio (default 1), and only the parentbased_ forms follow the parent. Unset is
 // the SDK's default, parentbased_always_on.
 func samplerFromEnv(name, arg string) (float64, samplerKind, error) {
-	switch name {
+	// Read as the SDK reads it: ALWAYS_OFF is always_off.
+	switch name := strings.ToLower(strings.TrimSpace(name)); name {
 	case "", "parentbased_always_on":
 		return DefaultSampleRatio, samplerKind{always: true}, nil
 	case "parentbased_always_off":
@@ -219,7 +220,7 @@ func samplerFromEnv(name, arg string) (float64, samplerKind, error) {
 		if arg == "" {
 			return DefaultSampleRatio, kind, nil
 		}
-		r, err := strconv.ParseFloat(arg, 64)
+		r, err := strconv.ParseFloat(strings.TrimSpace(arg), 64)
 		if err != nil || r < 0 || r > 1 {
 			return 0, kind, fmt.Errorf("telemetry: OTEL_TRACES_SAMPLER_ARG %q: want a ratio from 0 to 1", arg)
 		}

@@ -123,6 +123,9 @@ func TestEnvSamplerKinds(t *testing.T) {
 		{"parentbased_always_off", "", nil, sdktrace.ParentBased(sdktrace.NeverSample()), none, all, none},
 		{"parentbased_traceidratio", "0", nil, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)), none, all, none},
 		{"parentbased_traceidratio", "0.5", nil, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5)), some, all, none},
+		{"ALWAYS_OFF", "", nil, sdktrace.NeverSample(), none, none, none}, // as the SDK, any case
+		{" TraceIdRatio ", " 0.5 ", nil, sdktrace.TraceIDRatioBased(0.5), some, none, all},
+		{"ParentBased_TraceIdRatio", "0.5", nil, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5)), some, all, none},
 		{"always_off", "", ptr(1.0), sdktrace.ParentBased(sdktrace.TraceIDRatioBased(1)), all, all, none},
 		{"traceidratio", "0", ptr(0.0), sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)), none, all, none},
 	}
