@@ -44,7 +44,7 @@ func (g *Gateway) startTelemetry(ctx context.Context) (*telemetry.Instruments, e
 	if ins != nil {
 		c := p.Config()
 		g.log.Info("gateway: telemetry on", "traces", *c.Traces, "metrics", *c.Metrics, "endpoint", c.Endpoint,
-			"protocol", c.Protocol, "sample_ratio", *c.SampleRatio, "conventions", c.Conventions.String())
+			"protocol", c.Protocol, "sampler", p.Sampler(), "conventions", c.Conventions.String())
 	}
 	return ins, nil
 }

@@ -164,6 +164,16 @@ func (p *Provider) SampleRatio() float64 {
 	return p.sampler.get()
 }
 
+// Sampler describes the trace sampler in force as the SDK's samplers describe themselves
+// ("ParentBased{root:TraceIDRatioBased{0.1},...}", "AlwaysOffSampler"), for the start-up
+// log; "" when traces are off.
+func (p *Provider) Sampler() string {
+	if p.tp == nil {
+		return ""
+	}
+	return p.tp.sampler.Description()
+}
+
 // SetSampleRatio changes the share of new traces sampled, at once; spans already started
 // keep their decision, and the sampler whether it follows the parent (a traceidratio or
 // always_* one named by OTEL_TRACES_SAMPLER does not). It fails for a ratio outside 0..1

@@ -151,7 +151,7 @@ func TestEnvSamplerKinds(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer p.Shutdown(context.Background())
-			if got, want := p.tp.sampler.Description(), tt.sdk.Description(); got != want {
+			if got, want := p.Sampler(), tt.sdk.Description(); got != want {
 				t.Errorf("description %q, the SDK's %q", got, want)
 			}
 			tr := p.Instruments().Tracer("test")
