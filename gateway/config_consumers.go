@@ -258,10 +258,13 @@ var consumerKeys = func() []string {
 }()
 
 // validateConsumers applies the defaults of every [[consumer]] and reports what cannot
-// work; plugins are the [[plugin]]s of the file.
+// work; plugins are the [[plugin]]s of the file. With a plugin store, a name that is not a
+// built-in strategy may be an uploaded plugin, which only the running gateway knows:
+// Start and Reload check those names against the plugins in effect.
 func (c *Config) validateConsumers() []error {
 	var errs []error
 	seen := map[string]bool{}
+	store := c.Plugins.Dir != ""
 	for i := range c.Consumers {
 		cc := &c.Consumers[i]
 		if cc.Group != "" && seen[cc.Group] {
@@ -269,6 +272,9 @@ func (c *Config) validateConsumers() []error {
 		}
 		seen[cc.Group] = true
 		errs = append(errs, cc.validate(func(name, slot string) bool {
+			if store && !slices.Contains(builtinStrategies, name) {
+				return true
+			}
 			return slices.ContainsFunc(c.Plugin, func(p PluginConfig) bool { return p.Name == name && p.Slot == slot })
 		})...)
 	}

@@ -113,6 +113,11 @@ func (g *Gateway) startConsumers(ctx context.Context, inst *instance.Instance) e
 	t.mu.Unlock()
 	g.plugins.onChange(g.pluginChanged)
 	for _, cc := range g.cfg.Consumers {
+		// The plugin names again, now that the store's plugins are loaded (Validate
+		// could check only the file's).
+		if errs := cc.validate(g.hasPlugin); len(errs) > 0 {
+			return fmt.Errorf("gateway: consumer %s: %w", cc.Group, errors.Join(errs...))
+		}
 		if err := g.addConsumer(ctx, cc, false); err != nil {
 			return fmt.Errorf("gateway: consumer %s: %w", cc.Group, err)
 		}

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +104,62 @@ func TestStrategySwapRebalancesAtOnce(t *testing.T) {
 	uploadQueues(2, 3)
 	waitUntil(t, 5*time.Second, "queues 2 and 3 after the swap", held(2, 3))
 	t.Logf("the new assignment after %v", time.Since(start))
+}
+
+// A [[consumer]] of the file may name an uploaded allocation strategy, as gateway.toml
+// documents: a reload that adds it applies, and a restart on the same plugin store starts
+// it, both running the uploaded plugin. The file's own check knows only its [[plugin]]s,
+// so it used to refuse both.
+func TestFileConsumerNamingAnUploadedStrategy(t *testing.T) {
+	dc := consumeCluster(t)
+	dir := t.TempDir()
+	const topic, group = "UploadedStratTopic", "uploaded_strat_g"
+	cfg := adminConfig(dc.NameServerAddr(), dir)
+	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
+	g, stop := runGateway(t, cfg)
+	createTopic(t, g, dc.BrokerAddr(), topic, 4)
+	if r := upload(t, g, "shared-avg", "slot=allocate", plugintest.Build(t, "plugins/averagely")); r.status != 201 {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
+	cc := fastConsumer(group, topic, DeliveryReceive)
+	cc.Allocate = "shared-avg"
+	withConsumer := adminConfig(dc.NameServerAddr(), dir)
+	withConsumer.Client.HeartbeatInterval = 500 * time.Millisecond
+	withConsumer.Consumers = []ConsumerConfig{cc}
+	runsThePlugin := func(g *Gateway) {
+		t.Helper()
+		waitUntil(t, 10*time.Second, "the queues held through the uploaded strategy", func() bool {
+			return len(heldQueues(g, group, topic)) == 4
+		})
+		if calls := g.plugins.src.set.Load().byName["shared-avg"].plugin.Status().Calls; calls == 0 {
+			t.Error("the uploaded strategy was never called")
+		}
+	}
+
+	rep, err := g.Reload(ctxFor(t, 30*time.Second), withConsumer)
+	if err != nil || len(rep.Applied) != 1 {
+		t.Fatalf("reload adding the consumer: %+v %v", rep, err)
+	}
+	runsThePlugin(g)
+	stop()
+
+	g, stop = runGateway(t, withConsumer)
+	runsThePlugin(g)
+	stop()
+
+	// A name the store does not hold either is refused at start, naming the key.
+	cc.Allocate = "absent"
+	withConsumer.Consumers = []ConsumerConfig{cc}
+	g, err = New(withConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = g.Start(ctxFor(t, 30*time.Second))
+	var ce *ConsumerConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), `allocate: "absent" is neither a [[plugin]]`) {
+		t.Errorf("start with a consumer naming no plugin: %v", err)
+	}
+	if err == nil {
+		g.Shutdown(ctxFor(t, 30*time.Second))
+	}
 }

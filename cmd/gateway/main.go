@@ -86,7 +86,10 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	if err := g.Start(ctx); err != nil {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		var pe *gateway.PluginError
-		if errors.As(err, &pe) { // a plugin that cannot load is configuration
+		var ce *gateway.ConsumerConfigError
+		// A plugin that cannot load, or a consumer naming a plugin the store does not
+		// hold, is configuration.
+		if errors.As(err, &pe) || errors.As(err, &ce) {
 			return exitUsage
 		}
 		return exitRuntime
