@@ -63,6 +63,23 @@ func (h *Histogram) Series(attrs attribute.Set) *HistogramSeries {
 	return s
 }
 
+// Forget drops s from the histogram's output, as the owner of its attribute set goes (a
+// consumer group removed): a gateway whose groups come and go must not export every
+// group it ever had. Measurements recorded into s afterwards go nowhere; Series makes a
+// new series for the same attributes, counting from zero (a reset, to a cumulative
+// reader).
+func (h *Histogram) Forget(s *HistogramSeries) {
+	if h == nil || s == nil {
+		return
+	}
+	k := s.attrs.Equivalent()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.series[k] == s {
+		delete(h.series, k)
+	}
+}
+
 // Record adds a measurement, in seconds. Negative and NaN values, which no duration is,
 // are dropped (the SDK's histogram would count them, and a NaN spoil the sum).
 func (s *HistogramSeries) Record(seconds float64) {
@@ -163,6 +180,10 @@ func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 		temporality = metricdata.DeltaTemporality
 	}
 	var out []metricdata.ScopeMetrics
+	var seen map[*HistogramSeries]bool // with st: the series still there, to forget the others'
+	if st != nil {
+		seen = make(map[*HistogramSeries]bool, len(st.last))
+	}
 	for _, h := range list {
 		h.mu.Lock()
 		series := make([]*HistogramSeries, 0, len(h.series))
@@ -181,6 +202,7 @@ func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 				Bounds: durationBounds[:], BucketCounts: make([]uint64, len(s.buckets)), Sum: cur.sum}
 			var prev seriesTotals
 			if st != nil {
+				seen[s] = true
 				prev = st.last[s]
 				st.last[s] = cur
 				if !st.at.IsZero() && st.at.After(h.start) {
@@ -215,6 +237,11 @@ func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 	}
 	if st != nil {
 		st.at = now
+		for s := range st.last {
+			if !seen[s] {
+				delete(st.last, s) // forgotten
+			}
+		}
 	}
 	return out
 }

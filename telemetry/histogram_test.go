@@ -212,3 +212,42 @@ func TestHistogramDeltas(t *testing.T) {
 		t.Fatalf("cumulative count %d, want 3", dp.Count)
 	}
 }
+
+// A forgotten series leaves the output of both producers and the delta state; a series
+// made again for the same attributes counts from zero.
+func TestHistogramForget(t *testing.T) {
+	hs := &histograms{}
+	h := hs.histogram("scope", "d", "")
+	gone, kept := attribute.NewSet(KeyConsumerGroupName.String("gone")), attribute.NewSet(KeyConsumerGroupName.String("kept"))
+	s, k := h.Series(gone), h.Series(kept)
+	d := hs.delta()
+	s.Record(0.001)
+	k.Record(0.001)
+	d.Produce(context.Background())
+	h.Forget(s)
+	s.Record(0.002) // late: goes nowhere
+	k.Record(0.002)
+	for name, out := range map[string][]metricdata.ScopeMetrics{"cumulative": hs.produce(nil), "delta": hs.produce(&d.st)} {
+		rm := &metricdata.ResourceMetrics{ScopeMetrics: out}
+		if _, ok := histogramPoint(t, rm, "d", gone); ok {
+			t.Errorf("%s: the forgotten series is exported", name)
+		}
+		if _, ok := histogramPoint(t, rm, "d", kept); !ok {
+			t.Errorf("%s: the kept series is not exported", name)
+		}
+	}
+	if _, ok := d.st.last[s]; ok || len(d.st.last) != 1 {
+		t.Errorf("delta state of %d series, the forgotten one's kept: %v", len(d.st.last), ok)
+	}
+	h.Forget(k)
+	h.Forget(s) // twice: nothing
+	again := h.Series(gone)
+	if again == s {
+		t.Fatal("Series gave the forgotten series back")
+	}
+	again.Record(0.004)
+	rm := &metricdata.ResourceMetrics{ScopeMetrics: hs.produce(nil)}
+	if dp, ok := histogramPoint(t, rm, "d", gone); !ok || dp.Count != 1 {
+		t.Errorf("the series made again: %+v, %v; want a count of 1", dp, ok)
+	}
+}

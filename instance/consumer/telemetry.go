@@ -3,6 +3,8 @@ package consumer
 import (
 	"context"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqgate/mqgate/internal/cowmap"
@@ -24,17 +26,25 @@ import (
 // one message passes its span's context to the Handler. Metrics:
 // messaging.client.consumed.messages and messaging.process.duration by topic, group and
 // outcome; mqgate.consumer.lag and mqgate.consumer.inflight per queue, observed at
-// collection. Off (nil), a delivery tests one pointer.
+// collection. The consumed counter is observed over atomic counts, as the producer's sent
+// one: its series, as the histogram's, go when the consumer shuts down (close), so that a
+// gateway whose groups come and go does not export every group it ever had. Off (nil), a
+// delivery tests one pointer.
 
 const scopeConsumer = "instance/consumer"
 
 type consumerTelemetry struct {
 	conv     telemetry.Conventions
 	tracer   trace.Tracer // nil: no spans
-	consumed metric.Int64Counter
+	metrics  bool
 	duration *telemetry.Histogram
 	reg      metric.Registration
 	opts     cowmap.Map[outcomeKey, *outcomeOpts]
+
+	// mu orders close against the making of an outcome: one made before close is in opts
+	// when close forgets their series, one made after makes none.
+	mu     sync.Mutex
+	closed bool
 }
 
 type outcomeKey struct {
@@ -43,8 +53,9 @@ type outcomeKey struct {
 }
 
 type outcomeOpts struct {
-	add      metric.AddOption
-	duration *telemetry.HistogramSeries
+	set      attribute.Set
+	consumed atomic.Int64
+	duration *telemetry.HistogramSeries // nil once the consumer has shut down
 }
 
 // deliveryTelemetry is a delivery's spans, one per message, in order.
@@ -62,7 +73,8 @@ func newConsumerTelemetry(c *PushConsumer, in *telemetry.Instruments) *consumerT
 	if meter == nil {
 		return t
 	}
-	t.consumed, _ = meter.Int64Counter("messaging.client.consumed.messages", metric.WithUnit("{message}"),
+	t.metrics = true
+	consumed, _ := meter.Int64ObservableCounter("messaging.client.consumed.messages", metric.WithUnit("{message}"),
 		metric.WithDescription("Number of messages that were delivered to the application."))
 	t.duration = in.DurationHistogram(scopeConsumer, "messaging.process.duration", "Duration of processing operation.")
 	lag, _ := meter.Int64ObservableGauge("mqgate.consumer.lag", metric.WithUnit("{message}"),
@@ -70,6 +82,12 @@ func newConsumerTelemetry(c *PushConsumer, in *telemetry.Instruments) *consumerT
 	inflight, _ := meter.Int64ObservableGauge("mqgate.consumer.inflight", metric.WithUnit("{message}"),
 		metric.WithDescription("Messages of a queue delivered to the application and not yet completed."))
 	t.reg, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		t.opts.Range(func(_ outcomeKey, oo *outcomeOpts) bool {
+			if n := oo.consumed.Load(); n > 0 {
+				o.ObserveInt64(consumed, n, metric.WithAttributeSet(oo.set))
+			}
+			return true
+		})
 		if c.state.Load() != stateRunning {
 			return nil
 		}
@@ -84,15 +102,26 @@ func newConsumerTelemetry(c *PushConsumer, in *telemetry.Instruments) *consumerT
 			o.ObserveInt64(inflight, q.InFlight, attrs)
 		}
 		return nil
-	}, lag, inflight)
+	}, lag, inflight, consumed)
 	return t
 }
 
-// close unregisters the gauges.
+// close unregisters the observed instruments and forgets the histogram's series of the
+// consumer's outcomes: a removed group's series leave the exports.
 func (t *consumerTelemetry) close() {
-	if t != nil && t.reg != nil {
+	if t == nil || !t.metrics {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	if t.reg != nil {
 		_ = t.reg.Unregister()
 	}
+	t.opts.Range(func(_ outcomeKey, o *outcomeOpts) bool {
+		t.duration.Forget(o.duration)
+		return true
+	})
 }
 
 // start starts the spans of d's messages, as the delivery is made.
@@ -155,9 +184,9 @@ func (t *consumerTelemetry) end(d *Delivery, r Result) {
 			}
 			span.End()
 		}
-		if t.consumed != nil {
+		if t.metrics {
 			o := t.outcome(m.Topic, d.c.cfg.Group, ok)
-			t.consumed.Add(context.Background(), 1, o.add)
+			o.consumed.Add(1)
 			o.duration.Record(took)
 		}
 	}
@@ -168,13 +197,19 @@ func (t *consumerTelemetry) outcome(topic, group string, ok bool) *outcomeOpts {
 	if o, found := t.opts.Load(k); found {
 		return o
 	}
+	// Made and stored under mu, so that close sees it, or it sees close.
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return t.opts.LoadOrMake(k, func() *outcomeOpts {
 		kv := []attribute.KeyValue{telemetry.SystemRocketMQ, telemetry.KeyDestinationName.String(topic),
 			telemetry.KeyConsumerGroupName.String(group), telemetry.KeyOperationName.String("process")}
 		if !ok {
 			kv = append(kv, telemetry.KeyErrorType.String("reconsume_later"))
 		}
-		set := attribute.NewSet(kv...)
-		return &outcomeOpts{add: metric.WithAttributeSet(set), duration: t.duration.Series(set)}
+		o := &outcomeOpts{set: attribute.NewSet(kv...)}
+		if !t.closed { // a delivery completing after Shutdown makes no series that would stay
+			o.duration = t.duration.Series(o.set)
+		}
+		return o
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/telemetry"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -40,7 +41,7 @@ func TestDeliverySpans(t *testing.T) {
 		testMsg{body: "fail", props: map[string]string{telemetry.PropertyTraceParent: parent}})
 
 	done := make(chan struct{})
-	newConsumer(t, inst, Config{Group: "telemetry_cg", ConsumeFromWhere: remoting.ConsumeFromFirstOffset,
+	c := newConsumer(t, inst, Config{Group: "telemetry_cg", ConsumeFromWhere: remoting.ConsumeFromFirstOffset,
 		Telemetry: tp.Instruments(), ConsumeBatchMaxSize: 1,
 		Handler: ConsumeFunc(func(_ context.Context, msgs []*message.Ext) Result {
 			m := msgs[0]
@@ -151,4 +152,49 @@ func TestDeliverySpans(t *testing.T) {
 	if outcomes[""] != 3 || outcomes["reconsume_later"] != 1 || !lag {
 		t.Errorf("consumed by outcome %v, lag observed %v", outcomes, lag)
 	}
+	if n := groupSeries(rm, "telemetry_cg"); n["messaging.process.duration"] != 2 {
+		t.Errorf("series of the group by metric: %v, want 2 process durations", n)
+	}
+
+	// A consumer shut down (a group removed from a gateway) leaves the exports: a gateway
+	// whose groups come and go must not export every group it ever had.
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if n := groupSeries(rm, "telemetry_cg"); len(n) != 0 {
+		t.Errorf("series of the group shut down, by metric: %v", n)
+	}
+}
+
+// groupSeries counts the data points of each metric in rm whose consumer group is group.
+func groupSeries(rm metricdata.ResourceMetrics, group string) map[string]int {
+	n := map[string]int{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			var sets []attribute.Set
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, dp := range d.DataPoints {
+					sets = append(sets, dp.Attributes)
+				}
+			case metricdata.Gauge[int64]:
+				for _, dp := range d.DataPoints {
+					sets = append(sets, dp.Attributes)
+				}
+			case metricdata.Histogram[float64]:
+				for _, dp := range d.DataPoints {
+					sets = append(sets, dp.Attributes)
+				}
+			}
+			for _, s := range sets {
+				if v, ok := s.Value(telemetry.KeyConsumerGroupName); ok && v.AsString() == group {
+					n[m.Name]++
+				}
+			}
+		}
+	}
+	return n
 }
