@@ -213,8 +213,16 @@ func (c *PushConsumer) sendBackFailed(pq *processQueue, failed []*message.Ext, t
 	}
 	done := t.ok
 	var again []*message.Ext
-	for _, m := range failed {
-		if err := c.sendBack(c.runCtx, m, t.delayLevel, pq.mq.BrokerName); err != nil {
+	for i, m := range failed {
+		err := c.sendBack(c.runCtx, m, t.delayLevel, pq.mq.BrokerName)
+		if err != nil && c.runCtx.Err() != nil {
+			// Shutting down (a group removed, say): the rest stay in the queue,
+			// uncommitted, for the queue's next owner. Not a warning a message.
+			c.log.Debug("consumer: shutting down: failed messages left for the queue's next owner",
+				"queue", pq.mq.String(), "messages", len(failed)-i)
+			break
+		}
+		if err != nil {
 			c.log.Warn("consumer: sending a failed message back failed; consuming it again locally",
 				"topic", m.Topic, "msgId", m.MsgID(), "err", err)
 			pq.setErr(err, c.clock.Now())

@@ -1,10 +1,13 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,4 +320,49 @@ func TestConcurrentTaskQueueStaysBoundedUnderASteadyBacklog(t *testing.T) {
 			t.Errorf("%v allocations per push and pop, want none", n)
 		}
 	}
+}
+
+// A consumer shutting down with failed messages still to send back leaves them in the
+// queue, uncommitted, for the queue's next owner: one attempt, and no warning a message
+// (a group removed with failures in flight logged one each).
+func TestConcurrentSendBackAtShutdownLeavesFailuresQuietly(t *testing.T) {
+	var logs lockedBuffer
+	u := newUnitConsumer(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	var attempts atomic.Int32
+	u.remote.sendBackErr = func(*message.Ext) error {
+		attempts.Add(1)
+		return context.Canceled // what a send-back under the ended run context gets
+	}
+	pq := u.addQueue(instanceMQ("T", 0), 10)
+	msgs := msgsAt(1, 10, 11, 12)
+	pq.put(msgs, 13)
+	u.stop() // Shutdown's first step
+	u.sendBackFailed(pq, msgs, &sendBackTask{})
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("%d send-back attempts, want 1: the others are left once one finds the consumer stopping", n)
+	}
+	if s := logs.String(); s != "" {
+		t.Errorf("logged at warning level:\n%s", s)
+	}
+	if off := u.committed(pq.mq); off > 10 {
+		t.Errorf("committed %d past the failed messages", off)
+	}
+}
+
+// lockedBuffer is a log destination written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
