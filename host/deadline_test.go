@@ -80,6 +80,55 @@ func TestDeadlineEndsALoopOfBulkMemoryInstructions(t *testing.T) {
 	endsNearItsDeadline(t, 500*time.Millisecond, func() error { return h.BeforeSend(context.Background(), sendEvents("", "x")) })
 }
 
+// A loop whose body is a long run of straight-line code (a chain of 2^17 divisions, about
+// a millisecond of work) still ends near a 10 ms deadline, and lets Go's collector stop
+// the world meanwhile: the rewriter adds a checkpoint along straight-line code, every
+// straightRun instructions (instrument.go). Counted as one checkpoint an iteration, it ran
+// 8192 iterations (the first 4096 before the call's clock starts), some 8 seconds, before
+// a look at the clock, and a GC from another goroutine waited about as long: the module
+// is 393 KiB, and the limit lets one hold 80 times that.
+func TestDeadlineEndsALoopOfStraightLineCode(t *testing.T) {
+	r, _ := newRuntime(t)
+	const divisions = 1 << 17
+	code := append([]byte{0x03, 0x40}, wasmgen.I32Const(-1)...) // loop, i32.const -1
+	for range divisions {
+		code = append(code, 0x23, 0x00, 0x6E) // global.get 0 (1, mutable), i32.div_u
+	}
+	code = append(code, wasmgen.Drop, 0x0C, 0x00, 0x0B, wasmgen.Unreachable) // drop, br 0, end
+	m := wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: code}.Module()
+	m.Globals = [][]byte{cat([]byte{wasmgen.I32, 0x01}, wasmgen.I32Const(1), []byte{0x0B})}
+	p, err := r.Load(context.Background(), PluginConfig{Name: "straight", Instances: 1, Policy: Fail, Deadline: 10 * time.Millisecond}, m.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	endsNearItsDeadline(t, 500*time.Millisecond, func() error {
+		stop, longest := make(chan struct{}), make(chan time.Duration)
+		go func() { // collect garbage while the call runs: each GC stops the world
+			var worst time.Duration
+			for {
+				select {
+				case <-stop:
+					longest <- worst
+					return
+				default:
+				}
+				start := time.Now()
+				runtime.GC()
+				worst = max(worst, time.Since(start))
+			}
+		}()
+		err := h.BeforeSend(context.Background(), sendEvents("", "x"))
+		close(stop)
+		gc := <-longest
+		t.Logf("the longest GC from another goroutine took %v", gc)
+		if gc > 500*time.Millisecond {
+			t.Errorf("a GC waited %v for the plugin", gc)
+		}
+		return err
+	})
+}
+
 // endsNearItsDeadline checks that call, of a plugin with a 10 ms deadline, fails with
 // ErrDeadline within bound (generous: the machine may be loaded; an overrun is seconds).
 func endsNearItsDeadline(t *testing.T, bound time.Duration, call func() error) {

@@ -19,8 +19,8 @@ import (
 // So the host rewrites every module before compiling it. It adds a mutable i32 global,
 // the budget (exported as budgetExport), an import of the host function mqgate.yield
 // (appended to the imports, so that every defined function's index moves up by one and
-// every reference to one is renumbered), and, at the entry of every function and the
-// head of every loop, the checkpoint
+// every reference to one is renumbered), and, at the entry of every function, the head
+// of every loop and along straight-line code, the checkpoint
 //
 //	budget = budget - 1
 //	if budget < 1 { call mqgate.yield }
@@ -29,6 +29,32 @@ import (
 // the budget and fails the call (a panic, which wazero turns into an error) when it is
 // past its deadline. A checkpoint is a load, a store and a predictable branch; yield
 // runs once every yieldEvery checkpoints, some tens of microseconds of execution.
+//
+// Function entries and loop heads alone left straight-line code uncounted: a loop whose
+// body was 2^17 divisions in a row (a 393 KiB module; the size limit allows eighty
+// times that) passed one checkpoint an iteration, a millisecond, and so ran eight
+// seconds past a 10 ms deadline, the collector and every goroutine waiting on it. So the
+// rewriter also counts instructions, and adds a checkpoint before one that a path could
+// reach after more than straightRun since the last checkpoint. The count at an
+// instruction is the most over the paths that reach it: a forward branch carries its
+// count to the end of its block, where it meets the others; a backward branch goes to a
+// loop head, which has a checkpoint; code after a branch, until the end of its block, is
+// reached by none. Instructions that only mark out blocks count for nothing, and a call
+// for what its callee runs before its own first checkpoint. A checkpoint takes nothing
+// from the operand stack and leaves it as it was, so it is valid between any two
+// instructions, inside any block, in code no path reaches. A function so runs at most
+// straightRun instructions past its last checkpoint, its callees' before their first
+// included, and a call about yieldEvery times as many between two yields: a million
+// instructions, a millisecond or so (several of slow ones, such as divisions). On the Go
+// plugins of the benchmarks this adds a checkpoint a message at most. A return passes no
+// checkpoint: a deep recursion whose frames each end with a long run unwinds without one,
+// but its descent passed one a frame, so the deadline and wazero's stack bound its depth
+// (a million frames ending with 120 divisions each unwound in a fifth of a second).
+//
+// A function that calls nothing cannot recurse, and one that opens with a loop (as most
+// Go functions do: their resumption loop) meets the loop head's checkpoint at once:
+// either goes without its entry checkpoint, one too many on every call, if it runs at
+// most shortRun instructions before its first checkpoint (entryRun).
 //
 // An instruction whose cost grows with an operand (memory.fill, memory.copy,
 // memory.init and their table counterparts) is charged by it: one unit of budget per
@@ -42,12 +68,16 @@ import (
 // before the host can reach the instance) and code that names the added global.
 
 // budgetExport is the export name of the budget global; yieldImport the name of the
-// host function the checkpoints call, in module abi.HostModule.
+// host function the checkpoints call, in module abi.HostModule. straightRun is the most
+// instructions a function runs between two checkpoints; shortRun the most one without an
+// entry checkpoint runs before its first.
 const (
 	budgetExport = "mqgate_budget"
 	yieldImport  = "yield"
 	yieldEvery   = 1 << 12
 	bulkShift    = 8
+	straightRun  = 256
+	shortRun     = 32
 )
 
 // instrumented is a module after instrumentation, with what the rewriter learnt of it.
@@ -303,6 +333,62 @@ type rewriter struct {
 	params     []uint32 // parameters of each defined function
 	scratch    uint32   // index of the local that holds a bulk instruction's length
 	bulk       bool     // the function being rewritten has a bulk instruction
+
+	// The count of straight-line instructions (see straightRun) in the function being
+	// rewritten: run is the most instructions a path to here can have run since the last
+	// checkpoint, -1 where none reaches (after a branch, until the end of its block);
+	// labels are the blocks open here, innermost last, the function's body first; size
+	// counts the instructions of the function.
+	run    int
+	labels []label
+	size   int
+	locals int // where the instructions of the function start, past its locals
+
+	// entry is what each defined function runs before its first checkpoint, -1 for one
+	// that has its entry checkpoint (entryRun); anyEntry the most of them.
+	entry    []int
+	anyEntry int
+}
+
+// label is a block open around the instruction being rewritten.
+type label struct {
+	loop bool // a branch to a loop goes back to its head, which has a checkpoint
+	// end is the most instructions since a checkpoint with which a branch (or an if's
+	// then-arm, at its else) reaches the end of the block, -1 if none; skip the count on
+	// the path past an if's condition that skips its then-arm (-1 for other blocks, and
+	// for an if once its else is reached).
+	end, skip int
+}
+
+// weight is what the instruction at r counts for among straight-line instructions:
+// nothing for those that only mark out blocks, 1 for others, and for a call what the
+// callee runs before its first checkpoint (for a call through a table or a reference,
+// the most any function does) more.
+func (rw *rewriter) weight(r *reader) int {
+	switch op := r.b[r.off]; op {
+	case 0x01, 0x02, 0x03, 0x05, 0x06, 0x07, 0x0B, 0x18, 0x19, 0x1F:
+		return 0 // nop, block, loop, else, try, catch, end, delegate, catch_all, try_table
+	case 0x10, 0x12: // call, return_call
+		ir := reader{b: r.b, off: r.off + 1}
+		if i := ir.u32(); i < rw.shiftFrom {
+			return 1 // an import: the host's
+		} else if i -= rw.shiftFrom; i < uint32(len(rw.entry)) {
+			return 1 + max(rw.entry[i], 0)
+		}
+		return 1 + shortRun // the first pass, or an index out of range
+	case 0x11, 0x13, 0x14, 0x15: // call_indirect, return_call_indirect, call_ref, return_call_ref
+		return 1 + rw.anyEntry
+	}
+	return 1
+}
+
+// branch notes a branch to the label of depth l from here.
+func (rw *rewriter) branch(l uint32) {
+	if l < uint32(len(rw.labels)) {
+		if b := &rw.labels[len(rw.labels)-1-int(l)]; !b.loop {
+			b.end = max(b.end, rw.run)
+		}
+	}
 }
 
 func (rw *rewriter) fn(i uint32) uint32 {
@@ -516,97 +602,156 @@ func (rw *rewriter) names(sec []byte) []byte {
 	return out
 }
 
-// code rewrites the code section: the checkpoint at every function entry and loop head,
-// functions renumbered.
+// code rewrites the code section: the checkpoints, functions renumbered. It reads the
+// section twice: first to learn what each function runs before its first checkpoint,
+// which a call to it counts for in its caller (straightRun), then to rewrite it.
 func (rw *rewriter) code(sec []byte) ([]byte, error) {
-	r := reader{b: sec}
-	n := r.count()
-	out := leb128.AppendU32(make([]byte, 0, len(sec)+len(sec)/4), n)
-	var body []byte
-	for f := range n {
-		size := r.u32()
-		fb := r.bytes(int(size))
-		if r.err != nil {
-			return nil, fmt.Errorf("code of function %d: %w", f, r.err)
+	var out, body []byte
+	rw.entry, rw.anyEntry = rw.entry[:0], 0
+	for pass := range 2 {
+		r := reader{b: sec}
+		n := r.count()
+		if pass == 1 {
+			out = leb128.AppendU32(make([]byte, 0, len(sec)+len(sec)/4), n)
 		}
-		fr := reader{b: fb}
-		entries := fr.count()
-		entriesEnd := fr.off
-		var nLocals uint64
-		if int(f) < len(rw.params) {
-			nLocals = uint64(rw.params[f])
+		for f := range n {
+			size := r.u32()
+			fb := r.bytes(int(size))
+			if r.err != nil {
+				return nil, fmt.Errorf("code of function %d: %w", f, r.err)
+			}
+			var err error
+			if pass == 0 {
+				if body, err = rw.function(body[:0], f, fb, false); err != nil {
+					return nil, err
+				}
+				rw.entry = append(rw.entry, rw.entryRun(fb[rw.locals:]))
+				rw.anyEntry = max(rw.anyEntry, rw.entry[f])
+				continue
+			}
+			if body, err = rw.function(body[:0], f, fb, rw.entry[f] < 0); err != nil {
+				return nil, err
+			}
+			out = leb128.AppendU32(out, uint32(len(body)))
+			out = append(out, body...)
 		}
-		for range entries { // locals
-			nLocals += uint64(fr.u32())
-			fr.valType()
+		if r.off != len(r.b) {
+			return nil, errors.New("code section: trailing bytes")
 		}
-		if fr.err != nil {
-			return nil, fmt.Errorf("locals of function %d: %w", f, fr.err)
-		}
-		if nLocals >= 1<<32-1 { // no index left for the scratch local
-			return nil, fmt.Errorf("function %d: %d locals", f, nLocals)
-		}
-		rw.scratch = uint32(nLocals)
-		locals := fr.off
-		body = append(body[:0], fb[:locals]...)
-		body = append(body, rw.checkpoint...)
-		rw.calls, rw.bulk = false, false
-		var err error
-		if body, err = rw.expr(body, &fr); err != nil {
-			return nil, fmt.Errorf("function %d (of the code section), offset %d: %w", f, fr.off, err)
-		}
-		if !rw.calls || opensWithLoop(fb[locals:]) {
-			// The entry checkpoint bounds recursion; a function that calls nothing cannot
-			// recurse, and one that opens with a loop (as most Go functions do: their
-			// resumption loop) meets the loop head's checkpoint at once. Either way it is
-			// one checkpoint too many on every call.
-			body = append(body[:locals], body[locals+len(rw.checkpoint):]...)
-		}
-		if rw.bulk { // declare the scratch local: one more entry, of one i32
-			decl := append(leb128.AppendU32(nil, entries+1), fb[entriesEnd:locals]...)
-			decl = append(decl, 0x01, 0x7F)
-			body = append(decl, body[locals:]...)
-		}
-		out = leb128.AppendU32(out, uint32(len(body)))
-		out = append(out, body...)
-	}
-	if r.off != len(r.b) {
-		return nil, errors.New("code section: trailing bytes")
 	}
 	return out, nil
 }
 
-// opensWithLoop reports whether code reaches a loop head on every path from its start:
-// straight-line instructions (opening blocks, reading and writing locals and globals,
-// constants) before the first loop, no branch, call or end that could leave before it.
-func opensWithLoop(code []byte) bool {
+// function appends the rewritten code of defined function f (locals and instructions),
+// with the entry checkpoint if entry. It leaves in rw whether f calls, its size and where
+// its instructions start.
+func (rw *rewriter) function(body []byte, f uint32, fb []byte, entry bool) ([]byte, error) {
+	fr := reader{b: fb}
+	entries := fr.count()
+	entriesEnd := fr.off
+	var nLocals uint64
+	if int(f) < len(rw.params) {
+		nLocals = uint64(rw.params[f])
+	}
+	for range entries { // locals
+		nLocals += uint64(fr.u32())
+		fr.valType()
+	}
+	if fr.err != nil {
+		return nil, fmt.Errorf("locals of function %d: %w", f, fr.err)
+	}
+	if nLocals >= 1<<32-1 { // no index left for the scratch local
+		return nil, fmt.Errorf("function %d: %d locals", f, nLocals)
+	}
+	rw.scratch = uint32(nLocals)
+	rw.locals = fr.off
+	body = append(body, fb[:rw.locals]...)
+	if entry {
+		body = append(body, rw.checkpoint...)
+	}
+	rw.calls, rw.bulk = false, false
+	var err error
+	if body, err = rw.expr(body, &fr); err != nil {
+		return nil, fmt.Errorf("function %d (of the code section), offset %d: %w", f, fr.off, err)
+	}
+	if rw.bulk { // declare the scratch local: one more entry, of one i32
+		decl := append(leb128.AppendU32(nil, entries+1), fb[entriesEnd:rw.locals]...)
+		decl = append(decl, 0x01, 0x7F)
+		body = append(decl, body[rw.locals:]...)
+	}
+	return body, nil
+}
+
+// entryRun tells, of the function just read whose instructions are code, -1 if it keeps
+// its entry checkpoint, else the most instructions it runs before its first checkpoint,
+// which a call to it counts for in its caller. The entry checkpoint bounds recursion and
+// what runs before the first loop: a function that calls nothing and is at most shortRun
+// instructions long goes without, as does one that opens with a loop after at most
+// shortRun.
+func (rw *rewriter) entryRun(code []byte) int {
+	if n := opensWithLoop(code); n >= 0 {
+		return n
+	}
+	if !rw.calls && rw.size <= shortRun {
+		return rw.size
+	}
+	return -1
+}
+
+// opensWithLoop tells how many instructions code runs before a loop head it reaches on
+// every path from its start, if at most shortRun, else -1: straight-line instructions
+// (opening blocks, reading and writing locals and globals, constants) before the first
+// loop, no branch, call or end that could leave before it.
+func opensWithLoop(code []byte) int {
 	r := reader{b: code}
-	for r.off < len(r.b) && r.err == nil {
+	for n := 0; n <= shortRun && r.off < len(r.b); {
 		switch op := r.byte(); op {
 		case 0x03: // loop
-			return r.err == nil
+			if r.err != nil {
+				return -1
+			}
+			return n
 		case 0x02: // block
 			r.blockType()
+			continue
 		case 0x20, 0x21, 0x22, 0x23, 0x24: // local.get/set/tee, global.get/set
 			r.u32()
 		case 0x41, 0x42: // i32.const, i64.const
 			r.s64()
 		default:
-			return false
+			return -1
 		}
+		n++
 	}
-	return false
+	return -1
 }
 
 // expr copies the instructions of r to out, renumbering functions and inserting the
-// checkpoint after each loop's block type.
+// checkpoint after each loop's block type and wherever a path could otherwise run more
+// than straightRun instructions since the last checkpoint.
 func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
+	rw.run, rw.size = 0, 0
+	rw.labels = append(rw.labels[:0], label{end: -1, skip: -1})
 	for r.off < len(r.b) {
 		start := r.off
-		op := r.byte()
+		op := r.b[r.off]
+		if w := rw.weight(r); w > 0 {
+			rw.size += w
+			if rw.run+w > straightRun {
+				out = append(out, rw.checkpoint...)
+				rw.run = 0
+			}
+			if rw.run >= 0 {
+				rw.run += w
+			}
+		}
+		r.off++
 		switch {
 		case op == 0x10 || op == 0x12 || op == 0xD2: // call, return_call, ref.func
 			rw.calls = rw.calls || op != 0xD2
+			if op == 0x12 {
+				rw.run = -1
+			}
 			out = leb128.AppendU32(append(out, op), rw.fn(r.u32()))
 			if r.err != nil {
 				return nil, r.err
@@ -617,18 +762,62 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			if r.err != nil {
 				return nil, r.err
 			}
+			rw.labels = append(rw.labels, label{loop: true, end: -1, skip: -1})
+			if rw.run >= 0 {
+				rw.run = 0
+			}
 			out = append(append(out, r.b[start:r.off]...), rw.checkpoint...)
 			continue
-		case op == 0x02 || op == 0x04 || op == 0x06: // block, if, try
+		case op == 0x02 || op == 0x06: // block, try
 			r.blockType()
+			rw.labels = append(rw.labels, label{end: -1, skip: -1})
+		case op == 0x04: // if
+			r.blockType()
+			rw.labels = append(rw.labels, label{end: -1, skip: rw.run})
+		case op == 0x05: // else: the then-arm goes to the end, the else-arm starts as the if skipped
+			if n := len(rw.labels); n > 1 {
+				b := &rw.labels[n-1]
+				b.end = max(b.end, rw.run)
+				rw.run, b.skip = b.skip, -1
+			}
+		case op == 0x07 || op == 0x19: // catch, catch_all
+			if op == 0x07 {
+				r.u32()
+			}
+			if n := len(rw.labels); n > 1 {
+				b := &rw.labels[n-1]
+				b.end = max(b.end, rw.run)
+			}
+			// A catch is reached from wherever its try may throw: count it as reached
+			// after as much straight-line code as any path may run.
+			rw.run = straightRun
+		case op == 0x0B || op == 0x18: // end, delegate
+			if op == 0x18 {
+				r.u32()
+			}
+			if n := len(rw.labels); n > 0 {
+				b := rw.labels[n-1]
+				rw.labels = rw.labels[:n-1]
+				if !b.loop {
+					rw.run = max(rw.run, b.end, b.skip)
+				}
+			}
+		case op == 0x0C || op == 0x0D || op == 0xD5 || op == 0xD6: // br, br_if, br_on_null, br_on_non_null
+			rw.branch(r.u32())
+			if op == 0x0C {
+				rw.run = -1
+			}
 		case op == 0x14 || op == 0x15: // call_ref, return_call_ref
 			rw.calls = true
 			r.u32()
-		case op == 0x0C || op == 0x0D ||
-			op == 0x07 || op == 0x08 || op == 0x09 || op == 0x18 ||
-			op >= 0x20 && op <= 0x22 || op == 0x25 || op == 0x26 || op == 0xD5 || op == 0xD6:
-			// one index: br, br_if, catch, throw, rethrow,
-			// delegate, local.*, table.get/set, br_on_(non_)null
+			if op == 0x15 {
+				rw.run = -1
+			}
+		case op == 0x08 || op == 0x09: // throw, rethrow
+			r.u32()
+			rw.run = -1
+		case op >= 0x20 && op <= 0x22 || op == 0x25 || op == 0x26:
+			// one index: local.*, table.get/set
 			r.u32()
 		case op == 0x23 || op == 0x24: // global.get, global.set
 			if i := r.u32(); i >= rw.nGlobals {
@@ -636,24 +825,37 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			}
 		case op == 0x0E: // br_table
 			for range r.count() {
-				r.u32()
+				rw.branch(r.u32())
 			}
-			r.u32()
+			rw.branch(r.u32())
+			rw.run = -1
 		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
 			rw.calls = true
 			r.u32()
 			r.u32()
+			if op == 0x13 {
+				rw.run = -1
+			}
 		case op == 0x1C: // select t*
 			for range r.count() {
 				r.valType()
 			}
 		case op == 0x1F: // try_table
 			r.blockType()
-			for range r.count() {
+			catches := r.count()
+			for range catches {
 				if kind := r.byte(); kind <= 1 {
 					r.u32()
 				}
 				r.u32()
+			}
+			rw.labels = append(rw.labels, label{end: -1, skip: -1})
+			if catches > 0 {
+				// Its catches branch to their labels from wherever the body may throw:
+				// as if from as much straight-line code as any.
+				for i := range rw.labels {
+					rw.labels[i].end = straightRun
+				}
 			}
 		case op >= 0x28 && op <= 0x3E:
 			r.memArg()
@@ -688,8 +890,9 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			if err := r.prefixFD(); err != nil {
 				return nil, err
 			}
-		case op <= 0x01 || op == 0x05 || op == 0x0A || op == 0x0B || op == 0x0F || op == 0x19 ||
-			op == 0x1A || op == 0x1B || op >= 0x45 && op <= 0xC4 || op == 0xD1 || op == 0xD3 || op == 0xD4:
+		case op == 0x00 || op == 0x0A || op == 0x0F: // unreachable, throw_ref, return
+			rw.run = -1
+		case op == 0x01 || op == 0x1A || op == 0x1B || op >= 0x45 && op <= 0xC4 || op == 0xD1 || op == 0xD3 || op == 0xD4:
 			// no immediates
 		default:
 			return nil, fmt.Errorf("unsupported instruction 0x%02X", op)

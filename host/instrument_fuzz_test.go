@@ -28,6 +28,16 @@ func FuzzInstrument(f *testing.F) {
 	m := wasmgen.Plugin{Version: abi.Version, Kind: abi.KindSend, Entry: bulk}.Module()
 	m.Memory = &wasmgen.Limits{Min: 1, Max: 1}
 	f.Add(m.Bytes())
+	// Straight-line code long enough for checkpoints within it: in blocks left by
+	// branches, around calls, in an if's arms, past a br_table, in a loop's body, with
+	// values on the operand stack.
+	m, _ = straightLine()
+	get := []byte{0x20, 0x00}
+	m.Funcs = append(m.Funcs,
+		wasmgen.Func{Code: cat(get, get, []byte{0x04, wasmgen.I32}, twice(straightRun), get, []byte{0x05}, twice(straightRun), get, []byte{0x0B, 0x6A})},
+		wasmgen.Func{Code: cat([]byte{0x02, 0x40, 0x02, 0x40}, get, []byte{0x0E, 0x01, 0x00, 0x01, 0x0B}, twice(straightRun), []byte{0x0B}, twice(straightRun), get)},
+		wasmgen.Func{Code: cat([]byte{0x03, 0x40}, twice(straightRun), get, []byte{0x0D, 0x00, 0x0B}, get)})
+	f.Add(m.Bytes())
 
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx) // the host's validation: wazero's core features

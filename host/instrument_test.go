@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"runtime"
 	"strings"
@@ -136,6 +137,8 @@ func TestInstrumentEntryCheckpoints(t *testing.T) {
 		{"a caller opening with a loop", []byte{0x02, 0x40, 0x03, 0x40, 0x0B, 0x0B, 0x20, 0x00, 0x10, 0x01}, 1},
 		{"a caller opening with a branch", []byte{0x02, 0x40, 0x0C, 0x00, 0x03, 0x40, 0x0B, 0x0B, 0x20, 0x00, 0x10, 0x01}, 1},
 		{"a recursion", recurse, 1},
+		{"a leaf of shortRun instructions", cat(twice(shortRun/2-1), []byte{0x20, 0x00, 0x45}), 0},
+		{"a longer leaf", cat(twice(shortRun/2), []byte{0x20, 0x00}), 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := &wasmgen.Module{
@@ -167,6 +170,64 @@ func TestInstrumentEntryCheckpoints(t *testing.T) {
 	}
 	if want := 100000 / yieldEvery; yields < want {
 		t.Fatalf("yield called %d times in 100000 recursive calls, want at least %d", yields, want)
+	}
+}
+
+// twice is n times local.get 0, drop: 2n instructions of straight-line code.
+func twice(n int) []byte { return bytes.Repeat([]byte{0x20, 0x00, 0x1A}, n) }
+
+// straightLine is a module of functions of type (i32) -> (i32) that return their argument
+// after straight-line code, exported by the names of the map, which tells how many
+// instructions each runs. Function 0 is a leaf of shortRun-1 instructions.
+func straightLine() (*wasmgen.Module, map[string]int) {
+	const blocks = 64
+	leaf := cat([]byte{0x20, 0x00}, twice(shortRun/2-1))
+	// One block: straightRun-1 instructions, the last a branch out of it, then one no path
+	// reaches, where a count blind to branches would put every checkpoint.
+	left := cat([]byte{0x02, 0x40}, twice(straightRun/2-1), []byte{0x0C, 0x00, wasmgen.Unreachable, 0x0B})
+	calls := blocks * straightRun / shortRun
+	cases := []struct {
+		name string
+		code []byte
+		runs int
+	}{
+		{"run", twice(blocks * straightRun / 2), blocks * straightRun},
+		{"left", bytes.Repeat(left, blocks), blocks * (straightRun - 1)},
+		{"calls", bytes.Repeat([]byte{0x20, 0x00, 0x10, 0x00, 0x1A}, calls), calls * (3 + shortRun - 1)},
+	}
+	m := &wasmgen.Module{
+		Types: []wasmgen.FuncType{{Params: []byte{wasmgen.I32}, Results: []byte{wasmgen.I32}}},
+		Funcs: []wasmgen.Func{{Type: 0, Code: leaf}},
+	}
+	runs := map[string]int{}
+	for i, c := range cases { // the argument on the stack throughout
+		m.Funcs = append(m.Funcs, wasmgen.Func{Type: 0, Code: cat([]byte{0x20, 0x00}, c.code)})
+		m.Exports = append(m.Exports, wasmgen.Export{Name: c.name, Index: uint32(i + 1)})
+		runs[c.name] = 1 + c.runs
+	}
+	return m, runs
+}
+
+// Straight-line code passes a checkpoint every straightRun instructions at most, however
+// it is laid out: one long run; blocks each left by a branch just before the checkpoint
+// a count along the bytes would put at their end; calls of a function too short to have
+// a checkpoint of its own, whose instructions count in its caller.
+func TestInstrumentChecksStraightLineCode(t *testing.T) {
+	m, runs := straightLine()
+	yields := 0
+	mod := instantiateRaw(t, m.Bytes(), &yields)
+	budget := mod.ExportedGlobal(budgetExport).(api.MutableGlobal)
+	for name, n := range runs {
+		budget.Set(1 << 20)
+		res, err := mod.ExportedFunction(name).Call(context.Background(), 9)
+		if err != nil || res[0] != 9 {
+			t.Fatalf("%s(9) = %v, %v", name, res, err)
+		}
+		checkpoints := 1<<20 - int(int32(budget.Get()))
+		t.Logf("%s: %d instructions, %d checkpoints", name, n, checkpoints)
+		if n > straightRun*(checkpoints+1) {
+			t.Errorf("%s: %d instructions passed %d checkpoints, want one every %d instructions at least", name, n, checkpoints, straightRun)
+		}
 	}
 }
 
