@@ -27,16 +27,18 @@ var durationBounds = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 // instruments, through a metric producer (sdkmetric.WithProducer): cumulative, or as
 // deltas for an OTLP exporter that wants them.
 type Histogram struct {
+	hs                *histograms
 	scope, name, desc string
-	start             time.Time
 
 	mu     sync.Mutex
 	series map[attribute.Distinct]*HistogramSeries
+	gone   []*HistogramSeries // forgotten, for the delta producer's last report of them
 }
 
 // HistogramSeries is one attribute set's measurements of a Histogram.
 type HistogramSeries struct {
 	attrs   attribute.Set
+	start   time.Time                              // made: a cumulative series counts from here
 	buckets [len(durationBounds) + 1]atomic.Uint64 // the count is their sum
 	sum     atomic.Uint64                          // math.Float64bits
 	min     atomic.Uint64                          // math.Float64bits; +Inf until the first measurement
@@ -56,7 +58,7 @@ func (h *Histogram) Series(attrs attribute.Set) *HistogramSeries {
 	if s, ok := h.series[k]; ok {
 		return s
 	}
-	s := &HistogramSeries{attrs: attrs}
+	s := &HistogramSeries{attrs: attrs, start: time.Now()}
 	s.min.Store(math.Float64bits(math.Inf(1)))
 	s.max.Store(math.Float64bits(math.Inf(-1)))
 	h.series[k] = s
@@ -65,9 +67,10 @@ func (h *Histogram) Series(attrs attribute.Set) *HistogramSeries {
 
 // Forget drops s from the histogram's output, as the owner of its attribute set goes (a
 // consumer group removed): a gateway whose groups come and go must not export every
-// group it ever had. Measurements recorded into s afterwards go nowhere; Series makes a
-// new series for the same attributes, counting from zero (a reset, to a cumulative
-// reader).
+// group it ever had. A delta producer reports what s measured since its last Produce
+// once more, so that nothing measured is lost; cumulative readers see the series no
+// more. Series makes a new series for the same attributes, counting from zero with its
+// own start time (a reset, to a cumulative reader).
 func (h *Histogram) Forget(s *HistogramSeries) {
 	if h == nil || s == nil {
 		return
@@ -77,6 +80,9 @@ func (h *Histogram) Forget(s *HistogramSeries) {
 	defer h.mu.Unlock()
 	if h.series[k] == s {
 		delete(h.series, k)
+		if h.hs.deltas.Load() {
+			h.gone = append(h.gone, s)
+		}
 	}
 }
 
@@ -107,10 +113,13 @@ func (s *HistogramSeries) Record(seconds float64) {
 	}
 }
 
-// histograms is the metric producer of a Provider's Histograms.
+// histograms is the metric producer of a Provider's Histograms and Counters.
 type histograms struct {
-	mu   sync.Mutex
-	list []*Histogram
+	mu       sync.Mutex
+	list     []*Histogram
+	counters []*Counter
+	// deltas: a delta producer reads them, which must report forgotten series once more.
+	deltas atomic.Bool
 }
 
 var _ sdkmetric.Producer = (*histograms)(nil)
@@ -123,13 +132,13 @@ func (hs *histograms) histogram(scope, name, desc string) *Histogram {
 			return h
 		}
 	}
-	h := &Histogram{scope: scope, name: name, desc: desc, start: time.Now(), series: map[attribute.Distinct]*HistogramSeries{}}
+	h := &Histogram{hs: hs, scope: scope, name: name, desc: desc, series: map[attribute.Distinct]*HistogramSeries{}}
 	hs.list = append(hs.list, h)
 	return h
 }
 
-// Produce returns every histogram's series with a measurement, cumulative, one
-// ScopeMetrics per scope. A measurement under way may show in some fields and not yet in
+// Produce returns every histogram's and counter's series with a measurement, cumulative,
+// one ScopeMetrics per scope. A measurement under way may show in some fields and not yet in
 // others; the count is the sum of the buckets, so those two always agree.
 func (hs *histograms) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	return hs.produce(nil), nil
@@ -146,8 +155,9 @@ type deltaHistograms struct {
 }
 
 type deltaState struct {
-	last map[*HistogramSeries]seriesTotals // at the previous Produce
-	at   time.Time                         // of the previous Produce
+	last   map[*HistogramSeries]seriesTotals // at the previous Produce
+	counts map[*CounterSeries]int64          // at the previous Produce
+	at     time.Time                         // of the previous Produce
 }
 
 type seriesTotals struct {
@@ -158,7 +168,8 @@ type seriesTotals struct {
 var _ sdkmetric.Producer = (*deltaHistograms)(nil)
 
 func (hs *histograms) delta() *deltaHistograms {
-	return &deltaHistograms{hs: hs, st: deltaState{last: map[*HistogramSeries]seriesTotals{}}}
+	hs.deltas.Store(true)
+	return &deltaHistograms{hs: hs, st: deltaState{last: map[*HistogramSeries]seriesTotals{}, counts: map[*CounterSeries]int64{}}}
 }
 
 // Produce returns the measurements since the previous Produce.
@@ -168,11 +179,11 @@ func (d *deltaHistograms) Produce(context.Context) ([]metricdata.ScopeMetrics, e
 	return d.hs.produce(&d.st), nil
 }
 
-// produce collects the histograms, as deltas since st's previous collection when st is
-// not nil.
+// produce collects the histograms and counters, as deltas since st's previous collection
+// when st is not nil (which reports the forgotten series a last time).
 func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 	hs.mu.Lock()
-	list := slices.Clone(hs.list)
+	list, counters := slices.Clone(hs.list), slices.Clone(hs.counters)
 	hs.mu.Unlock()
 	now := time.Now()
 	temporality := metricdata.CumulativeTemporality
@@ -180,15 +191,22 @@ func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 		temporality = metricdata.DeltaTemporality
 	}
 	var out []metricdata.ScopeMetrics
-	var seen map[*HistogramSeries]bool // with st: the series still there, to forget the others'
+	// With st: the series still there, to forget the others' state.
+	var seen map[*HistogramSeries]bool
+	var seenCounts map[*CounterSeries]bool
 	if st != nil {
 		seen = make(map[*HistogramSeries]bool, len(st.last))
+		seenCounts = make(map[*CounterSeries]bool, len(st.counts))
 	}
 	for _, h := range list {
 		h.mu.Lock()
-		series := make([]*HistogramSeries, 0, len(h.series))
+		series := make([]*HistogramSeries, 0, len(h.series)+len(h.gone))
 		for _, s := range h.series {
 			series = append(series, s)
+		}
+		if st != nil {
+			series = append(series, h.gone...)
+			h.gone = nil
 		}
 		h.mu.Unlock()
 		var dps []metricdata.HistogramDataPoint[float64]
@@ -198,14 +216,14 @@ func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 				cur.buckets[i] = s.buckets[i].Load()
 			}
 			cur.sum = math.Float64frombits(s.sum.Load())
-			dp := metricdata.HistogramDataPoint[float64]{Attributes: s.attrs, StartTime: h.start, Time: now,
+			dp := metricdata.HistogramDataPoint[float64]{Attributes: s.attrs, StartTime: s.start, Time: now,
 				Bounds: durationBounds[:], BucketCounts: make([]uint64, len(s.buckets)), Sum: cur.sum}
 			var prev seriesTotals
 			if st != nil {
 				seen[s] = true
 				prev = st.last[s]
 				st.last[s] = cur
-				if !st.at.IsZero() && st.at.After(h.start) {
+				if st.at.After(s.start) {
 					dp.StartTime = st.at
 				}
 				dp.Sum -= prev.sum
@@ -228,12 +246,12 @@ func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 		}
 		m := metricdata.Metrics{Name: h.name, Description: h.desc, Unit: "s",
 			Data: metricdata.Histogram[float64]{Temporality: temporality, DataPoints: dps}}
-		i := slices.IndexFunc(out, func(sm metricdata.ScopeMetrics) bool { return sm.Scope.Name == h.scope })
-		if i < 0 {
-			out = append(out, metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: h.scope}})
-			i = len(out) - 1
+		out = appendMetric(out, h.scope, m)
+	}
+	for _, c := range counters {
+		if m, ok := c.produce(st, seenCounts, now, temporality); ok {
+			out = appendMetric(out, c.scope, m)
 		}
-		out[i].Metrics = append(out[i].Metrics, m)
 	}
 	if st != nil {
 		st.at = now
@@ -242,6 +260,22 @@ func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 				delete(st.last, s) // forgotten
 			}
 		}
+		for s := range st.counts {
+			if !seenCounts[s] {
+				delete(st.counts, s)
+			}
+		}
 	}
+	return out
+}
+
+// appendMetric adds m to its scope's ScopeMetrics in out.
+func appendMetric(out []metricdata.ScopeMetrics, scope string, m metricdata.Metrics) []metricdata.ScopeMetrics {
+	i := slices.IndexFunc(out, func(sm metricdata.ScopeMetrics) bool { return sm.Scope.Name == scope })
+	if i < 0 {
+		out = append(out, metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: scope}})
+		i = len(out) - 1
+	}
+	out[i].Metrics = append(out[i].Metrics, m)
 	return out
 }

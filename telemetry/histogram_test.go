@@ -213,27 +213,34 @@ func TestHistogramDeltas(t *testing.T) {
 	}
 }
 
-// A forgotten series leaves the output of both producers and the delta state; a series
-// made again for the same attributes counts from zero.
+// A forgotten series leaves the cumulative output at once, and the delta output once the
+// delta producer has reported what it measured since its previous Produce (nothing
+// measured is lost); a series made again for the same attributes counts from zero, from
+// its own start time.
 func TestHistogramForget(t *testing.T) {
 	hs := &histograms{}
 	h := hs.histogram("scope", "d", "")
+	d := hs.delta()
 	gone, kept := attribute.NewSet(KeyConsumerGroupName.String("gone")), attribute.NewSet(KeyConsumerGroupName.String("kept"))
 	s, k := h.Series(gone), h.Series(kept)
-	d := hs.delta()
 	s.Record(0.001)
 	k.Record(0.001)
 	d.Produce(context.Background())
+	s.Record(0.002) // after the delta producer's last Produce: still reported
 	h.Forget(s)
-	s.Record(0.002) // late: goes nowhere
 	k.Record(0.002)
-	for name, out := range map[string][]metricdata.ScopeMetrics{"cumulative": hs.produce(nil), "delta": hs.produce(&d.st)} {
-		rm := &metricdata.ResourceMetrics{ScopeMetrics: out}
-		if _, ok := histogramPoint(t, rm, "d", gone); ok {
-			t.Errorf("%s: the forgotten series is exported", name)
-		}
-		if _, ok := histogramPoint(t, rm, "d", kept); !ok {
-			t.Errorf("%s: the kept series is not exported", name)
+	rm := &metricdata.ResourceMetrics{ScopeMetrics: hs.produce(nil)}
+	if _, ok := histogramPoint(t, rm, "d", gone); ok {
+		t.Error("cumulative: the forgotten series is exported")
+	}
+	if _, ok := histogramPoint(t, rm, "d", kept); !ok {
+		t.Error("cumulative: the kept series is not exported")
+	}
+	for i, want := range []uint64{1, 0} {
+		rm := &metricdata.ResourceMetrics{ScopeMetrics: hs.produce(&d.st)}
+		dp, ok := histogramPoint(t, rm, "d", gone)
+		if got := dp.Count; got != want || ok != (want > 0) {
+			t.Errorf("delta, Produce %d after the Forget: the forgotten series' count %d (exported %v), want %d", i+1, got, ok, want)
 		}
 	}
 	if _, ok := d.st.last[s]; ok || len(d.st.last) != 1 {
@@ -246,8 +253,8 @@ func TestHistogramForget(t *testing.T) {
 		t.Fatal("Series gave the forgotten series back")
 	}
 	again.Record(0.004)
-	rm := &metricdata.ResourceMetrics{ScopeMetrics: hs.produce(nil)}
-	if dp, ok := histogramPoint(t, rm, "d", gone); !ok || dp.Count != 1 {
-		t.Errorf("the series made again: %+v, %v; want a count of 1", dp, ok)
+	rm = &metricdata.ResourceMetrics{ScopeMetrics: hs.produce(nil)}
+	if dp, ok := histogramPoint(t, rm, "d", gone); !ok || dp.Count != 1 || !dp.StartTime.After(s.start) {
+		t.Errorf("the series made again: %+v, %v; want a count of 1 from its own start", dp, ok)
 	}
 }

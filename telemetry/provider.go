@@ -62,6 +62,15 @@ func (in *Instruments) DurationHistogram(scope, name, description string) *Histo
 	return in.hists.histogram(ScopePrefix+scope, name, description)
 }
 
+// Counter returns the counter name of scope, nil when metrics are off (or the
+// Instruments were not made by Setup).
+func (in *Instruments) Counter(scope, name, description, unit string) *Counter {
+	if in == nil || in.hists == nil {
+		return nil
+	}
+	return in.hists.counter(ScopePrefix+scope, name, description, unit)
+}
+
 // Conv returns the conventions in force (Old when unset).
 func (in *Instruments) Conv() Conventions {
 	if in == nil || in.Conventions == 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mqgate/mqgate/internal/cowmap"
@@ -26,10 +25,11 @@ import (
 // one message passes its span's context to the Handler. Metrics:
 // messaging.client.consumed.messages and messaging.process.duration by topic, group and
 // outcome; mqgate.consumer.lag and mqgate.consumer.inflight per queue, observed at
-// collection. The consumed counter is observed over atomic counts, as the producer's sent
-// one: its series, as the histogram's, go when the consumer shuts down (close), so that a
-// gateway whose groups come and go does not export every group it ever had. Off (nil), a
-// delivery tests one pointer.
+// collection. The consumed counter and the duration histogram are the provider's
+// (telemetry.Counter, telemetry.Histogram): their series go when the consumer shuts down
+// (close), so that a gateway whose groups come and go does not export every group it ever
+// had, and a consumer of the group started again counts in new series, never below what
+// was reported. Off (nil), a delivery tests one pointer.
 
 const scopeConsumer = "instance/consumer"
 
@@ -37,6 +37,7 @@ type consumerTelemetry struct {
 	conv     telemetry.Conventions
 	tracer   trace.Tracer // nil: no spans
 	metrics  bool
+	consumed *telemetry.Counter
 	duration *telemetry.Histogram
 	reg      metric.Registration
 	opts     cowmap.Map[outcomeKey, *outcomeOpts]
@@ -52,10 +53,10 @@ type outcomeKey struct {
 	ok    bool
 }
 
+// outcomeOpts are an outcome's series; nil once the consumer has shut down.
 type outcomeOpts struct {
-	set      attribute.Set
-	consumed atomic.Int64
-	duration *telemetry.HistogramSeries // nil once the consumer has shut down
+	consumed *telemetry.CounterSeries
+	duration *telemetry.HistogramSeries
 }
 
 // deliveryTelemetry is a delivery's spans, one per message, in order.
@@ -74,20 +75,14 @@ func newConsumerTelemetry(c *PushConsumer, in *telemetry.Instruments) *consumerT
 		return t
 	}
 	t.metrics = true
-	consumed, _ := meter.Int64ObservableCounter("messaging.client.consumed.messages", metric.WithUnit("{message}"),
-		metric.WithDescription("Number of messages that were delivered to the application."))
+	t.consumed = in.Counter(scopeConsumer, "messaging.client.consumed.messages",
+		"Number of messages that were delivered to the application.", "{message}")
 	t.duration = in.DurationHistogram(scopeConsumer, "messaging.process.duration", "Duration of processing operation.")
 	lag, _ := meter.Int64ObservableGauge("mqgate.consumer.lag", metric.WithUnit("{message}"),
 		metric.WithDescription("Messages of a queue not yet consumed by the group: the queue's max offset minus the committed offset."))
 	inflight, _ := meter.Int64ObservableGauge("mqgate.consumer.inflight", metric.WithUnit("{message}"),
 		metric.WithDescription("Messages of a queue delivered to the application and not yet completed."))
 	t.reg, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		t.opts.Range(func(_ outcomeKey, oo *outcomeOpts) bool {
-			if n := oo.consumed.Load(); n > 0 {
-				o.ObserveInt64(consumed, n, metric.WithAttributeSet(oo.set))
-			}
-			return true
-		})
 		if c.state.Load() != stateRunning {
 			return nil
 		}
@@ -102,12 +97,12 @@ func newConsumerTelemetry(c *PushConsumer, in *telemetry.Instruments) *consumerT
 			o.ObserveInt64(inflight, q.InFlight, attrs)
 		}
 		return nil
-	}, lag, inflight, consumed)
+	}, lag, inflight)
 	return t
 }
 
-// close unregisters the observed instruments and forgets the histogram's series of the
-// consumer's outcomes: a removed group's series leave the exports.
+// close unregisters the gauges and forgets the series of the consumer's outcomes: a
+// removed group's series leave the exports.
 func (t *consumerTelemetry) close() {
 	if t == nil || !t.metrics {
 		return
@@ -119,6 +114,7 @@ func (t *consumerTelemetry) close() {
 		_ = t.reg.Unregister()
 	}
 	t.opts.Range(func(_ outcomeKey, o *outcomeOpts) bool {
+		t.consumed.Forget(o.consumed)
 		t.duration.Forget(o.duration)
 		return true
 	})
@@ -206,9 +202,10 @@ func (t *consumerTelemetry) outcome(topic, group string, ok bool) *outcomeOpts {
 		if !ok {
 			kv = append(kv, telemetry.KeyErrorType.String("reconsume_later"))
 		}
-		o := &outcomeOpts{set: attribute.NewSet(kv...)}
+		o := &outcomeOpts{}
 		if !t.closed { // a delivery completing after Shutdown makes no series that would stay
-			o.duration = t.duration.Series(o.set)
+			set := attribute.NewSet(kv...)
+			o.consumed, o.duration = t.consumed.Series(set), t.duration.Series(set)
 		}
 		return o
 	})
