@@ -113,16 +113,26 @@ func (g *Gateway) startConsumers(ctx context.Context, inst *instance.Instance) e
 	t.mu.Unlock()
 	g.plugins.onChange(g.pluginChanged)
 	for _, cc := range g.cfg.Consumers {
-		// The plugin names again, now that the store's plugins are loaded (Validate
-		// could check only the file's).
-		if errs := cc.validate(g.hasPlugin); len(errs) > 0 {
-			return fmt.Errorf("gateway: consumer %s: %w", cc.Group, errors.Join(errs...))
-		}
 		if err := g.addConsumer(ctx, cc, false); err != nil {
 			return fmt.Errorf("gateway: consumer %s: %w", cc.Group, err)
 		}
 	}
 	return g.startKeptConsumers(ctx)
+}
+
+// checkConsumerPlugins checks the plugin names of the file's consumers against the
+// plugins in effect, once they are loaded and before anything connects (Validate could
+// check only the file's [[plugin]]s when there is a plugin store): every consumer naming
+// none is reported, and none starts.
+func (g *Gateway) checkConsumerPlugins() error {
+	var errs []error
+	for _, cc := range g.cfg.Consumers {
+		errs = append(errs, cc.validate(g.hasPlugin)...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	return nil
 }
 
 // startKeptConsumers starts the consumers added through the admin API before a restart

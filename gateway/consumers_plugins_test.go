@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -161,5 +162,38 @@ func TestFileConsumerNamingAnUploadedStrategy(t *testing.T) {
 	}
 	if err == nil {
 		g.Shutdown(ctxFor(t, 30*time.Second))
+	}
+}
+
+// The file's consumers are checked against the plugins in effect before any of them
+// starts: a gateway refusing to start for one naming no plugin has not joined the
+// others' groups meanwhile (taking their queues for a moment), and its error names every
+// such consumer, not only the first.
+func TestStartChecksEveryConsumersPluginsBeforeStartingAny(t *testing.T) {
+	var logs syncBuffer
+	cfg := adminConfig("127.0.0.1:1", t.TempDir())
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	good := fastConsumer("good_g", "SomeTopic", DeliveryReceive)
+	bad1 := fastConsumer("bad1_g", "SomeTopic", DeliveryReceive)
+	bad1.Allocate = "absent"
+	bad2 := fastConsumer("bad2_g", "SomeTopic", DeliveryReceive)
+	bad2.ConsumeHooks = &[]string{"missing"}
+	cfg.Consumers = []ConsumerConfig{good, bad1, bad2}
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = g.Start(ctxFor(t, 30*time.Second))
+	var ce *ConsumerConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("start: %v, want a *ConsumerConfigError", err)
+	}
+	for _, want := range []string{`"bad1_g": allocate: "absent"`, `"bad2_g": consume_hooks: "missing"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("start error does not say %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(logs.String(), "gateway: consumer started") {
+		t.Errorf("a consumer started before the start was refused:\n%s", logs.String())
 	}
 }

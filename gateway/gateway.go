@@ -174,6 +174,9 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	if err := g.plugins.start(ctx); err != nil {
 		return err
 	}
+	if err := g.checkConsumerPlugins(); err != nil {
+		return err
+	}
 
 	nameServers := g.cfg.Client.NameServers
 	if g.cfg.Dev.Enabled {
