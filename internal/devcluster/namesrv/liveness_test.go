@@ -143,7 +143,10 @@ func TestDropConnectionsForgetsBrokersUntilTheyRegister(t *testing.T) {
 	defer cancel()
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- s.WaitForBroker(ctx, masterA.addr) }()
-	// The client redials on the next request, as a broker's next registration would.
+	// The client redials on its next request once it has seen its connection closed, as
+	// a broker's next registration would (a request racing the close fails, as in Java,
+	// and the broker registers again 30 s later).
+	waitFor(t, "the broker's side to see its connection closed", 5*time.Second, func() bool { return broker.Stats().Conns == 0 })
 	call(t, broker, s.Addr(), masterA.register())
 	if err := <-waitErr; err != nil {
 		t.Fatalf("WaitForBroker: %v", err)
