@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/internal/leb128"
 	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/message"
@@ -527,4 +528,66 @@ func TestRefusedGrowthOvercomeIsNotBlamedForALaterTrap(t *testing.T) {
 	if !errors.Is(err, ErrTrap) || errors.Is(err, ErrMemoryLimit) {
 		t.Fatalf("the trap after it: %v, want ErrTrap", err)
 	}
+}
+
+// withTables returns wasm with its table section replaced by tables of the limits given
+// (a nil Max: none), funcref.
+func withTables(wasm []byte, tables ...wasmgen.Limits) []byte {
+	body := leb128.AppendU32(nil, uint32(len(tables)))
+	for _, l := range tables {
+		body = append(body, 0x70, 0x01)
+		if l.Max == 0 {
+			body[len(body)-1] = 0x00
+		}
+		body = leb128.AppendU32(body, l.Min)
+		if l.Max != 0 {
+			body = leb128.AppendU32(body, l.Max)
+		}
+	}
+	out := append([]byte(nil), wasm[:8]...)
+	r := reader{b: wasm, off: 8}
+	done := false
+	for r.off < len(r.b) {
+		start := r.off
+		id := r.byte()
+		r.bytes(int(r.u32()))
+		if rank, ok := sectionRank[id]; !done && id != secCustom && ok && rank >= sectionRank[secTable] {
+			out = append(leb128.AppendU32(append(out, secTable), uint32(len(body))), body...)
+			done = true
+			if id == secTable {
+				continue
+			}
+		}
+		out = append(out, wasm[start:r.off]...)
+	}
+	return out
+}
+
+// A table is Go memory outside the instance's memory limit: a module's tables hold at
+// most maxTableElements references. A table declared without a maximum grew by 2^28
+// references (2 GiB, a second of a 10 ms call, the collector waiting) in one table.grow,
+// and the instruction allowed 2^31, enough to bring the gateway down; a module could
+// declare any number of tables of 2^27 references each.
+func TestHostileTablesBounded(t *testing.T) {
+	r, _ := newRuntime(t)
+	// grow table 0 by 2^28; trap unless refused (-1)
+	entry := cat([]byte{0xD0, 0x70}, wasmgen.I32Const(1<<28), []byte{0xFC, 0x0F, 0x00}, wasmgen.I32Const(-1),
+		[]byte{0x47, 0x04, 0x40, wasmgen.Unreachable, 0x0B}, wasmgen.Result(16, 5))
+	wasm := withTables(wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: entry}.Bytes(), wasmgen.Limits{Min: 0})
+	p, err := r.Load(context.Background(), PluginConfig{Name: "grow", Instances: 1, Policy: Fail, Deadline: 10 * time.Millisecond}, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	for range 3 {
+		start := time.Now()
+		if err := h.BeforeSend(context.Background(), sendEvents("", "x")); err != nil {
+			t.Fatalf("table.grow by 2^28 was not refused: %v after %v", err, time.Since(start))
+		}
+	}
+	plugin := wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Bytes()
+	refused(t, r, PluginConfig{}, withTables(plugin, wasmgen.Limits{Min: 1 << 27}), ErrInvalidModule,
+		"table 0: 134217728 elements at start: tables may hold 1048576 in all")
+	refused(t, r, PluginConfig{}, withTables(plugin, wasmgen.Limits{Min: 1 << 19, Max: 1 << 19}, wasmgen.Limits{Min: 1 << 19, Max: 1 << 19}, wasmgen.Limits{Min: 1}), ErrInvalidModule,
+		"table 2: 1 elements at start")
 }

@@ -63,6 +63,9 @@ import (
 // between two looks at its deadline. The charge keeps its operand in a local the
 // rewriter adds to the function.
 //
+// Tables are Go memory outside the instance's memory limit, so the rewriter bounds them
+// too (maxTableElements).
+//
 // The rewriter decodes every instruction, so it refuses what it cannot decode (the
 // threads and GC proposals), a start function (which would run during instantiation,
 // before the host can reach the instance) and code that names the added global.
@@ -78,6 +81,10 @@ const (
 	bulkShift    = 8
 	straightRun  = 256
 	shortRun     = 32
+
+	// maxTableElements bounds the references a module's tables hold together (8 MiB); Go
+	// plugins have one table of some 6,000.
+	maxTableElements = 1 << 20
 )
 
 // instrumented is a module after instrumentation, with what the rewriter learnt of it.
@@ -473,20 +480,42 @@ func (rw *rewriter) exports(sec []byte) ([]byte, error) {
 }
 
 // tables refuses table initializers (typed function references), which would name
-// functions.
+// functions, and bounds the tables: together they may hold at most maxTableElements
+// references, each table's maximum lowered to what the tables before it left. Tables are
+// Go memory outside the instance's memory limit: without a maximum, one table.grow
+// asked wazero for 2^31 references, 16 GiB, and a module could declare any number of
+// tables of 2^27 references each.
 func (rw *rewriter) tables(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
-	for range r.count() {
+	n := r.count()
+	out := leb128.AppendU32(nil, n)
+	var left uint32 = maxTableElements
+	for i := range n {
 		if r.off < len(sec) && sec[r.off] == 0x40 {
 			return nil, errors.New("table with an initializer expression: unsupported")
 		}
-		r.byte()
-		r.limits()
+		refType, flags, least := r.byte(), r.byte(), r.u32()
+		max := left
+		switch flags {
+		case 0x00:
+		case 0x01:
+			max = min(r.u32(), left)
+		default:
+			return nil, fmt.Errorf("table %d: unsupported limits flags 0x%02X", i, flags)
+		}
+		if r.err != nil {
+			break
+		}
+		if least > max {
+			return nil, fmt.Errorf("table %d: %d elements at start: tables may hold %d in all", i, least, maxTableElements)
+		}
+		left -= max
+		out = leb128.AppendU32(leb128.AppendU32(append(out, refType, 0x01), least), max)
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("table section: %w", r.err)
+	if r.err != nil || r.off != len(sec) {
+		return nil, errors.New("table section: malformed")
 	}
-	return sec, nil
+	return out, nil
 }
 
 // elements renumbers the functions of element segments.
