@@ -235,3 +235,50 @@ func TestDeterministicRandomSourceIsWazeros(t *testing.T) {
 		t.Fatalf("random_get of a deterministic instance:\n%x\nwazero's default:\n%x", got[1], got[0])
 	}
 }
+
+// A loop over host calls that each do work under costlyWork, but much of it, still ends
+// near a 10 ms deadline: the work adds up across calls (guest.spent), and the WASI
+// functions count what their arguments ask for (wasi.go). Before, each call was one
+// instruction to the checkpoints and looked at the deadline only past costlyWork: 200
+// random_get of 65,535 bytes an iteration, fd_write of 4 million empty iovecs, and
+// poll_oneoff of 400,000 subscriptions ran for minutes.
+func TestDeadlineEndsALoopOfHostCallsUnderCostlyWork(t *testing.T) {
+	const mem = 32 << 20
+	const i32 = byte(wasmgen.I32)
+	const iovs = 1 << 20 // iovecs and subscriptions from here, past the input buffer
+	subs := int32((mem - iovs) / 80)
+	for _, c := range []struct {
+		name  string
+		fn    string
+		typ   wasmgen.FuncType
+		args  []byte
+		calls int // an iteration
+	}{
+		{"random_get", "random_get", wasmgen.FuncType{Params: []byte{i32, i32}, Results: []byte{i32}},
+			cat(wasmgen.I32Const(iovs), wasmgen.I32Const(costlyWork-1)), 200},
+		// fd_write(stdout, every iovec empty, nwritten at 0)
+		{"fd_write", "fd_write", wasmgen.FuncType{Params: []byte{i32, i32, i32, i32}, Results: []byte{i32}},
+			cat(wasmgen.I32Const(1), wasmgen.I32Const(iovs), wasmgen.I32Const((mem-iovs)/8), wasmgen.I32Const(0)), 1},
+		// poll_oneoff: every subscription a clock's of 0 ns; refused past maxSubscriptions
+		{"poll_oneoff", "poll_oneoff", wasmgen.FuncType{Params: []byte{i32, i32, i32, i32}, Results: []byte{i32}},
+			cat(wasmgen.I32Const(iovs), wasmgen.I32Const(iovs+48*subs), wasmgen.I32Const(subs), wasmgen.I32Const(0)), 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, _ := newRuntime(t)
+			call := cat(c.args, []byte{0x10, 0x00, wasmgen.Drop})
+			entry := cat([]byte{0x03, 0x40}, slices.Repeat(call, c.calls), []byte{0x0C, 0x00, 0x0B, wasmgen.Unreachable})
+			m := wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: entry, Imports: []wasmgen.Import{{Module: abi.WASIModule, Name: c.fn}}}.Module()
+			m.Types = append(slices.Clip(m.Types), c.typ)
+			m.Imports[0].Type = uint32(len(m.Types) - 1)
+			m.Memory = &wasmgen.Limits{Min: mem / pageSize, Max: mem / pageSize}
+			p, err := r.Load(context.Background(), PluginConfig{Name: c.name, Instances: 1, Policy: Fail, Deadline: 10 * time.Millisecond}, m.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, _ := NewSendHook(p)
+			for range 3 {
+				endsNearItsDeadline(t, 500*time.Millisecond, func() error { return h.BeforeSend(context.Background(), sendEvents("", "x")) })
+			}
+		})
+	}
+}

@@ -39,6 +39,7 @@ type guest struct {
 	state      int64
 	limitTicks int64
 	ranTicks   int64
+	work       int // bytes of host work since the last look at the deadline (spent)
 	memRefused atomic.Bool
 
 	stdout, stderr stream

@@ -28,7 +28,7 @@ func hostHMACSHA1(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	g.mac.sum(key, msg, out)
 	stack[0] = 0
-	g.spent(len(msg))
+	g.spent(hostCallWork + len(key) + len(msg))
 }
 
 // maxHMACMessage bounds what one hmac_sha1 hashes (~20 ms of host CPU); a large one

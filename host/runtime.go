@@ -13,7 +13,6 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/mqgate/mqgate/sdk/abi"
 )
@@ -65,7 +64,7 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		rc = rc.WithCompilationCache(cache)
 	}
 	r.wz = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wz); err != nil {
+	if err := instantiateWASI(ctx, r.wz); err != nil {
 		r.wz.Close(ctx)
 		return nil, fmt.Errorf("host: WASI: %w", err)
 	}
@@ -219,15 +218,20 @@ func hostYield(ctx context.Context, _ api.Module, _ []uint64) {
 }
 
 // costlyWork is how many bytes of host work done for a guest (a hash, a random fill, a
-// write to its output) make the host function look at the call's deadline. A guest
-// looping over such calls passes one checkpoint an iteration, so the checkpoints alone
-// would let it run yieldEvery of them, minutes of host CPU, between two looks.
+// write to its output, calls to the host: hostCallWork each) make the host function look
+// at the call's deadline. A guest looping over such calls passes one checkpoint an
+// iteration, so the checkpoints alone would let it run yieldEvery of them, minutes of
+// host CPU, between two looks.
 const costlyWork = 64 << 10
 
-// spent is told by a host function of n bytes of work it did for the guest: past
-// costlyWork, it looks at the running call's deadline, as a yield does.
+// spent is told by a host function of n bytes of work it did or is about to do for the
+// guest: once the work since the last look passes costlyWork, it looks at the running
+// call's deadline, as a yield does. The work adds up across host calls: 200 calls of
+// random_get of 65,535 bytes an iteration, each under costlyWork, ran a 10 ms call for
+// minutes.
 func (g *guest) spent(n int) {
-	if n >= costlyWork && g.state != idle {
+	if g.work += n; g.work >= costlyWork && g.state != idle {
+		g.work = 0
 		g.checkDeadline()
 	}
 }

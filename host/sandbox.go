@@ -77,6 +77,7 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	g.logMessage(slog.Level(api.DecodeI32(stack[0])), "log", b)
+	g.spent(hostCallWork + len(b))
 }
 
 // stream is an instance's stdout or stderr: its lines go to the log, within the call's
@@ -95,7 +96,7 @@ const tailSize = 2 << 10
 
 func (s *stream) Write(p []byte) (int, error) {
 	n := len(p)
-	defer s.g.spent(n)
+	defer s.g.spent(n + 64) // an empty write, of an iovec, costs too
 	if s.isTail {
 		s.tail = append(s.tail, p...)
 		if len(s.tail) > tailSize {
