@@ -591,3 +591,19 @@ func TestHostileTablesBounded(t *testing.T) {
 	refused(t, r, PluginConfig{}, withTables(plugin, wasmgen.Limits{Min: 1 << 19, Max: 1 << 19}, wasmgen.Limits{Min: 1 << 19, Max: 1 << 19}, wasmgen.Limits{Min: 1}), ErrInvalidModule,
 		"table 2: 1 elements at start")
 }
+
+// A module whose functions have too many basic blocks for wazero to compile in seconds
+// is refused at once: the compiler's time grows with their square. One function of
+// 20,000 blocks in a row, each with a conditional branch (a 140 KB module), took about
+// five seconds to compile, and some 200 KiB of loops a minute; a 32 MiB module, days.
+func TestHostileControlFlowTooLargeToCompile(t *testing.T) {
+	r, _ := newRuntime(t, func(c *Config) { c.CacheDir = "off" })
+	unit := []byte{0x02, 0x40, 0x20, 0x00, 0x0D, 0x00, 0x0B} // block, local.get 0, br_if 0, end
+	m := wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Module()
+	m.Funcs = append(m.Funcs, wasmgen.Func{Type: 2, Code: cat(slices.Repeat(unit, 20000), wasmgen.Result(16, 5))})
+	start := time.Now()
+	refused(t, r, PluginConfig{}, m.Bytes(), ErrInvalidModule, "function 6 (of the code section) has 40157 basic blocks")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusing took %v", d)
+	}
+}

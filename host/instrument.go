@@ -64,7 +64,9 @@ import (
 // rewriter adds to the function.
 //
 // Tables are Go memory outside the instance's memory limit, so the rewriter bounds them
-// too (maxTableElements).
+// too (maxTableElements). wazero compiles a function in time that grows with the square
+// of its basic blocks: 200 KiB of blocks in a row took a minute. The rewriter counts
+// them and refuses a module past maxFlow.
 //
 // The rewriter decodes every instruction, so it refuses what it cannot decode (the
 // threads and GC proposals), a start function (which would run during instantiation,
@@ -85,6 +87,13 @@ const (
 	// maxTableElements bounds the references a module's tables hold together (8 MiB); Go
 	// plugins have one table of some 6,000.
 	maxTableElements = 1 << 20
+
+	// maxFlow bounds the sum over a module's functions of the square of their basic
+	// blocks (rewriter.blocks), in proportion to which wazero's compiler takes time
+	// (its dominator and loop passes walk chains as long as a function's blocks): 2 to
+	// 10 ns a unit, a second or two at the bound, less than compiling a module of the
+	// size limit takes anyway. A Go plugin's functions come to some 11 million.
+	maxFlow = 1 << 28
 )
 
 // instrumented is a module after instrumentation, with what the rewriter learnt of it.
@@ -94,6 +103,7 @@ type instrumented struct {
 	// minPages is the initial size of the module's memory, in 64 KiB pages.
 	minPages uint32
 	hasStart bool
+	flow     int64 // the sum of the squares of the functions' basic blocks (maxFlow)
 }
 
 type importEntry struct {
@@ -315,7 +325,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 		emit(s.id, body)
 	}
 	addBefore(len(sectionRank) + 1) // past every known section
-	out.wasm = w
+	out.wasm, out.flow = w, rw.flow
 	return out, nil
 }
 
@@ -350,6 +360,12 @@ type rewriter struct {
 	labels []label
 	size   int
 	locals int // where the instructions of the function start, past its locals
+
+	// blocks counts the basic blocks of the function being rewritten, checkpoints
+	// included (blocks, loops, ifs, conditional branches); flow sums their squares over
+	// the functions rewritten (maxFlow).
+	blocks int
+	flow   int64
 
 	// entry is what each defined function runs before its first checkpoint, -1 for one
 	// that has its entry checkpoint (entryRun); anyEntry the most of them.
@@ -661,6 +677,9 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 			if body, err = rw.function(body[:0], f, fb, rw.entry[f] < 0); err != nil {
 				return nil, err
 			}
+			if rw.flow += int64(rw.blocks) * int64(rw.blocks); rw.flow > maxFlow {
+				return nil, fmt.Errorf("function %d (of the code section) has %d basic blocks: the functions so far have %d squared in all, over the %d that compile in seconds", f, rw.blocks, rw.flow, int64(maxFlow))
+			}
 			out = leb128.AppendU32(out, uint32(len(body)))
 			out = append(out, body...)
 		}
@@ -695,8 +714,10 @@ func (rw *rewriter) function(body []byte, f uint32, fb []byte, entry bool) ([]by
 	rw.scratch = uint32(nLocals)
 	rw.locals = fr.off
 	body = append(body, fb[:rw.locals]...)
+	rw.blocks = 0
 	if entry {
 		body = append(body, rw.checkpoint...)
+		rw.blocks++
 	}
 	rw.calls, rw.bulk = false, false
 	var err error
@@ -768,6 +789,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			rw.size += w
 			if rw.run+w > straightRun {
 				out = append(out, rw.checkpoint...)
+				rw.blocks++
 				rw.run = 0
 			}
 			if rw.run >= 0 {
@@ -796,11 +818,14 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 				rw.run = 0
 			}
 			out = append(append(out, r.b[start:r.off]...), rw.checkpoint...)
+			rw.blocks += 2
 			continue
 		case op == 0x02 || op == 0x06: // block, try
+			rw.blocks++
 			r.blockType()
 			rw.labels = append(rw.labels, label{end: -1, skip: -1})
 		case op == 0x04: // if
+			rw.blocks++
 			r.blockType()
 			rw.labels = append(rw.labels, label{end: -1, skip: rw.run})
 		case op == 0x05: // else: the then-arm goes to the end, the else-arm starts as the if skipped
@@ -835,6 +860,8 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			rw.branch(r.u32())
 			if op == 0x0C {
 				rw.run = -1
+			} else {
+				rw.blocks++
 			}
 		case op == 0x14 || op == 0x15: // call_ref, return_call_ref
 			rw.calls = true
@@ -853,6 +880,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 				return nil, fmt.Errorf("global index %d out of range", i)
 			}
 		case op == 0x0E: // br_table
+			rw.blocks++
 			for range r.count() {
 				rw.branch(r.u32())
 			}
@@ -912,6 +940,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 				continue
 			}
 			rw.bulk = true
+			rw.blocks++
 			out = leb128.AppendU32(append(out, 0x22), rw.scratch) // local.tee $scratch
 			out = rw.appendCharge(append(out, r.b[start:r.off]...), shift)
 			continue
