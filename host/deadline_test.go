@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqgate/mqgate/internal/leb128"
 	"github.com/mqgate/mqgate/internal/wasmgen"
 	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/sdk/abi"
@@ -280,5 +281,63 @@ func TestDeadlineEndsALoopOfHostCallsUnderCostlyWork(t *testing.T) {
 				endsNearItsDeadline(t, 500*time.Millisecond, func() error { return h.BeforeSend(context.Background(), sendEvents("", "x")) })
 			}
 		})
+	}
+}
+
+// A deep recursion whose every frame ends with a long run of straight-line code (here
+// 247 square roots after the recursive call) unwinds past a checkpoint a frame, so it
+// ends near its deadline and lets the collector stop the world meanwhile: code after a
+// call that may recurse runs at most tailRun instructions before a checkpoint
+// (instrument.go). A return passes none: its descent, a checkpoint a frame, reached a
+// million frames in some 60 ms of a 200 ms deadline, and its unwinding ran 1.5 s more
+// without one, every goroutine of a concurrent GC waiting as long.
+func TestDeadlineEndsADeepRecursionsUnwinding(t *testing.T) {
+	r, _ := newRuntime(t)
+	const depth, roots = 1000000, 247
+	m := wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Module()
+	f := uint32(len(m.Funcs)) // (i32) -> i32: f(n) = n == 0 ? 0 : g(f(n-1)), g 247 square roots
+	m.Funcs = append(m.Funcs, wasmgen.Func{Type: wasmgen.TypeI32ToI32, Code: cat(
+		[]byte{0x20, 0x00, 0x45, 0x04, wasmgen.I32}, wasmgen.I32Const(0), // local.get 0, i32.eqz, if (result i32), 0
+		[]byte{0x05, 0x20, 0x00}, wasmgen.I32Const(1), []byte{0x6B, 0x10}, leb128.AppendU32(nil, f), // else f(n-1)
+		[]byte{0xB8}, slices.Repeat([]byte{0x9F}, roots), []byte{0xFC, 0x03, 0x0B})}) // f64.convert_i32_u, f64.sqrt..., i32.trunc_sat_f64_u, end
+	for _, e := range m.Exports {
+		if e.Name == abi.EntryBeforeSend.Export() {
+			m.Funcs[e.Index].Code = cat(wasmgen.I32Const(depth), []byte{0x10}, leb128.AppendU32(nil, f), []byte{wasmgen.Drop}, wasmgen.Result(16, 5))
+		}
+	}
+	const deadline = 200 * time.Millisecond
+	p, err := r.Load(context.Background(), PluginConfig{Name: "recursion", Instances: 1, Policy: Fail, Deadline: deadline}, m.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := NewSendHook(p)
+	for range 2 {
+		stop, longest := make(chan struct{}), make(chan time.Duration)
+		go func() {
+			var worst time.Duration
+			for {
+				select {
+				case <-stop:
+					longest <- worst
+					return
+				default:
+				}
+				start := time.Now()
+				runtime.GC()
+				worst = max(worst, time.Since(start))
+			}
+		}()
+		start := time.Now()
+		err := h.BeforeSend(context.Background(), sendEvents("", "x"))
+		d := time.Since(start)
+		close(stop)
+		gc := <-longest
+		t.Logf("%v after %v; the longest GC from another goroutine took %v", err, d, gc)
+		if !errors.Is(err, ErrDeadline) {
+			t.Fatalf("the call = %v, want ErrDeadline", err)
+		}
+		if d > 3*deadline || gc > 3*deadline {
+			t.Fatalf("a %v deadline ended the call after %v, a GC waited %v", deadline, d, gc)
+		}
 	}
 }

@@ -47,9 +47,14 @@ import (
 // included, and a call about yieldEvery times as many between two yields: a million
 // instructions, a millisecond or so (several of slow ones, such as divisions). On the Go
 // plugins of the benchmarks this adds a checkpoint a message at most. A return passes no
-// checkpoint: a deep recursion whose frames each end with a long run unwinds without one,
-// but its descent passed one a frame, so the deadline and wazero's stack bound its depth
-// (a million frames ending with 120 divisions each unwound in a fifth of a second).
+// checkpoint: a deep recursion unwinds running the code after each frame's call, its
+// descent having passed one checkpoint a frame. A million frames ending with 247 square
+// roots each unwound for 1.5 s, the collector waiting. So the code after a call that may
+// recurse (to a function that calls, or through a table) counts as reached after
+// straightRun-tailRun: a frame's unwinding runs at most tailRun instructions before a
+// checkpoint, and a recursion's unwinding without one at most tailRun times its depth,
+// which wazero's stack bounds (a million and a half small frames, a fifth of a second of
+// tails of 29 square roots).
 //
 // A function that calls nothing cannot recurse, and one that opens with a loop (as most
 // Go functions do: their resumption loop) meets the loop head's checkpoint at once:
@@ -75,7 +80,7 @@ import (
 // budgetExport is the export name of the budget global; yieldImport the name of the
 // host function the checkpoints call, in module abi.HostModule. straightRun is the most
 // instructions a function runs between two checkpoints; shortRun the most one without an
-// entry checkpoint runs before its first.
+// entry checkpoint runs before its first; tailRun the most after a call that may recurse.
 const (
 	budgetExport = "mqgate_budget"
 	yieldImport  = "yield"
@@ -83,6 +88,7 @@ const (
 	bulkShift    = 8
 	straightRun  = 256
 	shortRun     = 32
+	tailRun      = 32
 
 	// maxTableElements bounds the references a module's tables hold together (8 MiB); Go
 	// plugins have one table of some 6,000.
@@ -371,6 +377,8 @@ type rewriter struct {
 	// that has its entry checkpoint (entryRun); anyEntry the most of them.
 	entry    []int
 	anyEntry int
+	// leaf tells of each defined function whether it calls nothing (so cannot recurse).
+	leaf []bool
 }
 
 // label is a block open around the instruction being rewritten.
@@ -403,6 +411,22 @@ func (rw *rewriter) weight(r *reader) int {
 		return 1 + rw.anyEntry
 	}
 	return 1
+}
+
+// returned counts what follows a call to function i (an index out of range for a call
+// through a table or a reference) as the tail of a frame that a deep recursion's
+// unwinding runs without passing a checkpoint: at most tailRun instructions before the
+// next, unless i is the host's or calls nothing.
+func (rw *rewriter) returned(i uint32) {
+	if i < rw.shiftFrom {
+		return // an import: the host's
+	}
+	if i -= rw.shiftFrom; i < uint32(len(rw.leaf)) && rw.leaf[i] {
+		return
+	}
+	if rw.run >= 0 {
+		rw.run = max(rw.run, straightRun-tailRun)
+	}
 }
 
 // branch notes a branch to the label of depth l from here.
@@ -652,7 +676,7 @@ func (rw *rewriter) names(sec []byte) []byte {
 // which a call to it counts for in its caller (straightRun), then to rewrite it.
 func (rw *rewriter) code(sec []byte) ([]byte, error) {
 	var out, body []byte
-	rw.entry, rw.anyEntry = rw.entry[:0], 0
+	rw.entry, rw.anyEntry, rw.leaf = rw.entry[:0], 0, rw.leaf[:0]
 	for pass := range 2 {
 		r := reader{b: sec}
 		n := r.count()
@@ -671,6 +695,7 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 					return nil, err
 				}
 				rw.entry = append(rw.entry, rw.entryRun(fb[rw.locals:]))
+				rw.leaf = append(rw.leaf, !rw.calls)
 				rw.anyEntry = max(rw.anyEntry, rw.entry[f])
 				continue
 			}
@@ -800,10 +825,13 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 		switch {
 		case op == 0x10 || op == 0x12 || op == 0xD2: // call, return_call, ref.func
 			rw.calls = rw.calls || op != 0xD2
+			i := r.u32()
 			if op == 0x12 {
 				rw.run = -1
+			} else if op == 0x10 {
+				rw.returned(i)
 			}
-			out = leb128.AppendU32(append(out, op), rw.fn(r.u32()))
+			out = leb128.AppendU32(append(out, op), rw.fn(i))
 			if r.err != nil {
 				return nil, r.err
 			}
@@ -868,6 +896,8 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			r.u32()
 			if op == 0x15 {
 				rw.run = -1
+			} else {
+				rw.returned(rw.shiftFrom + uint32(len(rw.leaf)))
 			}
 		case op == 0x08 || op == 0x09: // throw, rethrow
 			r.u32()
@@ -892,6 +922,8 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			r.u32()
 			if op == 0x13 {
 				rw.run = -1
+			} else {
+				rw.returned(rw.shiftFrom + uint32(len(rw.leaf)))
 			}
 		case op == 0x1C: // select t*
 			for range r.count() {
