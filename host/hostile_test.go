@@ -607,3 +607,21 @@ func TestHostileControlFlowTooLargeToCompile(t *testing.T) {
 		t.Fatalf("refusing took %v", d)
 	}
 }
+
+// A module that declares more locals than the host compiles (maxLocals) is refused at
+// once: a local costs a few bytes to declare and wazero's compiler some 20 ns and 8 bytes.
+// A 1 KB module of 100 functions of a million locals each took 0.7 s and 900 MB to
+// load; one of 8 KB and 1,000 such functions, 20 s and 7.6 GB; the size limit allowed
+// thousands of times that.
+func TestHostileTooManyLocals(t *testing.T) {
+	r, _ := newRuntime(t, func(c *Config) { c.CacheDir = "off" })
+	m := wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Module()
+	for range 100 {
+		m.Funcs = append(m.Funcs, wasmgen.Func{Type: 3, Locals: []byte{wasmgen.I64}, LocalCount: 1 << 20})
+	}
+	start := time.Now()
+	refused(t, r, PluginConfig{}, m.Bytes(), ErrInvalidModule, "has 1048576 locals")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusing took %v", d)
+	}
+}

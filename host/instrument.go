@@ -71,7 +71,8 @@ import (
 // Tables are Go memory outside the instance's memory limit, so the rewriter bounds them
 // too (maxTableElements). wazero compiles a function in time that grows with the square
 // of its basic blocks: 200 KiB of blocks in a row took a minute. The rewriter counts
-// them and refuses a module past maxFlow.
+// them and refuses a module past maxFlow; and it spends 20 ns and 8 bytes on a local,
+// which a module declares in bytes by the million: it refuses past maxLocals.
 //
 // The rewriter decodes every instruction, so it refuses what it cannot decode (the
 // threads and GC proposals), a start function (which would run during instantiation,
@@ -100,6 +101,12 @@ const (
 	// 10 ns a unit, a second or two at the bound, less than compiling a module of the
 	// size limit takes anyway. A Go plugin's functions come to some 11 million.
 	maxFlow = 1 << 28
+
+	// maxLocals bounds the locals (parameters included) of a module's functions together:
+	// wazero's compiler spends some 20 ns and 8 bytes on each, and a local costs a byte to
+	// declare, a million of them four. A Go plugin's come to some 9,000, 20 at most in a
+	// function.
+	maxLocals = 1 << 22
 )
 
 // instrumented is a module after instrumentation, with what the rewriter learnt of it.
@@ -372,6 +379,9 @@ type rewriter struct {
 	// the functions rewritten (maxFlow).
 	blocks int
 	flow   int64
+	// declared counts the locals (parameters included) of the function being rewritten,
+	// allLocals those of the functions read so far (maxLocals).
+	declared, allLocals uint64
 
 	// entry is what each defined function runs before its first checkpoint, -1 for one
 	// that has its entry checkpoint (entryRun); anyEntry the most of them.
@@ -676,7 +686,7 @@ func (rw *rewriter) names(sec []byte) []byte {
 // which a call to it counts for in its caller (straightRun), then to rewrite it.
 func (rw *rewriter) code(sec []byte) ([]byte, error) {
 	var out, body []byte
-	rw.entry, rw.anyEntry, rw.leaf = rw.entry[:0], 0, rw.leaf[:0]
+	rw.entry, rw.anyEntry, rw.leaf, rw.allLocals = rw.entry[:0], 0, rw.leaf[:0], 0
 	for pass := range 2 {
 		r := reader{b: sec}
 		n := r.count()
@@ -693,6 +703,9 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 			if pass == 0 {
 				if body, err = rw.function(body[:0], f, fb, false); err != nil {
 					return nil, err
+				}
+				if rw.allLocals += rw.declared; rw.allLocals > maxLocals {
+					return nil, fmt.Errorf("function %d (of the code section) has %d locals: the functions so far have %d, over the %d the host compiles", f, rw.declared, rw.allLocals, maxLocals)
 				}
 				rw.entry = append(rw.entry, rw.entryRun(fb[rw.locals:]))
 				rw.leaf = append(rw.leaf, !rw.calls)
@@ -736,6 +749,7 @@ func (rw *rewriter) function(body []byte, f uint32, fb []byte, entry bool) ([]by
 	if nLocals >= 1<<32-1 { // no index left for the scratch local
 		return nil, fmt.Errorf("function %d: %d locals", f, nLocals)
 	}
+	rw.declared = nLocals
 	rw.scratch = uint32(nLocals)
 	rw.locals = fr.off
 	body = append(body, fb[:rw.locals]...)

@@ -46,6 +46,9 @@ type Func struct {
 	Type   uint32
 	Locals []byte
 	Code   []byte
+	// LocalCount, when not zero, declares LocalCount locals of type Locals[0], in one
+	// group, instead of Locals.
+	LocalCount uint32
 }
 
 // Limits of a memory, in pages.
@@ -154,6 +157,9 @@ func (m *Module) Bytes() []byte {
 			body := leb128.AppendU32(nil, uint32(len(f.Locals))) // one group per local
 			for _, t := range f.Locals {
 				body = append(leb128.AppendU32(body, 1), t)
+			}
+			if f.LocalCount != 0 {
+				body = append(leb128.AppendU32(leb128.AppendU32(nil, 1), f.LocalCount), f.Locals[0])
 			}
 			body = append(append(body, f.Code...), 0x0B)
 			b = append(leb128.AppendU32(b, uint32(len(body))), body...)
