@@ -104,30 +104,40 @@ func TestDeadlineEndsALoopOfStraightLineCode(t *testing.T) {
 	}
 	h, _ := NewSendHook(p)
 	endsNearItsDeadline(t, 500*time.Millisecond, func() error {
-		stop, longest := make(chan struct{}), make(chan time.Duration)
-		go func() { // collect garbage while the call runs: each GC stops the world
-			var worst time.Duration
-			for {
-				select {
-				case <-stop:
-					longest <- worst
-					return
-				default:
-				}
-				start := time.Now()
-				runtime.GC()
-				worst = max(worst, time.Since(start))
-			}
-		}()
+		longestGC := collectGarbage()
 		err := h.BeforeSend(context.Background(), sendEvents("", "x"))
-		close(stop)
-		gc := <-longest
+		gc := longestGC()
 		t.Logf("the longest GC from another goroutine took %v", gc)
 		if gc > 500*time.Millisecond {
 			t.Errorf("a GC waited %v for the plugin", gc)
 		}
 		return err
 	})
+}
+
+// collectGarbage runs garbage collections on another goroutine until the function it
+// returns is called, which returns the longest: each GC stops the world, so it waits for
+// a plugin's code to reach a safepoint (a yield).
+func collectGarbage() (longest func() time.Duration) {
+	stop, worst := make(chan struct{}), make(chan time.Duration)
+	go func() {
+		var w time.Duration
+		for {
+			select {
+			case <-stop:
+				worst <- w
+				return
+			default:
+			}
+			start := time.Now()
+			runtime.GC()
+			w = max(w, time.Since(start))
+		}
+	}()
+	return func() time.Duration {
+		close(stop)
+		return <-worst
+	}
 }
 
 // endsNearItsDeadline checks that call, of a plugin with a 10 ms deadline, fails with
@@ -312,26 +322,11 @@ func TestDeadlineEndsADeepRecursionsUnwinding(t *testing.T) {
 	}
 	h, _ := NewSendHook(p)
 	for range 2 {
-		stop, longest := make(chan struct{}), make(chan time.Duration)
-		go func() {
-			var worst time.Duration
-			for {
-				select {
-				case <-stop:
-					longest <- worst
-					return
-				default:
-				}
-				start := time.Now()
-				runtime.GC()
-				worst = max(worst, time.Since(start))
-			}
-		}()
+		longestGC := collectGarbage()
 		start := time.Now()
 		err := h.BeforeSend(context.Background(), sendEvents("", "x"))
 		d := time.Since(start)
-		close(stop)
-		gc := <-longest
+		gc := longestGC()
 		t.Logf("%v after %v; the longest GC from another goroutine took %v", err, d, gc)
 		if !errors.Is(err, ErrDeadline) {
 			t.Fatalf("the call = %v, want ErrDeadline", err)
