@@ -441,6 +441,20 @@ func TestShutdownFlushesLingeringBatches(t *testing.T) {
 	}
 }
 
+// calledBackBeforeShutdownReturned checks, once Shutdown has returned, that the async
+// send whose callback writes to done was called back, without error.
+func calledBackBeforeShutdownReturned(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("Shutdown returned before the async send's callback ran")
+	}
+}
+
 // routeGate is an RPC hook holding route requests: those for a topic while its gate is
 // set, each announced on arrived first.
 type routeGate struct {
@@ -538,14 +552,7 @@ func TestShutdownFlushesLingeringBatchesOfDroppedTopics(t *testing.T) {
 	if err := p.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	default:
-		t.Fatal("Shutdown returned before the async send's callback ran")
-	}
+	calledBackBeforeShutdownReturned(t, done)
 	if n := b.sends(); n != 1 {
 		t.Fatalf("%d requests, want 1", n)
 	}
@@ -585,14 +592,7 @@ func TestShutdownFlushesLingeringRetries(t *testing.T) {
 	if err := p.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	default:
-		t.Fatal("Shutdown returned before the async send's callback ran")
-	}
+	calledBackBeforeShutdownReturned(t, done)
 	if n := live.sends(); n != 1 {
 		t.Fatalf("%d requests to the live broker, want 1", n)
 	}
@@ -621,14 +621,7 @@ func TestShutdownFlushesLinesOfLingeringSyncSends(t *testing.T) {
 	if err := p.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	default:
-		t.Fatal("Shutdown returned before the async send's callback ran")
-	}
+	calledBackBeforeShutdownReturned(t, done)
 	if err := <-syncErr; err != nil {
 		t.Fatal(err)
 	}
