@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/mqgate/mqgate/telemetry"
 )
 
 // Configuration reload (cmd/gateway on SIGHUP): the file is read again and compared with
@@ -127,12 +129,12 @@ func (g *Gateway) Reload(ctx context.Context, cfg Config) (ReloadReport, error) 
 
 	if d.sampleRatio != nil {
 		c := ReloadChange{Key: "telemetry.sample_ratio", What: d.sampleRatio.what}
-		if err := g.SetSampleRatio(d.sampleRatio.to); err != nil {
+		if err := g.setSampling(cfg.Telemetry); err != nil {
 			c.What += " (telemetry is not running: applies at the next start)"
 			rep.Restart = append(rep.Restart, c)
 		} else {
 			rep.Applied = append(rep.Applied, c)
-			next.Telemetry.SampleRatio = cfg.Telemetry.SampleRatio
+			next.Telemetry = next.Telemetry.WithSamplingOf(cfg.Telemetry)
 		}
 	}
 	if d.logLevel != nil {
@@ -224,15 +226,10 @@ func (g *Gateway) reloadConsumers(ctx context.Context, d configDiff, rep *Reload
 // configDiff is what changed between two validated configurations.
 type configDiff struct {
 	consumersAdded, consumersRemoved, consumersChanged []ConsumerConfig
-	sampleRatio                                        *ratioChange
+	sampleRatio                                        *settingChange // the sampler's
 	logLevel                                           *settingChange
 	// restart lists every other setting that changed.
 	restart []ReloadChange
-}
-
-type ratioChange struct {
-	to   float64
-	what string
 }
 
 type settingChange struct{ what string }
@@ -267,22 +264,16 @@ func diffConfig(old, cur *Config) configDiff {
 			d.consumersRemoved = append(d.consumersRemoved, c)
 		}
 	}
-	if o, n := ratioOf(old.Telemetry.SampleRatio), ratioOf(cur.Telemetry.SampleRatio); o != n {
-		d.sampleRatio = &ratioChange{to: n, what: fmt.Sprintf("%v -> %v", o, n)}
+	// The sampler, not only the ratio: a sample_ratio added over an OTEL_TRACES_SAMPLER
+	// that ignores the parent makes one that follows it.
+	if changed, what := telemetry.SamplingChange(old.Telemetry, cur.Telemetry); changed {
+		d.sampleRatio = &settingChange{what: what}
 	}
 	if o, n := levelName(old.Log.Level), levelName(cur.Log.Level); o != n {
 		d.logLevel = &settingChange{what: o + " -> " + n}
 	}
 	diffSettings("", reflect.ValueOf(*old), reflect.ValueOf(*cur), &d.restart)
 	return d
-}
-
-// ratioOf is a sample ratio with its default, 1.
-func ratioOf(r *float64) float64 {
-	if r == nil {
-		return 1
-	}
-	return *r
 }
 
 // levelName is a [log] level as slog names it ("" is info).

@@ -423,6 +423,39 @@ func TestReloadSampleRatio(t *testing.T) {
 	}
 }
 
+// TestReloadSampleRatioOverAnEnvSampler: with OTEL_TRACES_SAMPLER=traceidratio, which
+// ignores the parent, a reload adding the file's sample_ratio (the same ratio) makes the
+// sampler a restart would, following the parent; removing it brings the environment's
+// back. The report says so.
+func TestReloadSampleRatioOverAnEnvSampler(t *testing.T) {
+	t.Setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+	t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
+	dc := startDevCluster(t, devcluster.Config{})
+	base := "[http]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"\"\n[client]\nnamesrv = [\"" + dc.NameServerAddr() +
+		"\"]\n[telemetry]\nenabled = true\n"
+	g := startGateway(t, *parseValid(t, base))
+	envSampler, fileSampler := "TraceIDRatioBased{0.25}", "ParentBased{root:TraceIDRatioBased{0.25},"
+	if got := g.Telemetry().Sampler(); got != envSampler {
+		t.Fatalf("sampler at start %q", got)
+	}
+	for _, step := range []struct{ src, want string }{
+		{base + "sample_ratio = 0.25\n", fileSampler},
+		{base, envSampler},
+	} {
+		rep, err := g.Reload(ctxFor(t, 10*time.Second), *parseValid(t, step.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.Telemetry().Sampler(); !strings.HasPrefix(got, step.want) {
+			t.Errorf("sampler %q, want %q...", got, step.want)
+		}
+		if len(rep.Applied) != 1 || rep.Applied[0].Key != "telemetry.sample_ratio" ||
+			!strings.HasSuffix(rep.Applied[0].What, g.Telemetry().Sampler()) {
+			t.Errorf("report %+v", rep)
+		}
+	}
+}
+
 func TestReloadBeforeStart(t *testing.T) {
 	g, err := New(testConfig("127.0.0.1:9"))
 	if err != nil {

@@ -76,6 +76,16 @@ func (g *Gateway) SetSampleRatio(r float64) error {
 	return st.provider.SetSampleRatio(r)
 }
 
+// setSampling applies the trace sampler of cfg, a reloaded configuration's
+// (telemetry.Provider.SetSampling).
+func (g *Gateway) setSampling(cfg telemetry.Config) error {
+	st := g.tel.Load()
+	if st == nil {
+		return fmt.Errorf("gateway: telemetry is not set up")
+	}
+	return st.provider.SetSampling(cfg)
+}
+
 // Telemetry returns the telemetry provider once Start has set it up, else nil.
 func (g *Gateway) Telemetry() *telemetry.Provider {
 	if st := g.tel.Load(); st != nil {

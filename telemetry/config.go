@@ -200,6 +200,34 @@ func serviceNameIn(attrs string) string {
 	return name
 }
 
+// SamplingChange tells whether a reload from old to cur changes how traces are sampled
+// (Provider.SetSampling), and how: "0.1 -> 0.5" for a new ratio, the samplers'
+// descriptions when whether the sampler follows the parent changes too. Both are as
+// ApplyEnv leaves them.
+func SamplingChange(old, cur Config) (changed bool, what string) {
+	or, nr := ratioOr1(old.SampleRatio), ratioOr1(cur.SampleRatio)
+	if old.sampling.ignoresParent == cur.sampling.ignoresParent {
+		return or != nr, fmt.Sprintf("%v -> %v", or, nr)
+	}
+	o, _ := newSampler(or, old.sampling)
+	n, _ := newSampler(nr, cur.sampling)
+	return true, o.Description() + " -> " + n.Description()
+}
+
+// WithSamplingOf returns c with the sampler of o: what is in effect after a reload that
+// applied o's (Provider.SetSampling).
+func (c Config) WithSamplingOf(o Config) Config {
+	c.SampleRatio, c.sampling = o.SampleRatio, o.sampling
+	return c
+}
+
+func ratioOr1(r *float64) float64 {
+	if r == nil {
+		return DefaultSampleRatio
+	}
+	return *r
+}
+
 // samplerFromEnv maps OTEL_TRACES_SAMPLER and its argument to a ratio and a kind, as the
 // SDK reads them: always_on and always_off are ratios 1 and 0, traceidratio's argument
 // is its ratio (default 1), and only the parentbased_ forms follow the parent. Unset is

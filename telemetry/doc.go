@@ -10,7 +10,8 @@
 // table of gateway.toml. The standard OTEL_* environment variables are honoured: a
 // setting written in the file wins over the environment, which wins over the defaults
 // (see Config.ApplyEnv for the list). SetSampleRatio changes the trace sampling ratio
-// at once, for spans started afterwards.
+// at once, for spans started afterwards; SetSampling applies a reloaded configuration's
+// sampler as a restart would make it.
 //
 // # Off costs nothing
 //

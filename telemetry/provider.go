@@ -198,6 +198,22 @@ func (p *Provider) SetSampleRatio(r float64) error {
 	return nil
 }
 
+// SetSampling applies the sampler cfg describes, as Setup would make it: cfg's
+// SampleRatio, following the parent, or, with none, the sampler OTEL_TRACES_SAMPLER names
+// (Config.ApplyEnv), at once; spans already started keep their decision. A configuration
+// reload calls it, so that the file's sample_ratio added or removed gives what a restart
+// would. It fails as SetSampleRatio does.
+func (p *Provider) SetSampling(cfg Config) error {
+	if err := cfg.ApplyEnv(); err != nil {
+		return err
+	}
+	if err := p.SetSampleRatio(*cfg.SampleRatio); err != nil {
+		return err
+	}
+	p.sampler.setKind(cfg.sampling)
+	return nil
+}
+
 // Collect collects every metric, as the /metrics handler and the exporters see them; it
 // fails when metrics are off.
 func (p *Provider) Collect(ctx context.Context, rm *metricdata.ResourceMetrics) error {

@@ -205,6 +205,57 @@ func TestSetSampleRatioKeepsTheSamplerKind(t *testing.T) {
 	}
 }
 
+// TestSetSamplingAsARestartWould: a reload adding the file's sample_ratio over an
+// OTEL_TRACES_SAMPLER that ignores the parent samples as a restart with that file would,
+// following the parent; removing it again brings back the environment's sampler.
+func TestSetSamplingAsARestartWould(t *testing.T) {
+	for _, env := range []string{"traceidratio", "always_off", "parentbased_traceidratio"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv("OTEL_TRACES_SAMPLER", env)
+			t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+			rec := tracetest.NewSpanRecorder()
+			p, err := Setup(context.Background(), Config{Enabled: true, Metrics: ptr(false), SpanProcessors: []sdktrace.SpanProcessor{rec}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Shutdown(context.Background())
+			tr := p.Instruments().Tracer("test")
+			// What each configuration gives at start: roots, under a sampled parent, under
+			// a parent sampled out.
+			behaviour := func(tr trace.Tracer, rec *tracetest.SpanRecorder) [3]string {
+				return [3]string{recordedUnder(tr, rec, trace.SpanContext{}), recordedUnder(tr, rec, sampledDroppedByRatio),
+					recordedUnder(tr, rec, unsampledKeptByRatio)}
+			}
+			atStart := func(cfg Config) ([3]string, string) {
+				rec := tracetest.NewSpanRecorder()
+				cfg.Enabled, cfg.Metrics, cfg.SpanProcessors = true, ptr(false), []sdktrace.SpanProcessor{rec}
+				q, err := Setup(context.Background(), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer q.Shutdown(context.Background())
+				return behaviour(q.Instruments().Tracer("test"), rec), q.Sampler()
+			}
+			envOnly, envDesc := atStart(Config{})
+			file := Config{SampleRatio: ptr(0.5)}
+			withFile, fileDesc := atStart(file)
+
+			if err := p.SetSampling(file); err != nil {
+				t.Fatal(err)
+			}
+			if got := behaviour(tr, rec); got != withFile || p.Sampler() != fileDesc {
+				t.Errorf("after adding sample_ratio: %v %s, a restart gives %v %s", got, p.Sampler(), withFile, fileDesc)
+			}
+			if err := p.SetSampling(Config{}); err != nil {
+				t.Fatal(err)
+			}
+			if got := behaviour(tr, rec); got != envOnly || p.Sampler() != envDesc {
+				t.Errorf("after removing it: %v %s, a restart gives %v %s", got, p.Sampler(), envOnly, envDesc)
+			}
+		})
+	}
+}
+
 func TestCarrierRoundTrip(t *testing.T) {
 	p, err := Setup(context.Background(), Config{Enabled: true})
 	if err != nil {

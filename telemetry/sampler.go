@@ -22,13 +22,10 @@ type samplerKind struct {
 }
 
 // newSampler returns the tracer provider's sampler of kind at ratio r, and the ratio
-// sampler in it that SetSampleRatio changes: a new ratio keeps the kind.
-func newSampler(r float64, kind samplerKind) (sdktrace.Sampler, *ratioSampler) {
+// sampler in it that SetSampleRatio and SetSampling change.
+func newSampler(r float64, kind samplerKind) (parentBased, *ratioSampler) {
 	root := newRatioSampler(r)
-	root.always = kind.always
-	if kind.ignoresParent {
-		return root, root
-	}
+	root.setKind(kind)
 	return parentBased{root}, root
 }
 
@@ -39,8 +36,15 @@ func newSampler(r float64, kind samplerKind) (sdktrace.Sampler, *ratioSampler) {
 type ratioSampler struct {
 	bound atomic.Uint64 // trace ids whose upper 63 bits of the lower half are below it are sampled
 	ratio atomic.Uint64 // math.Float64bits of the ratio, for Description
-	// always describes ratios 1 and 0 as AlwaysOnSampler and AlwaysOffSampler (samplerKind).
-	always bool
+	// The kind (samplerKind), which a reload may change too: always describes ratios 1
+	// and 0 as AlwaysOnSampler and AlwaysOffSampler; ignoresParent makes the parentBased
+	// around it decide by the trace id alone.
+	always, ignoresParent atomic.Bool
+}
+
+func (s *ratioSampler) setKind(k samplerKind) {
+	s.always.Store(k.always)
+	s.ignoresParent.Store(k.ignoresParent)
 }
 
 func newRatioSampler(r float64) *ratioSampler {
@@ -79,9 +83,9 @@ func (s *ratioSampler) decide(id trace.TraceID) sdktrace.SamplingDecision {
 func (s *ratioSampler) Description() string {
 	r := s.get()
 	switch {
-	case s.always && r == 1:
+	case s.always.Load() && r == 1:
 		return "AlwaysOnSampler"
-	case s.always && r == 0:
+	case s.always.Load() && r == 0:
 		return "AlwaysOffSampler"
 	}
 	return "TraceIDRatioBased{" + strconv.FormatFloat(r, 'g', -1, 64) + "}"
@@ -89,14 +93,15 @@ func (s *ratioSampler) Description() string {
 
 // parentBased is sdktrace.ParentBased(root) with its default delegates: a span with a
 // sampled parent is sampled, one whose parent was sampled out is not, a root is as root
-// decides. Its decide takes the parent's span context, which the tracer here already has:
-// no SamplingParameters built and no context searched three times, ~100 ns a span less
-// with 64 senders.
+// decides; with a root that ignores the parent (samplerKind), it is the root. Its decide
+// takes the parent's span context, which the tracer here already has: no
+// SamplingParameters built and no context searched three times, ~100 ns a span less with
+// 64 senders.
 type parentBased struct{ root *ratioSampler }
 
 func (s parentBased) decide(parent trace.SpanContext, id trace.TraceID) sdktrace.SamplingDecision {
 	switch {
-	case !parent.IsValid():
+	case !parent.IsValid() || s.root.ignoresParent.Load():
 		return s.root.decide(id)
 	case parent.IsSampled():
 		return sdktrace.RecordAndSample
@@ -109,8 +114,11 @@ func (s parentBased) ShouldSample(p sdktrace.SamplingParameters) sdktrace.Sampli
 	return sdktrace.SamplingResult{Decision: s.decide(psc, p.TraceID), Tracestate: psc.TraceState()}
 }
 
-// Description is the SDK's ParentBased's.
+// Description is the SDK's ParentBased's, or the root's when it ignores the parent.
 func (s parentBased) Description() string {
+	if s.root.ignoresParent.Load() {
+		return s.root.Description()
+	}
 	return "ParentBased{root:" + s.root.Description() + ",remoteParentSampled:AlwaysOnSampler," +
 		"remoteParentNotSampled:AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}"
 }
