@@ -82,7 +82,12 @@ func appendMessage(b []byte, m *message.Ext, handle string) []byte {
 	if keys := m.Keys(); keys != "" {
 		b = append(b, `,"keys":[`...)
 		first := true
-		for k := range strings.FieldsSeq(keys) {
+		// Split at the separator only, as the broker's index does: a key may hold other
+		// Unicode spaces (U+00A0, U+3000), which strings.Fields would split it at.
+		for k := range strings.SplitSeq(keys, message.KeySeparator) {
+			if k == "" {
+				continue
+			}
 			if !first {
 				b = append(b, ',')
 			}

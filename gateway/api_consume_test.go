@@ -69,6 +69,13 @@ func TestAppendMessage(t *testing.T) {
 			messageJSON{MessageID: message.OffsetMsgID(netip.MustParseAddrPort("10.0.0.1:10911"), 77), Topic: "Orders",
 				BodyBase64: text("AP/+"), Queue: queueJSON{Topic: "Orders", Broker: "broker-a", QueueID: 3}, Offset: 42,
 				ReconsumeTimes: 2, BornTimestamp: 1764000000000, StoreTimestamp: 1764000000001}},
+		// Keys are split at the KEYS separator, a space, as the broker's index splits them:
+		// another Unicode space belongs to its key.
+		{"keys holding other Unicode spaces", newExt([]byte("b"), map[string]string{message.PropertyKeys: "order\u00a01 k\u30002  k3",
+			message.PropertyUniqKey: "ID3"}), "",
+			messageJSON{MessageID: "ID3", Topic: "Orders", Body: text("b"), Keys: []string{"order\u00a01", "k\u30002", "k3"},
+				Queue: queueJSON{Topic: "Orders", Broker: "broker-a", QueueID: 3}, Offset: 42, ReconsumeTimes: 2,
+				BornTimestamp: 1764000000000, StoreTimestamp: 1764000000001}},
 		{"an empty body is an empty string", newExt(nil, map[string]string{message.PropertyUniqKey: "ID2"}), "",
 			messageJSON{MessageID: "ID2", Topic: "Orders", Body: text(""), Queue: queueJSON{Topic: "Orders", Broker: "broker-a", QueueID: 3},
 				Offset: 42, ReconsumeTimes: 2, BornTimestamp: 1764000000000, StoreTimestamp: 1764000000001}},
