@@ -59,8 +59,8 @@ func (g *Gateway) adminInstance(w http.ResponseWriter, r *http.Request) (*instan
 	return inst, ctx, cancel
 }
 
-// adminOpError maps an instance error to the answer: unknown clusters, groups and topics
-// are 404, a broker's refusal the status its meaning has for the API (403 for
+// adminOpError maps an instance error to the answer: a topic the brokers reserve is 400,
+// unknown clusters, groups and topics are 404, a broker's refusal the status its meaning has for the API (403 for
 // NO_PERMISSION and ACL refusals, 503 busy or unreachable) or 502, transport timeouts 504.
 func adminOpError(err error) error {
 	var re *requestError
@@ -69,6 +69,8 @@ func adminOpError(err error) error {
 	}
 	status, code := http.StatusInternalServerError, codeInternal
 	switch {
+	case errors.Is(err, instance.ErrSystemTopic):
+		status, code = http.StatusBadRequest, codeBadRequest
 	case errors.Is(err, instance.ErrClusterNotFound):
 		status, code = http.StatusNotFound, codeClusterNotFound
 	case errors.Is(err, instance.ErrGroupNotFound):

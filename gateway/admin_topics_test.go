@@ -94,6 +94,13 @@ func TestAdminTopics(t *testing.T) {
 		{"queues out of range", "PUT", "/v1/topics/T2", tokTopicsWrite, `{"write_queues":5000}`, 400, codeBadRequest, "write queues: 5000"},
 		{"a perm that is no perm", "PUT", "/v1/topics/T2", tokTopicsWrite, `{"perm":9}`, 400, codeBadRequest, "perm: 9"},
 		{"a topic name the rules refuse", "PUT", "/v1/topics/a%20b", tokTopicsWrite, "", 400, codeBadRequest, "topic"},
+		// What a broker reserves is refused before any broker is asked: the broker answers
+		// SYSTEM_ERROR, which would be a 502.
+		{"a system topic", "PUT", "/v1/topics/TBW102", tokTopicsWrite, "", 400, codeBadRequest, "system topic"},
+		{"a system topic by its prefix", "PUT", "/v1/topics/rmq_sys_mine", tokTopicsWrite, "", 400, codeBadRequest, "system topic"},
+		{"the cluster's name", "PUT", "/v1/topics/DefaultCluster", tokTopicsWrite, "", 400, codeBadRequest, "system topic"},
+		{"a broker's name", "PUT", "/v1/topics/broker-a", tokTopicsWrite, "", 400, codeBadRequest, "system topic"},
+		{"the cluster's reply topic", "PUT", "/v1/topics/DefaultCluster_REPLY_TOPIC", tokTopicsWrite, "", 400, codeBadRequest, "system topic"},
 		{"two JSON values", "PUT", "/v1/topics/T2", tokTopicsWrite, `{}{}`, 400, codeBadRequest, "more than one"},
 		{"read scope cannot write", "PUT", "/v1/topics/T2", tokTopicsRead, "", 403, codeForbidden, "topics:write"},
 		{"write scope reads", "GET", "/v1/topics", tokTopicsWrite, "", 200, "", ""},
@@ -137,6 +144,7 @@ func TestAdminOpError(t *testing.T) {
 		status int
 		code   string
 	}{
+		{"a system topic", fmt.Errorf("x: %w", instance.ErrSystemTopic), 400, codeBadRequest},
 		{"unknown cluster", fmt.Errorf("x: %w", instance.ErrClusterNotFound), 404, codeClusterNotFound},
 		{"unknown group", fmt.Errorf("x: %w", instance.ErrGroupNotFound), 404, codeGroupNotFound},
 		{"unknown topic", brokerErr(remoting.TopicNotExist, "no route"), 404, codeTopicNotFound},

@@ -26,7 +26,14 @@ var (
 	// ErrGroupNotFound: no broker knows the consumer group: no retry topic for it (it never
 	// sent a heartbeat), no consume progress, or no offset stored where one was needed.
 	ErrGroupNotFound = errors.New("consumer group not found")
+	// ErrSystemTopic: a topic the brokers reserve and refuse to create or update (with a
+	// SYSTEM_ERROR): TopicValidator's system topics, and the names of the cluster, its
+	// reply topic and its brokers, which each broker adds to them at start.
+	ErrSystemTopic = errors.New("a system topic the brokers reserve")
 )
+
+// replyTopicPostfix ends the cluster's reply topic, "<cluster>_REPLY_TOPIC" (MixAll's).
+const replyTopicPostfix = "REPLY_TOPIC"
 
 // Defaults of TopicConfig, mqadmin updateTopic's.
 const (
@@ -60,6 +67,9 @@ type TopicConfig struct {
 func (c *TopicConfig) Validate() error {
 	if err := message.ValidateTopic(c.Topic); err != nil {
 		return fmt.Errorf("instance: topic config: %w", err)
+	}
+	if message.IsSystemTopic(c.Topic) {
+		return fmt.Errorf("instance: topic config: %s: %w", c.Topic, ErrSystemTopic)
 	}
 	if c.ReadQueueNums == 0 {
 		c.ReadQueueNums = DefaultTopicQueueNums
@@ -107,14 +117,15 @@ type TopicUpdate struct {
 // with TBW102 as the default topic to each); each broker then registers the topic with
 // the NameServers. An empty cluster names the only cluster the NameServers know. It
 // returns one TopicUpdate per master, by broker name, and an error joining the brokers'
-// failures; a cluster the NameServers do not know is ErrClusterNotFound. The NameServers'
+// failures; a cluster the NameServers do not know is ErrClusterNotFound, a topic its
+// brokers reserve ErrSystemTopic. The NameServers'
 // ORDER_TOPIC_CONFIG entry mqadmin writes for an ordered topic is not written: a 4.9.4
 // NameServer reads it only with orderMessageEnable.
 func (i *Instance) CreateOrUpdateTopic(ctx context.Context, cluster string, tc TopicConfig) ([]TopicUpdate, error) {
 	if err := tc.Validate(); err != nil {
 		return nil, err
 	}
-	masters, err := i.clusterMasters(ctx, cluster)
+	masters, err := i.clusterMasters(ctx, cluster, tc.Topic)
 	if err != nil {
 		return nil, err
 	}
@@ -143,8 +154,9 @@ func (i *Instance) CreateOrUpdateTopic(ctx context.Context, cluster string, tc T
 }
 
 // clusterMasters returns the master of every broker of cluster, by broker name (those
-// without a master are left out, as mqadmin does).
-func (i *Instance) clusterMasters(ctx context.Context, cluster string) ([]TopicUpdate, error) {
+// without a master are left out, as mqadmin does), or ErrSystemTopic when the cluster's
+// brokers reserve topic.
+func (i *Instance) clusterMasters(ctx context.Context, cluster, topic string) ([]TopicUpdate, error) {
 	info, err := i.GetClusterInfo(ctx)
 	if err != nil {
 		return nil, err
@@ -161,6 +173,10 @@ func (i *Instance) clusterMasters(ctx context.Context, cluster string) ([]TopicU
 	if !ok {
 		return nil, fmt.Errorf("instance: cluster %q (known: %s): %w", cluster,
 			strings.Join(slices.Sorted(maps.Keys(info.Clusters)), ", "), ErrClusterNotFound)
+	}
+	// Each broker's TopicConfigManager adds these to the system topics at start.
+	if topic == cluster || topic == cluster+"_"+replyTopicPostfix || slices.Contains(names, topic) {
+		return nil, fmt.Errorf("instance: topic %s names cluster %s or one of its brokers: %w", topic, cluster, ErrSystemTopic)
 	}
 	var masters []TopicUpdate
 	for _, name := range slices.Sorted(slices.Values(names)) {
