@@ -4,6 +4,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/remoting"
 )
 
 func TestReceiveAckAndLeaseExpiry(t *testing.T) {
@@ -267,6 +270,43 @@ func TestReceiveOrderlyOneLeasePerQueue(t *testing.T) {
 	for k, w := range want {
 		if !slices.Equal(got[k], w) {
 			t.Errorf("acknowledged %v, want %v", got[k], w)
+		}
+	}
+}
+
+// A reset of the group's offsets drops its queues on this gateway: the messages buffered
+// for them and not received yet are not handed out any more (Java's consumer skips a
+// dropped queue's requests too), so that a reset to "now" skips the backlog.
+func TestReceiveAfterAResetSkipsTheBufferedBacklog(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic, group = "ResetRecvTopic", "reset_recv_g"
+	g := startGateway(t, consumeConfig(dc))
+	createTopic(t, g, dc.BrokerAddr(), topic, 2)
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), fastConsumer(group, topic, DeliveryReceive)); err != nil {
+		t.Fatal(err)
+	}
+	old := produce(t, g, topic, "old", 6, "")
+	c := g.consumer(group)
+	waitUntil(t, 10*time.Second, "the backlog buffered", func() bool {
+		_, buffered := c.recv.counts()
+		return buffered == len(old)
+	})
+	// The broker resets only a group with offsets stored (nothing was acknowledged yet).
+	for q := range int32(2) {
+		h := &remoting.UpdateConsumerOffsetRequest{ConsumerGroup: group, Topic: topic, QueueID: q, CommitOffset: 0}
+		if err := g.inst.UpdateConsumerOffset(ctxFor(t, 5*time.Second), dc.BrokerAddr(), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := g.inst.ResetOffsetByTimestamp(ctxFor(t, 10*time.Second), group, topic, instance.ResetLatest, true)
+	if err != nil || res.Direct {
+		t.Fatalf("reset to now: %+v, %v", res, err)
+	}
+	fresh := produce(t, g, topic, "new", 1, "")
+	seen := drainReceive(t, g, group, fresh, 10*time.Second)
+	for _, b := range old {
+		if seen[b] > 0 {
+			t.Errorf("%s, skipped by the reset, was received", b)
 		}
 	}
 }

@@ -161,7 +161,10 @@ func (r *receiver) take(max int, invisible time.Duration) ([]leasedMsg, time.Tim
 		p := r.ready[0]
 		r.ready[0] = nil
 		r.ready = r.ready[1:]
-		if p.d.Completed() { // the consumer's timeout failed it meanwhile
+		// Completed: the consumer's timeout failed it meanwhile. Dropped: its queue left
+		// (a rebalance, a reset of the offsets), and its next owner delivers it again, as
+		// Java's consumer skips a dropped queue's pending requests.
+		if p.d.Completed() || p.d.Dropped() {
 			r.forget(p)
 			continue
 		}

@@ -131,6 +131,11 @@ func (d *Delivery) Orderly() bool { return d.kind == orderlyDelivery }
 // Started returns when the delivery was handed to the Handler.
 func (d *Delivery) Started() time.Time { return d.start }
 
+// Dropped reports whether the delivery's queue left the consumer meanwhile (a rebalance
+// gave it to another consumer, or an offset reset takes it anew from its new offset): its
+// messages are the queue's next owner's to consume, and completing it records nothing.
+func (d *Delivery) Dropped() bool { return d.pq != nil && d.pq.isDropped() }
+
 // Completed reports whether the delivery was completed.
 func (d *Delivery) Completed() bool { return d.state.Load() != 0 }
 
