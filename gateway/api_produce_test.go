@@ -157,6 +157,9 @@ func TestProduceRefusesBadInput(t *testing.T) {
 		{"empty body", one, `{"body": ""}`, 400, "invalid_message", "the body is empty"},
 		{"key with a space", one, `{"body": "x", "keys": ["a b"]}`, 400, "invalid_message", "key separator"},
 		{"tag with a bar", one, `{"body": "x", "tags": "A||B"}`, 400, "invalid_message", "contains '|'"},
+		// Subscriptions trim their tags: "TagA " could never be matched.
+		{"tag ending with a space", one, `{"body": "x", "tags": "TagA "}`, 400, "invalid_message", "starts or ends with a space"},
+		{"tag starting with a space", batch, `{"messages": [{"body": "x", "tags": " TagA"}]}`, 400, "invalid_message", "messages[0].tags"},
 		{"system property", one, `{"body": "x", "properties": {"KEYS": "k"}}`, 400, "invalid_message", "reserved for the system"},
 		{"negative delay", one, `{"body": "x", "delay_level": -1}`, 400, "bad_request", "delay_level: -1 is negative"},
 		{"empty batch", batch, `{"messages": []}`, 400, "bad_request", "the batch is empty"},

@@ -92,7 +92,9 @@ func ValidateGroup(group string) error {
 
 // ValidateTag checks a message tag with RocketMQ 5's proxy rules (the 4.9.4 client has
 // none): not blank, no '|' (subscriptions join tags with "||", so such a tag could never
-// match), no control character. An empty tag means none and is valid.
+// match), no control character; nor a space at either end, which a subscription trims
+// from its tags (Java's FilterAPI), so that no expression could match it. An empty tag
+// means none and is valid.
 func ValidateTag(tag string) error {
 	switch {
 	case tag == "":
@@ -101,6 +103,8 @@ func ValidateTag(tag string) error {
 		return invalid("tags", "the tag is blank")
 	case strings.IndexByte(tag, '|') >= 0:
 		return invalid("tags", "tag %q contains '|'", tag)
+	case tag[0] == ' ' || tag[len(tag)-1] == ' ':
+		return invalid("tags", "tag %q starts or ends with a space, which subscriptions trim: none could match it", tag)
 	case hasControl(tag):
 		return invalid("tags", "tag %q contains a control character", tag)
 	}

@@ -35,6 +35,8 @@ func TestValidateNames(t *testing.T) {
 		{"tag with spaces and dots", ValidateTag, "Tag A.1", true},
 		{"blank tag", ValidateTag, "  ", false},
 		{"tag with '|'", ValidateTag, "TagA||TagB", false},
+		{"tag ending with a space", ValidateTag, "TagA ", false},
+		{"tag starting with a space", ValidateTag, " TagA", false},
 		{"tag with a control character", ValidateTag, "Tag\nA", false},
 		{"tag with a C1 control character", ValidateTag, "Tag\u0085", false},
 		{"key", ValidateKey, "order-123", true},
