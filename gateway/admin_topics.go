@@ -60,8 +60,9 @@ func (g *Gateway) adminInstance(w http.ResponseWriter, r *http.Request) (*instan
 }
 
 // adminOpError maps an instance error to the answer: a topic the brokers reserve is 400,
-// unknown clusters, groups and topics are 404, a broker's refusal the status its meaning has for the API (403 for
-// NO_PERMISSION and ACL refusals, 503 busy or unreachable) or 502, transport timeouts 504.
+// unknown clusters, groups and topics are 404, a broker's refusal the status its meaning
+// has for the API (403 for NO_PERMISSION and ACL refusals, 503 busy or unreachable) or
+// 502, transport timeouts 504.
 func adminOpError(err error) error {
 	var re *requestError
 	if errors.As(err, &re) {

@@ -118,9 +118,9 @@ type TopicUpdate struct {
 // the NameServers. An empty cluster names the only cluster the NameServers know. It
 // returns one TopicUpdate per master, by broker name, and an error joining the brokers'
 // failures; a cluster the NameServers do not know is ErrClusterNotFound, a topic its
-// brokers reserve ErrSystemTopic. The NameServers'
-// ORDER_TOPIC_CONFIG entry mqadmin writes for an ordered topic is not written: a 4.9.4
-// NameServer reads it only with orderMessageEnable.
+// brokers reserve ErrSystemTopic. The NameServers' ORDER_TOPIC_CONFIG entry mqadmin
+// writes for an ordered topic is not written: a 4.9.4 NameServer reads it only with
+// orderMessageEnable.
 func (i *Instance) CreateOrUpdateTopic(ctx context.Context, cluster string, tc TopicConfig) ([]TopicUpdate, error) {
 	if err := tc.Validate(); err != nil {
 		return nil, err

@@ -23,7 +23,20 @@ func (m *Message) SetTags(tags string) { m.setOrDelete(PropertyTags, tags) }
 func (m *Message) Keys() string { return m.Properties.Get(PropertyKeys) }
 
 // KeyList returns the keys of the KEYS property.
-func (m *Message) KeyList() []string { return strings.Fields(m.Keys()) }
+func (m *Message) KeyList() []string { return SplitKeys(m.Keys()) }
+
+// SplitKeys splits a KEYS property into its keys at KeySeparator, as the broker's index
+// does, empty fields left out: a key may hold other spaces (U+00A0, U+3000), which
+// strings.Fields would split it at.
+func SplitKeys(keys string) []string {
+	var list []string
+	for k := range strings.SplitSeq(keys, KeySeparator) {
+		if k != "" {
+			list = append(list, k)
+		}
+	}
+	return list
+}
 
 // SetKeys sets the KEYS property to keys joined by KeySeparator; no keys removes it.
 func (m *Message) SetKeys(keys ...string) {

@@ -210,3 +210,23 @@ func TestSystemProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitKeys: keys split at the separator only, as the broker's index splits them; a
+// key may hold another space.
+func TestSplitKeys(t *testing.T) {
+	for _, c := range []struct {
+		keys string
+		want []string
+	}{
+		{"", nil},
+		{"k1", []string{"k1"}},
+		{"k1 k2", []string{"k1", "k2"}},
+		{" k1  k2 ", []string{"k1", "k2"}},
+		{"order\u00a01 k2", []string{"order\u00a01", "k2"}},
+		{"注文\u30001\tx", []string{"注文\u30001\tx"}},
+	} {
+		if got := SplitKeys(c.keys); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("SplitKeys(%q) = %q, want %q", c.keys, got, c.want)
+		}
+	}
+}

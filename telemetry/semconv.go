@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"strings"
 
+	"github.com/mqgate/mqgate/message"
 	"go.opentelemetry.io/otel/attribute"
 )
 
@@ -171,7 +172,7 @@ func (c Conventions) Keys(kv []attribute.KeyValue, keys string) []attribute.KeyV
 	if keys == "" {
 		return kv
 	}
-	return c.pick(kv, KeyKeysV124, KeyKeys, attribute.StringSliceValue(strings.Fields(keys)))
+	return c.pick(kv, KeyKeysV124, KeyKeys, attribute.StringSliceValue(message.SplitKeys(keys)))
 }
 
 // Message types of rocketmq.message.type.
