@@ -293,7 +293,7 @@ const (
 	codeForbidden     = "forbidden"       // 403: NO_PERMISSION (topic perms, ACL)
 	codeRejected      = "rejected"        // 422: refused by a send hook
 	codeBrokerBusy    = "broker_busy"     // 503 + Retry-After: the broker's flow control
-	codeUnavailable   = "unavailable"     // 503: not started, shutting down, no broker reachable
+	codeUnavailable   = "unavailable"     // 503: not started, shutting down, no broker reachable or writable
 	codeTimeout       = "timeout"         // 504
 	codeCanceled      = "canceled"        // the client went away
 	codeInternal      = "internal"        // 500
@@ -349,6 +349,8 @@ func classify(err error) (status int, code string) {
 		return http.StatusRequestEntityTooLarge, codeTooLarge
 	case errors.Is(err, message.ErrInvalid), errors.Is(err, instance.ErrMessageIllegal):
 		return http.StatusBadRequest, codeInvalid
+	case errors.Is(err, producer.ErrNoWritableQueue): // known, but taking nothing now
+		return http.StatusServiceUnavailable, codeUnavailable
 	case errors.Is(err, instance.ErrTopicNotExist), errors.Is(err, instance.ErrNoRoute):
 		return http.StatusNotFound, codeTopicNotFound
 	case errors.As(err, &rej):

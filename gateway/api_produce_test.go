@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/instance/producer"
 	"github.com/mqgate/mqgate/internal/devcluster"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
@@ -202,6 +204,32 @@ func TestProduceToAnUnknownTopicIs404(t *testing.T) {
 	}
 }
 
+// TestProduceToAReadOnlyTopicIs503: a topic that exists but takes no message now (its
+// queues read-only, as when an operator takes brokers out for maintenance) is no unknown
+// topic: 503, saying why, not 404.
+func TestProduceToAReadOnlyTopicIs503(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	g := startGateway(t, testConfig(dc.NameServerAddr()))
+	const topic = "ReadOnlyTopic"
+	err := g.inst.CreateTopic(ctxFor(t, 5*time.Second), dc.BrokerAddr(), &remoting.CreateTopicRequest{Topic: topic,
+		DefaultTopic: message.AutoCreateTopicKey, ReadQueueNums: 2, WriteQueueNums: 2, Perm: 4,
+		TopicFilterType: "SINGLE_TAG", TopicSysFlag: remoting.Some[int32](0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/topics/" + topic + "/messages", "/v1/topics/" + topic + "/messages/batch"} {
+		body := `{"body": "x"}`
+		if strings.HasSuffix(path, "batch") {
+			body = `{"messages": [{"body": "x"}]}`
+		}
+		r := post(t, g, path, body)
+		if r.status != http.StatusServiceUnavailable || r.str("code") != codeUnavailable ||
+			!strings.Contains(r.str("error"), "no writable queue") {
+			t.Errorf("%s: answer %d %s", path, r.status, r.raw)
+		}
+	}
+}
+
 func TestProduceWhenTheBrokerIsBusyIs503WithRetryAfter(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{})
 	g := startGateway(t, testConfig(dc.NameServerAddr()))
@@ -237,6 +265,7 @@ func TestErrorsMapToStatusCodes(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", message.ErrMessageTooLarge), 413, codeTooLarge},
 		{&http.MaxBytesError{Limit: 10}, 413, codeTooLarge},
 		{&instance.BrokerError{Code: remoting.TopicNotExist}, 404, codeTopicNotFound},
+		{fmt.Errorf("send: %w", producer.ErrNoWritableQueue), 503, codeUnavailable},
 		{fmt.Errorf("producer: %w", &instance.BrokerError{Code: remoting.SystemBusy}), 503, codeBrokerBusy},
 		{&instance.BrokerError{Code: remoting.SystemError, Remark: "[PC_SYNCHRONIZED] busy"}, 503, codeBrokerBusy},
 		{&instance.BrokerError{Code: remoting.NoPermission}, 403, codeForbidden},

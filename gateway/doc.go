@@ -29,8 +29,8 @@
 // strictly (an unknown field is an error) and checked before anything is sent. Errors
 // answer {"error": "...", "code": "..."}: 400 for bad input, 413 for a message or request
 // too large, 404 for an unknown topic, 403 when permission is refused, 422 when a send
-// hook rejects the message, 503 (with Retry-After when the broker is busy) and 504 for a
-// timeout. A batch some of whose messages a send hook rejected answers 207: the others
+// hook rejects the message, 503 (with Retry-After when the broker is busy; also for a
+// topic none of whose queues is writable now) and 504 for a timeout. A batch some of whose messages a send hook rejected answers 207: the others
 // were sent, and each result holds either its message id or its error.
 //
 // # Plugins

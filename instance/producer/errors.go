@@ -18,6 +18,8 @@ import (
 //   - errors.Is(err, instance.ErrTopicNotExist): no NameServer knows the topic and it cannot
 //     be auto-created (no route for CreateTopicKey either), or the brokers answered
 //     TOPIC_NOT_EXIST on every attempt.
+//   - errors.Is(err, ErrNoWritableQueue): the topic is routed but none of its queues takes
+//     messages (a read-only topic, brokers made read-only for maintenance, no master).
 //   - errors.Is(err, instance.ErrSystemBusy): the broker's flow control refused the message
 //     (SYSTEM_BUSY); as in Java this is not retried: back off and send again.
 //   - *instance.RejectedError: a send hook refused the message; not retried.
@@ -92,14 +94,30 @@ func (e *timeoutError) Is(target error) bool {
 	return target == instance.ErrTimeout || target == context.DeadlineExceeded
 }
 
-// noQueueError is a route without a writable queue (Java's "No route info of this topic").
-type noQueueError struct{ topic string }
+// ErrNoWritableQueue: the topic has a route, but none of its queues is writable: the
+// topic's or its brokers' permission is read-only (a broker taken out for maintenance
+// with updateBrokerConfig brokerPermission=4, say), or its brokers have no master up.
+// Unlike an unknown topic, this may pass.
+var ErrNoWritableQueue = errors.New("no writable queue")
+
+// noQueueError is a send with no queue to go to (Java's "No route info of this topic"):
+// routed, the topic's route has no writable queue; otherwise there is no route at all.
+type noQueueError struct {
+	topic  string
+	routed bool
+}
 
 func (e *noQueueError) Error() string {
-	return "producer: topic " + e.topic + " has no writable queue"
+	if e.routed {
+		return "producer: topic " + e.topic + " has no writable queue (read-only, or no master broker)"
+	}
+	return "producer: topic " + e.topic + " has no route and no writable queue"
 }
 
 func (e *noQueueError) Is(target error) bool {
+	if e.routed {
+		return target == ErrNoWritableQueue
+	}
 	return target == instance.ErrTopicNotExist || target == instance.ErrNoRoute
 }
 

@@ -267,7 +267,8 @@ func TestErrorMessages(t *testing.T) {
 			[]string{"T", "3 attempt", "a, b, a", "out of time", "boom"}},
 		{&HookError{Hook: "enricher", Err: errors.New("trap")}, []string{"enricher", "trap"}},
 		{&timeoutError{topic: "T"}, []string{"T", "deadline"}},
-		{&noQueueError{topic: "T"}, []string{"T", "no writable queue"}},
+		{&noQueueError{topic: "T"}, []string{"T", "no route"}},
+		{&noQueueError{topic: "T", routed: true}, []string{"T", "no writable queue", "read-only"}},
 		{&brokerNotFoundError{broker: "b"}, []string{"broker b"}},
 		{&BatchError{Errs: []error{nil, errors.New("x"), errors.New("y")}}, []string{"message 1: x", "message 2: y"}},
 	} {
@@ -278,7 +279,9 @@ func TestErrorMessages(t *testing.T) {
 			}
 		}
 	}
-	if !errors.Is(&noQueueError{}, instance.ErrTopicNotExist) || !errors.Is(&timeoutError{}, instance.ErrTimeout) ||
+	if !errors.Is(&noQueueError{}, instance.ErrTopicNotExist) || errors.Is(&noQueueError{}, ErrNoWritableQueue) ||
+		!errors.Is(&noQueueError{routed: true}, ErrNoWritableQueue) || errors.Is(&noQueueError{routed: true}, instance.ErrTopicNotExist) ||
+		!errors.Is(&timeoutError{}, instance.ErrTimeout) ||
 		errors.Is(&SendError{Err: errors.New("x")}, instance.ErrTimeout) {
 		t.Error("sentinels")
 	}

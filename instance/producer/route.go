@@ -131,7 +131,7 @@ func (p *Producer) updatePublishInfo(ctx context.Context, e *topicEntry) (*publi
 	if info := p.inst.PublishInfo(e.wire); info != nil { // Java's haveTopicRouterInfo
 		ps := p.storePublishInfo(e, info)
 		if !info.OK() {
-			return nil, &noQueueError{topic: e.topic}
+			return nil, &noQueueError{topic: e.topic, routed: info.Route != nil && len(info.Route.Queues) > 0}
 		}
 		return ps, nil
 	}

@@ -239,6 +239,8 @@ func errorType(err error) string {
 		return be.Code.String()
 	case errors.Is(err, instance.ErrNoRoute):
 		return "no_route"
+	case errors.Is(err, ErrNoWritableQueue):
+		return "no_writable_queue"
 	}
 	return "_OTHER"
 }

@@ -48,6 +48,8 @@ func TestMessageTypeAndErrorType(t *testing.T) {
 		{&instance.RejectedError{Hook: "h", Reason: "r"}, "rejected"},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), "timeout"},
 		{&instance.BrokerError{Code: remoting.SystemBusy}, "SYSTEM_BUSY"},
+		{&noQueueError{topic: "T"}, "no_route"},
+		{&noQueueError{topic: "T", routed: true}, "no_writable_queue"},
 		{errors.New("odd"), "_OTHER"},
 	}
 	for _, tt := range errs {
