@@ -211,10 +211,17 @@ func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
 	}
 	c.mu.Lock()
 	pq.exited = true
+	retake := false
 	if c.closing[pq.mq] == pq {
 		delete(c.closing, pq.mq)
+		// Not while an abandoned batch may still be consumed: the queue taken anew would
+		// be consumed beside it.
+		retake = pq.wanted && settled
 	}
 	c.mu.Unlock()
+	if retake {
+		c.RebalanceImmediately()
+	}
 }
 
 // bumpReconsume replaces the held messages with copies one reconsumption further on, so

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,4 +379,46 @@ func TestOffsetsKeptAcrossRestarts(t *testing.T) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// An offset reset of an orderly queue whose batch is still being consumed takes the queue
+// anew once that batch is done, not at the next periodic rebalance (an hour here).
+func TestOrderlyResetWithABatchInFlightTakesTheQueueAnew(t *testing.T) {
+	dc := startCluster(t, devcluster.Config{})
+	admin := startInstance(t, dc.NameServerAddr(), "admin")
+	const topic, group = "ResetOrderTopic", "reset_order_g"
+	createTopic(t, admin, dc.BrokerAddr(), topic, 1)
+	// The retry topic's route appearing would rebalance the group by chance.
+	createTopic(t, admin, dc.BrokerAddr(), message.RetryTopic(group), 1)
+	send(t, admin, topic, bodies("a", 3, 1)...)
+	col := newCollector("c")
+	var late atomic.Bool
+	col.decide = func(d *Delivery) {
+		if late.CompareAndSwap(true, false) { // completed late, as a webhook's would be
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				_ = d.Ack()
+			}()
+			return
+		}
+		_ = d.Ack()
+	}
+	cfg := clusterConfig(group, col)
+	cfg.Orderly = true
+	i := startInstance(t, dc.NameServerAddr(), "ro")
+	c := newConsumer(t, i, cfg, map[string]string{topic: "*"})
+	waitFor(t, slow, "the first messages", func() bool { return col.count() == 3 })
+	if err := c.PersistOffsets(ctxFor(t, 5*time.Second)); err != nil { // the broker knows the group's offset
+		t.Fatal(err)
+	}
+	late.Store(true)
+	send(t, admin, topic, testMsg{body: "b"})
+	waitFor(t, slow, "a batch in flight", func() bool { return col.count() == 4 })
+	if _, err := admin.ResetOffsetByTimestamp(ctxFor(t, 5*time.Second), group, topic, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, slow, "the queue consumed again from the reset offset", func() bool {
+		got := distinct(col)
+		return got["a-0"] >= 2 && got["b"] >= 2
+	})
 }

@@ -48,6 +48,10 @@ type processQueue struct {
 	// abandoned: the orderly goroutine ended at shutdown with its batch still being
 	// consumed, so Shutdown keeps the queue's lock; under PushConsumer.mu.
 	abandoned bool
+	// wanted: a rebalance allocated the queue again while it was closing, and could not
+	// take it; the goroutine's exit asks for another when its batch completed; under
+	// PushConsumer.mu.
+	wanted bool
 
 	locked         atomic.Bool
 	lastLock       atomic.Int64 // unix ms

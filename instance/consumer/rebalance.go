@@ -102,7 +102,13 @@ func (c *PushConsumer) updateQueues(ctx context.Context, topic string, mine []in
 	var add []instance.MessageQueue
 	c.mu.Lock()
 	for _, mq := range mine {
-		if c.table[mq] == nil && c.closing[mq] == nil {
+		switch {
+		case c.table[mq] != nil:
+		case c.closing[mq] != nil:
+			// Its goroutine still finishes a batch: taken once it is gone (orderlyExit),
+			// rather than at the next periodic rebalance.
+			c.closing[mq].wanted = true
+		default:
 			add = append(add, mq)
 		}
 	}

@@ -105,8 +105,9 @@ func (c *PushConsumer) OffsetTable(topic string) map[instance.MessageQueue]int64
 // ResetOffset moves the offsets of topic's queues held to offsets
 // (RESET_CONSUMER_CLIENT_OFFSET; Java's MQClientInstance.resetOffset): the pulls pause,
 // the queues are dropped (their deliveries in flight are ignored), the new offsets are
-// stored and persisted, and the queues are taken anew from them at once. Java waits 10 s
-// for the deliveries in flight; dropped queues ignore them, so nothing waits here.
+// stored and persisted, and the queues are taken anew from them at once (an orderly queue
+// once its batch in flight is done). Java waits 10 s for the deliveries in flight; dropped
+// queues ignore them, so nothing waits here.
 func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets map[instance.MessageQueue]int64) {
 	if c.state.Load() != stateRunning {
 		return
