@@ -120,6 +120,7 @@ func (c *PushConsumer) updateQueues(ctx context.Context, topic string, mine []in
 	var locked map[instance.MessageQueue]bool
 	if orderlyLocks {
 		locked, _ = c.lock(ctx, add)
+		defer c.releaseUnused(ctx, add, locked)
 	}
 	var added []*processQueue
 	for _, mq := range add {
@@ -171,6 +172,23 @@ func (c *PushConsumer) updateQueues(ctx context.Context, topic string, mine []in
 		changed = true
 	}
 	return added, changed
+}
+
+// releaseUnused unlocks the queues a rebalance locked and did not take (superseded, or no
+// offset to start from): the next rebalance may give them to another consumer, whose lock
+// the broker would refuse until this one expired.
+func (c *PushConsumer) releaseUnused(ctx context.Context, add []instance.MessageQueue, locked map[instance.MessageQueue]bool) {
+	var unused []instance.MessageQueue
+	c.mu.Lock()
+	for _, mq := range add {
+		if locked[mq] && c.table[mq] == nil && c.closing[mq] == nil {
+			unused = append(unused, mq)
+		}
+	}
+	c.mu.Unlock()
+	if len(unused) > 0 && ctx.Err() == nil {
+		c.unlock(ctx, unused, true)
+	}
 }
 
 // rebalancePending reports a rebalance asked for and not started yet.

@@ -224,6 +224,34 @@ func TestRebalanceOrderlyLocksFirst(t *testing.T) {
 	}
 }
 
+// An orderly rebalance superseded after locking its new queues (the group changed again)
+// releases the locks of those it did not take: the next rebalance may give them to another
+// consumer, whose lock the broker would refuse until the lock expired (60 s).
+func TestRebalanceOrderlySupersededReleasesTheLocksItDidNotUse(t *testing.T) {
+	u := newUnitConsumer(t, Config{Orderly: true})
+	q0, q1 := instanceMQ("T", 0), instanceMQ("T", 1)
+	u.remote.queues["T"] = []instance.MessageQueue{q0, q1}
+	u.remote.ids = []string{"10.0.0.1@unit"}
+	u.remote.lockable = func(instance.MessageQueue) bool {
+		u.RebalanceImmediately() // another consumer joins while the locks are taken
+		return true
+	}
+	u.rebalanceNow(t)
+	if got := heldSet(u.PushConsumer, "T"); len(got) != 0 {
+		t.Fatalf("held %v after a superseded rebalance", got)
+	}
+	u.remote.mu.Lock()
+	var unlocked []instance.MessageQueue
+	for _, mqs := range u.remote.unlocks {
+		unlocked = append(unlocked, mqs...)
+	}
+	u.remote.mu.Unlock()
+	slices.SortFunc(unlocked, instance.MessageQueue.Compare)
+	if !slices.Equal(unlocked, []instance.MessageQueue{q0, q1}) {
+		t.Errorf("unlocked %v, want the queues locked and not taken", unlocked)
+	}
+}
+
 // A broadcasting queue answered PULL_OFFSET_MOVED is taken anew from the corrected
 // offset, not from the one its file held, which the broker would answer the same way
 // again; an offsets' write meanwhile, without the queue, keeps it.
