@@ -286,7 +286,9 @@ func (c *PushConsumer) onPull(pq *processQueue, filter tagFilter, r instance.Pul
 		pq.nextOffset.Store(r.NextBeginOffset)
 		pq.drop()
 		next := r.NextBeginOffset
-		c.sched.after(offsetIllegalDelay, nil, func() { c.correctOffset(pq, next) })
+		// On a goroutine of its own: the correction waits for a rebalance or reset under way,
+		// which the pulls must not.
+		c.sched.after(offsetIllegalDelay, nil, func() { c.goOwned(func() { c.correctOffset(pq, next) }) })
 	}
 }
 
@@ -305,9 +307,16 @@ func (c *PushConsumer) pullFailed(pq *processQueue, err error) {
 }
 
 // correctOffset stores the offset the broker gave for a queue whose offset was illegal,
-// and lets the next rebalance take the queue anew from there.
+// and lets the next rebalance take the queue anew from there. A queue an offset reset or
+// a rebalance took out of the table meanwhile is left alone: its offset is no longer this
+// one's to correct, and writing it would undo the reset or another consumer's progress.
 func (c *PushConsumer) correctOffset(pq *processQueue, next int64) {
-	if c.runCtx.Err() != nil {
+	c.rebalanceMu.Lock()
+	defer c.rebalanceMu.Unlock()
+	c.mu.Lock()
+	held := c.table[pq.mq] == pq
+	c.mu.Unlock()
+	if !held || c.runCtx.Err() != nil {
 		return
 	}
 	c.offsets.update(pq.mq, next, false)
@@ -315,7 +324,7 @@ func (c *PushConsumer) correctOffset(pq *processQueue, next int64) {
 		c.log.Warn("consumer: persisting the corrected offset failed", "queue", pq.mq.String(), "err", err)
 	}
 	c.mu.Lock()
-	if c.table[pq.mq] == pq {
+	if c.table[pq.mq] == pq { // held still: every change of the table waits for rebalanceMu
 		delete(c.table, pq.mq)
 	}
 	c.mu.Unlock()

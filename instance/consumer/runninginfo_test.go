@@ -117,6 +117,32 @@ func TestResetOffset(t *testing.T) {
 	}
 }
 
+// An offset reset arriving while a queue waits out PULL_OFFSET_MOVED's correction wins:
+// the correction, due offsetIllegalDelay later, was for the queue the reset replaced.
+func TestResetOffsetDuringAnOffsetMovedCorrectionIsKept(t *testing.T) {
+	u := newUnitConsumer(t, Config{})
+	mq := instanceMQ("T", 0)
+	u.remote.queues["T"] = []instance.MessageQueue{mq}
+	u.remote.ids = []string{"10.0.0.1@unit"}
+	u.offsets.stored[mq] = 5
+	u.rebalanceNow(t)
+	pq := u.table[mq]
+	u.onPull(pq, nil, instance.PullResult{Status: instance.PullOffsetIllegal, NextBeginOffset: 100,
+		MinOffset: 100, MaxOffset: 200}, nil)
+	u.ResetOffset(ctxFor(t, timeoutUnit), "T", map[instance.MessageQueue]int64{mq: 150})
+	u.rebalanceNow(t) // RebalanceImmediately's, run here
+	if got := u.table[mq]; got == nil || got.nextOffset.Load() != 150 {
+		t.Fatalf("queue after the reset: %+v", got)
+	}
+	u.correctOffset(pq, 100) // as the scheduler does offsetIllegalDelay later
+	if off, _ := u.offsets.storedOffset(mq); off != 150 {
+		t.Errorf("stored offset %d after the correction's turn, want the reset's 150", off)
+	}
+	if off := u.committed(mq); off != 150 {
+		t.Errorf("offset in memory %d, want the reset's 150", off)
+	}
+}
+
 func TestConsumeMessageDirectly(t *testing.T) {
 	msg := func() *message.Ext {
 		m := &message.Ext{Message: message.Message{Topic: "%RETRY%unit_g", Body: []byte("x")}}
