@@ -26,6 +26,10 @@ import (
 type SpanBatcher struct {
 	exp  sdktrace.SpanExporter
 	opts batcherOptions
+	// releases: exp keeps nothing of an exported span (releasesSpans), so that the
+	// spans of a provider with this batcher as its only processor give their attribute
+	// lists back once exported.
+	releases bool
 
 	mu      sync.Mutex
 	pending []sdktrace.ReadOnlySpan // ended spans not yet taken for export
@@ -109,7 +113,7 @@ func NewSpanBatcher(exp sdktrace.SpanExporter) *SpanBatcher {
 }
 
 func newSpanBatcher(exp sdktrace.SpanExporter, o batcherOptions) *SpanBatcher {
-	b := &SpanBatcher{exp: exp, opts: o, exporting: make(chan struct{}, 1),
+	b := &SpanBatcher{exp: exp, opts: o, releases: releasesSpans(exp), exporting: make(chan struct{}, 1),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	b.life, b.endLife = context.WithCancel(context.Background())
 	go b.run()
@@ -198,6 +202,13 @@ func (b *SpanBatcher) export(ctx context.Context) error {
 		ectx, cancel := context.WithTimeout(ctx, b.opts.timeout)
 		err := b.exp.ExportSpans(ectx, b.batch)
 		cancel()
+		if b.releases {
+			for _, s := range b.batch {
+				if sp, ok := s.(*span); ok && sp.tracer.p.recycles {
+					sp.recycleAttributes()
+				}
+			}
+		}
 		clear(b.batch)
 		if err != nil && first == nil {
 			first = err

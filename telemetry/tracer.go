@@ -44,6 +44,9 @@ type tracerProvider struct {
 
 	// processors is nil once shut down: spans are then made but go nowhere.
 	processors atomic.Pointer[[]sdktrace.SpanProcessor]
+	// recycles: the only processor is a SpanBatcher whose exporter keeps nothing of a
+	// span, so an exported span's attribute list can be used again (AttributeBuffer).
+	recycles bool
 
 	mu      sync.Mutex
 	tracers map[instrumentation.Scope]*tracer
@@ -56,6 +59,10 @@ func newTracerProvider(res *resource.Resource, sampler sdktrace.Sampler, process
 		tracers: make(map[instrumentation.Scope]*tracer)}
 	sps := slices.Clone(processors)
 	p.processors.Store(&sps)
+	if len(sps) == 1 {
+		b, ok := sps[0].(*SpanBatcher)
+		p.recycles = ok && b.releases
+	}
 	return p
 }
 

@@ -134,7 +134,7 @@ func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTele
 // then the message's or the batch's, each key once, in a list made at its exact size.
 func (t *producerTelemetry) attributes(p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) []attribute.KeyValue {
 	if len(msgs) != 1 {
-		return append(append(make([]attribute.KeyValue, 0, len(o.attrs)+1), o.attrs...),
+		return append(append(telemetry.AttributeBuffer(len(o.attrs)+1), o.attrs...),
 			telemetry.KeyBatchMessageCount.Int(len(msgs)))
 	}
 	m := msgs[0]
@@ -144,17 +144,9 @@ func (t *producerTelemetry) attributes(p *Producer, o *topicTelemetry, msgs []*m
 		m.Properties.Set(message.PropertyUniqKey, id)
 	}
 	tag, keys, typ := m.Tags(), m.Keys(), messageType(m, fifo)
-	named := 1 // the message type; the id has one name in every convention
-	if tag != "" {
-		named++
-	}
-	if keys != "" {
-		named++
-	}
-	if typ == telemetry.TypeDelay || typ == telemetry.TypeFIFO && fifo.group != "" {
-		named++
-	}
-	kv := make([]attribute.KeyValue, 0, len(o.attrs)+1+named*t.conv.Width())
+	// Room for the id and at most four values the conventions name (the tag, the keys,
+	// the type, a delay level or a message group): a pooled list holds them all.
+	kv := telemetry.AttributeBuffer(len(o.attrs) + 1 + 4*t.conv.Width())
 	kv = append(kv, o.attrs...)
 	kv = append(kv, telemetry.KeyMessageID.String(id))
 	kv = t.conv.Tag(kv, tag)
