@@ -40,9 +40,10 @@
 // a metric producer (~10 ns a measurement; the SDK's histogram ~150 ns). With the
 // gateway's tracer, instrumentation can start a span of a kind without options
 // (StartOfKind, StartSpanOfKind), share an attribute list between spans (AttributeList)
-// or hand a span the list made for it (SetOwnedAttributes), and a span's times take one
-// clock reading each. At sampling ratio 1, telemetry costs a coalesced send ~1.25-1.55 µs
-// of CPU (BENCHMARKS.md, Telemetry).
+// or hand a span the list made for it (SetOwnedAttributes), built in a buffer the span
+// gives back once exported (AttributeBuffer), and a span's times take one clock reading
+// each. At sampling ratio 1, telemetry costs a send ~1.1-1.3 µs of CPU, coalesced or not
+// (BENCHMARKS.md, Telemetry).
 //
 // # Semantic conventions
 //
