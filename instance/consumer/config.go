@@ -225,6 +225,15 @@ func (c *Config) Validate() error {
 	if c.PullTimeout <= c.BrokerSuspend {
 		return fmt.Errorf("consumer config: PullTimeout %v must exceed BrokerSuspend %v", c.PullTimeout, c.BrokerSuspend)
 	}
+	// A queue whose long poll is held by the broker is idle, not stuck: expired sooner, an
+	// idle queue would be dropped and taken anew at every rebalance.
+	if c.PullExpiry <= c.PullTimeout {
+		return fmt.Errorf("consumer config: PullExpiry %v must exceed PullTimeout %v", c.PullExpiry, c.PullTimeout)
+	}
+	// A lock renewed less often than it is trusted stalls orderly queues between renewals.
+	if c.Orderly && c.LockMaxLive <= c.LockInterval {
+		return fmt.Errorf("consumer config: LockMaxLive %v must exceed LockInterval %v", c.LockMaxLive, c.LockInterval)
+	}
 	if c.Model == remoting.Broadcasting && c.OffsetStoreDir == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
