@@ -44,17 +44,13 @@ func (s *span) recycleAttributes() {
 	attrBufs.Put(buf)
 }
 
-// keepsNoSpans marks an exporter that holds no span, nor anything of one, past the
-// return of its ExportSpans; tests' exporters implement it.
-type keepsNoSpans interface{ keepsNoSpans() }
-
 // releasesSpans tells whether exp lets go of the spans it is given once ExportSpans
 // returns: OTLP's exporters (which copy spans into protobuf messages before sending
 // them) and the SDK's exporter that drops them. Others (an in-memory exporter keeps the
 // spans' attribute lists) are assumed to keep them.
 func releasesSpans(exp sdktrace.SpanExporter) bool {
 	switch exp.(type) {
-	case *otlptrace.Exporter, *tracetest.NoopExporter, keepsNoSpans:
+	case *otlptrace.Exporter, *tracetest.NoopExporter:
 		return true
 	}
 	return false
