@@ -2,6 +2,8 @@ package producer
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,6 +23,11 @@ var (
 // isolationLatency is the latency a failed send counts as (Java's updateFaultItem with
 // isolation).
 const isolationLatency = 30000
+
+// isolating reports whether an attempt that ended with err isolates its broker: a failure
+// does, unless the caller cancelled the send, which says nothing of the broker (Java records
+// an interrupted send's latency without isolation).
+func isolating(err error) bool { return err != nil && !errors.Is(err, context.Canceled) }
 
 // faultTolerance holds a fault item per broker name. Reads (available, on every send with
 // the strategy on) take no lock: the table is copied on insert, items are updated in place

@@ -361,3 +361,52 @@ func TestRouteChangeReachesTheProducer(t *testing.T) {
 		t.Fatalf("the new broker got %d of 8 sends", b.sends())
 	}
 }
+
+// A send whose caller gave up (an HTTP client gone) says nothing against its broker: the
+// latency fault strategy records the time it took but does not isolate the broker, as
+// Java's sendDefaultImpl does not for an interrupted send. Isolated, a healthy broker
+// would be avoided for ten minutes because a client hung up.
+func TestCancelledSendDoesNotIsolateItsBroker(t *testing.T) {
+	ns, brokers := fakeCluster(t, "HangUp", 1, "a", "b")
+	a := brokers[0]
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the broker's shutdown, which waits for its handlers
+	a.setAnswer(func(req *remoting.Command) *remoting.Command {
+		if string(req.Body) == "hang up" {
+			arrived <- struct{}{}
+			<-release
+		}
+		return nil
+	})
+	cfg := instanceConfig(ns.Addr())
+	cfg.Clock = fakeClock() // no time passes for the strategy: only an isolation could make a unavailable
+	inst := startInstance(t, cfg)
+	p := startProducer(t, inst, Config{LatencyFaultTolerance: true})
+	for cancelled := false; !cancelled; { // until a send to a is cancelled; those to b go through
+		ctx, cancel := context.WithCancel(bg(t))
+		done := make(chan error, 1)
+		go func() { _, err := p.Send(ctx, newMessage("HangUp", "hang up")); done <- err }()
+		select {
+		case <-arrived:
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled send: %v", err)
+			}
+			cancelled = true
+		case err := <-done:
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := a.sends()
+	for i := range 4 {
+		if _, err := p.Send(bg(t), newMessage("HangUp", "x")); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if a.sends() == before {
+		t.Fatal("broker a is avoided after a send to it was cancelled by its caller")
+	}
+}
