@@ -14,6 +14,7 @@ import (
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/internal/remotingtest"
 	"github.com/mqgate/mqgate/message"
+	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -168,6 +169,46 @@ func TestSendTimeout(t *testing.T) {
 			t.Fatalf("took %v", d)
 		}
 	})
+}
+
+// A NameServer that does not answer holds a send to a topic with no route yet for
+// SendTimeout, not for the NameServer's request timeout (twice over: the topic's route,
+// then the default topic's). SendAsync returns, the send failed, just as soon.
+func TestSendTimeoutBoundsTheRouteLookup(t *testing.T) {
+	ns := remotingtest.NewServer(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	ns.HandleConn(remoting.GetRouteInfoByTopic, func(_ context.Context, c *netpoll.Conn, req *remoting.Command) *remoting.Command {
+		go func() {
+			<-release
+			_ = c.Respond(req, remoting.NewResponse(req, remoting.TopicNotExist, "no route"))
+		}()
+		return nil
+	})
+	cfg := instanceConfig(ns.Addr())
+	cfg.RequestTimeout = time.Minute
+	inst := startInstance(t, cfg)
+	p := startProducer(t, inst, Config{SendTimeout: 200 * time.Millisecond})
+	for _, tc := range []struct {
+		name string
+		send func() error
+	}{
+		{"Send", func() error { _, err := p.Send(context.Background(), newMessage("Unrouted", "x")); return err }},
+		{"SendAsync", func() error {
+			return p.SendAsync(context.Background(), newMessage("Unrouted", "x"), func(instance.SendResult, error) {})
+		}},
+	} {
+		done := make(chan error, 1)
+		go func() { done <- tc.send() }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, instance.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: %v, want a timeout", tc.name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s with a SendTimeout of 200 ms still waits for the NameServer after 10 s", tc.name)
+		}
+	}
 }
 
 // An async send whose request cannot be written (its broker is gone) goes to the other

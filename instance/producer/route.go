@@ -127,6 +127,14 @@ func (p *Producer) publishInfo(ctx context.Context, e *topicEntry) (*publishStat
 }
 
 func (p *Producer) updatePublishInfo(ctx context.Context, e *topicEntry) (*publishState, error) {
+	// A send's deadline travels without a timer (deadlineCtx), which the wait for a route
+	// needs: without one a send would wait out the NameServers' request timeout, twice,
+	// past its own deadline. The fetch goes on without the send, for the next one.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
 	_, err := p.inst.UpdateTopicRoute(ctx, e.wire)
 	if info := p.inst.PublishInfo(e.wire); info != nil { // Java's haveTopicRouterInfo
 		ps := p.storePublishInfo(e, info)
