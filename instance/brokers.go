@@ -33,15 +33,31 @@ func (b *brokerTable) init() {
 
 func (b *brokerTable) load() map[string]map[int64]string { return *b.addrs.Load() }
 
-// putRoute records the brokers of route, each replacing what was known of its name.
-func (b *brokerTable) putRoute(route *remoting.TopicRouteData) {
+// putRoute records the brokers of route, each replacing what was known of its name. It
+// reports whether the route named an address its broker did not have in the table.
+func (b *brokerTable) putRoute(route *remoting.TopicRouteData) (added bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := maps.Clone(b.load())
 	for _, bd := range route.Brokers {
+		for _, a := range bd.Addrs {
+			if !hasAddr(m[bd.BrokerName], a) {
+				added = true
+			}
+		}
 		m[bd.BrokerName] = maps.Clone(bd.Addrs)
 	}
 	b.addrs.Store(&m)
+	return added
+}
+
+func hasAddr(ids map[int64]string, addr string) bool {
+	for _, a := range ids {
+		if a == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // BrokerAddrs returns a copy of the broker address table: broker name -> id -> address.

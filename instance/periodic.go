@@ -12,9 +12,9 @@ import (
 //   - NameServer addresses from the address server, every FetchNameServerInterval, when
 //     NameServerAddressURL is set;
 //   - routes of every topic in use, every PollNameServerInterval, the first at once;
-//   - offline-broker clean-up and heartbeats to every broker, every HeartbeatInterval, the
-//     first right after the first route refresh (heartbeats go to the brokers the routes
-//     name), and at once when a group registers;
+//   - offline-broker clean-up and heartbeats to every broker, every HeartbeatInterval, and
+//     at once when a group registers or a route names a broker address not known before
+//     (which makes the first round, right after the first routes);
 //   - consumer offsets, every PersistOffsetInterval.
 //
 // Tickers fire at a fixed rate, as scheduleAtFixedRate; a tick due while its task is still
@@ -30,10 +30,7 @@ func (i *Instance) startPeriodicTasks() {
 			}
 		})
 	}
-	i.every(i.cfg.PollNameServerInterval, func(ctx context.Context) {
-		i.refreshRoutes(ctx)
-		i.heartbeatRound(ctx)
-	}, i.refreshRoutes)
+	i.every(i.cfg.PollNameServerInterval, i.refreshRoutes, i.refreshRoutes)
 
 	hb := i.clock.NewTicker(i.cfg.HeartbeatInterval)
 	i.goOwned(func(ctx context.Context) {

@@ -302,7 +302,7 @@ func (i *Instance) applyRoute(topic string, route *remoting.TopicRouteData, orig
 		subscribe:   SubscribeInfoFromRoute(topic, route),
 		fromDefault: origin,
 	}
-	i.brokers.putRoute(route)
+	added := i.brokers.putRoute(route)
 	t.mu.Lock()
 	t.entries[topic] = e
 	t.mu.Unlock()
@@ -313,6 +313,13 @@ func (i *Instance) applyRoute(topic string, route *remoting.TopicRouteData, orig
 	}
 	for _, c := range i.groups.consumerList() {
 		c.UpdateTopicSubscribeInfo(topic, e.subscribe)
+	}
+	if added {
+		// A broker new to the table (added, or restarted elsewhere) knows no client: until
+		// it has a heartbeat it leaves the consumers out of their peers' rebalances and
+		// cannot reach the producers for transaction checks. The first round after Start
+		// comes from here too: the table is empty until the first routes.
+		i.triggerHeartbeat()
 	}
 	return true
 }
