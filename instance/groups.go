@@ -177,7 +177,15 @@ func (i *Instance) checkRegister(op, group string) error {
 // every broker (UNREGISTER_CLIENT, as Java's unregisterProducer). The group is removed
 // whatever the brokers answer; the error reports those that failed (a broker that is down
 // forgets the client by itself). It fails with ErrGroupNotRegistered for an unknown group.
+// As UnregisterConsumer, it waits for a heartbeat round under way: a broker that applied a
+// heartbeat carrying the group after UNREGISTER_CLIENT would send the group's transaction
+// checks here until it expired the client.
 func (i *Instance) UnregisterProducer(ctx context.Context, group string) error {
+	select {
+	case i.heartbeatSem <- struct{}{}:
+		defer func() { <-i.heartbeatSem }()
+	case <-ctx.Done(): // leave all the same
+	}
 	i.groups.mu.Lock()
 	_, ok := i.groups.producers[group]
 	delete(i.groups.producers, group)

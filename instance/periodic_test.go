@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/mqgate/mqgate/internal/clock"
 	"github.com/mqgate/mqgate/internal/remotingtest"
+	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
 )
 
@@ -364,4 +366,77 @@ func TestBrokerMovedToAnotherAddressLeavesNothingBehind(t *testing.T) {
 	waitFor(t, "the connection to the dropped address closed", func() bool {
 		return i.client.Load().Stats().Conns <= conns
 	})
+}
+
+// A producer group unregistered while a heartbeat round that carries it is under way is
+// unregistered once the round is done, as Java's unregisterClientWithLock does (and the
+// consumer groups here): a broker that applied that heartbeat after the UNREGISTER_CLIENT
+// (a 4.9.4 broker handles both on a pool of threads) would list this client in the group
+// again, and send it the group's transaction checks, until it expired it two minutes later.
+func TestUnregisteringAProducerWaitsForTheHeartbeatUnderWay(t *testing.T) {
+	ns := remotingtest.NewNameServer(t)
+	broker := remotingtest.NewServer(t)
+	var mu sync.Mutex
+	producers := map[string]bool{} // the broker's producer table, for this client
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	broker.HandleConn(remoting.Heartbeat, func(_ context.Context, c *netpoll.Conn, req *remoting.Command) *remoting.Command {
+		var hb remoting.HeartbeatData
+		if err := hb.Decode(req.Body); err != nil {
+			t.Error(err)
+		}
+		go func() { // a heartbeat thread of the broker, slow to get to this one
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+			mu.Lock()
+			for _, p := range hb.Producers {
+				producers[p.GroupName] = true
+			}
+			mu.Unlock()
+			_ = c.Respond(req, remoting.NewResponse(req, remoting.Success, ""))
+		}()
+		return nil
+	})
+	unregistered := make(chan struct{}, 1)
+	broker.Handle(remoting.UnregisterClient, func(req *remoting.Command) *remoting.Command {
+		mu.Lock()
+		delete(producers, req.Ext.Get("producerGroup"))
+		mu.Unlock()
+		select {
+		case unregistered <- struct{}{}:
+		default:
+		}
+		return remoting.NewResponse(req, remoting.Success, "")
+	})
+	ns.SetRoute("T", remotingtest.Route(4, [2]string{"b", broker.Addr()}))
+	i := startInstance(t, testConfig(clock.NewFake(epoch), ns.Addr()))
+	if err := i.RegisterProducer(newFakeProducer("pg", "T")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := i.UpdateTopicRoute(bg(t), "T"); err != nil {
+		t.Fatal(err)
+	}
+	<-held // a heartbeat carrying pg is under way
+	done := make(chan error, 1)
+	go func() { done <- i.UnregisterProducer(bg(t), "pg") }()
+	select { // the heartbeat is released once UNREGISTER_CLIENT came, or after a while without
+	case <-unregistered:
+	case <-time.After(200 * time.Millisecond):
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := i.SendHeartbeat(bg(t)); err != nil { // after the round under way, if any
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if producers["pg"] {
+		t.Error("the broker lists the client in producer group pg after UnregisterProducer")
+	}
 }
