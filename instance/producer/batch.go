@@ -250,7 +250,7 @@ func (p *Producer) sendBatchOnce(c *sendCall, mq instance.MessageQueue, addr str
 	h.Flag, h.Batch = 0, true
 	res, err := p.inst.SendMessage(&c.ctx, addr, mq.BrokerName, h, body, "")
 	if p.fault != nil {
-		p.fault.update(mq.BrokerName, time.Since(c.started), isolating(err))
+		p.fault.record(mq.BrokerName, time.Since(c.started), err)
 	}
 	c.result, c.err = res, err
 	if err == nil {

@@ -526,7 +526,7 @@ func (b *batch) reply(res instance.SendResult, err error) {
 // offset message id and the first queue offset plus i.
 func (b *batch) results(res instance.SendResult, err error) {
 	if b.p.fault != nil {
-		b.p.fault.update(b.qb.mq.BrokerName, time.Since(b.started), isolating(err))
+		b.p.fault.record(b.qb.mq.BrokerName, time.Since(b.started), err)
 	}
 	ids := res.OffsetMsgID
 	for i, m := range b.sent {

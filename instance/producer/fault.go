@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mqgate/mqgate/instance"
 )
 
 // The latency fault strategy, Java's MQFaultStrategy with LatencyFaultToleranceImpl: after
@@ -24,10 +26,20 @@ var (
 // isolation).
 const isolationLatency = 30000
 
-// isolating reports whether an attempt that ended with err isolates its broker: a failure
-// does, unless the caller cancelled the send, which says nothing of the broker (Java records
-// an interrupted send's latency without isolation).
-func isolating(err error) bool { return err != nil && !errors.Is(err, context.Canceled) }
+// record is update for an attempt on broker name that ended with err after latency, as
+// Java's sendDefaultImpl calls updateFaultItem: a failure isolates the broker unless the
+// caller cancelled the send (an interrupted send's latency is recorded without isolation);
+// an RPC hook's failure around the request records nothing, saying nothing of the broker.
+func (f *faultTolerance) record(name string, latency time.Duration, err error) {
+	if err == nil {
+		f.update(name, latency, false)
+		return
+	}
+	if he := (*instance.HookError)(nil); errors.As(err, &he) {
+		return
+	}
+	f.update(name, latency, !errors.Is(err, context.Canceled))
+}
 
 // faultTolerance holds a fault item per broker name. Reads (available, on every send with
 // the strategy on) take no lock: the table is copied on insert, items are updated in place

@@ -315,7 +315,7 @@ func (p *Producer) header(c *sendCall, mq instance.MessageQueue, now time.Time) 
 // AfterSend, the caller's topic in the result.
 func (p *Producer) attemptDone(c *sendCall) {
 	if p.fault != nil {
-		p.fault.update(c.mq.BrokerName, time.Since(c.started), isolating(c.err))
+		p.fault.record(c.mq.BrokerName, time.Since(c.started), c.err)
 	}
 	if c.err == nil {
 		c.result.Queue.Topic = c.msg.Topic
