@@ -133,7 +133,7 @@ func (p *Producer) selectQueue(e *topicEntry, info *instance.TopicPublishInfo, l
 
 // selectAvoidingFaults is the strategy's half of Java's selectOneMessageQueue. Like Java's
 // it does not look at the previous attempt's broker: a broker that failed is unavailable
-// for 30 s anyway.
+// for 10 minutes anyway (a failure counts as isolationLatency).
 func (p *Producer) selectAvoidingFaults(e *topicEntry, info *instance.TopicPublishInfo) instance.MessageQueue {
 	qs := info.Queues
 	n := uint32(len(qs))
