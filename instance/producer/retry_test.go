@@ -403,6 +403,30 @@ func TestRouteChangeReachesTheProducer(t *testing.T) {
 	}
 }
 
+// A route lookup that read the instance's route just before a newer one arrived does not
+// store the older over the newer (the instance handed the newer to the producer between
+// the lookup's read and its store): the sends use the newer route.
+func TestAStaleRouteLookupDoesNotUndoANewerRoute(t *testing.T) {
+	ns, brokers := fakeCluster(t, "Racing", 2, "a")
+	b := newFakeBroker(t, "b")
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	p := startProducer(t, inst, Config{})
+	if _, err := p.Send(bg(t), newMessage("Racing", "x")); err != nil {
+		t.Fatal(err)
+	}
+	e := p.topics.get("Racing")
+	older := inst.PublishInfo("Racing") // what a lookup read
+	ns.SetRoute("Racing", remotingtest.Route(2, [2]string{"a", brokers[0].Addr()}, [2]string{"b", b.Addr()}))
+	if changed, err := inst.UpdateTopicRoute(bg(t), "Racing"); err != nil || !changed {
+		t.Fatalf("route update: %v %v", changed, err)
+	}
+	p.storePublishInfo(e, older) // the lookup stores what it read, after the newer route
+	if got := e.pub.Load().info; got != inst.PublishInfo("Racing") {
+		t.Fatalf("the producer holds a route of %d queues, the instance's has %d", len(got.Queues),
+			len(inst.PublishInfo("Racing").Queues))
+	}
+}
+
 // A send whose caller gave up (an HTTP client gone) says nothing against its broker: the
 // latency fault strategy records the time it took but does not isolate the broker, as
 // Java's sendDefaultImpl does not for an interrupted send. Isolated, a healthy broker

@@ -138,7 +138,7 @@ func (p *Producer) updatePublishInfo(ctx context.Context, e *topicEntry) (*publi
 	_, err := p.inst.UpdateTopicRoute(ctx, e.wire)
 	if info := p.inst.PublishInfo(e.wire); info != nil { // Java's haveTopicRouterInfo
 		ps := p.storePublishInfo(e, info)
-		if !info.OK() {
+		if info = ps.info; !info.OK() { // the latest, which a concurrent update may have brought
 			return nil, &noQueueError{topic: e.topic, routed: info.Route != nil && len(info.Route.Queues) > 0}
 		}
 		return ps, nil
@@ -161,12 +161,20 @@ func (p *Producer) updatePublishInfo(ctx context.Context, e *topicEntry) (*publi
 }
 
 func (p *Producer) storePublishInfo(e *topicEntry, info *instance.TopicPublishInfo) *publishState {
-	if ps := e.pub.Load(); ps != nil && ps.info == info {
-		return ps
+	for {
+		ps := e.pub.Load()
+		if ps == nil || ps.info != info {
+			ps = p.newPublishState(info)
+			e.pub.Store(ps)
+		}
+		// A route lookup may store what it read after the instance handed this producer a
+		// newer route (UpdateTopicPublishInfo): the instance's latest wins.
+		cur := p.inst.PublishInfo(e.wire)
+		if cur == nil || cur == info {
+			return ps
+		}
+		info = cur
 	}
-	ps := p.newPublishState(info)
-	e.pub.Store(ps)
-	return ps
 }
 
 // PublishTopics returns the topics the producer sends to, as the brokers name them, and
