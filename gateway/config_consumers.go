@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/mqgate/mqgate/instance/consumer"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/plugins/allocate"
 	"github.com/mqgate/mqgate/remoting"
@@ -103,8 +104,9 @@ type ConsumerConfig struct {
 	ConsumeHooks *[]string `toml:"consume_hooks" json:"consume_hooks,omitempty"`
 
 	// MaxReconsumeTimes is how often a failed message is delivered again before it goes
-	// to %DLQ%group; default 16 (concurrently), unlimited (orderly).
-	MaxReconsumeTimes int `toml:"max_reconsume_times" json:"max_reconsume_times,omitempty"`
+	// to %DLQ%group, 0..10000; unset, 16 (concurrently), unlimited (orderly). 0 sends it
+	// there at its first failure, as Java's maxReconsumeTimes 0.
+	MaxReconsumeTimes *int `toml:"max_reconsume_times" json:"max_reconsume_times,omitempty"`
 	// PullBatchSize is the most messages one pull asks for; default 32.
 	PullBatchSize int `toml:"pull_batch_size" json:"pull_batch_size,omitempty"`
 	// PullThreshold is the flow control per queue: the messages a queue may hold,
@@ -372,12 +374,14 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 		}
 	}
 
+	if n := cc.MaxReconsumeTimes; n != nil && (*n < 0 || *n > 10000) {
+		bad("max_reconsume_times", "%d is out of 0..10000", *n)
+	}
 	ints := []struct {
 		key      string
 		v        *int
 		def, max int
 	}{
-		{"max_reconsume_times", &cc.MaxReconsumeTimes, 0, 10000},
 		{"pull_batch_size", &cc.PullBatchSize, 0, 1024},
 		{"pull_threshold", &cc.PullThreshold, 0, 65535},
 		{"webhook_concurrency", &cc.WebhookConcurrency, DefaultWebhookConcurrency, 1000},
@@ -501,4 +505,17 @@ type queueRef struct {
 func (cc *ConsumerConfig) consumeTimestamp() time.Time {
 	t, _ := time.Parse(time.RFC3339, cc.ConsumeTimestamp)
 	return t
+}
+
+// maxReconsumeTimes is max_reconsume_times as the consumer takes it: 0 for the default,
+// consumer.NoReconsume for the file's 0.
+func (cc *ConsumerConfig) maxReconsumeTimes() int {
+	switch n := cc.MaxReconsumeTimes; {
+	case n == nil:
+		return 0
+	case *n == 0:
+		return consumer.NoReconsume
+	default:
+		return *n
+	}
 }

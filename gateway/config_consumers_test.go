@@ -71,7 +71,7 @@ func TestParseConsumers(t *testing.T) {
 	}
 	if b.Model != ModelBroadcasting || b.Order != OrderOrderly || b.WebhookTimeout != 2*time.Second || b.WebhookConcurrency != 4 ||
 		b.WebhookBatch != 8 || b.WebhookHeaders["Authorization"] != "Bearer x" || b.Allocate != "wasm-avg" ||
-		b.ConsumeHooks == nil || len(*b.ConsumeHooks) != 0 || b.MaxReconsumeTimes != 3 ||
+		b.ConsumeHooks == nil || len(*b.ConsumeHooks) != 0 || b.MaxReconsumeTimes == nil || *b.MaxReconsumeTimes != 3 ||
 		!b.consumeTimestamp().Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("second consumer %+v", b)
 	}
@@ -107,6 +107,8 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:4: [[consumer]] "g1": allocate_queues: none`},
 		{"too many virtual nodes", "subscriptions = [{ topic = \"T\" }]\nallocate = \"consistenthash\"\nallocate_virtual_nodes = 1099511627776\n",
 			`gateway.toml:8: [[consumer]] "g1": allocate_virtual_nodes: 1099511627776 is out of 1..1000`},
+		{"a negative max_reconsume_times", "subscriptions = [{ topic = \"T\" }]\nmax_reconsume_times = -1\n",
+			`gateway.toml:7: [[consumer]] "g1": max_reconsume_times: -1 is out of 0..10000`},
 		{"a header name HTTP refuses", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nwebhook_headers = { \"X(Bad)\" = \"v\" }\n",
 			`gateway.toml:9: [[consumer]] "g1": webhook_headers: "X(Bad)" is not a header name`},
 		{"a header value with a newline", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nwebhook_headers = { Authorization = \"Bearer abc\\n\" }\n",

@@ -257,7 +257,7 @@ func (g *Gateway) newPushConsumer(inst *instance.Instance, c *gwConsumer) (*cons
 		ConsumeTimestamp:      cc.consumeTimestamp(),
 		Orderly:               cc.Order == OrderOrderly,
 		Strategy:              g.strategy(cc),
-		MaxReconsumeTimes:     cc.MaxReconsumeTimes,
+		MaxReconsumeTimes:     cc.maxReconsumeTimes(),
 		PullBatchSize:         cc.PullBatchSize,
 		PullThresholdForQueue: cc.PullThreshold,
 		SuspendCurrentQueue:   cc.Suspend,

@@ -84,9 +84,9 @@ type webhook struct {
 func newWebhook(cc *ConsumerConfig, client *http.Client, noteErr func(error)) *webhook {
 	w := &webhook{url: cc.WebhookURL, shown: redactedURL(cc.WebhookURL), timeout: cc.WebhookTimeout, headers: cc.WebhookHeaders, group: cc.Group,
 		batch: cc.WebhookBatch > 1, client: client, sem: make(chan struct{}, cc.WebhookConcurrency), noteErr: noteErr,
-		local: cc.Model == ModelBroadcasting && cc.Order != OrderOrderly, tries: cc.MaxReconsumeTimes + 1}
-	if cc.MaxReconsumeTimes == 0 {
-		w.tries = 1 + 16 // the consumer's default
+		local: cc.Model == ModelBroadcasting && cc.Order != OrderOrderly, tries: 1 + consumer.DefaultMaxReconsumeTimes}
+	if n := cc.MaxReconsumeTimes; n != nil {
+		w.tries = 1 + *n
 	}
 	return w
 }

@@ -187,6 +187,7 @@ func TestWebhookFailuresEndInTheDeadLetterQueue(t *testing.T) {
 		wantPOSTs int
 	}{
 		{"after max_reconsume_times", 2, "", 3},
+		{"at the first failure with max_reconsume_times 0, as Java's", 0, "", 1},
 		{"at once when the webhook says -1", 16, "-1", 1},
 	}
 	dc := consumeCluster(t)
@@ -209,7 +210,7 @@ func TestWebhookFailuresEndInTheDeadLetterQueue(t *testing.T) {
 			defer h.Close()
 			cc := fastConsumer(group, topic, DeliveryWebhook)
 			cc.WebhookURL = h.URL
-			cc.MaxReconsumeTimes = c.maxTimes
+			cc.MaxReconsumeTimes = &c.maxTimes
 			if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
 				t.Fatal(err)
 			}
@@ -241,7 +242,8 @@ func TestWebhookDeliversAMessageWhoseIDIsNoHeaderValue(t *testing.T) {
 	h := newHookServer(t, func(messageJSON, int) (int, time.Duration) { return 200, 0 })
 	cc := fastConsumer(group, topic, DeliveryWebhook)
 	cc.WebhookURL = h.URL
-	cc.MaxReconsumeTimes = 1
+	cc.MaxReconsumeTimes = new(int)
+	*cc.MaxReconsumeTimes = 1
 	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +278,8 @@ func TestWebhookErrorsHideTheURLsCredentials(t *testing.T) {
 	h := newHookServer(t, func(messageJSON, int) (int, time.Duration) { return 500, 0 })
 	cc := fastConsumer(group, topic, DeliveryWebhook)
 	cc.WebhookURL = strings.Replace(h.URL, "http://", "http://app:s3cret-pw@", 1) + "/hook?token=s3cret-token"
-	cc.MaxReconsumeTimes = 1
+	cc.MaxReconsumeTimes = new(int)
+	*cc.MaxReconsumeTimes = 1
 	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
 		t.Fatal(err)
 	}

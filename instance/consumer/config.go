@@ -26,7 +26,10 @@ const (
 	DefaultMaxSpan                   = 2000 // consumeConcurrentlyMaxSpan
 	// DefaultMaxReconsumeTimes is the maximum of concurrent consumption; orderly
 	// consumption retries without limit unless MaxReconsumeTimes is set.
-	DefaultMaxReconsumeTimes   = 16
+	DefaultMaxReconsumeTimes = 16
+	// NoReconsume, as MaxReconsumeTimes, consumes a failed message no more: it goes to
+	// the dead letter queue at once (Java's maxReconsumeTimes 0; 0 here is the default).
+	NoReconsume                = -1
 	DefaultSuspendCurrentQueue = time.Second      // suspendCurrentQueueTimeMillis
 	DefaultConsumeTimeout      = 15 * time.Minute // consumeTimeout
 	DefaultRebalanceInterval   = 20 * time.Second // RebalanceService
@@ -97,7 +100,8 @@ type Config struct {
 	MaxSpan int
 	// MaxReconsumeTimes is how often a failed message is consumed again before it goes
 	// to the dead letter queue: default 16 for concurrent consumption, unlimited for
-	// orderly consumption (Java's -1).
+	// orderly consumption (Java's -1); NoReconsume sends it there at its first failure
+	// (Java's 0).
 	MaxReconsumeTimes int
 	// SuspendCurrentQueue is how long an orderly queue pauses after a failed batch;
 	// default 1s, within 10ms..30s.
@@ -189,8 +193,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("consumer config: %s %d out of range [1, %d]", f.name, *f.v, f.max)
 		}
 	}
-	if c.MaxReconsumeTimes < 0 {
-		return fmt.Errorf("consumer config: MaxReconsumeTimes %d is negative", c.MaxReconsumeTimes)
+	if c.MaxReconsumeTimes < NoReconsume {
+		return fmt.Errorf("consumer config: MaxReconsumeTimes %d is negative (NoReconsume is %d)", c.MaxReconsumeTimes, NoReconsume)
 	}
 	durations := []struct {
 		name string
@@ -253,6 +257,8 @@ func clampSuspend(d time.Duration) time.Duration {
 // consume service.
 func (c *Config) maxReconsumeTimes() int32 {
 	switch {
+	case c.MaxReconsumeTimes == NoReconsume:
+		return 0
 	case c.MaxReconsumeTimes > 0:
 		return int32(min(c.MaxReconsumeTimes, 1<<31-1))
 	case c.Orderly:

@@ -96,6 +96,30 @@ func TestConcurrentResultHandling(t *testing.T) {
 	}
 }
 
+// MaxReconsumeTimes goes to the broker with each message sent back, which moves it to the
+// dead letter queue once consumed that often: NoReconsume is Java's 0 (the first failure
+// goes there), 0 the default 16, orderly or not as Java's getMaxReconsumeTimes.
+func TestSendBackCarriesMaxReconsumeTimes(t *testing.T) {
+	for _, tt := range []struct {
+		set  int
+		want int32
+	}{{0, DefaultMaxReconsumeTimes}, {NoReconsume, 0}, {3, 3}} {
+		h := &heldDeliveries{}
+		u := newUnitConsumer(t, Config{Handler: h, MaxReconsumeTimes: tt.set})
+		pq := u.addQueue(instanceMQ("T", 0), 10)
+		u.deliver(pq, msgsAt(1, 10))
+		waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
+		_ = h.get(0).Retry(0)
+		waitFor(t, timeoutUnit, "the send-back", func() bool { return len(u.remote.sent()) == 1 })
+		if s := u.remote.sent()[0]; s.max != tt.want {
+			t.Errorf("MaxReconsumeTimes %d: sent back with max %d, want %d", tt.set, s.max, tt.want)
+		}
+	}
+	if err := (&Config{Group: "g", Handler: &heldDeliveries{}, MaxReconsumeTimes: -2}).Validate(); err == nil {
+		t.Error("MaxReconsumeTimes -2 accepted")
+	}
+}
+
 // A message the broker would not take back is consumed again locally after
 // ConsumeRetryDelay, one reconsumption further on, and holds the committed offset until then.
 func TestConcurrentLocalRetryWhenSendBackFails(t *testing.T) {
