@@ -608,6 +608,23 @@ func TestHostileControlFlowTooLargeToCompile(t *testing.T) {
 	}
 }
 
+// A br_table is as many basic blocks to wazero's compiler as it has targets (a
+// trampoline each), and its time grows with their square (each is added to the
+// predecessors of its target after a scan of those before): one br_table of 2^17 targets
+// (a 128 KiB module) took three seconds to compile, one of 2^20 two and a half minutes.
+// Such a module is refused at once, its targets counted among the basic blocks (maxFlow).
+func TestHostileBrTableTooLargeToCompile(t *testing.T) {
+	r, _ := newRuntime(t, func(c *Config) { c.CacheDir = "off" })
+	const targets = 1 << 17
+	code := cat([]byte{0x02, 0x40, 0x20, 0x00, 0x0E}, leb128.AppendU32(nil, targets), make([]byte, targets+1), []byte{0x0B}, wasmgen.Result(16, 5))
+	wasm := wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: code}.Bytes() // block, local.get 0, br_table 0 0 ... 0, end
+	start := time.Now()
+	refused(t, r, PluginConfig{}, wasm, ErrInvalidModule, "basic blocks")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusing took %v", d)
+	}
+}
+
 // A module that declares more locals than the host compiles (maxLocals) is refused at
 // once: a local costs a few bytes to declare and wazero's compiler some 20 ns and 8 bytes.
 // A 1 KB module of 100 functions of a million locals each took 0.7 s and 900 MB to

@@ -38,6 +38,9 @@ func FuzzInstrument(f *testing.F) {
 		wasmgen.Func{Code: cat([]byte{0x02, 0x40, 0x02, 0x40}, get, []byte{0x0E, 0x01, 0x00, 0x01, 0x0B}, twice(straightRun), []byte{0x0B}, twice(straightRun), get)},
 		wasmgen.Func{Code: cat([]byte{0x03, 0x40}, twice(straightRun), get, []byte{0x0D, 0x00, 0x0B}, get)})
 	f.Add(m.Bytes())
+	// A br_table whose targets repeat a label: each a basic block (maxFlow).
+	m = wasmgen.Plugin{Version: abi.Version, Kind: abi.KindSend, Entry: cat([]byte{0x02, 0x40, 0x02, 0x40, 0x20, 0x00, 0x0E, 0x04, 0x00, 0x01, 0x00, 0x01, 0x00, 0x0B, 0x0B}, wasmgen.Result(16, 5))}.Module()
+	f.Add(m.Bytes())
 
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx) // the host's validation: wazero's core features
