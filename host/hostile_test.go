@@ -1,10 +1,12 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -544,6 +546,12 @@ func withTables(wasm []byte, tables ...wasmgen.Limits) []byte {
 			body = leb128.AppendU32(body, l.Max)
 		}
 	}
+	return withSection(wasm, secTable, body)
+}
+
+// withSection returns wasm with its section id replaced by one of that body, or the
+// section added in its place.
+func withSection(wasm []byte, sec byte, body []byte) []byte {
 	out := append([]byte(nil), wasm[:8]...)
 	r := reader{b: wasm, off: 8}
 	done := false
@@ -551,14 +559,17 @@ func withTables(wasm []byte, tables ...wasmgen.Limits) []byte {
 		start := r.off
 		id := r.byte()
 		r.bytes(int(r.u32()))
-		if rank, ok := sectionRank[id]; !done && id != secCustom && ok && rank >= sectionRank[secTable] {
-			out = append(leb128.AppendU32(append(out, secTable), uint32(len(body))), body...)
+		if rank, ok := sectionRank[id]; !done && id != secCustom && ok && rank >= sectionRank[sec] {
+			out = append(leb128.AppendU32(append(out, sec), uint32(len(body))), body...)
 			done = true
-			if id == secTable {
+			if id == sec {
 				continue
 			}
 		}
 		out = append(out, wasm[start:r.off]...)
+	}
+	if !done {
+		out = append(leb128.AppendU32(append(out, sec), uint32(len(body))), body...)
 	}
 	return out
 }
@@ -640,5 +651,78 @@ func TestHostileTooManyLocals(t *testing.T) {
 	refused(t, r, PluginConfig{}, m.Bytes(), ErrInvalidModule, "has 1048576 locals")
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("refusing took %v", d)
+	}
+}
+
+// A module is refused at once when it declares more of a kind than the host allows
+// (maxTypes and the others): wazero spends Go memory on each, outside the instance's
+// memory limit, when it compiles the module and, for most kinds, in every instance
+// again, and each costs the module a few bytes. Of 2 MiB modules: 700,000 empty tables
+// took 77 MB and 57 ms an instance; 2 million entries of a passive element segment 163 MB
+// at load and 82 MB and 150 ms an instance; a million empty data segments 80 MB and 24
+// MB an instance; 420,000 globals 36 MB an instance; 700,000 types 1.2 s and 725 MB of
+// allocations to load; 500,000 empty functions 1.5 s and 125 MB. The size limit allows
+// sixteen times each, and a slot keeps up to 4 × GOMAXPROCS instances.
+func TestHostileDeclarationsBounded(t *testing.T) {
+	r, _ := newRuntime(t, func(c *Config) { c.CacheDir = "off" })
+	plugin := func() *wasmgen.Module { return wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Module() }
+	vec := func(n int, item ...byte) []byte {
+		return append(leb128.AppendU32(nil, uint32(n)), bytes.Repeat(item, n)...)
+	}
+	for _, c := range []struct {
+		name   string
+		wasm   func() []byte
+		detail string
+	}{
+		{"types", func() []byte {
+			m := plugin()
+			m.Types = append(slices.Clip(m.Types), make([]wasmgen.FuncType, 1<<16+1-len(m.Types))...)
+			return m.Bytes()
+		}, "65537 types"},
+		{"functions", func() []byte {
+			m := plugin()
+			m.Funcs = append(m.Funcs, slices.Repeat([]wasmgen.Func{{Type: 3}}, 1<<18+1-len(m.Funcs))...) // () -> ()
+			return m.Bytes()
+		}, "262145 functions"},
+		{"imports", func() []byte {
+			p := wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Imports: slices.Repeat([]wasmgen.Import{{Module: abi.HostModule, Name: abi.HostLog}}, 1<<10+1)}
+			m := p.Module()
+			m.Types = append(slices.Clip(m.Types), wasmgen.FuncType{Params: []byte{wasmgen.I32, wasmgen.I32, wasmgen.I32}})
+			for i := range m.Imports {
+				m.Imports[i].Type = uint32(len(m.Types) - 1)
+			}
+			return m.Bytes()
+		}, "1025 imports"},
+		{"tables", func() []byte { return withSection(plugin().Bytes(), secTable, vec(1<<10+1, 0x70, 0x00, 0x00)) }, "1025 tables"},
+		{"globals", func() []byte {
+			m := plugin()
+			m.Globals = slices.Repeat([][]byte{cat([]byte{wasmgen.I32, 0x00}, wasmgen.I32Const(0), []byte{0x0B})}, 1<<14+1)
+			return m.Bytes()
+		}, "16385 globals"},
+		{"exports", func() []byte {
+			m := plugin()
+			for i := len(m.Exports) + 1; i <= 1<<14; i++ { // the memory's export first
+				m.Exports = append(m.Exports, wasmgen.Export{Name: strconv.Itoa(i), Index: 0})
+			}
+			return m.Bytes()
+		}, "16385 exports"},
+		{"element segments", func() []byte { // active, table 0 at 0, no function
+			m := plugin()
+			m.Table = 1
+			return withSection(m.Bytes(), secElement, vec(1<<17+1, 0x00, 0x41, 0x00, 0x0B, 0x00))
+		}, "131073 element segments and entries"},
+		{"element entries", func() []byte { // one passive segment of 2^17 references to function 0
+			return withSection(plugin().Bytes(), secElement, cat([]byte{0x01, 0x01, 0x00}, vec(1<<17, 0x00)))
+		}, "131073 element segments and entries"},
+		{"data segments", func() []byte { return withSection(plugin().Bytes(), secData, vec(1<<19+1, 0x01, 0x00)) }, "524289 data segments"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wasm := c.wasm()
+			start := time.Now()
+			refused(t, r, PluginConfig{}, wasm, ErrInvalidModule, "module declares "+c.detail)
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("refusing took %v", d)
+			}
+		})
 	}
 }

@@ -74,7 +74,10 @@ import (
 // (a trampoline) for each of its targets: one of 2^20 targets (1 MiB) took two and a
 // half minutes, 800 of 800 each twelve seconds. The rewriter counts them and refuses a
 // module past maxFlow; and it spends 20 ns and 8 bytes on a local, which a module
-// declares in bytes by the million: it refuses past maxLocals.
+// declares in bytes by the million: it refuses past maxLocals. So too types, functions,
+// tables, globals, element and data segments and the rest, each of which costs wazero
+// Go memory, most of them in every instance (maxTypes and the others): 2 MiB of empty
+// tables took 77 MB and 57 ms an instance.
 //
 // The rewriter decodes every instruction, so it refuses what it cannot decode (the
 // threads and GC proposals), a start function (which would run during instantiation,
@@ -110,7 +113,31 @@ const (
 	// declare, a million of them four. A Go plugin's come to some 9,000, 20 at most in a
 	// function.
 	maxLocals = 1 << 22
+
+	// The most a module may declare of each kind. wazero spends Go memory on each, outside
+	// the instance's memory limit, when it compiles the module and, for most kinds, in
+	// every instance again; a declaration costs the module a few bytes. Measured: 100 to
+	// 300 bytes a type, function, import or export, and a few microseconds a type or
+	// function, to compile; 110 bytes and 80 ns a table, 90 a global, 40 an entry of a
+	// passive element segment, 24 a data segment, in every instance. So a bound costs at
+	// most some 60 MB to compile (functions) and 13 MB an instance (data segments), all
+	// of them together about twice that. A Go plugin declares 14 types, 16 imports,
+	// 2,300 functions and element entries, 1 table, 8 globals, 13 exports and 11 data
+	// segments a KiB of module (39,000).
+	maxTypes        = 1 << 16
+	maxImports      = 1 << 10
+	maxFunctions    = 1 << 18
+	maxTables       = 1 << 10
+	maxGlobals      = 1 << 14
+	maxExports      = 1 << 14
+	maxElements     = 1 << 17 // segments and their entries, together
+	maxDataSegments = 1 << 19
 )
+
+// tooMany is the error of a module that declares n of what, over max.
+func tooMany(n, max uint32, what string) error {
+	return fmt.Errorf("module declares %d %s, over the %d the host allows", n, what, max)
+}
 
 // instrumented is a module after instrumentation, with what the rewriter learnt of it.
 type instrumented struct {
@@ -176,7 +203,9 @@ func instrument(wasm []byte) (*instrumented, error) {
 		sr := reader{b: s.body}
 		switch s.id {
 		case secType:
-			types = sr.count()
+			if types = sr.count(); types > maxTypes {
+				return nil, tooMany(types, maxTypes, "types")
+			}
 			for i := range types {
 				if form := sr.byte(); form != 0x60 {
 					return nil, fmt.Errorf("type %d: unsupported form 0x%02X", i, form)
@@ -195,7 +224,11 @@ func instrument(wasm []byte) (*instrumented, error) {
 				}
 			}
 		case secImport:
-			for range sr.count() {
+			n := sr.count()
+			if n > maxImports {
+				return nil, tooMany(n, maxImports, "imports")
+			}
+			for range n {
 				e := importEntry{module: sr.name(), name: sr.name(), kind: sr.byte()}
 				switch e.kind {
 				case 0:
@@ -219,7 +252,11 @@ func instrument(wasm []byte) (*instrumented, error) {
 				out.imports = append(out.imports, e)
 			}
 		case secFunction:
-			for range sr.count() {
+			n := sr.count()
+			if n > maxFunctions {
+				return nil, tooMany(n, maxFunctions, "functions")
+			}
+			for range n {
 				funcTypes = append(funcTypes, sr.u32())
 				if sr.err != nil {
 					break
@@ -230,11 +267,21 @@ func instrument(wasm []byte) (*instrumented, error) {
 				sr.byte()
 				out.minPages = sr.u32()
 			}
+		case secTable:
+			if n := sr.count(); n > maxTables {
+				return nil, tooMany(n, maxTables, "tables")
+			}
 		case secGlobal:
-			definedGlobals = sr.count()
+			if definedGlobals = sr.count(); definedGlobals > maxGlobals {
+				return nil, tooMany(definedGlobals, maxGlobals, "globals")
+			}
 		case secExport:
 			hasExports = true
-			for range sr.count() {
+			n := sr.count()
+			if n > maxExports {
+				return nil, tooMany(n, maxExports, "exports")
+			}
+			for range n {
 				if name := sr.name(); name == budgetExport {
 					return nil, fmt.Errorf("module already exports %q, a name the host reserves", name)
 				}
@@ -243,6 +290,10 @@ func instrument(wasm []byte) (*instrumented, error) {
 			}
 		case secStart:
 			out.hasStart = true
+		case secData:
+			if n := sr.count(); n > maxDataSegments {
+				return nil, tooMany(n, maxDataSegments, "data segments")
+			}
 		}
 		if sr.err != nil {
 			return nil, fmt.Errorf("section %d: %w", s.id, sr.err)
@@ -576,6 +627,7 @@ func (rw *rewriter) elements(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
 	n := r.count()
 	out := leb128.AppendU32(nil, n)
+	declared := n // segments and their entries (maxElements)
 	for i := range n {
 		flags := r.u32()
 		out = leb128.AppendU32(out, flags)
@@ -595,6 +647,9 @@ func (rw *rewriter) elements(sec []byte) ([]byte, error) {
 			out = append(out, r.byte())
 		}
 		count := r.count()
+		if declared += count; declared > maxElements {
+			return nil, tooMany(declared, maxElements, "element segments and entries")
+		}
 		out = leb128.AppendU32(out, count)
 		for range count {
 			if flags&4 == 0 {

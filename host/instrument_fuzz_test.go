@@ -41,6 +41,12 @@ func FuzzInstrument(f *testing.F) {
 	// A br_table whose targets repeat a label: each a basic block (maxFlow).
 	m = wasmgen.Plugin{Version: abi.Version, Kind: abi.KindSend, Entry: cat([]byte{0x02, 0x40, 0x02, 0x40, 0x20, 0x00, 0x0E, 0x04, 0x00, 0x01, 0x00, 0x01, 0x00, 0x0B, 0x0B}, wasmgen.Result(16, 5))}.Module()
 	f.Add(m.Bytes())
+	// Element and data segments, active and passive (maxElements, maxDataSegments).
+	m = wasmgen.Plugin{Version: abi.Version, Kind: abi.KindSend}.Module()
+	m.Table = 2
+	m.Data = []wasmgen.Segment{{Offset: 64, Bytes: []byte("abc")}}
+	elems := cat([]byte{0x02, 0x00, 0x41, 0x00, 0x0B, 0x01, 0x00}, []byte{0x01, 0x00, 0x02, 0x00, 0x01})
+	f.Add(withSection(withSection(m.Bytes(), secElement, elems), secData, []byte{0x02, 0x00, 0x41, 0x00, 0x0B, 0x01, 0x01, 0x01, 0x02, 0x78, 0x79}))
 
 	ctx := context.Background()
 	r := wazero.NewRuntime(ctx) // the host's validation: wazero's core features
