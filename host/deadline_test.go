@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"testing"
@@ -321,7 +322,10 @@ func TestDeadlineEndsADeepRecursionsUnwinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := NewSendHook(p)
-	for range 2 {
+	// The best of three calls: a busy machine (CI's race runs beside other packages)
+	// stretches one now and then to over 3x; without the checkpoints each takes 6x.
+	best := time.Duration(math.MaxInt64)
+	for range 3 {
 		longestGC := collectGarbage()
 		start := time.Now()
 		err := h.BeforeSend(context.Background(), sendEvents("", "x"))
@@ -331,8 +335,9 @@ func TestDeadlineEndsADeepRecursionsUnwinding(t *testing.T) {
 		if !errors.Is(err, ErrDeadline) {
 			t.Fatalf("the call = %v, want ErrDeadline", err)
 		}
-		if d > 3*deadline || gc > 3*deadline {
-			t.Fatalf("a %v deadline ended the call after %v, a GC waited %v", deadline, d, gc)
-		}
+		best = min(best, max(d, gc))
+	}
+	if best > 3*deadline {
+		t.Fatalf("a %v deadline ended the quickest of three calls (or a GC meanwhile) after %v", deadline, best)
 	}
 }
