@@ -103,10 +103,12 @@ const (
 	// maxFlow bounds the sum over a module's functions of the square of their basic
 	// blocks (rewriter.blocks), in proportion to which wazero's compiler takes time
 	// (its dominator and loop passes walk chains as long as a function's blocks): 2 to
-	// 10 ns a unit, a second or two at the bound, less than compiling a module of the
-	// size limit takes anyway. A Go plugin's functions come to some 50 million, 15
-	// without their br_tables' targets.
-	maxFlow = 1 << 28
+	// 25 ns a unit, some 10 s at the bound (800 functions of 800 br_table targets each,
+	// 2^29: 11.7 s). The built-in Go plugins come to some 50 million (15 without their
+	// br_tables' targets); a Go plugin of 4.8 MB with encoding/json, encoding/xml,
+	// regexp, math/big and net/url to 76 million, one of 7 MB to 102 million: the bound
+	// leaves such plugins room to grow five times.
+	maxFlow = 1 << 29
 
 	// maxLocals bounds the locals (parameters included) of a module's functions together:
 	// wazero's compiler spends some 20 ns and 8 bytes on each, and a local costs a byte to
