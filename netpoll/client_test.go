@@ -500,32 +500,12 @@ func TestCallerBehindAFullBacklogGivesUpWithItsContext(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			big := request(codeEcho, "big", remoting.RocketMQ)
-			big.Body = make([]byte, 1<<20)
-			full := func() bool {
-				c.wmu.Lock()
-				defer c.wmu.Unlock()
-				return c.kicked && len(c.out) >= maxBacklog
-			}
-			for !full() { // the socket's buffers, then the backlog
-				if err := c.InvokeOneway(context.Background(), big); err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			big := fillBacklog(t, c)
 			// Each call below would wait for the write timeout, a minute, if it did not
 			// give up with its context.
 			returns := func(what string, call func() error) error {
 				t.Helper()
-				done := make(chan error, 1)
-				go func() { done <- call() }()
-				select {
-				case err := <-done:
-					return err
-				case <-time.After(20 * time.Second):
-					t.Fatalf("%s behind a full backlog did not return when its context ended", what)
-					return nil
-				}
+				return returnsWithin(t, what, call)
 			}
 			err = returns("Invoke with a deadline", func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -553,6 +533,86 @@ func TestCallerBehindAFullBacklogGivesUpWithItsContext(t *testing.T) {
 			var te *TimeoutError
 			if !errors.As(err, &te) || !te.Unsent || !strings.Contains(err.Error(), "write backlog") {
 				t.Fatalf("InvokeOneway behind a full backlog: %v; want an unsent request's timeout naming the backlog", err)
+			}
+			if c.Err() != nil || cl.Stats().Pending != 0 {
+				t.Fatalf("connection %v, %d calls pending; want it open and none", c.Err(), cl.Stats().Pending)
+			}
+		})
+	}
+}
+
+// fillBacklog fills the socket's buffers, then the write backlog, of c, a connection to
+// a peer that does not read; it returns the 1 MiB oneway request it used.
+func fillBacklog(t *testing.T, c *Conn) *remoting.Command {
+	t.Helper()
+	big := request(codeEcho, "big", remoting.RocketMQ)
+	big.Body = make([]byte, 1<<20)
+	full := func() bool {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		return c.kicked && len(c.out) >= maxBacklog
+	}
+	for !full() {
+		if err := c.InvokeOneway(context.Background(), big); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return big
+}
+
+// returnsWithin runs call, failing the test if it has not returned after 20 seconds: far
+// beyond the deadlines the callers use, far short of the minute-long write timeout.
+func returnsWithin(t *testing.T, what string, call func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s behind a full backlog did not return by its deadline", what)
+		return nil
+	}
+}
+
+// A request without a context deadline is bounded by the request timeout, behind a full
+// write backlog too: it must not wait for the write timeout to close the connection.
+func TestCallerBehindAFullBacklogGivesUpAtTheRequestTimeout(t *testing.T) {
+	for _, netConn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NetConn=%v", netConn), func(t *testing.T) {
+			addr := silentPeer(t)
+			cl := newClient(t, ClientConfig{RequestTimeout: 100 * time.Millisecond, WriteTimeout: time.Minute,
+				NetConn: netConn, Logger: quietLogger()})
+			c, err := cl.Conn(context.Background(), addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := fillBacklog(t, c)
+			err = returnsWithin(t, "Invoke without a deadline", func() error {
+				_, err := c.Invoke(context.Background(), request(codeEcho, "small", remoting.RocketMQ))
+				return err
+			})
+			if !errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Invoke behind a full backlog: %v; want the request timeout", err)
+			}
+			got := make(chan error, 1)
+			err = returnsWithin(t, "InvokeAsync without a deadline", func() error {
+				return c.InvokeAsync(context.Background(), request(codeEcho, "small", remoting.RocketMQ),
+					func(_ *remoting.Command, err error) { got <- err })
+			})
+			if err == nil {
+				err = <-got
+			}
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("InvokeAsync behind a full backlog: %v; want the request timeout", err)
+			}
+			err = returnsWithin(t, "InvokeOneway without a deadline", func() error {
+				return c.InvokeOneway(context.Background(), big)
+			})
+			var te *TimeoutError
+			if !errors.As(err, &te) || !te.Unsent || errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("InvokeOneway behind a full backlog: %v; want an unsent request's timeout", err)
 			}
 			if c.Err() != nil || cl.Stats().Pending != 0 {
 				t.Fatalf("connection %v, %d calls pending; want it open and none", c.Err(), cl.Stats().Pending)

@@ -143,7 +143,8 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *remoting.Command, cb func(*
 }
 
 // InvokeOneway sends req with the oneway flag and expects no response. It returns once
-// the frame is handed to the connection's send buffer.
+// the frame is handed to the connection's send buffer, waiting for a full one while ctx
+// allows, or for the request timeout when ctx has no deadline.
 func (c *Conn) InvokeOneway(ctx context.Context, req *remoting.Command) error {
 	if req == nil {
 		return errors.New("netpoll: nil request")
@@ -155,7 +156,12 @@ func (c *Conn) InvokeOneway(ctx context.Context, req *remoting.Command) error {
 		return err
 	}
 	flag := (req.Flag | remoting.FlagOneway) &^ remoting.FlagResponse
-	return c.send(ctx, req, opaques.Add(1), flag, req.Serialize)
+	// Without a context deadline the request timeout bounds the wait for a full backlog.
+	var limit int64
+	if _, ok := ctx.Deadline(); !ok {
+		limit = monoNow() + int64(c.ep.reqTimeout)
+	}
+	return c.send(ctx, limit, req, opaques.Add(1), flag, req.Serialize)
 }
 
 // start registers a call for req and sends it. It returns the call (nil for an async call,
@@ -187,11 +193,17 @@ func (c *Conn) start(ctx context.Context, req *remoting.Command, cb func(*remoti
 		return nil, 0, c.Err()
 	}
 	c.ep.sweep.wake()
+	// A deadline that is not the context's (the request timeout) bounds the send too: a
+	// caller behind a full backlog must not wait for the write timeout.
+	var limit int64
+	if !ca.ctxDeadline {
+		limit = ca.deadline
+	}
 	if cb != nil {
 		ca = nil // the completer owns it from here
 	}
 	flag := req.Flag &^ (remoting.FlagResponse | remoting.FlagOneway)
-	if err := c.send(ctx, req, op, flag, req.Serialize); err != nil {
+	if err := c.send(ctx, limit, req, op, flag, req.Serialize); err != nil {
 		if x := c.pending.remove(op); x != nil {
 			c.release()
 			putCall(x)
@@ -282,8 +294,9 @@ func (c *Conn) unsentError(ctx context.Context, code, opaque int32, since int64,
 var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // send encodes cmd's header with the given opaque, flag and serialization, and writes it
-// and cmd.Body. cmd itself is not modified.
-func (c *Conn) send(ctx context.Context, cmd *remoting.Command, opaque, flag int32, ser remoting.SerializeType) error {
+// and cmd.Body, waiting for a full backlog while ctx allows and until limit (monoNow), if
+// not 0. cmd itself is not modified.
+func (c *Conn) send(ctx context.Context, limit int64, cmd *remoting.Command, opaque, flag int32, ser remoting.SerializeType) error {
 	hdr := *cmd
 	hdr.Opaque, hdr.Flag, hdr.Serialize, hdr.Body = opaque, flag, ser, nil
 	bp := frameBufs.Get().(*[]byte)
@@ -295,7 +308,7 @@ func (c *Conn) send(ctx context.Context, cmd *remoting.Command, opaque, flag int
 				cmd.Code, remoting.ErrFrameTooLarge, total+4, c.ep.maxFrame)
 		} else {
 			binary.BigEndian.PutUint32(b, uint32(total))
-			err = c.write(ctx, cmd.Code, opaque, b, cmd.Body)
+			err = c.write(ctx, limit, cmd.Code, opaque, b, cmd.Body)
 		}
 	}
 	if cap(b) <= 64<<10 {
@@ -306,13 +319,15 @@ func (c *Conn) send(ctx context.Context, cmd *remoting.Command, opaque, flag int
 }
 
 // write queues a frame (hdr then body) for the writer goroutine. An error means the
-// frame was not queued: the connection is closed, or ctx ended while the backlog was
-// full (a *TimeoutError with Unsent, or the context's error). A frame queued on a
-// connection that then fails is lost with it, and the requests waiting for its response
-// fail with the connection.
-func (c *Conn) write(ctx context.Context, code, opaque int32, hdr, body []byte) error {
+// frame was not queued: the connection is closed, or ctx ended or limit passed while the
+// backlog was full (a *TimeoutError with Unsent, or the context's error). A frame queued
+// on a connection that then fails is lost with it, and the requests waiting for its
+// response fail with the connection.
+func (c *Conn) write(ctx context.Context, limit int64, code, opaque int32, hdr, body []byte) error {
+	const why = "waiting for the connection's write backlog to drain (the peer is not reading)"
 	c.wmu.Lock()
 	var since int64
+	var expired <-chan time.Time // armed on the first wait only: the hot path has no timer
 	for c.kicked && len(c.out) >= maxBacklog && c.err.Load() == nil {
 		if c.drained == nil {
 			c.drained = make(chan struct{})
@@ -321,11 +336,19 @@ func (c *Conn) write(ctx context.Context, code, opaque int32, hdr, body []byte) 
 		c.wmu.Unlock()
 		if since == 0 {
 			since = monoNow()
+			if limit != 0 {
+				t := time.NewTimer(time.Duration(limit - since))
+				defer t.Stop()
+				expired = t.C
+			}
 		}
 		select {
 		case <-drained:
 		case <-ctx.Done():
-			return c.unsentError(ctx, code, opaque, since, "waiting for the connection's write backlog to drain (the peer is not reading)")
+			return c.unsentError(ctx, code, opaque, since, why)
+		case <-expired:
+			return &TimeoutError{Addr: c.addr, Code: code, Opaque: opaque,
+				Waited: time.Duration(monoNow() - since), Unsent: true, why: why}
 		}
 		c.wmu.Lock()
 	}
@@ -457,11 +480,11 @@ func (c *Conn) Respond(req, resp *remoting.Command) error {
 	if req.IsOneway() {
 		return nil
 	}
-	return c.send(context.Background(), resp, req.Opaque, resp.Flag|remoting.FlagResponse, req.Serialize)
+	return c.send(context.Background(), 0, resp, req.Opaque, resp.Flag|remoting.FlagResponse, req.Serialize)
 }
 
 func (c *Conn) respond(req, resp *remoting.Command) {
-	if err := c.send(context.Background(), resp, req.Opaque, resp.Flag|remoting.FlagResponse, req.Serialize); err != nil {
+	if err := c.send(context.Background(), 0, resp, req.Opaque, resp.Flag|remoting.FlagResponse, req.Serialize); err != nil {
 		c.ep.log.Debug("netpoll: response not sent", "remote", c.addr, "code", req.Code, "err", err)
 	}
 }

@@ -42,7 +42,8 @@ type TimeoutError struct {
 	Waited time.Duration // how long the request waited
 	// Unsent says the request was certainly never written: its context ended while it
 	// waited for a connection, an in-flight slot or the connection's write backlog (a
-	// peer not reading). Sending it again cannot duplicate it. False does not say it was
+	// peer not reading), or, without a context deadline, its request timeout passed while
+	// it waited for the backlog. Sending it again cannot duplicate it. False does not say it was
 	// sent: a call past its deadline fails without waiting for the write it queued.
 	Unsent bool
 	ctx    bool
