@@ -334,6 +334,32 @@ func TestInFlightBoundMakesCallersWait(t *testing.T) {
 	}
 }
 
+// A caller without a context deadline waits for an in-flight slot no longer than the
+// request timeout, even when the slots are held by long polls with far later deadlines.
+func TestCallerWaitingForASlotGivesUpAtTheRequestTimeout(t *testing.T) {
+	g := newGate()
+	defer close(g.open)
+	_, addr := startServer(t, ServerConfig{}, g)
+	cl := newClient(t, ClientConfig{MaxInFlightPerConn: 1, RequestTimeout: 100 * time.Millisecond})
+	long, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.InvokeAsync(long, addr, request(codeGate, "long poll", remoting.RocketMQ), func(*remoting.Command, error) {}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the long poll to arrive", 2*time.Second, func() bool { return g.count() == 1 })
+	err := returnsWithin(t, "Invoke waiting for a slot", func() error {
+		_, err := cl.Invoke(context.Background(), addr, request(codeGate, "waiting", remoting.RocketMQ))
+		return err
+	})
+	var te *TimeoutError
+	if !errors.As(err, &te) || !te.Unsent || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Invoke waiting for a slot: %v; want an unsent request's timeout", err)
+	}
+	if n := g.count(); n != 1 {
+		t.Errorf("server saw %d requests, want only the long poll", n)
+	}
+}
+
 func TestOnewayRequestGetsNoResponse(t *testing.T) {
 	got := make(chan *remoting.Command, 1)
 	s, addr := startServer(t, ServerConfig{}, nil)
@@ -505,7 +531,7 @@ func TestCallerBehindAFullBacklogGivesUpWithItsContext(t *testing.T) {
 			// give up with its context.
 			returns := func(what string, call func() error) error {
 				t.Helper()
-				return returnsWithin(t, what, call)
+				return returnsWithin(t, what+" behind a full backlog", call)
 			}
 			err = returns("Invoke with a deadline", func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -562,7 +588,7 @@ func fillBacklog(t *testing.T, c *Conn) *remoting.Command {
 }
 
 // returnsWithin runs call, failing the test if it has not returned after 20 seconds: far
-// beyond the deadlines the callers use, far short of the minute-long write timeout.
+// beyond the deadlines the callers use, far short of the minute-long waits they escape.
 func returnsWithin(t *testing.T, what string, call func() error) error {
 	t.Helper()
 	done := make(chan error, 1)
@@ -571,7 +597,7 @@ func returnsWithin(t *testing.T, what string, call func() error) error {
 	case err := <-done:
 		return err
 	case <-time.After(20 * time.Second):
-		t.Fatalf("%s behind a full backlog did not return by its deadline", what)
+		t.Fatalf("%s did not return by its deadline", what)
 		return nil
 	}
 }
@@ -589,7 +615,7 @@ func TestCallerBehindAFullBacklogGivesUpAtTheRequestTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			big := fillBacklog(t, c)
-			err = returnsWithin(t, "Invoke without a deadline", func() error {
+			err = returnsWithin(t, "Invoke without a deadline behind a full backlog", func() error {
 				_, err := c.Invoke(context.Background(), request(codeEcho, "small", remoting.RocketMQ))
 				return err
 			})
@@ -597,7 +623,7 @@ func TestCallerBehindAFullBacklogGivesUpAtTheRequestTimeout(t *testing.T) {
 				t.Fatalf("Invoke behind a full backlog: %v; want the request timeout", err)
 			}
 			got := make(chan error, 1)
-			err = returnsWithin(t, "InvokeAsync without a deadline", func() error {
+			err = returnsWithin(t, "InvokeAsync without a deadline behind a full backlog", func() error {
 				return c.InvokeAsync(context.Background(), request(codeEcho, "small", remoting.RocketMQ),
 					func(_ *remoting.Command, err error) { got <- err })
 			})
@@ -607,7 +633,7 @@ func TestCallerBehindAFullBacklogGivesUpAtTheRequestTimeout(t *testing.T) {
 			if !errors.Is(err, ErrTimeout) {
 				t.Fatalf("InvokeAsync behind a full backlog: %v; want the request timeout", err)
 			}
-			err = returnsWithin(t, "InvokeOneway without a deadline", func() error {
+			err = returnsWithin(t, "InvokeOneway without a deadline behind a full backlog", func() error {
 				return c.InvokeOneway(context.Background(), big)
 			})
 			var te *TimeoutError

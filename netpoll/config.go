@@ -18,7 +18,8 @@ type ClientConfig struct {
 	// then closed. Default 10s.
 	WriteTimeout time.Duration
 	// MaxInFlightPerConn bounds requests awaiting a response on one connection; further
-	// callers wait for a slot or for their context. Default 65535, Java's
+	// callers wait for a slot while their context allows (the request timeout when it has
+	// no deadline). Default 65535, Java's
 	// clientAsyncSemaphoreValue: a long poll holds its slot for up to its suspend time, and
 	// one connection carries every consumer group's pulls from its broker (and the
 	// sends), so a gateway of many groups and queues needs thousands.

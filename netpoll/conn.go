@@ -171,19 +171,28 @@ func (c *Conn) start(ctx context.Context, req *remoting.Command, cb func(*remoti
 	if req == nil {
 		return nil, 0, errors.New("netpoll: nil request")
 	}
-	if err := c.acquire(ctx, req.Code); err != nil {
+	// The caller's deadline wins, longer or shorter: a long poll asks for more than the
+	// default on purpose. RequestTimeout bounds only calls whose context has none, from
+	// the wait for a slot to the response.
+	now := monoNow()
+	deadline, ctxDeadline := now+int64(c.ep.reqTimeout), false
+	if dl, ok := ctx.Deadline(); ok {
+		deadline, ctxDeadline = now+int64(time.Until(dl)), true
+	}
+	// A deadline that is not the context's bounds the waits for a slot and for a full
+	// backlog too: without it a caller would wait for other requests' deadlines (long
+	// polls hold slots for 30 s) or for the write timeout.
+	var limit int64
+	if !ctxDeadline {
+		limit = deadline
+	}
+	if err := c.acquire(ctx, limit, req.Code); err != nil {
 		return nil, 0, err
 	}
 	ca := getCall()
 	op := opaques.Add(1)
-	now := monoNow()
 	ca.opaque, ca.code, ca.sent, ca.cb = op, req.Code, now, cb
-	// The caller's deadline wins, longer or shorter: a long poll asks for more than the
-	// default on purpose. RequestTimeout bounds only calls whose context has none.
-	ca.deadline = now + int64(c.ep.reqTimeout)
-	if dl, ok := ctx.Deadline(); ok {
-		ca.deadline, ca.ctxDeadline = now+int64(time.Until(dl)), true
-	}
+	ca.deadline, ca.ctxDeadline = deadline, ctxDeadline
 	if cb != nil && ctx.Done() != nil {
 		ca.ctx = ctx
 	}
@@ -193,12 +202,6 @@ func (c *Conn) start(ctx context.Context, req *remoting.Command, cb func(*remoti
 		return nil, 0, c.Err()
 	}
 	c.ep.sweep.wake()
-	// A deadline that is not the context's (the request timeout) bounds the send too: a
-	// caller behind a full backlog must not wait for the write timeout.
-	var limit int64
-	if !ca.ctxDeadline {
-		limit = ca.deadline
-	}
 	if cb != nil {
 		ca = nil // the completer owns it from here
 	}
@@ -214,10 +217,10 @@ func (c *Conn) start(ctx context.Context, req *remoting.Command, cb func(*remoti
 	return ca, op, nil
 }
 
-// acquire takes an in-flight slot, waiting for one while ctx allows. A context that has
-// already ended gets none: its request must not reach the broker (a caller told its send
-// failed may send it again).
-func (c *Conn) acquire(ctx context.Context, code int32) error {
+// acquire takes an in-flight slot, waiting for one while ctx allows and until limit
+// (monoNow), if not 0. A context that has already ended gets none: its request must not
+// reach the broker (a caller told its send failed may send it again).
+func (c *Conn) acquire(ctx context.Context, limit int64, code int32) error {
 	if e := c.err.Load(); e != nil {
 		return e
 	}
@@ -233,14 +236,23 @@ func (c *Conn) acquire(ctx context.Context, code int32) error {
 		return nil
 	default:
 	}
+	const why = "waiting for one of the connection's in-flight slots"
 	start := monoNow()
+	var expired <-chan time.Time // armed here only: the hot path has no timer
+	if limit != 0 {
+		t := time.NewTimer(time.Duration(limit - start))
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case c.slots <- struct{}{}:
 		return nil
 	case <-c.done:
 		return c.Err()
 	case <-ctx.Done():
-		return c.unsentError(ctx, code, 0, start, "waiting for one of the connection's in-flight slots")
+		return c.unsentError(ctx, code, 0, start, why)
+	case <-expired:
+		return &TimeoutError{Addr: c.addr, Code: code, Waited: time.Duration(monoNow() - start), Unsent: true, why: why}
 	}
 }
 
