@@ -231,8 +231,9 @@ func (cl *Client) Stats() Stats {
 	return Stats{Conns: cl.ep.connCount(), Pending: cl.ep.pendingCount()}
 }
 
-// Close refuses new requests (they fail with ErrClosed), waits for pending ones to
-// complete while ctx allows, then closes every connection, failing what is still pending
+// Close refuses new requests (they fail with ErrClosed), waits while ctx allows for
+// pending ones to complete and for queued ones (oneway requests too) to be written, then
+// closes every connection, failing what is still pending
 // with a *ConnError wrapping ErrClosed, and waits for every goroutine the client started.
 // It returns ctx.Err() if ctx ended first; everything is closed all the same.
 func (cl *Client) Close(ctx context.Context) error {

@@ -571,6 +571,8 @@ func TestCallerBehindAFullBacklogGivesUpWithItsContext(t *testing.T) {
 // a peer that does not read; it returns the 1 MiB oneway request it used.
 func fillBacklog(t *testing.T, c *Conn) *remoting.Command {
 	t.Helper()
+	// The backlog never drains: drop it, or the client's Close would wait for it.
+	t.Cleanup(func() { _ = c.Close() })
 	big := request(codeEcho, "big", remoting.RocketMQ)
 	big.Body = make([]byte, 1<<20)
 	full := func() bool {
@@ -730,4 +732,32 @@ func TestContextDeadlineBeyondRequestTimeoutIsHonoured(t *testing.T) {
 	if err := <-result; err != nil {
 		t.Fatalf("call: %v", err)
 	}
+}
+
+// A oneway request accepted before Close reaches the peer: Close sends what was queued
+// before it closes the connection (a consumer's last offsets, a transaction's end).
+func TestCloseSendsQueuedOnewayRequests(t *testing.T) {
+	var got atomic.Int32
+	s, addr := startServer(t, ServerConfig{}, nil)
+	s.Handle(remoting.UpdateConsumerOffset, func(context.Context, *Conn, *remoting.Command) *remoting.Command {
+		got.Add(1)
+		return nil
+	})
+	const n = 100
+	for i := range n {
+		cl, err := NewClient(ClientConfig{NetConn: i%2 == 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Conn(context.Background(), addr); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.InvokeOneway(context.Background(), addr, request(remoting.UpdateConsumerOffset, "last", remoting.RocketMQ)); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every oneway request to arrive", 5*time.Second, func() bool { return got.Load() == n })
 }

@@ -125,7 +125,27 @@ func (e *endpoint) snapshot(out []*Conn) []*Conn {
 	return out
 }
 
-func (e *endpoint) anyPending() bool { return e.pendingCount() > 0 }
+// settled reports that no call is pending and no open connection has frames queued or
+// being written: a oneway request returns once queued, and must not be lost by a Close
+// that follows it.
+func (e *endpoint) settled() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for c := range e.conns {
+		if c.pending.len() > 0 {
+			return false
+		}
+		if c.err.Load() == nil {
+			c.wmu.Lock()
+			writing := c.kicked
+			c.wmu.Unlock()
+			if writing {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // busy reports pending calls or a flush under way: what the sweeper watches.
 func (e *endpoint) busy() bool {
@@ -162,11 +182,12 @@ func (e *endpoint) connCount() int {
 	return n
 }
 
-// drain waits until nothing is pending or ctx ends. Closing is rare, so it polls.
+// drain waits until nothing is pending or waiting to be written, or ctx ends. Closing is
+// rare, so it polls.
 func (e *endpoint) drain(ctx context.Context) error {
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
-	for e.anyPending() {
+	for !e.settled() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
