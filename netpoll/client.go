@@ -233,8 +233,8 @@ func (cl *Client) Stats() Stats {
 
 // Close refuses new requests (they fail with ErrClosed), waits while ctx allows for
 // pending ones to complete and for queued ones (oneway requests too) to be written, then
-// closes every connection, failing what is still pending
-// with a *ConnError wrapping ErrClosed, and waits for every goroutine the client started.
+// closes every connection, failing what is still pending with a *ConnError wrapping
+// ErrClosed, and waits for every goroutine the client started.
 // It returns ctx.Err() if ctx ended first; everything is closed all the same.
 func (cl *Client) Close(ctx context.Context) error {
 	cl.mu.Lock()

@@ -19,10 +19,10 @@ type ClientConfig struct {
 	WriteTimeout time.Duration
 	// MaxInFlightPerConn bounds requests awaiting a response on one connection; further
 	// callers wait for a slot while their context allows (the request timeout when it has
-	// no deadline). Default 65535, Java's
-	// clientAsyncSemaphoreValue: a long poll holds its slot for up to its suspend time, and
-	// one connection carries every consumer group's pulls from its broker (and the
-	// sends), so a gateway of many groups and queues needs thousands.
+	// no deadline). Default 65535, Java's clientAsyncSemaphoreValue: a long poll holds
+	// its slot for up to its suspend time, and one connection carries every consumer
+	// group's pulls from its broker (and the sends), so a gateway of many groups and
+	// queues needs thousands.
 	MaxInFlightPerConn int
 	MaxFrameLength     int // largest frame accepted; default remoting.DefaultMaxFrameLength
 	// HandlerWorkers bounds the goroutines running handlers of peer-initiated requests;

@@ -43,8 +43,9 @@ type TimeoutError struct {
 	// Unsent says the request was certainly never written: its context ended while it
 	// waited for a connection, an in-flight slot or the connection's write backlog (a
 	// peer not reading), or, without a context deadline, its request timeout passed while
-	// it waited for a slot or the backlog. Sending it again cannot duplicate it. False does not say it was
-	// sent: a call past its deadline fails without waiting for the write it queued.
+	// it waited for a slot or the backlog. Sending it again cannot duplicate it. False
+	// does not say it was sent: a call past its deadline fails without waiting for the
+	// write it queued.
 	Unsent bool
 	ctx    bool
 	why    string // what an unsent request waited for
