@@ -153,6 +153,13 @@ func (r *registry) upload(ctx context.Context, name string, req uploadRequest) (
 	case slot == 0:
 		return view, false, opError(http.StatusBadRequest, codeBadRequest, "slot is required for a new plugin: allocate, send, consume or rpc")
 	}
+	// A [[plugin]] of that name not running (deleted here) still names its slot: the next
+	// start would refuse a stored plugin of another.
+	if fc, i := r.fileConfig(name); cur == nil && fc != nil && fc.Slot != slot.String() {
+		return view, false, opError(http.StatusConflict, codeConflict,
+			"%s is in the %s slot: remove it from the file before uploading one for the %v slot under that name",
+			where(fc.pos, "[[plugin]]", i, name), fc.Slot, slot)
+	}
 	var base pluginSettings
 	if cur != nil {
 		base = cur.settings

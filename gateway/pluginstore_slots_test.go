@@ -1,0 +1,47 @@
+package gateway
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mqgate/mqgate/internal/devcluster"
+	"github.com/mqgate/mqgate/internal/plugintest"
+	"github.com/mqgate/mqgate/sdk/abi"
+)
+
+// A [[plugin]] of the file deleted through the admin API still names its slot: the next
+// start checks the store's plugin of that name against it. An upload under that name for
+// another slot is refused as the start would refuse it, not stored for a restart to fail
+// on.
+func TestUploadInAnotherSlotThanTheFilesDeletedPlugin(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	file := filepath.Join(t.TempDir(), "enricher.wasm")
+	if err := os.WriteFile(file, plugintest.Build(t, "plugins/enricher"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Plugin = []PluginConfig{{Name: "enrich", File: file, Slot: "send", Config: map[string]any{"properties": map[string]any{"x-version": "file"}}}}
+	g, stop := runGateway(t, cfg)
+	if r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/plugins/enrich", token: tokWriter}); r.status != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	r := upload(t, g, "enrich", "slot=rpc", rawModule{version: abi.Version, kind: abi.KindRPC}.bytes())
+	if r.status != http.StatusConflict || r.str("code") != codeConflict {
+		t.Errorf("upload for the rpc slot under the name of the file's send plugin: %d %s, want 409", r.status, r.raw)
+	}
+	stop()
+
+	g2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g2.Start(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatalf("restart on the same file and store: %v", err)
+	}
+	if err := g2.Shutdown(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
