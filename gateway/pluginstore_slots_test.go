@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +44,31 @@ func TestUploadInAnotherSlotThanTheFilesDeletedPlugin(t *testing.T) {
 	}
 	if err := g2.Shutdown(ctxFor(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A reload adding a [[plugin]] of the name of an uploaded plugin in another slot fails
+// for it, naming the conflict the next start would refuse the gateway for, rather than
+// reporting it recorded.
+func TestReloadOfAFilePluginInAnotherSlotThanTheStores(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())
+	g := startGateway(t, cfg)
+	if r := upload(t, g, "enrich", enricherQuery("up", "slot", "send"), plugintest.Build(t, "plugins/enricher")); r.status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
+	file := filepath.Join(t.TempDir(), "rpc.wasm")
+	if err := os.WriteFile(file, rawModule{version: abi.Version, kind: abi.KindRPC}.bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := cfg
+	next.Plugin = []PluginConfig{{Name: "enrich", File: file, Slot: "rpc"}}
+	rep, err := g.Reload(ctxFor(t, 30*time.Second), next)
+	if err == nil || len(rep.Failed) != 1 || rep.Failed[0].Key != `plugin "enrich"` || len(rep.Applied) != 0 ||
+		!strings.Contains(err.Error(), "holds it as a send plugin") {
+		t.Fatalf("reload: %+v, %v; want plugin \"enrich\" failed: the store holds it as a send plugin", rep, err)
+	}
+	if l := listPlugins(t, g); len(l) != 1 || l[0].Slot != "send" || l[0].File != "" {
+		t.Fatalf("after the reload: %+v", l)
 	}
 }

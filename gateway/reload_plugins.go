@@ -74,6 +74,10 @@ func (r *registry) reloadOne(ctx context.Context, pc, prev PluginConfig, had boo
 		if had && samePlugin(prev, pc) {
 			return "", nil
 		}
+		if pc.Slot != e.slot.String() { // the next start would refuse it: say so now
+			return changeName(had, e), fmt.Errorf("slot %s, but the plugin store (%s) holds it as a %v plugin: delete it there (DELETE /v1/plugins/%s) or rename one",
+				pc.Slot, r.store.dir, e.slot, pc.Name)
+		}
 		return fmt.Sprintf("recorded; its uploaded version %d keeps running (see DELETE /v1/plugins/%s)", e.version, pc.Name), nil
 	}
 	wasm, err := os.ReadFile(pc.File)
