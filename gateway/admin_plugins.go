@@ -23,7 +23,7 @@ import (
 //	POST   /v1/plugins/{name}/activate plugins:write  {"version": 3} or {"version": "<sha256 or a prefix>"} -> plugin
 //	POST   /v1/plugins/{name}/rollback plugins:write  the previous version -> plugin
 //	POST   /v1/plugins/{name}/resume   plugins:write  lift the quarantine -> plugin
-//	DELETE /v1/plugins/{name}          plugins:write  the plugin as it was
+//	DELETE /v1/plugins/{name}          plugins:write  the plugin as it was (409 while a consumer names it)
 //
 // An upload's body is the module (any content type but multipart), its metadata in the
 // query: slot (required for a new name), policy, memory_limit, deadline, instances,

@@ -180,6 +180,24 @@ func (g *Gateway) pluginChanged(name string, slot host.Kind) {
 	}
 }
 
+// consumersNaming returns the groups of the consumers (running or starting) whose
+// allocation strategy or consume hooks name the plugin name, sorted. A built-in
+// strategy's name does not count: without the plugin, the built-in one answers.
+func (g *Gateway) consumersNaming(name string) []string {
+	t := &g.consumers
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	strategy := !slices.Contains(builtinStrategies, name)
+	var groups []string
+	for group, c := range t.byGroup {
+		if strategy && c.cfg.Allocate == name || c.cfg.ConsumeHooks != nil && slices.Contains(*c.cfg.ConsumeHooks, name) {
+			groups = append(groups, group)
+		}
+	}
+	slices.Sort(groups)
+	return groups
+}
+
 // AddConsumer validates c, starts it and registers it. It fails with ErrConsumerExists
 // when the gateway consumes the group already, ErrNotRunning before Start or once
 // Shutdown began, and a *ConsumerConfigError for a setting that cannot work (naming its

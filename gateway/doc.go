@@ -79,7 +79,8 @@
 //	POST   /v1/plugins/{name}/activate  plugins:write  {"version": 3} or {"version": "<sha256 or a prefix>"}
 //	POST   /v1/plugins/{name}/rollback  plugins:write  the previous version becomes active (a second rollback undoes it)
 //	POST   /v1/plugins/{name}/resume    plugins:write  lift the quarantine
-//	DELETE /v1/plugins/{name}           plugins:write  out of its slot and the store (built-in behaviour applies)
+//	DELETE /v1/plugins/{name}           plugins:write  out of its slot and the store (built-in behaviour applies);
+//	                                                   409 while a consumer names it (allocate, consume_hooks)
 //	GET    /v1/status                   status:read    listeners, the client instance (id, state, brokers and versions,
 //	                                                   routes, groups), consumers with their queues and running info, plugins
 //
@@ -121,8 +122,8 @@
 // leaves the previous manifest in force. Errors answer {"error", "code"} as the produce
 // API does: codes invalid_module, missing_export, forbidden_import, abi_version,
 // unknown_kind, wrong_kind, init_failed, trial_failed, too_large, not_found, conflict
-// (409: the name is in another slot, or there is no previous version), unauthorized,
-// forbidden.
+// (409: the name is in another slot, there is no previous version, or a consumer names
+// the plugin a DELETE would remove), unauthorized, forbidden.
 //
 // A DELETE of a plugin that comes from gateway.toml removes it until the next start;
 // remove it from the file too.

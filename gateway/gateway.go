@@ -85,6 +85,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.log.Debug("gateway: the admin API is off: no [[admin.token]]")
 	}
 	g.initConsumers()
+	g.plugins.namedBy = g.consumersNaming
 	g.routeConsumers()
 	g.routeAdminOps() // admin_topics.go
 	return g, nil

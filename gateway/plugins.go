@@ -44,6 +44,9 @@ type registry struct {
 	watchers []func(name string, slot host.Kind)
 	obs      *host.Observer // plugin call telemetry; nil: off (set by Gateway.Start before start)
 	pending  []change       // changes not yet announced
+	// namedBy returns the consumers naming a plugin (allocate, consume_hooks), which a
+	// delete must not pull from under them; nil: none (set by New).
+	namedBy func(name string) []string
 }
 
 // plugEntry is one running plugin: its host.Plugin, the adapter of its slot, and where it

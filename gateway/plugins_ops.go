@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mqgate/mqgate/host"
@@ -323,6 +324,15 @@ func (r *registry) remove(ctx context.Context, name string) (pluginJSON, error) 
 	sp := r.store.man.Plugins[name]
 	if e == nil && sp == nil {
 		return pluginJSON{}, opError(http.StatusNotFound, codeNotFound, "no plugin %q", name)
+	}
+	// Without it such a consumer would run the fallback (another allocation than its
+	// group's, messages its hook filtered delivered), and a [[consumer]] naming it would
+	// refuse the next start.
+	if r.namedBy != nil {
+		if groups := r.namedBy(name); len(groups) > 0 {
+			return pluginJSON{}, opError(http.StatusConflict, codeConflict,
+				"plugin %q is named by the consumers %s (allocate or consume_hooks): remove or change them first", name, strings.Join(groups, ", "))
+		}
 	}
 	var view pluginJSON
 	if e != nil {
