@@ -207,7 +207,7 @@ func (r *registry) upload(ctx context.Context, name string, req uploadRequest) (
 	before := sp.Next
 	n := sp.addVersion(storedVersion{SHA256: sha, Size: len(req.wasm), UploadedAt: time.Now().UTC(), Source: "upload", Settings: st})
 	created = sp.Next != before
-	if err := r.store.commit(m); err != nil {
+	if err := r.commit(m); err != nil {
 		_ = e.plugin.Close(ctx)
 		return view, false, storeFailed(name, err)
 	}
@@ -217,6 +217,23 @@ func (r *registry) upload(ctx context.Context, name string, req uploadRequest) (
 	r.log.Info("gateway: plugin uploaded", "plugin", name, "slot", slot, "version", n, "sha256", sha, "bytes", len(req.wasm), "new", created)
 	r.changed(name, slot)
 	return r.viewLocked(e), created, nil
+}
+
+// commit writes m as the store's manifest, then removes the modules it no longer names
+// (a version dropped, a plugin deleted): the change is made even when that fails, and
+// the next start tries again.
+func (r *registry) commit(m manifest) error {
+	if err := r.store.commit(m); err != nil {
+		return err
+	}
+	removed, err := r.store.removeUnusedModules()
+	for _, f := range removed {
+		r.log.Debug("gateway: plugin store: removed a module no version names", "file", f)
+	}
+	if err != nil {
+		r.log.Warn("gateway: plugin store: removing the modules no version names (the next start tries again)", "err", err)
+	}
+	return nil
 }
 
 func storeFailed(name string, err error) error {
@@ -272,7 +289,7 @@ func (r *registry) activateLocked(ctx context.Context, name string, sp *storedPl
 	}
 	m := r.store.man.clone()
 	m.Plugins[name].activate(n)
-	if err := r.store.commit(m); err != nil {
+	if err := r.commit(m); err != nil {
 		_ = e.plugin.Close(ctx)
 		return pluginJSON{}, storeFailed(name, err)
 	}
@@ -341,7 +358,7 @@ func (r *registry) remove(ctx context.Context, name string) (pluginJSON, error) 
 	if sp != nil {
 		m := r.store.man.clone()
 		delete(m.Plugins, name)
-		if err := r.store.commit(m); err != nil {
+		if err := r.commit(m); err != nil {
 			return pluginJSON{}, storeFailed(name, err)
 		}
 	}

@@ -29,7 +29,8 @@ import (
 // the directory fsynced: a reader (the next start) sees the old file or the new one,
 // whole. A change stores its module first and the manifest second, so a crash between
 // the two leaves the previous manifest in force and an unreferenced module, which the
-// next start removes with any temporary file.
+// next start removes with any temporary file. The modules a change leaves unreferenced
+// (a version dropped, a plugin deleted) are removed once its manifest is written.
 type pluginStore struct {
 	dir  string
 	lock *os.File
@@ -46,7 +47,7 @@ type pluginStore struct {
 const manifestFormat = 1
 
 // maxVersions is how many versions of a plugin the store keeps: the oldest beyond it,
-// unless active or previous, are dropped (their modules removed at the next start).
+// unless active or previous, are dropped (their modules removed after the manifest).
 const maxVersions = 10
 
 const (
@@ -271,14 +272,20 @@ func (p *storedPlugin) version(n int) *storedVersion {
 	return nil
 }
 
-// collectGarbage removes temporary files and the modules no version names.
-func (s *pluginStore) collectGarbage() ([]string, error) {
+// modules returns the file names of the modules the manifest's versions name.
+func (m manifest) modules() map[string]bool {
 	keep := map[string]bool{}
-	for _, p := range s.man.Plugins {
+	for _, p := range m.Plugins {
 		for _, v := range p.Versions {
 			keep[v.SHA256+".wasm"] = true
 		}
 	}
+	return keep
+}
+
+// collectGarbage removes temporary files and the modules no version names.
+func (s *pluginStore) collectGarbage() ([]string, error) {
+	keep := s.man.modules()
 	var removed []string
 	for _, d := range []string{s.dir, filepath.Join(s.dir, modulesDir)} {
 		entries, err := os.ReadDir(d)
@@ -305,6 +312,31 @@ func (s *pluginStore) collectGarbage() ([]string, error) {
 		}
 	}
 	return removed, nil
+}
+
+// removeUnusedModules removes the modules no version of the manifest names, after a
+// change committed. (Only changes write modules, one at a time: none is being written.)
+func (s *pluginStore) removeUnusedModules() ([]string, error) {
+	keep := s.man.modules()
+	dir := filepath.Join(s.dir, modulesDir)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("plugin store: %w", err)
+	}
+	var removed []string
+	for _, e := range entries {
+		if name := e.Name(); strings.HasSuffix(name, ".wasm") && !keep[name] && !e.IsDir() {
+			path := filepath.Join(dir, name)
+			if err := os.Remove(path); err != nil {
+				return removed, fmt.Errorf("plugin store: %w", err)
+			}
+			removed = append(removed, path)
+		}
+	}
+	if len(removed) > 0 {
+		return removed, syncDir(dir)
+	}
+	return nil, nil
 }
 
 // putModule stores wasm under its digest, unless it is there already, and returns the

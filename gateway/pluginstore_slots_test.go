@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +71,50 @@ func TestReloadOfAFilePluginInAnotherSlotThanTheStores(t *testing.T) {
 	}
 	if l := listPlugins(t, g); len(l) != 1 || l[0].Slot != "send" || l[0].File != "" {
 		t.Fatalf("after the reload: %+v", l)
+	}
+}
+
+// The store keeps the modules of the versions it lists, not those of versions dropped
+// beyond maxVersions or of a deleted plugin: a gateway that takes an upload a day for a
+// year does not fill its disk until the next restart.
+func TestStoreRemovesTheModulesOfDroppedVersions(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	dir := t.TempDir()
+	g := startGateway(t, adminConfig(dc.NameServerAddr(), dir))
+	modules := func() []string {
+		entries, err := os.ReadDir(filepath.Join(dir, modulesDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	base := rawModule{version: abi.Version, kind: abi.KindSend}.bytes()
+	var v pluginJSON
+	for i := range maxVersions + 3 {
+		// Each its own module: a custom section (id 0, size 2, a name of 1 byte) apart.
+		wasm := append(slices.Clone(base), 0, 2, 1, byte('a'+i))
+		r := upload(t, g, "hook", "slot=send", wasm)
+		if r.status != http.StatusCreated {
+			t.Fatalf("upload %d: %d %s", i, r.status, r.raw)
+		}
+		v = pluginView(t, r)
+	}
+	var want []string
+	for _, sv := range v.Versions {
+		want = append(want, sv.SHA256+".wasm")
+	}
+	slices.Sort(want)
+	if got := modules(); len(v.Versions) != maxVersions || !slices.Equal(got, want) {
+		t.Errorf("after %d uploads the store holds %d modules for the %d versions listed", maxVersions+3, len(got), len(v.Versions))
+	}
+	if r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/plugins/hook", token: tokWriter}); r.status != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.status, r.raw)
+	}
+	if got := modules(); len(got) != 0 {
+		t.Errorf("after the delete the store holds %d modules", len(got))
 	}
 }
