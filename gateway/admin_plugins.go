@@ -259,6 +259,9 @@ func (a *admin) deletePlugin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
+// minDigestPrefix is the fewest hex digits of a SHA-256 an activation may give.
+const minDigestPrefix = 8
+
 // resolveVersion reads an activation's "version": a number, or the SHA-256 (or a prefix
 // of at least 8 hex digits) of a stored version's module, the newest of that module.
 func (r *registry) resolveVersion(name string, raw json.RawMessage) (int, error) {
@@ -274,11 +277,12 @@ func (r *registry) resolveVersion(name string, raw json.RawMessage) (int, error)
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return 0, badRequest("version: want a number or a SHA-256, got %s", raw)
 	}
-	if v, err := strconv.Atoi(s); err == nil {
+	// Digits as long as a digest prefix are one: a digest may start with decimal digits.
+	if v, err := strconv.Atoi(s); err == nil && len(s) < minDigestPrefix {
 		return v, nil
 	}
 	s = strings.ToLower(strings.TrimPrefix(s, "sha256:"))
-	if len(s) < 8 || strings.Trim(s, "0123456789abcdef") != "" {
+	if len(s) < minDigestPrefix || strings.Trim(s, "0123456789abcdef") != "" {
 		return 0, badRequest("version %q: want a number, or a SHA-256 or a prefix of at least 8 hex digits", s)
 	}
 	r.mu.Lock()

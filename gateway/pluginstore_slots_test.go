@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,5 +118,41 @@ func TestStoreRemovesTheModulesOfDroppedVersions(t *testing.T) {
 	}
 	if got := modules(); len(got) != 0 {
 		t.Errorf("after the delete the store holds %d modules", len(got))
+	}
+}
+
+// An activation by digest takes the prefix of a SHA-256 even when its first hex digits
+// happen to be decimal ones (one module in 40 for 8 digits): it is not a version number.
+func TestActivateByADigestPrefixOfDecimalDigits(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	g := startGateway(t, adminConfig(dc.NameServerAddr(), t.TempDir()))
+	base := rawModule{version: abi.Version, kind: abi.KindSend}.bytes()
+	variant := func(i int) []byte { return append(slices.Clone(base), 0, 3, 1, 'v', byte(i)) } // a custom section
+	var wasm []byte
+	var prefix string
+	for i := 0; i < 256 && wasm == nil; i++ {
+		sum := sha256.Sum256(variant(i))
+		if h := hex.EncodeToString(sum[:])[:8]; strings.Trim(h, "0123456789") == "" {
+			wasm, prefix = variant(i), h
+		}
+	}
+	if wasm == nil {
+		t.Fatal("no module whose digest starts with 8 decimal digits")
+	}
+	if r := upload(t, g, "hook", "slot=send", wasm); r.status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
+	other := append(slices.Clone(base), 0, 2, 1, 'o')
+	if r := upload(t, g, "hook", "", other); r.status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
+	r := callAdmin(t, g, adminCall{method: "POST", path: "/v1/plugins/hook/activate", token: tokWriter, body: []byte(`{"version": "` + prefix + `"}`)})
+	if v := pluginView(t, r); r.status != http.StatusOK || v.Active.Version != 1 {
+		t.Fatalf("activate %q, the digest prefix of version 1: %d %s", prefix, r.status, r.raw)
+	}
+	// A short string of digits is still a version number.
+	r = callAdmin(t, g, adminCall{method: "POST", path: "/v1/plugins/hook/activate", token: tokWriter, body: []byte(`{"version": "2"}`)})
+	if v := pluginView(t, r); r.status != http.StatusOK || v.Active.Version != 2 {
+		t.Fatalf(`activate "2": %d %s`, r.status, r.raw)
 	}
 }
