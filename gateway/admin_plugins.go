@@ -19,7 +19,8 @@ import (
 //
 //	GET    /v1/plugins                 plugins:read   {"plugins": [plugin...]}
 //	GET    /v1/plugins/{name}          plugins:read   plugin
-//	PUT    /v1/plugins/{name}          plugins:write  upload: 201 plugin (200 when that module and settings were stored already)
+//	PUT    /v1/plugins/{name}          plugins:write  upload: 201 plugin (200 when that module and settings were stored already;
+//	                                                  nothing reloaded when they are the active version's)
 //	POST   /v1/plugins/{name}/activate plugins:write  {"version": 3} or {"version": "<sha256 or a prefix>"} -> plugin
 //	POST   /v1/plugins/{name}/rollback plugins:write  the previous version -> plugin
 //	POST   /v1/plugins/{name}/resume   plugins:write  lift the quarantine -> plugin

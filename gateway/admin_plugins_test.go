@@ -649,3 +649,40 @@ func TestUploadWhoseClientLeavesStillDrainsTheOldVersion(t *testing.T) {
 		t.Errorf("upload: %d", code)
 	}
 }
+
+// TestUploadOfTheActiveModuleChangesNothing: a deploy pipeline uploading again the module
+// and settings running already gets 200 and changes nothing: no instance reloaded (its
+// call counts kept), no change announced (consumers of a strategy would rebalance).
+func TestUploadOfTheActiveModuleChangesNothing(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	g := startGateway(t, adminConfig(dc.NameServerAddr(), t.TempDir()))
+	var changes atomic.Int64
+	g.plugins.onChange(func(string, host.Kind) { changes.Add(1) })
+	enricher := plugintest.Build(t, "plugins/enricher")
+	if r := upload(t, g, "enrich", enricherQuery("1", "slot", "send"), enricher); r.status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
+	if v := produceVersion(t, g, dc.BrokerAddr()); v != "1" {
+		t.Fatalf("x-version %q", v)
+	}
+	get := func() pluginJSON {
+		return pluginView(t, callAdmin(t, g, adminCall{method: "GET", path: "/v1/plugins/enrich", token: tokReader}))
+	}
+	before, announced := get(), changes.Load()
+	r := upload(t, g, "enrich", enricherQuery("1"), enricher)
+	after := pluginView(t, r)
+	if r.status != http.StatusOK || after.Active.Version != 1 || len(after.Versions) != 1 {
+		t.Fatalf("the same upload again: %d %s", r.status, r.raw)
+	}
+	if got := get(); got.Status.Calls != before.Status.Calls || before.Status.Calls == 0 {
+		t.Errorf("calls %d after the same upload, %d before: the plugin was loaded again", got.Status.Calls, before.Status.Calls)
+	}
+	if n := changes.Load(); n != announced {
+		t.Errorf("%d changes announced for an upload that changed nothing", n-announced)
+	}
+	// Other settings with the same module are a change.
+	if r := upload(t, g, "enrich", enricherQuery("1", "deadline", "20ms"), enricher); r.status != http.StatusCreated ||
+		pluginView(t, r).Active.Version != 2 {
+		t.Fatalf("new settings: %d %s", r.status, r.raw)
+	}
+}

@@ -178,6 +178,14 @@ func (r *registry) upload(ctx context.Context, name string, req uploadRequest) (
 		return view, false, opError(http.StatusBadRequest, codeInvalidModule, "not a WebAssembly module: it does not start with \\0asm and version 1")
 	}
 
+	// The module and settings running already (a deploy pipeline uploading what did not
+	// change): nothing to do. Loading them again would reset the counts, lift a
+	// quarantine (Resume is for that) and rebalance the consumers of a strategy.
+	if cur != nil && !cur.fromFile() && cur.settings == st {
+		if v := r.store.man.Plugins[name].version(cur.version); v != nil && v.SHA256 == moduleDigest(req.wasm) {
+			return r.viewLocked(cur), false, nil
+		}
+	}
 	e, err := r.load(ctx, name, slot, st, req.wasm)
 	if err != nil {
 		return view, false, refusal(name, err)

@@ -339,11 +339,16 @@ func (s *pluginStore) removeUnusedModules() ([]string, error) {
 	return nil, nil
 }
 
+// moduleDigest is the hex SHA-256 a module is stored under.
+func moduleDigest(wasm []byte) string {
+	sum := sha256.Sum256(wasm)
+	return hex.EncodeToString(sum[:])
+}
+
 // putModule stores wasm under its digest, unless it is there already, and returns the
 // digest.
 func (s *pluginStore) putModule(wasm []byte) (string, error) {
-	sum := sha256.Sum256(wasm)
-	sha := hex.EncodeToString(sum[:])
+	sha := moduleDigest(wasm)
 	path := s.modulePath(sha)
 	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(wasm)) {
 		return sha, nil // content-addressed: the same bytes
