@@ -16,7 +16,8 @@ import (
 //	                                               201 status, 409 when it exists, 400
 //	                                               naming the key that cannot work
 //	DELETE /v1/consumers/{group}  consumers:write  stops it (offsets persisted); 200 its
-//	                                               last status, 404 when absent
+//	                                               last status, 404 when absent, 409
+//	                                               while it starts or stops
 //
 // Consumers added here are kept in the plugin store (consumerstore.go) and run again after
 // a restart, until removed here; the file's [[consumer]] of the same group wins. Without a
@@ -114,6 +115,9 @@ func (g *Gateway) deleteConsumer(w http.ResponseWriter, r *http.Request) {
 	switch err := g.RemoveConsumer(r.Context(), group); {
 	case errors.Is(err, ErrNoConsumer):
 		a.fail(w, r, noConsumer(group))
+		return
+	case errors.Is(err, ErrConsumerBusy):
+		a.fail(w, r, opError(http.StatusConflict, codeConflict, "%v: try again once it has", err))
 		return
 	case err != nil:
 		a.fail(w, r, err)

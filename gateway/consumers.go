@@ -27,6 +27,9 @@ var (
 	ErrNoConsumer = errors.New("gateway: no consumer of that group")
 	// ErrConsumerExists is a group the gateway consumes already.
 	ErrConsumerExists = errors.New("gateway: a consumer of that group exists")
+	// ErrConsumerBusy is a group whose consumer is starting or stopping: try again once
+	// it has.
+	ErrConsumerBusy = errors.New("gateway: the consumer of that group is starting or stopping")
 	// ErrNotRunning is a consumer change before Start or after Shutdown began.
 	ErrNotRunning = errors.New("gateway: not running")
 )
@@ -360,7 +363,8 @@ func (g *Gateway) strategy(cc *ConsumerConfig) instance.AllocateStrategy {
 // RemoveConsumer stops the consumer of group (its offsets persisted, the group leaving
 // the brokers, whose other consumers rebalance) and forgets it. Messages leased and not
 // acknowledged are delivered again, to this group's consumers. It fails with
-// ErrNoConsumer when the gateway does not consume the group.
+// ErrNoConsumer when the gateway does not consume the group, ErrConsumerBusy while its
+// consumer starts or stops.
 func (g *Gateway) RemoveConsumer(ctx context.Context, group string) error {
 	t := &g.consumers
 	t.mu.Lock()
@@ -368,7 +372,7 @@ func (g *Gateway) RemoveConsumer(ctx context.Context, group string) error {
 	if c == nil || c.state != "running" {
 		t.mu.Unlock()
 		if c != nil {
-			return fmt.Errorf("gateway: consumer %s is %s", group, c.state)
+			return fmt.Errorf("%w: %s is %s", ErrConsumerBusy, group, c.state)
 		}
 		return fmt.Errorf("%w: %s", ErrNoConsumer, group)
 	}

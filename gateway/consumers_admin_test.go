@@ -211,3 +211,24 @@ func TestAdminConsumerNotKeptIsNotAdded(t *testing.T) {
 		t.Fatalf("PUT after: %d %s", r.status, r.raw)
 	}
 }
+
+// TestDeleteOfAConsumerStartingIs409: a consumer still starting (or stopping) cannot be
+// removed yet: 409, to try again, not a 500.
+func TestDeleteOfAConsumerStartingIs409(t *testing.T) {
+	dc := consumeCluster(t)
+	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+	g := startGateway(t, cfg)
+	t.Cleanup(func() { // let the gateway's shutdown forget it
+		g.consumers.mu.Lock()
+		delete(g.consumers.byGroup, "starting_g")
+		g.consumers.mu.Unlock()
+	})
+	g.consumers.mu.Lock()
+	g.consumers.byGroup["starting_g"] = &gwConsumer{cfg: ConsumerConfig{Group: "starting_g"}, state: "starting"}
+	g.consumers.mu.Unlock()
+	r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/consumers/starting_g", token: tokConsumers})
+	if r.status != http.StatusConflict || r.str("code") != codeConflict || !strings.Contains(r.str("error"), "starting") {
+		t.Errorf("DELETE of a consumer starting: %d %s", r.status, r.raw)
+	}
+}
