@@ -84,6 +84,12 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	}
 
 	if err := g.Start(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// A signal asked for a stop while starting, and Start undid what it had
+			// started: that is a clean stop, not a failed start.
+			log.Info("gateway: stopped during start-up")
+			return exitOK
+		}
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		var pe *gateway.PluginError
 		var ce *gateway.ConsumerConfigError
