@@ -72,6 +72,12 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		cfg.Dev.Enabled = true
 	}
 	applyLogFlags(&cfg.Log, opts)
+	// Validated before the logger is made of [log] (New validates again, changing
+	// nothing), so that a bad [log] setting is named by its file and line as any other.
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		return exitUsage
+	}
 	if log, err = gateway.NewReloadableLogger(cfg.Log, stderr); err != nil {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
 		return exitUsage
