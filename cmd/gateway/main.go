@@ -42,8 +42,10 @@ type options struct {
 }
 
 // run parses args, runs the gateway until ctx ends and returns the exit status. stop
-// releases the signals once the first has arrived, so that a second one kills the process.
+// releases the signals once the first has arrived, so that a second one kills the process,
+// whether it starts, serves or stops.
 func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writer) int {
+	context.AfterFunc(ctx, stop)
 	opts, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -116,7 +118,6 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	fmt.Fprintln(stdout, line)
 
 	serveUntilDone(ctx, hup, g, opts, log) // SIGHUP reloads the file (reload.go)
-	stop()
 	log.Info("gateway: shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.Config().HTTP.ShutdownTimeout)
 	defer cancel()
