@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/mqgate/mqgate/gateway"
@@ -51,7 +52,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		printError(stderr, err)
 		return exitUsage
 	}
 	log := newLogger(opts, stderr)
@@ -67,7 +68,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		log.Info("gateway: no "+defaultConfig+" here; using the defaults", "dev", opts.dev)
 		cfg = gateway.Config{}
 	case err != nil:
-		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		printError(stderr, err)
 		return exitUsage
 	}
 	if opts.dev {
@@ -77,17 +78,17 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	// Validated before the logger is made of [log] (New validates again, changing
 	// nothing), so that a bad [log] setting is named by its file and line as any other.
 	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		printError(stderr, err)
 		return exitUsage
 	}
 	if log, err = gateway.NewReloadableLogger(cfg.Log, stderr); err != nil {
-		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		printError(stderr, err)
 		return exitUsage
 	}
 	cfg.Logger = log
 	g, err := gateway.New(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		printError(stderr, err)
 		return exitUsage
 	}
 
@@ -98,7 +99,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 			log.Info("gateway: stopped during start-up")
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		printError(stderr, err)
 		var pe *gateway.PluginError
 		var ce *gateway.ConsumerConfigError
 		// A plugin that cannot load, or a consumer naming a plugin the store does not
@@ -122,7 +123,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.Config().HTTP.ShutdownTimeout)
 	defer cancel()
 	if err := g.Shutdown(shutdownCtx); err != nil {
-		fmt.Fprintf(stderr, "gateway: %v\n", err)
+		printError(stderr, err)
 		return exitRuntime
 	}
 	return exitOK
@@ -165,6 +166,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
 	}
 	return o, nil
+}
+
+// printError writes err on a line of its own, named by the program unless it names it
+// already, as the gateway package's errors do ("gateway: HTTP API: ...", "gateway config:
+// ..."); one of a file, "gateway.toml:5: ...", is named.
+func printError(w io.Writer, err error) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "gateway: ") && !strings.HasPrefix(msg, "gateway config: ") {
+		msg = "gateway: " + msg
+	}
+	fmt.Fprintln(w, msg)
 }
 
 func newLogger(o options, w io.Writer) *slog.Logger {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -154,6 +155,41 @@ func TestBadConfigurationExitsWith2AndNamesTheLine(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tt.want) {
 				t.Errorf("stderr %q does not name %q", stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+// A port already in use stops the start: status 1 and one clear line naming the API
+// and the address, the program named once.
+func TestPortInUseExitsWith1(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	bin := build(t)
+	for _, tt := range []struct{ name, section, want string }{
+		{"HTTP API", "[http]\nlisten = \"" + busy.Addr().String() + "\"\n",
+			"gateway: HTTP API: listen tcp " + busy.Addr().String() + ": bind: address already in use\n"},
+		{"dev cluster", "[http]\nlisten = \"127.0.0.1:0\"\n\n[dev]\nnamesrv_listen = \"" + busy.Addr().String() + "\"\nbroker_listen = \"127.0.0.1:0\"\n",
+			"gateway: starting the dev cluster: devcluster: starting the name server on " + busy.Addr().String()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text := tt.section + "\n[admin]\nlisten = \"\"\n"
+			if !strings.Contains(text, "[dev]") {
+				text += "\n[dev]\nnamesrv_listen = \"127.0.0.1:0\"\nbroker_listen = \"127.0.0.1:0\"\n"
+			}
+			cmd := exec.Command(bin, "--config", writeConfig(t, text), "--dev", "--log-level", "warn")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("exit %v, want status 1; stderr:\n%s", err, stderr.String())
+			}
+			if got := stderr.String(); !strings.Contains(got, tt.want) || strings.Contains(got, "gateway: gateway") {
+				t.Errorf("stderr %q, want %q", got, tt.want)
 			}
 		})
 	}
