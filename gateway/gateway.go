@@ -140,9 +140,10 @@ func (g *Gateway) DevCluster() (nameServer, broker string) {
 	return g.dev.NameServerAddr(), g.dev.BrokerAddr()
 }
 
-// Start starts, in order, the dev cluster when configured, the client instance pointed at
-// it (or at the configured NameServers), the producer, and the HTTP server; it returns
-// once the server listens. ctx bounds the start. On failure, whatever was started is
+// Start opens the listeners (so that a port in use stops it before anything else
+// starts), then starts, in order, the dev cluster when configured, the client instance
+// pointed at it (or at the configured NameServers), the producer, the consumers, and the
+// HTTP servers; it returns once they serve. ctx bounds the start. On failure, whatever was started is
 // stopped again and the gateway cannot be started anew.
 func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.mu.Lock()
@@ -154,6 +155,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			g.stopped = true
+			g.closeListeners()
 			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.HTTP.ShutdownTimeout)
 			defer cancel()
 			if serr := g.stopBackends(stopCtx); serr != nil {
@@ -162,7 +164,13 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	// Telemetry first (it connects nothing yet), so that plugins, the instance and the
+	// The listeners first, served last: a port in use is found before anything joins
+	// the cluster (each restart of a crash loop would rebalance the consumer groups).
+	if err := g.listen(); err != nil {
+		return err
+	}
+
+	// Then telemetry (it connects nothing yet), so that plugins, the instance and the
 	// producer are all observed.
 	ins, err := g.startTelemetry(ctx)
 	if err != nil {
@@ -217,18 +225,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	if err := g.listenAdmin(); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", g.cfg.HTTP.Listen)
-	if err != nil {
-		if g.adminLn != nil {
-			_ = g.adminLn.Close()
-			g.adminLn = nil
-		}
-		return fmt.Errorf("gateway: HTTP API: %w", err)
-	}
-	g.ln = ln
+	ln := g.ln
 	g.srv = &http.Server{
 		Handler:           g.handler,
 		ReadHeaderTimeout: g.cfg.HTTP.ReadHeaderTimeout,
@@ -251,17 +248,31 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// listenAdmin opens the admin API's listener, when it is on.
-func (g *Gateway) listenAdmin() error {
-	if g.admin == nil {
-		return nil
+// listen opens the listeners of the HTTP API and, when it is on, the admin API.
+func (g *Gateway) listen() error {
+	if g.admin != nil {
+		ln, err := net.Listen("tcp", *g.cfg.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("gateway: admin API: %w", err)
+		}
+		g.adminLn = ln
 	}
-	ln, err := net.Listen("tcp", *g.cfg.Admin.Listen)
+	ln, err := net.Listen("tcp", g.cfg.HTTP.Listen)
 	if err != nil {
-		return fmt.Errorf("gateway: admin API: %w", err)
+		return fmt.Errorf("gateway: HTTP API: %w", err)
 	}
-	g.adminLn = ln
+	g.ln = ln
 	return nil
+}
+
+// closeListeners closes the listeners of a start that failed before serving them.
+func (g *Gateway) closeListeners() {
+	for _, ln := range []*net.Listener{&g.ln, &g.adminLn} {
+		if *ln != nil {
+			_ = (*ln).Close()
+			*ln = nil
+		}
+	}
 }
 
 // serveAdmin serves the admin API on its listener.

@@ -194,3 +194,39 @@ func TestPortInUseExitsWith1(t *testing.T) {
 		})
 	}
 }
+
+// A gateway that cannot listen does not join its consumer groups first: each restart of
+// a crash loop would rebalance the whole group twice.
+func TestPortInUseJoinsNoConsumerGroup(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := writeConfig(t, `
+[http]
+listen = "`+busy.Addr().String()+`"
+
+[admin]
+listen = ""
+
+[dev]
+namesrv_listen = "127.0.0.1:0"
+broker_listen = "127.0.0.1:0"
+
+[[consumer]]
+group = "orders-app"
+subscriptions = [{ topic = "Orders" }]
+`)
+	cmd := exec.Command(build(t), "--config", cfg, "--dev", "--log-level", "info")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want status 1; stderr:\n%s", err, stderr.String())
+	}
+	if log := stderr.String(); strings.Contains(log, "consumer: started") {
+		t.Errorf("the consumer started before the port was found in use:\n%s", log)
+	}
+}
