@@ -143,8 +143,8 @@ func (g *Gateway) DevCluster() (nameServer, broker string) {
 // Start opens the listeners (so that a port in use stops it before anything else
 // starts), then starts, in order, the dev cluster when configured, the client instance
 // pointed at it (or at the configured NameServers), the producer, the consumers, and the
-// HTTP servers; it returns once they serve. ctx bounds the start. On failure, whatever was started is
-// stopped again and the gateway cannot be started anew.
+// HTTP servers; it returns once they serve. ctx bounds the start. On failure, whatever
+// was started is stopped again and the gateway cannot be started anew.
 func (g *Gateway) Start(ctx context.Context) (err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
