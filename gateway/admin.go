@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // admin is the admin API: plugin upload and lifecycle (admin_plugins.go) and the
@@ -26,6 +27,10 @@ type admin struct {
 	// maxUpload bounds an upload's body: the module size limit, plus room for the
 	// multipart framing and metadata.
 	maxUpload int64
+	// consumerOps makes PUT and DELETE /v1/consumers/{group} one at a time: each changes
+	// what runs, then what is kept for the next start (consumers.json), and two
+	// interleaved would leave the one out of step with the other.
+	consumerOps sync.Mutex
 }
 
 // adminToken is a configured token, kept as its SHA-256 so that comparisons take the

@@ -60,6 +60,8 @@ func (g *Gateway) putConsumer(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, badRequest("group: %q, but the path names %q", cc.Group, group))
 		return
 	}
+	a.consumerOps.Lock() // the body read: what runs and what is kept change together
+	defer a.consumerOps.Unlock()
 	err := g.AddConsumer(r.Context(), cc)
 	var ce *ConsumerConfigError
 	switch {
@@ -94,6 +96,8 @@ func (g *Gateway) putConsumer(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) deleteConsumer(w http.ResponseWriter, r *http.Request) {
 	a := g.admin
+	a.consumerOps.Lock()
+	defer a.consumerOps.Unlock()
 	group := r.PathValue("group")
 	store := g.plugins.store
 	st, err := g.ConsumerStatus(group)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -230,5 +231,39 @@ func TestDeleteOfAConsumerStartingIs409(t *testing.T) {
 	r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/consumers/starting_g", token: tokConsumers})
 	if r.status != http.StatusConflict || r.str("code") != codeConflict || !strings.Contains(r.str("error"), "starting") {
 		t.Errorf("DELETE of a consumer starting: %d %s", r.status, r.raw)
+	}
+}
+
+// TestConcurrentPutAndDeleteOfAConsumerKeepTheStoreTrue: PUTs and DELETEs of one group
+// racing leave the consumers kept for the next start (consumers.json) as what runs: a
+// consumer deleted is not run again after a restart, one running is.
+func TestConcurrentPutAndDeleteOfAConsumerKeepTheStoreTrue(t *testing.T) {
+	dc := consumeCluster(t)
+	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+	g := startGateway(t, cfg)
+	const topic, group = "RaceConsTopic", "race_g"
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	body, _ := json.Marshal(map[string]any{"subscriptions": []map[string]string{{"topic": topic}}})
+	for round := range 100 {
+		var wg sync.WaitGroup
+		for k := range 4 {
+			wg.Go(func() {
+				if k%2 == 0 {
+					callAdmin(t, g, adminCall{method: "PUT", path: "/v1/consumers/" + group, token: tokConsumers, body: body})
+				} else {
+					callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/consumers/" + group, token: tokConsumers})
+				}
+			})
+		}
+		wg.Wait()
+		kept, err := g.plugins.store.readConsumers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, running := g.consumerConfig(group)
+		if isKept := len(kept) == 1; isKept != running {
+			t.Fatalf("round %d: kept for the next start %v, running %v", round, isKept, running)
+		}
 	}
 }
