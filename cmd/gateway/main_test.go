@@ -230,3 +230,29 @@ subscriptions = [{ topic = "Orders" }]
 		t.Errorf("the consumer started before the port was found in use:\n%s", log)
 	}
 }
+
+// TestParseFlags: the log flags read as the file's [log] settings do, in any case; a
+// flag that cannot work is an error naming it.
+func TestParseFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		format  string
+		wantErr string
+	}{
+		{nil, "text", ""},
+		{[]string{"--log-format", "json"}, "json", ""},
+		{[]string{"--log-format", "JSON"}, "json", ""},
+		{[]string{"--log-level", "WARN"}, "text", ""},
+		{[]string{"--log-format", "yaml"}, "", "--log-format"},
+		{[]string{"--log-level", "loud"}, "", "--log-level"},
+		{[]string{"extra"}, "", "unexpected arguments"},
+	} {
+		o, err := parseFlags(tt.args, io.Discard)
+		switch {
+		case tt.wantErr == "" && (err != nil || o.logFormat != tt.format):
+			t.Errorf("%q: format %q, error %v; want %q", tt.args, o.logFormat, err, tt.format)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%q: error %v, want one naming %s", tt.args, err, tt.wantErr)
+		}
+	}
+}
