@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,10 +17,7 @@ import (
 type Counter struct {
 	hs                      *histograms
 	scope, name, desc, unit string
-
-	mu     sync.Mutex
-	series map[attribute.Distinct]*CounterSeries
-	gone   []*CounterSeries // forgotten, for the delta producer's last report of them
+	series                  seriesTable[CounterSeries]
 }
 
 // CounterSeries is one attribute set's count of a Counter.
@@ -37,15 +33,11 @@ func (c *Counter) Series(attrs attribute.Set) *CounterSeries {
 	if c == nil {
 		return nil
 	}
-	k := attrs.Equivalent()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.series[k]; ok {
-		return s
-	}
-	s := &CounterSeries{attrs: attrs, start: time.Now()}
-	c.series[k] = s
-	return s
+	return c.series.get(attrs, newCounterSeries)
+}
+
+func newCounterSeries(attrs attribute.Set) *CounterSeries {
+	return &CounterSeries{attrs: attrs, start: time.Now()}
 }
 
 // Forget drops s from the counter's output, as Histogram.Forget.
@@ -53,15 +45,7 @@ func (c *Counter) Forget(s *CounterSeries) {
 	if c == nil || s == nil {
 		return
 	}
-	k := s.attrs.Equivalent()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.series[k] == s {
-		delete(c.series, k)
-		if c.hs.deltas.Load() {
-			c.gone = append(c.gone, s)
-		}
-	}
+	c.series.forget(s.attrs, s, c.hs.deltas.Load())
 }
 
 // Add adds n, which must not be negative.
@@ -79,7 +63,7 @@ func (hs *histograms) counter(scope, name, desc, unit string) *Counter {
 			return c
 		}
 	}
-	c := &Counter{hs: hs, scope: scope, name: name, desc: desc, unit: unit, series: map[attribute.Distinct]*CounterSeries{}}
+	c := &Counter{hs: hs, scope: scope, name: name, desc: desc, unit: unit}
 	hs.counters = append(hs.counters, c)
 	return c
 }
@@ -88,18 +72,8 @@ func (hs *histograms) counter(scope, name, desc, unit string) *Counter {
 // when st is not nil (forgotten series a last time), marking in seen the series st keeps;
 // ok is false when no series has a count to report.
 func (c *Counter) produce(st *deltaState, seen map[*CounterSeries]bool, now time.Time, temporality metricdata.Temporality) (m metricdata.Metrics, ok bool) {
-	c.mu.Lock()
-	series := make([]*CounterSeries, 0, len(c.series)+len(c.gone))
-	for _, s := range c.series {
-		series = append(series, s)
-	}
-	if st != nil {
-		series = append(series, c.gone...)
-		c.gone = nil
-	}
-	c.mu.Unlock()
 	var dps []metricdata.DataPoint[int64]
-	for _, s := range series {
+	for _, s := range c.series.collect(st != nil) {
 		n := s.n.Load()
 		dp := metricdata.DataPoint[int64]{Attributes: s.attrs, StartTime: s.start, Time: now, Value: n}
 		if st != nil {

@@ -29,10 +29,7 @@ var durationBounds = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 type Histogram struct {
 	hs                *histograms
 	scope, name, desc string
-
-	mu     sync.Mutex
-	series map[attribute.Distinct]*HistogramSeries
-	gone   []*HistogramSeries // forgotten, for the delta producer's last report of them
+	series            seriesTable[HistogramSeries]
 }
 
 // HistogramSeries is one attribute set's measurements of a Histogram.
@@ -52,16 +49,13 @@ func (h *Histogram) Series(attrs attribute.Set) *HistogramSeries {
 	if h == nil {
 		return nil
 	}
-	k := attrs.Equivalent()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s, ok := h.series[k]; ok {
-		return s
-	}
+	return h.series.get(attrs, newHistogramSeries)
+}
+
+func newHistogramSeries(attrs attribute.Set) *HistogramSeries {
 	s := &HistogramSeries{attrs: attrs, start: time.Now()}
 	s.min.Store(math.Float64bits(math.Inf(1)))
 	s.max.Store(math.Float64bits(math.Inf(-1)))
-	h.series[k] = s
 	return s
 }
 
@@ -75,15 +69,7 @@ func (h *Histogram) Forget(s *HistogramSeries) {
 	if h == nil || s == nil {
 		return
 	}
-	k := s.attrs.Equivalent()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.series[k] == s {
-		delete(h.series, k)
-		if h.hs.deltas.Load() {
-			h.gone = append(h.gone, s)
-		}
-	}
+	h.series.forget(s.attrs, s, h.hs.deltas.Load())
 }
 
 // Record adds a measurement, in seconds. Negative and NaN values, which no duration is,
@@ -132,7 +118,7 @@ func (hs *histograms) histogram(scope, name, desc string) *Histogram {
 			return h
 		}
 	}
-	h := &Histogram{hs: hs, scope: scope, name: name, desc: desc, series: map[attribute.Distinct]*HistogramSeries{}}
+	h := &Histogram{hs: hs, scope: scope, name: name, desc: desc}
 	hs.list = append(hs.list, h)
 	return h
 }
@@ -199,18 +185,8 @@ func (hs *histograms) produce(st *deltaState) []metricdata.ScopeMetrics {
 		seenCounts = make(map[*CounterSeries]bool, len(st.counts))
 	}
 	for _, h := range list {
-		h.mu.Lock()
-		series := make([]*HistogramSeries, 0, len(h.series)+len(h.gone))
-		for _, s := range h.series {
-			series = append(series, s)
-		}
-		if st != nil {
-			series = append(series, h.gone...)
-			h.gone = nil
-		}
-		h.mu.Unlock()
 		var dps []metricdata.HistogramDataPoint[float64]
-		for _, s := range series {
+		for _, s := range h.series.collect(st != nil) {
 			var cur seriesTotals
 			for i := range s.buckets {
 				cur.buckets[i] = s.buckets[i].Load()
