@@ -141,6 +141,16 @@ func tooMany(n, max uint32, what string) error {
 	return fmt.Errorf("module declares %d %s, over the %d the host allows", n, what, max)
 }
 
+// declBounds bounds the entries of the sections that open with their count.
+var declBounds = map[byte]struct {
+	max  uint32
+	what string
+}{
+	secType: {maxTypes, "types"}, secImport: {maxImports, "imports"}, secFunction: {maxFunctions, "functions"},
+	secTable: {maxTables, "tables"}, secGlobal: {maxGlobals, "globals"}, secExport: {maxExports, "exports"},
+	secData: {maxDataSegments, "data segments"},
+}
+
 // instrumented is a module after instrumentation, with what the rewriter learnt of it.
 type instrumented struct {
 	wasm    []byte
@@ -203,11 +213,15 @@ func instrument(wasm []byte) (*instrumented, error) {
 	)
 	for _, s := range sections {
 		sr := reader{b: s.body}
+		if b, ok := declBounds[s.id]; ok {
+			peek := sr
+			if n := peek.count(); n > b.max {
+				return nil, tooMany(n, b.max, b.what)
+			}
+		}
 		switch s.id {
 		case secType:
-			if types = sr.count(); types > maxTypes {
-				return nil, tooMany(types, maxTypes, "types")
-			}
+			types = sr.count()
 			for i := range types {
 				if form := sr.byte(); form != 0x60 {
 					return nil, fmt.Errorf("type %d: unsupported form 0x%02X", i, form)
@@ -226,11 +240,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 				}
 			}
 		case secImport:
-			n := sr.count()
-			if n > maxImports {
-				return nil, tooMany(n, maxImports, "imports")
-			}
-			for range n {
+			for range sr.count() {
 				e := importEntry{module: sr.name(), name: sr.name(), kind: sr.byte()}
 				switch e.kind {
 				case 0:
@@ -254,11 +264,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 				out.imports = append(out.imports, e)
 			}
 		case secFunction:
-			n := sr.count()
-			if n > maxFunctions {
-				return nil, tooMany(n, maxFunctions, "functions")
-			}
-			for range n {
+			for range sr.count() {
 				funcTypes = append(funcTypes, sr.u32())
 				if sr.err != nil {
 					break
@@ -269,21 +275,11 @@ func instrument(wasm []byte) (*instrumented, error) {
 				sr.byte()
 				out.minPages = sr.u32()
 			}
-		case secTable:
-			if n := sr.count(); n > maxTables {
-				return nil, tooMany(n, maxTables, "tables")
-			}
 		case secGlobal:
-			if definedGlobals = sr.count(); definedGlobals > maxGlobals {
-				return nil, tooMany(definedGlobals, maxGlobals, "globals")
-			}
+			definedGlobals = sr.count()
 		case secExport:
 			hasExports = true
-			n := sr.count()
-			if n > maxExports {
-				return nil, tooMany(n, maxExports, "exports")
-			}
-			for range n {
+			for range sr.count() {
 				if name := sr.name(); name == budgetExport {
 					return nil, fmt.Errorf("module already exports %q, a name the host reserves", name)
 				}
@@ -292,10 +288,6 @@ func instrument(wasm []byte) (*instrumented, error) {
 			}
 		case secStart:
 			out.hasStart = true
-		case secData:
-			if n := sr.count(); n > maxDataSegments {
-				return nil, tooMany(n, maxDataSegments, "data segments")
-			}
 		}
 		if sr.err != nil {
 			return nil, fmt.Errorf("section %d: %w", s.id, sr.err)
