@@ -234,7 +234,7 @@ func (r *registry) commit(m manifest) error {
 	if err := r.store.commit(m); err != nil {
 		return err
 	}
-	removed, err := r.store.removeUnusedModules()
+	removed, err := r.store.collectGarbage(false)
 	for _, f := range removed {
 		r.log.Debug("gateway: plugin store: removed a module no version names", "file", f)
 	}

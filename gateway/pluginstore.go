@@ -182,7 +182,7 @@ func openStore(dir string) (*pluginStore, []string, error) {
 		s.close()
 		return nil, nil, err
 	}
-	removed, err := s.collectGarbage()
+	removed, err := s.collectGarbage(true)
 	if err != nil {
 		s.close()
 		return nil, nil, err
@@ -272,29 +272,29 @@ func (p *storedPlugin) version(n int) *storedVersion {
 	return nil
 }
 
-// modules returns the file names of the modules the manifest's versions name.
-func (m manifest) modules() map[string]bool {
+// collectGarbage removes the modules no version names and, with temps (at start), the
+// temporary files a crash left; later a write under way may own one (consumers.json's
+// are written under their own lock).
+func (s *pluginStore) collectGarbage(temps bool) ([]string, error) {
 	keep := map[string]bool{}
-	for _, p := range m.Plugins {
+	for _, p := range s.man.Plugins {
 		for _, v := range p.Versions {
 			keep[v.SHA256+".wasm"] = true
 		}
 	}
-	return keep
-}
-
-// collectGarbage removes temporary files and the modules no version names.
-func (s *pluginStore) collectGarbage() ([]string, error) {
-	keep := s.man.modules()
+	dirs := []string{filepath.Join(s.dir, modulesDir)}
+	if temps {
+		dirs = append(dirs, s.dir)
+	}
 	var removed []string
-	for _, d := range []string{s.dir, filepath.Join(s.dir, modulesDir)} {
+	for _, d := range dirs {
 		entries, err := os.ReadDir(d)
 		if err != nil {
 			return removed, fmt.Errorf("plugin store: %w", err)
 		}
 		for _, e := range entries {
 			name := e.Name()
-			garbage := strings.HasSuffix(name, tmpSuffix) ||
+			garbage := temps && strings.HasSuffix(name, tmpSuffix) ||
 				d != s.dir && strings.HasSuffix(name, ".wasm") && !keep[name]
 			if !garbage || e.IsDir() {
 				continue
@@ -312,31 +312,6 @@ func (s *pluginStore) collectGarbage() ([]string, error) {
 		}
 	}
 	return removed, nil
-}
-
-// removeUnusedModules removes the modules no version of the manifest names, after a
-// change committed. (Only changes write modules, one at a time: none is being written.)
-func (s *pluginStore) removeUnusedModules() ([]string, error) {
-	keep := s.man.modules()
-	dir := filepath.Join(s.dir, modulesDir)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("plugin store: %w", err)
-	}
-	var removed []string
-	for _, e := range entries {
-		if name := e.Name(); strings.HasSuffix(name, ".wasm") && !keep[name] && !e.IsDir() {
-			path := filepath.Join(dir, name)
-			if err := os.Remove(path); err != nil {
-				return removed, fmt.Errorf("plugin store: %w", err)
-			}
-			removed = append(removed, path)
-		}
-	}
-	if len(removed) > 0 {
-		return removed, syncDir(dir)
-	}
-	return nil, nil
 }
 
 // moduleDigest is the hex SHA-256 a module is stored under.
