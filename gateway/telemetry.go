@@ -67,15 +67,6 @@ func (g *Gateway) stopTelemetry(ctx context.Context) error {
 	return nil
 }
 
-// SetSampleRatio changes the trace sampling ratio at once (a configuration reload).
-func (g *Gateway) SetSampleRatio(r float64) error {
-	st := g.tel.Load()
-	if st == nil {
-		return fmt.Errorf("gateway: telemetry is not set up")
-	}
-	return st.provider.SetSampleRatio(r)
-}
-
 // setSampling applies the trace sampler of cfg, a reloaded configuration's
 // (telemetry.Provider.SetSampling).
 func (g *Gateway) setSampling(cfg telemetry.Config) error {
