@@ -211,8 +211,6 @@ func (t *tracer) startWith(ctx context.Context, name string, cfg spanStart, owne
 	switch smp := t.p.sampler.(type) { // the provider's own samplers decide without SamplingParameters
 	case parentBased:
 		sr = sdktrace.SamplingResult{Decision: smp.decide(psc, tid), Tracestate: psc.TraceState()}
-	case *ratioSampler:
-		sr = sdktrace.SamplingResult{Decision: smp.decide(tid), Tracestate: psc.TraceState()}
 	default:
 		sr = smp.ShouldSample(sdktrace.SamplingParameters{ParentContext: sampleCtx, TraceID: tid,
 			Name: name, Kind: cfg.kind, Attributes: cfg.attrs, Links: cfg.links})

@@ -236,6 +236,12 @@ func views(spans []sdktrace.ReadOnlySpan) []spanView {
 	return out
 }
 
+// idRatio is the provider's sampler for OTEL_TRACES_SAMPLER=traceidratio at ratio r.
+func idRatio(r float64) sdktrace.Sampler {
+	s, _ := newSampler(r, samplerKind{ignoresParent: true})
+	return s
+}
+
 // TestTracerMatchesSDK runs the same script on the SDK's TracerProvider and on ours, with
 // the same sampler, limits and resource, and requires the same spans.
 func TestTracerMatchesSDK(t *testing.T) {
@@ -254,8 +260,8 @@ func TestTracerMatchesSDK(t *testing.T) {
 		{"ratio 0", sdktrace.ParentBased(newRatioSampler(0)), nil, sdktrace.NewSpanLimits()},
 		{"parent-based fast path, ratio 1", sdktrace.ParentBased(newRatioSampler(1)), parentBased{newRatioSampler(1)}, sdktrace.NewSpanLimits()},
 		{"parent-based fast path, ratio 0", sdktrace.ParentBased(newRatioSampler(0)), parentBased{newRatioSampler(0)}, sdktrace.NewSpanLimits()},
-		{"trace-id ratio fast path, ratio 1", sdktrace.TraceIDRatioBased(1), newRatioSampler(1), sdktrace.NewSpanLimits()},
-		{"trace-id ratio fast path, ratio 0", sdktrace.TraceIDRatioBased(0), newRatioSampler(0), sdktrace.NewSpanLimits()},
+		{"trace-id ratio fast path, ratio 1", sdktrace.TraceIDRatioBased(1), idRatio(1), sdktrace.NewSpanLimits()},
+		{"trace-id ratio fast path, ratio 0", sdktrace.TraceIDRatioBased(0), idRatio(0), sdktrace.NewSpanLimits()},
 		{"record only", recordOnly{}, nil, sdktrace.NewSpanLimits()},
 		{"small limits", sdktrace.AlwaysSample(), nil, small},
 		{"no room", sdktrace.AlwaysSample(), nil, none},
