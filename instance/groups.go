@@ -181,23 +181,7 @@ func (i *Instance) checkRegister(op, group string) error {
 // heartbeat carrying the group after UNREGISTER_CLIENT would send the group's transaction
 // checks here until it expired the client.
 func (i *Instance) UnregisterProducer(ctx context.Context, group string) error {
-	select {
-	case i.heartbeatSem <- struct{}{}:
-		defer func() { <-i.heartbeatSem }()
-	case <-ctx.Done(): // leave all the same
-	}
-	i.groups.mu.Lock()
-	_, ok := i.groups.producers[group]
-	delete(i.groups.producers, group)
-	i.groups.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("instance %s: producer group %s: %w", i.clientID, group, ErrGroupNotRegistered)
-	}
-	i.log.Info("instance: producer unregistered", "group", group)
-	if i.State() != Running {
-		return nil
-	}
-	return i.unregisterFromBrokers(ctx, []string{group}, nil)
+	return i.unregister(ctx, group, false)
 }
 
 // UnregisterConsumer removes the consumer group and unregisters it from every broker; see
@@ -207,23 +191,38 @@ func (i *Instance) UnregisterProducer(ctx context.Context, group string) error {
 // group's consumer again, and its peers would rebalance around it until the broker
 // expires it.
 func (i *Instance) UnregisterConsumer(ctx context.Context, group string) error {
+	return i.unregister(ctx, group, true)
+}
+
+// unregister is UnregisterProducer, or UnregisterConsumer for a consumer group.
+func (i *Instance) unregister(ctx context.Context, group string, consumer bool) error {
 	select {
 	case i.heartbeatSem <- struct{}{}:
 		defer func() { <-i.heartbeatSem }()
 	case <-ctx.Done(): // leave all the same
 	}
+	kind, ok := "producer", false
 	i.groups.mu.Lock()
-	_, ok := i.groups.consumers[group]
-	delete(i.groups.consumers, group)
+	if consumer {
+		kind = "consumer"
+		_, ok = i.groups.consumers[group]
+		delete(i.groups.consumers, group)
+	} else {
+		_, ok = i.groups.producers[group]
+		delete(i.groups.producers, group)
+	}
 	i.groups.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("instance %s: consumer group %s: %w", i.clientID, group, ErrGroupNotRegistered)
+		return fmt.Errorf("instance %s: %s group %s: %w", i.clientID, kind, group, ErrGroupNotRegistered)
 	}
-	i.log.Info("instance: consumer unregistered", "group", group)
+	i.log.Info("instance: "+kind+" unregistered", "group", group)
 	if i.State() != Running {
 		return nil
 	}
-	return i.unregisterFromBrokers(ctx, nil, []string{group})
+	if consumer {
+		return i.unregisterFromBrokers(ctx, nil, []string{group})
+	}
+	return i.unregisterFromBrokers(ctx, []string{group}, nil)
 }
 
 // Producer returns the registered producer of group, or nil.
