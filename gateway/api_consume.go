@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -82,12 +81,7 @@ func appendMessage(b []byte, m *message.Ext, handle string) []byte {
 	if keys := m.Keys(); keys != "" {
 		b = append(b, `,"keys":[`...)
 		first := true
-		// Split at the separator only, as the broker's index does: a key may hold other
-		// Unicode spaces (U+00A0, U+3000), which strings.Fields would split it at.
-		for k := range strings.SplitSeq(keys, message.KeySeparator) {
-			if k == "" {
-				continue
-			}
+		for k := range message.KeysSeq(keys) {
 			if !first {
 				b = append(b, ',')
 			}

@@ -1,6 +1,8 @@
 package message
 
 import (
+	"iter"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -25,17 +27,20 @@ func (m *Message) Keys() string { return m.Properties.Get(PropertyKeys) }
 // KeyList returns the keys of the KEYS property.
 func (m *Message) KeyList() []string { return SplitKeys(m.Keys()) }
 
-// SplitKeys splits a KEYS property into its keys at KeySeparator, as the broker's index
-// does, empty fields left out: a key may hold other spaces (U+00A0, U+3000), which
-// strings.Fields would split it at.
-func SplitKeys(keys string) []string {
-	var list []string
-	for k := range strings.SplitSeq(keys, KeySeparator) {
-		if k != "" {
-			list = append(list, k)
+// SplitKeys splits a KEYS property into its keys (KeysSeq).
+func SplitKeys(keys string) []string { return slices.Collect(KeysSeq(keys)) }
+
+// KeysSeq yields the keys of a KEYS property: split at KeySeparator, as the broker's
+// index splits them, empty fields left out. A key may hold other spaces (U+00A0, U+3000),
+// which strings.Fields would split it at.
+func KeysSeq(keys string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k := range strings.SplitSeq(keys, KeySeparator) {
+			if k != "" && !yield(k) {
+				return
+			}
 		}
 	}
-	return list
 }
 
 // SetKeys sets the KEYS property to keys joined by KeySeparator; no keys removes it.
