@@ -15,10 +15,16 @@ import (
 
 const tokConsumers = "consumers-token-0123456789"
 
+// consumersAdminConfig is adminConfig with a token of scope consumers:write, tokConsumers.
+func consumersAdminConfig(nameServer, dir string) Config {
+	cfg := adminConfig(nameServer, dir)
+	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+	return cfg
+}
+
 func TestAdminConsumers(t *testing.T) {
 	dc := consumeCluster(t)
-	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())
-	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+	cfg := consumersAdminConfig(dc.NameServerAddr(), t.TempDir())
 	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
 	g := startGateway(t, cfg)
 	const topic = "AdminConsTopic"
@@ -93,8 +99,7 @@ func TestAdminConsumersKeptAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	const topic, other = "KeptTopic", "KeptOtherTopic"
 	config := func(file ...ConsumerConfig) Config {
-		cfg := adminConfig(dc.NameServerAddr(), dir)
-		cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+		cfg := consumersAdminConfig(dc.NameServerAddr(), dir)
 		cfg.Client.HeartbeatInterval = 500 * time.Millisecond
 		cfg.Consumers = file
 		return cfg
@@ -179,8 +184,7 @@ func TestAdminConsumersKeptAcrossRestart(t *testing.T) {
 func TestAdminConsumerNotKeptIsNotAdded(t *testing.T) {
 	dc := consumeCluster(t)
 	dir := t.TempDir()
-	cfg := adminConfig(dc.NameServerAddr(), dir)
-	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+	cfg := consumersAdminConfig(dc.NameServerAddr(), dir)
 	g := startGateway(t, cfg)
 	const topic = "NotKeptTopic"
 	createTopic(t, g, dc.BrokerAddr(), topic, 1)
@@ -217,8 +221,7 @@ func TestAdminConsumerNotKeptIsNotAdded(t *testing.T) {
 // removed yet: 409, to try again, not a 500.
 func TestDeleteOfAConsumerStartingIs409(t *testing.T) {
 	dc := consumeCluster(t)
-	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())
-	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+	cfg := consumersAdminConfig(dc.NameServerAddr(), t.TempDir())
 	g := startGateway(t, cfg)
 	t.Cleanup(func() { // let the gateway's shutdown forget it
 		g.consumers.mu.Lock()
@@ -239,8 +242,7 @@ func TestDeleteOfAConsumerStartingIs409(t *testing.T) {
 // consumer deleted is not run again after a restart, one running is.
 func TestConcurrentPutAndDeleteOfAConsumerKeepTheStoreTrue(t *testing.T) {
 	dc := consumeCluster(t)
-	cfg := adminConfig(dc.NameServerAddr(), t.TempDir())
-	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
+	cfg := consumersAdminConfig(dc.NameServerAddr(), t.TempDir())
 	g := startGateway(t, cfg)
 	const topic, group = "RaceConsTopic", "race_g"
 	createTopic(t, g, dc.BrokerAddr(), topic, 1)

@@ -20,9 +20,8 @@ func TestDeletePluginNamedByAConsumer(t *testing.T) {
 	dc := consumeCluster(t)
 	dir := t.TempDir()
 	const topic = "PluginInUseTopic"
-	cfg := adminConfig(dc.NameServerAddr(), dir)
+	cfg := consumersAdminConfig(dc.NameServerAddr(), dir)
 	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
-	cfg.Admin.Tokens = append(cfg.Admin.Tokens, AdminToken{Name: "consumers", Token: tokConsumers, Scopes: []string{ScopeConsumersWrite}})
 	g, stop := runGateway(t, cfg)
 	createTopic(t, g, dc.BrokerAddr(), topic, 4)
 	if r := upload(t, g, "shared-avg", "slot=allocate", plugintest.Build(t, "plugins/averagely")); r.status != http.StatusCreated {
