@@ -47,6 +47,18 @@ func refused(t *testing.T, r *Runtime, cfg PluginConfig, wasm []byte, reason err
 	t.Logf("user sees: %v", err)
 }
 
+// refusedAtOnce requires wasm refused as an invalid module, naming detail, within a
+// second: a module that would cost the compiler or the instances dear is refused before
+// it costs anything.
+func refusedAtOnce(t *testing.T, r *Runtime, wasm []byte, detail string) {
+	t.Helper()
+	start := time.Now()
+	refused(t, r, PluginConfig{}, wasm, ErrInvalidModule, detail)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusing took %v", d)
+	}
+}
+
 func TestHostileMissingExport(t *testing.T) {
 	r, _ := newRuntime(t)
 	refused(t, r, PluginConfig{}, wasmgen.Plugin{Version: 1, Kind: abi.KindAllocate, Omit: abi.ExportKind}.Bytes(),
@@ -612,11 +624,7 @@ func TestHostileControlFlowTooLargeToCompile(t *testing.T) {
 	unit := []byte{0x02, 0x40, 0x20, 0x00, 0x0D, 0x00, 0x0B} // block, local.get 0, br_if 0, end
 	m := wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Module()
 	m.Funcs = append(m.Funcs, wasmgen.Func{Type: 2, Code: cat(slices.Repeat(unit, 20000), wasmgen.Result(16, 5))})
-	start := time.Now()
-	refused(t, r, PluginConfig{}, m.Bytes(), ErrInvalidModule, "function 6 (of the code section) has 40157 basic blocks")
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("refusing took %v", d)
-	}
+	refusedAtOnce(t, r, m.Bytes(), "function 6 (of the code section) has 40157 basic blocks")
 }
 
 // A br_table is as many basic blocks to wazero's compiler as it has targets (a
@@ -629,11 +637,7 @@ func TestHostileBrTableTooLargeToCompile(t *testing.T) {
 	const targets = 1 << 17
 	code := cat([]byte{0x02, 0x40, 0x20, 0x00, 0x0E}, leb128.AppendU32(nil, targets), make([]byte, targets+1), []byte{0x0B}, wasmgen.Result(16, 5))
 	wasm := wasmgen.Plugin{Version: 1, Kind: abi.KindSend, Entry: code}.Bytes() // block, local.get 0, br_table 0 0 ... 0, end
-	start := time.Now()
-	refused(t, r, PluginConfig{}, wasm, ErrInvalidModule, "basic blocks")
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("refusing took %v", d)
-	}
+	refusedAtOnce(t, r, wasm, "basic blocks")
 }
 
 // A module that declares more locals than the host compiles (maxLocals) is refused at
@@ -647,11 +651,7 @@ func TestHostileTooManyLocals(t *testing.T) {
 	for range 100 {
 		m.Funcs = append(m.Funcs, wasmgen.Func{Type: 3, Locals: []byte{wasmgen.I64}, LocalCount: 1 << 20})
 	}
-	start := time.Now()
-	refused(t, r, PluginConfig{}, m.Bytes(), ErrInvalidModule, "has 1048576 locals")
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("refusing took %v", d)
-	}
+	refusedAtOnce(t, r, m.Bytes(), "has 1048576 locals")
 }
 
 // A module is refused at once when it declares more of a kind than the host allows
@@ -718,11 +718,7 @@ func TestHostileDeclarationsBounded(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			wasm := c.wasm()
-			start := time.Now()
-			refused(t, r, PluginConfig{}, wasm, ErrInvalidModule, "module declares "+c.detail)
-			if d := time.Since(start); d > time.Second {
-				t.Fatalf("refusing took %v", d)
-			}
+			refusedAtOnce(t, r, wasm, "module declares "+c.detail)
 		})
 	}
 }
