@@ -98,6 +98,27 @@ func recordedUnder(tr trace.Tracer, rec *tracetest.SpanRecorder, parent trace.Sp
 	return "some"
 }
 
+// recordedUnderEach is what recordedUnder gives for roots, under a sampled parent and
+// under a parent sampled out.
+func recordedUnderEach(tr trace.Tracer, rec *tracetest.SpanRecorder) [3]string {
+	return [3]string{recordedUnder(tr, rec, trace.SpanContext{}), recordedUnder(tr, rec, sampledDroppedByRatio),
+		recordedUnder(tr, rec, unsampledKeptByRatio)}
+}
+
+// tracedProvider sets cfg up with traces on and metrics off, the spans recorded; it is
+// shut down with the test.
+func tracedProvider(t *testing.T, cfg Config) (*Provider, *tracetest.SpanRecorder) {
+	t.Helper()
+	rec := tracetest.NewSpanRecorder()
+	cfg.Enabled, cfg.Metrics, cfg.SpanProcessors = true, ptr(false), []sdktrace.SpanProcessor{rec}
+	p, err := Setup(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(context.Background()) })
+	return p, rec
+}
+
 // TestEnvSamplerKinds: the sampler OTEL_TRACES_SAMPLER names decides as the SDK's of that
 // name: always_on, always_off and traceidratio whatever the parent (a caller's
 // traceparent, a message's), only the parentbased_ forms after the parent. Unset, it is
@@ -140,23 +161,16 @@ func TestEnvSamplerKinds(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("OTEL_TRACES_SAMPLER", tt.sampler)
 			t.Setenv("OTEL_TRACES_SAMPLER_ARG", tt.arg)
-			rec := tracetest.NewSpanRecorder()
-			cfg := Config{Enabled: true, Metrics: ptr(false), SampleRatio: tt.file, SpanProcessors: []sdktrace.SpanProcessor{rec}}
+			cfg := Config{SampleRatio: tt.file}
 			// As the gateway does: its Validate applies the environment, then Setup again.
 			if err := cfg.ApplyEnv(); err != nil {
 				t.Fatal(err)
 			}
-			p, err := Setup(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Shutdown(context.Background())
+			p, rec := tracedProvider(t, cfg)
 			if got, want := p.Sampler(), tt.sdk.Description(); got != want {
 				t.Errorf("description %q, the SDK's %q", got, want)
 			}
-			tr := p.Instruments().Tracer("test")
-			got := [3]string{recordedUnder(tr, rec, trace.SpanContext{}), recordedUnder(tr, rec, sampledDroppedByRatio),
-				recordedUnder(tr, rec, unsampledKeptByRatio)}
+			got := recordedUnderEach(p.Instruments().Tracer("test"), rec)
 			if want := [3]string{tt.root, tt.sampled, tt.unsampled}; got != want {
 				t.Errorf("recorded of roots, under a sampled parent, under one sampled out: %v, want %v", got, want)
 			}
@@ -179,12 +193,7 @@ func TestSetSampleRatioKeepsTheSamplerKind(t *testing.T) {
 		t.Run(tt.sampler, func(t *testing.T) {
 			t.Setenv("OTEL_TRACES_SAMPLER", tt.sampler)
 			t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0")
-			rec := tracetest.NewSpanRecorder()
-			p, err := Setup(context.Background(), Config{Enabled: true, Metrics: ptr(false), SpanProcessors: []sdktrace.SpanProcessor{rec}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Shutdown(context.Background())
+			p, rec := tracedProvider(t, Config{})
 			if err := p.SetSampleRatio(1); err != nil {
 				t.Fatal(err)
 			}
@@ -213,28 +222,12 @@ func TestSetSamplingAsARestartWould(t *testing.T) {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv("OTEL_TRACES_SAMPLER", env)
 			t.Setenv("OTEL_TRACES_SAMPLER_ARG", "0")
-			rec := tracetest.NewSpanRecorder()
-			p, err := Setup(context.Background(), Config{Enabled: true, Metrics: ptr(false), SpanProcessors: []sdktrace.SpanProcessor{rec}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Shutdown(context.Background())
+			p, rec := tracedProvider(t, Config{})
 			tr := p.Instruments().Tracer("test")
-			// What each configuration gives at start: roots, under a sampled parent, under
-			// a parent sampled out.
-			behaviour := func(tr trace.Tracer, rec *tracetest.SpanRecorder) [3]string {
-				return [3]string{recordedUnder(tr, rec, trace.SpanContext{}), recordedUnder(tr, rec, sampledDroppedByRatio),
-					recordedUnder(tr, rec, unsampledKeptByRatio)}
-			}
+			// What each configuration gives at start.
 			atStart := func(cfg Config) ([3]string, string) {
-				rec := tracetest.NewSpanRecorder()
-				cfg.Enabled, cfg.Metrics, cfg.SpanProcessors = true, ptr(false), []sdktrace.SpanProcessor{rec}
-				q, err := Setup(context.Background(), cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer q.Shutdown(context.Background())
-				return behaviour(q.Instruments().Tracer("test"), rec), q.Sampler()
+				q, rec := tracedProvider(t, cfg)
+				return recordedUnderEach(q.Instruments().Tracer("test"), rec), q.Sampler()
 			}
 			envOnly, envDesc := atStart(Config{})
 			file := Config{SampleRatio: ptr(0.5)}
@@ -243,13 +236,13 @@ func TestSetSamplingAsARestartWould(t *testing.T) {
 			if err := p.SetSampling(file); err != nil {
 				t.Fatal(err)
 			}
-			if got := behaviour(tr, rec); got != withFile || p.Sampler() != fileDesc {
+			if got := recordedUnderEach(tr, rec); got != withFile || p.Sampler() != fileDesc {
 				t.Errorf("after adding sample_ratio: %v %s, a restart gives %v %s", got, p.Sampler(), withFile, fileDesc)
 			}
 			if err := p.SetSampling(Config{}); err != nil {
 				t.Fatal(err)
 			}
-			if got := behaviour(tr, rec); got != envOnly || p.Sampler() != envDesc {
+			if got := recordedUnderEach(tr, rec); got != envOnly || p.Sampler() != envDesc {
 				t.Errorf("after removing it: %v %s, a restart gives %v %s", got, p.Sampler(), envOnly, envDesc)
 			}
 		})
