@@ -58,8 +58,8 @@ func (s *AllocateStrategy) allocate(group, self string, clients []string, queues
 }
 
 func (s *AllocateStrategy) call(group, self string, clients []string, queues []instance.MessageQueue, r *report) ([]int, *CallError) {
-	c, err := s.p.begin(abi.EntryAllocate)
-	if err != nil {
+	var c call
+	if err := s.p.begin(&c, abi.EntryAllocate); err != nil {
 		return nil, err
 	}
 	r.served(&c)

@@ -138,6 +138,7 @@ const (
 	defaultQuarantine   = 5
 	defaultMaxOutput    = 16 << 20
 	defaultLogLimit     = 4 << 10
+	maxInstances        = slotMask // the slots pool.fast can name
 )
 
 // Validate reports what is wrong with c.
@@ -151,6 +152,8 @@ func (c *PluginConfig) Validate() error {
 		return fmt.Errorf("plugin %q: negative limit", c.Name)
 	case c.MemoryLimit > 0 && c.MemoryLimit < pageSize:
 		return fmt.Errorf("plugin %q: MemoryLimit %d is under one 64 KiB page", c.Name, c.MemoryLimit)
+	case c.Instances > maxInstances || c.MaxInstances > maxInstances:
+		return fmt.Errorf("plugin %q: more than %d instances", c.Name, maxInstances)
 	case c.MaxInstances > 0 && c.MaxInstances < c.Instances:
 		return fmt.Errorf("plugin %q: Instances %d is over MaxInstances %d", c.Name, c.Instances, c.MaxInstances)
 	case c.Policy > Fallback:
@@ -176,13 +179,13 @@ func (c PluginConfig) withDefaults(k abi.Kind) PluginConfig {
 	if c.Instances == 0 {
 		// Validate saw only the Instances given; the default must not exceed the
 		// MaxInstances given either, or the pool could not hold what it creates.
-		c.Instances = runtime.GOMAXPROCS(0)
+		c.Instances = min(runtime.GOMAXPROCS(0), maxInstances)
 		if c.MaxInstances > 0 {
 			c.Instances = min(c.Instances, c.MaxInstances)
 		}
 	}
 	if c.MaxInstances == 0 {
-		c.MaxInstances = 4 * c.Instances
+		c.MaxInstances = min(4*c.Instances, maxInstances)
 	}
 	if c.Policy == PolicyDefault {
 		c.Policy = Skip

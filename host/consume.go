@@ -46,8 +46,8 @@ func (h *ConsumeHook) beforeConsume(ctx context.Context, cc *instance.ConsumeCon
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c, err := h.p.begin(abi.EntryBeforeConsume)
-	if err != nil {
+	var c call
+	if err := h.p.begin(&c, abi.EntryBeforeConsume); err != nil {
 		return h.p.outcome(err, r)
 	}
 	r.served(&c)
@@ -64,8 +64,8 @@ func (h *ConsumeHook) afterConsume(cc *instance.ConsumeContext, msgs []*message.
 	if v := h.p.active.Load(); len(msgs) == 0 || v == nil || v.flags&abi.FlagAfter == 0 {
 		return
 	}
-	c, err := h.p.begin(abi.EntryAfterConsume)
-	if err != nil {
+	var c call
+	if err := h.p.begin(&c, abi.EntryAfterConsume); err != nil {
 		_ = h.p.outcome(err, r)
 		return
 	}

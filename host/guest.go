@@ -51,7 +51,8 @@ type guest struct {
 	flags          uint32
 	kind           Kind
 
-	calls     atomic.Uint64
+	slot      uint64 // in its pool, + 1 (pool.fast)
+	calls     uint64 // made on this instance, for sampling their times: only its caller uses it
 	intern    intern
 	edit      lastEdit           // a send hook's last property edit, checked
 	edits     editCounter        // a send or consume answer's edits per message

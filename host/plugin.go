@@ -131,7 +131,7 @@ func (p *Plugin) newVersion(ctx context.Context, wasm, config []byte, seq int) (
 	v.pool = newPool(v, v.cfg.Instances, v.cfg.MaxInstances)
 	v.pool.live.Store(1)
 	v.pool.track(probe)
-	v.pool.put(probe)
+	v.pool.put(probe, 0)
 	if err := v.pool.fill(ctx); err != nil {
 		v.retire(ctx)
 		return nil, err
@@ -289,35 +289,36 @@ type call struct {
 	t0    time.Time // zero unless this call is sampled
 }
 
-// begin starts a call of entry: takes an instance of the active version, unless the
-// plugin is quarantined or closed.
-func (p *Plugin) begin(e abi.Entry) (call, *CallError) {
+// begin starts a call of entry in c: takes an instance of the active version, unless
+// the plugin is quarantined or closed. (c is the caller's, filled in place: returned by
+// value, the struct's copy through a temporary costs a stalled load on the hot path.)
+func (p *Plugin) begin(c *call, e abi.Entry) *CallError {
 	if p.quarantined.Load() {
 		p.skipped.Add(1)
-		return call{}, &CallError{Plugin: p.name, Entry: e.Export(), Failure: FailQuarantined, Detail: "after repeated failures; Swap, Rollback or Resume to lift"}
+		return &CallError{Plugin: p.name, Entry: e.Export(), Failure: FailQuarantined, Detail: "after repeated failures; Swap, Rollback or Resume to lift"}
 	}
 	for {
 		v := p.active.Load()
 		if v == nil {
-			return call{}, &CallError{Plugin: p.name, Entry: e.Export(), Failure: FailClosed}
+			return &CallError{Plugin: p.name, Entry: e.Export(), Failure: FailClosed}
 		}
 		g, f := v.pool.get(v.cfg.Deadline)
 		if f.kind == failRetired {
 			continue // swapped out meanwhile: the next version serves
 		}
+		c.p, c.v, c.g, c.entry, c.t0 = p, v, nil, e, time.Time{}
 		if f.failed() {
-			c := call{p: p, v: v, entry: e}
-			return call{}, c.record(f)
+			return c.record(f)
 		}
 		if v.retired.Load() {
-			v.pool.put(g) // swapped out meanwhile: the drain takes it
+			v.pool.put(g, 0) // swapped out meanwhile: the drain takes it
 			continue
 		}
-		c := call{p: p, v: v, g: g, entry: e}
-		if timed(g.calls.Add(1)) {
+		c.g = g
+		if g.calls++; timed(g.calls) {
 			c.t0 = time.Now()
 		}
-		return c, nil
+		return nil
 	}
 }
 
@@ -348,7 +349,7 @@ func (c *call) end() {
 	if c.p.consecutive.Load() != 0 && c.p.active.Load() == c.v {
 		c.p.consecutive.Store(0)
 	}
-	c.v.pool.put(c.g)
+	c.v.pool.put(c.g, 1)
 }
 
 // fail finishes a failed call: the instance goes back to the pool, or is replaced if it
@@ -357,7 +358,7 @@ func (c *call) fail(f failure) *CallError {
 	if f.discard {
 		c.v.pool.discard(c.g)
 	} else {
-		c.v.pool.put(c.g)
+		c.v.pool.put(c.g, 1)
 	}
 	return c.record(f)
 }

@@ -13,32 +13,61 @@ import (
 // on demand to max, and replaces a discarded instance in the background.
 type pool struct {
 	v *version
-	// fast holds one ready instance outside the channel: a call that finds it there takes
-	// it with one atomic swap instead of a channel receive and send, which is most of the
-	// host's cost of a call when calls do not overlap.
-	fast  atomic.Pointer[guest]
+	// fast holds one ready instance outside the channel, and counts the calls returned
+	// through it: the low slotBits are the instance's slot + 1 (0: none), the rest the
+	// count. A call that finds an instance there takes it with one compare-and-swap, and
+	// hands it back and counts itself with another: when calls do not overlap, that is
+	// all the locked instructions a call costs.
+	fast  atomic.Uint64
 	ready chan *guest
+	// calls counts the calls finished other than through fast: those whose instance went
+	// back to the channel or was discarded.
+	calls atomic.Uint64
 	live  atomic.Int32 // created and not discarded (ready, in use, or being created)
 	min   int32
 	max   int32
 
-	mu  sync.Mutex
-	all map[*guest]struct{} // live instances, for Status and close
-	// retiredCalls counts the calls of discarded instances, for Status.
-	retiredCalls uint64
+	mu sync.Mutex
+	// slots holds the live instances by guest.slot - 1, for fast, Status and close. A slot
+	// is written under mu while no word in fast names it, and read by whoever took it
+	// from fast (that compare-and-swap orders the two).
+	slots []*guest
 	// retiring is closed when the version retires, to wake calls waiting for an instance.
 	retiring chan struct{}
 }
 
+// The layout of pool.fast.
+const (
+	slotBits  = 16 // maxInstances slots
+	slotMask  = 1<<slotBits - 1
+	fastCount = 1 << slotBits // one call in fast's count
+	// fastFold: a count this high moves to pool.calls, far from overflowing fast.
+	fastFold = 1 << 62
+)
+
 func newPool(v *version, lo, hi int) *pool {
 	hi = max(lo, hi) // put must never block: the channel holds every live instance
-	return &pool{v: v, ready: make(chan *guest, hi), min: int32(lo), max: int32(hi), all: make(map[*guest]struct{}),
+	return &pool{v: v, ready: make(chan *guest, hi), min: int32(lo), max: int32(hi), slots: make([]*guest, hi),
 		retiring: make(chan struct{})}
 }
 
+// track gives g a slot. The caller claimed it in live, so one is free.
 func (p *pool) track(g *guest) {
 	p.mu.Lock()
-	p.all[g] = struct{}{}
+	defer p.mu.Unlock()
+	for i, s := range p.slots {
+		if s == nil {
+			p.slots[i], g.slot = g, uint64(i+1)
+			return
+		}
+	}
+	panic("host: pool tracks more instances than it has slots") // live bounds them: a bug
+}
+
+// untrack frees g's slot.
+func (p *pool) untrack(g *guest) {
+	p.mu.Lock()
+	p.slots[g.slot-1] = nil
 	p.mu.Unlock()
 }
 
@@ -56,15 +85,28 @@ func (p *pool) fill(ctx context.Context) error {
 			return err
 		}
 		p.track(g)
-		p.put(g)
+		p.put(g, 0)
 	}
 	return nil
+}
+
+// takeFast takes the instance in fast, if there is one, leaving the count.
+func (p *pool) takeFast() *guest {
+	for {
+		w := p.fast.Load()
+		if w&slotMask == 0 {
+			return nil
+		}
+		if p.fast.CompareAndSwap(w, w&^slotMask) {
+			return p.slots[w&slotMask-1]
+		}
+	}
 }
 
 // get takes an instance: a ready one, else a new one while under max, else the first
 // returned within wait. Called with the version's in-flight lock held for reading.
 func (p *pool) get(wait time.Duration) (*guest, failure) {
-	if g := p.fast.Swap(nil); g != nil {
+	if g := p.takeFast(); g != nil {
 		return g, failure{}
 	}
 	if p.v.retired.Load() {
@@ -102,20 +144,35 @@ func (p *pool) get(wait time.Duration) (*guest, failure) {
 	}
 }
 
-// put returns an instance. The channel has room for every live instance.
-func (p *pool) put(g *guest) {
-	if p.fast.Load() == nil && p.fast.CompareAndSwap(nil, g) {
-		return
+// put returns an instance, counting calls (0 or 1) for it. The channel has room for
+// every live instance.
+func (p *pool) put(g *guest, calls uint64) {
+	for {
+		w := p.fast.Load()
+		if w&slotMask != 0 {
+			break
+		}
+		n := w + calls*fastCount
+		if n >= fastFold { // unreachable in practice (2^46 calls); kept exact all the same
+			if p.fast.CompareAndSwap(w, g.slot) {
+				p.calls.Add(n >> slotBits)
+				return
+			}
+			continue
+		}
+		if p.fast.CompareAndSwap(w, n|g.slot) {
+			return
+		}
 	}
+	p.calls.Add(calls)
 	p.ready <- g
 }
 
-// discard closes a broken instance and starts its replacement in the background.
+// discard closes a broken instance, counting its failed call, and starts its replacement
+// in the background.
 func (p *pool) discard(g *guest) {
-	p.mu.Lock()
-	delete(p.all, g)
-	p.retiredCalls += g.calls.Load()
-	p.mu.Unlock()
+	p.calls.Add(1)
+	p.untrack(g)
 	g.close()
 	if p.live.Add(-1) < p.min {
 		p.v.mu.Lock()
@@ -146,7 +203,7 @@ func (p *pool) replace() {
 		return
 	}
 	p.track(g)
-	p.put(g) // if the version retired meanwhile, the drain closes it
+	p.put(g, 0) // if the version retired meanwhile, the drain closes it
 }
 
 // drain closes every instance as it comes back from its call, until none is live. The
@@ -156,33 +213,34 @@ func (p *pool) drain() {
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for p.live.Load() > 0 {
-		var g *guest
-		if g = p.fast.Swap(nil); g == nil {
+		g := p.takeFast()
+		if g == nil {
 			select {
 			case g = <-p.ready:
 			case <-tick.C: // a discard lowers live without handing anything back
 				continue
 			}
 		}
-		p.mu.Lock()
-		delete(p.all, g)
-		p.mu.Unlock()
+		p.untrack(g)
 		g.close()
 		p.live.Add(-1)
 	}
 }
 
-// counts returns the live and idle instances and the calls of all instances ever.
+// counts returns the live and idle instances and the calls finished.
 func (p *pool) counts() (live, idle int, calls uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	calls = p.retiredCalls
-	for g := range p.all {
-		calls += g.calls.Load()
-	}
+	w := p.fast.Load()
+	calls = p.calls.Load() + w>>slotBits
 	idle = len(p.ready)
-	if p.fast.Load() != nil {
+	if w&slotMask != 0 {
 		idle++
 	}
-	return len(p.all), idle, calls
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.slots {
+		if g != nil {
+			live++
+		}
+	}
+	return live, idle, calls
 }

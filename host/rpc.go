@@ -35,8 +35,8 @@ func (h *RPCHook) BeforeRequest(addr string, req *remoting.Command) error {
 }
 
 func (h *RPCHook) beforeRequest(addr string, req *remoting.Command, r *report) error {
-	c, err := h.p.begin(abi.EntryBeforeRequest)
-	if err != nil {
+	var c call
+	if err := h.p.begin(&c, abi.EntryBeforeRequest); err != nil {
 		return h.p.outcome(err, r)
 	}
 	r.served(&c)
@@ -99,8 +99,8 @@ func (h *RPCHook) afterResponse(addr string, req, resp *remoting.Command, r *rep
 	if v := h.p.active.Load(); v == nil || v.flags&abi.FlagAfter == 0 || resp == nil {
 		return nil
 	}
-	c, err := h.p.begin(abi.EntryAfterResponse)
-	if err != nil {
+	var c call
+	if err := h.p.begin(&c, abi.EntryAfterResponse); err != nil {
 		return h.p.outcome(err, r)
 	}
 	r.served(&c)

@@ -44,8 +44,8 @@ func (h *SendHook) beforeSend(ctx context.Context, events []instance.SendEvent, 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c, err := h.p.begin(abi.EntryBeforeSend)
-	if err != nil {
+	var c call
+	if err := h.p.begin(&c, abi.EntryBeforeSend); err != nil {
 		return h.p.outcome(err, r)
 	}
 	r.served(&c)
@@ -66,8 +66,8 @@ func (h *SendHook) afterSend(events []instance.SendEvent, r *report) {
 	if v := h.p.active.Load(); len(events) == 0 || v == nil || v.flags&abi.FlagAfter == 0 {
 		return
 	}
-	c, err := h.p.begin(abi.EntryAfterSend)
-	if err != nil {
+	var c call
+	if err := h.p.begin(&c, abi.EntryAfterSend); err != nil {
 		_ = h.p.outcome(err, r)
 		return
 	}

@@ -216,8 +216,7 @@ func TestFailuresOfASwappedOutVersionDoNotQuarantineTheNew(t *testing.T) {
 	}
 	var old [4]call // calls of version 1, in flight across the swap
 	for i := range old {
-		var err *CallError
-		if old[i], err = p.begin(abi.EntryBeforeSend); err != nil {
+		if err := p.begin(&old[i], abi.EntryBeforeSend); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { // the runtime's Close waits for every call to end
@@ -237,8 +236,8 @@ func TestFailuresOfASwappedOutVersionDoNotQuarantineTheNew(t *testing.T) {
 		t.Fatalf("3 failures of version 1 after the swap: version %d quarantined %v, %d consecutive failures", st.Version, st.Quarantined, st.ConsecutiveFailures)
 	}
 	for range 2 {
-		c, err := p.begin(abi.EntryBeforeSend)
-		if err != nil {
+		var c call
+		if err := p.begin(&c, abi.EntryBeforeSend); err != nil {
 			t.Fatal(err)
 		}
 		c.fail(failure{kind: FailError, detail: "v2 failed"})
@@ -303,10 +302,21 @@ func TestMaxInstancesBoundsTheDefaultInstances(t *testing.T) {
 	}
 }
 
-func TestInstancesOverMaxInstancesIsRefused(t *testing.T) {
-	err := (&PluginConfig{Name: "a", Instances: 4, MaxInstances: 2}).Validate()
-	if err == nil || !strings.Contains(err.Error(), "Instances 4 is over MaxInstances 2") {
-		t.Fatalf("Validate = %v", err)
+func TestInstanceCountsRefused(t *testing.T) {
+	for _, c := range []struct {
+		cfg  PluginConfig
+		want string
+	}{
+		{PluginConfig{Name: "a", Instances: 4, MaxInstances: 2}, "Instances 4 is over MaxInstances 2"},
+		{PluginConfig{Name: "a", Instances: 1 << 16}, "more than 65535 instances"},
+		{PluginConfig{Name: "a", MaxInstances: 1 << 20}, "more than 65535 instances"},
+	} {
+		if err := c.cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", c.cfg, err, c.want)
+		}
+	}
+	if got := (PluginConfig{Instances: 1 << 15}).withDefaults(abi.KindSend).MaxInstances; got != 65535 {
+		t.Errorf("the default MaxInstances of 2^15 instances is %d, want the bound 65535", got)
 	}
 }
 
@@ -319,13 +329,11 @@ func TestConcurrentReplacementsDoNotOverfillThePool(t *testing.T) {
 	}
 	v := p.active.Load()
 	for range 20 {
-		c, err := p.begin(abi.EntryBeforeSend)
-		if err != nil {
+		var c call
+		if err := p.begin(&c, abi.EntryBeforeSend); err != nil {
 			t.Fatal(err)
 		}
-		v.pool.mu.Lock()
-		delete(v.pool.all, c.g)
-		v.pool.mu.Unlock()
+		v.pool.untrack(c.g)
 		c.g.close()
 		v.pool.live.Add(-1) // as discard does, the replacements started below
 		var start sync.WaitGroup
@@ -356,6 +364,36 @@ func TestTrappedInstanceIsReplaced(t *testing.T) {
 		if err := h.BeforeSend(context.Background(), sendEvents("", "ok")); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Every call finished counts once in Status, whichever way its instance went back: the
+// pool's fast slot, its channel (calls overlapping), or discarded (a trap).
+func TestStatusCountsEveryCall(t *testing.T) {
+	r, _ := newRuntime(t)
+	p, h := behaviors(t, r, PluginConfig{Instances: 2, MaxInstances: 4, QuarantineAfter: -1, Deadline: time.Second})
+	const workers, calls = 4, 40
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range calls {
+				body := "ok"
+				switch {
+				case i == 20 && w < 2:
+					body = "exit" // discarded, replaced in the background
+				case i%7 == 3:
+					body = "error"
+				case i%3 == 0:
+					body = "spin:1" // long enough for the others' calls to overlap it
+				}
+				h.BeforeSend(context.Background(), sendEvents("", body))
+			}
+		})
+	}
+	wg.Wait()
+	wantFailures := uint64(2 + workers*len([]int{3, 10, 17, 24, 31, 38}))
+	if st := p.Status(); st.Calls != workers*calls || st.Failures != wantFailures {
+		t.Fatalf("after %d calls, %d of them failing: Status counts %d calls, %d failures", workers*calls, wantFailures, st.Calls, st.Failures)
 	}
 }
 
