@@ -12,10 +12,8 @@ import (
 // enc builds an input the way the host lays it out, with append for brevity.
 type enc []byte
 
-func (e enc) u8(v uint8) enc   { return abi.AppendU8(e, v) }
 func (e enc) u32(v uint32) enc { return abi.AppendU32(e, v) }
 func (e enc) i32(v int32) enc  { return abi.AppendI32(e, v) }
-func (e enc) i64(v int64) enc  { return abi.AppendI64(e, v) }
 func (e enc) str(s string) enc { return abi.AppendStr(e, s) }
 func (e enc) strs(s ...string) enc {
 	for _, v := range s {

@@ -80,16 +80,6 @@ func (pq *processQueue) resumeLocked(lim limits) bool {
 	return true
 }
 
-// unpause clears a parked pull (the queue is dropped, or resumed by another path) and
-// reports whether it was parked.
-func (pq *processQueue) unpause() bool {
-	pq.mu.Lock()
-	defer pq.mu.Unlock()
-	was := pq.paused
-	pq.paused = false
-	return was
-}
-
 // isPaused reports a parked pull.
 func (pq *processQueue) isPaused() bool {
 	pq.mu.Lock()

@@ -368,16 +368,4 @@ func goroutines() (int, string) {
 	return n, string(buf)
 }
 
-func sortedBodies(m map[string]int) []string { return slices.Sorted(mapsKeys2(m)) }
-
-func mapsKeys2(m map[string]int) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 var _ = fmt.Sprint

@@ -286,13 +286,6 @@ func (pq *processQueue) giveBack() {
 	pq.mu.Unlock()
 }
 
-// pending reports messages not taken yet (orderly).
-func (pq *processQueue) pending() bool {
-	pq.mu.Lock()
-	defer pq.mu.Unlock()
-	return pq.head+pq.taken < len(pq.entries)
-}
-
 // hasMessages reports whether the queue holds any message (Java's hasTempMessage).
 func (pq *processQueue) hasMessages() bool {
 	pq.mu.Lock()

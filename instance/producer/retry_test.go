@@ -21,12 +21,6 @@ import (
 // Retries and the fault strategy against fake brokers on netpoll.Server: two broker names,
 // each its own server.
 
-func brokerOf(req *remoting.Command) int32 {
-	var h remoting.SendRequestV2
-	_ = h.DecodeFields(req.Ext)
-	return h.QueueID
-}
-
 // A sync send that a broker refuses with a retryable answer goes to the other broker.
 func TestSyncRetryGoesToAnotherBroker(t *testing.T) {
 	ns, brokers := fakeCluster(t, "Retried", 2, "a", "b")
