@@ -7,6 +7,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/mqgate/mqgate/plugins/allocate"
 	"github.com/mqgate/mqgate/sdk"
@@ -20,6 +21,11 @@ func configure(config []byte) error {
 	}
 	if err := json.Unmarshal(config, &c); err != nil {
 		return err
+	}
+	// Without a room no queue matches: nothing consumed, and no error to say why (the
+	// gateway refuses the native strategy without allocate_rooms for the same reason).
+	if len(c.Rooms) == 0 {
+		return errors.New(`no rooms: want {"rooms": ["room1", ...]}, the rooms of brokers named "room@broker"`)
 	}
 	rooms = c.Rooms
 	return nil
