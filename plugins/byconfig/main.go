@@ -9,6 +9,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/mqgate/mqgate/plugins/allocate"
 	"github.com/mqgate/mqgate/sdk"
@@ -29,6 +30,19 @@ func configure(config []byte) error {
 	}
 	if len(c.Queues) == 0 {
 		return errors.New(`no queues: want {"queues": [{"topic": ..., "brokerName": ..., "queueId": ...}]}`)
+	}
+	// A queue without a topic or broker, or of a negative id, names none of the topic's
+	// queues: the consumer would hold nothing, without a word (a misspelt key leaves one
+	// empty). The gateway's allocate_queues refuses the same.
+	for i, q := range c.Queues {
+		switch {
+		case q.Topic == "":
+			return fmt.Errorf("queues[%d]: no topic", i)
+		case q.BrokerName == "":
+			return fmt.Errorf("queues[%d]: no brokerName", i)
+		case q.QueueID < 0:
+			return fmt.Errorf("queues[%d]: queueId %d is negative", i, q.QueueID)
+		}
 	}
 	configured = configured[:0]
 	for _, q := range c.Queues {
