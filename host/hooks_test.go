@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,20 +29,21 @@ var consumeCtx = &instance.ConsumeContext{ConsumerGroup: "cg", Queue: instance.M
 
 func TestTagFilterSkipsOtherTags(t *testing.T) {
 	r, _ := newRuntime(t)
-	p := load(t, r, PluginConfig{Kind: KindConsume, Config: []byte(`{"tags": ["paid", "refunded"]}`)}, "plugins/tagfilter")
-	h, err := NewConsumeHook(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := consumed("paid", "1", "created", "2", "", "3", "refunded", "4")
-	verdicts := make([]instance.ConsumeVerdict, len(msgs))
-	if err := h.BeforeConsume(context.Background(), consumeCtx, msgs, verdicts); err != nil {
-		t.Fatal(err)
-	}
-	want := []instance.ConsumeVerdict{instance.Deliver, instance.Skip, instance.Skip, instance.Deliver}
-	for i := range want {
-		if verdicts[i] != want[i] {
-			t.Fatalf("verdicts %v, want %v", verdicts, want)
+	// A list, or a RocketMQ subscription expression as a subscription writes it.
+	for i, config := range []string{`{"tags": ["paid", "refunded"]}`, `{"tags": ["paid || refunded "]}`} {
+		p := load(t, r, PluginConfig{Name: fmt.Sprint("tagfilter", i), Kind: KindConsume, Config: []byte(config)}, "plugins/tagfilter")
+		h, err := NewConsumeHook(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs := consumed("paid", "1", "created", "2", "", "3", "refunded", "4")
+		verdicts := make([]instance.ConsumeVerdict, len(msgs))
+		if err := h.BeforeConsume(context.Background(), consumeCtx, msgs, verdicts); err != nil {
+			t.Fatal(err)
+		}
+		want := []instance.ConsumeVerdict{instance.Deliver, instance.Skip, instance.Skip, instance.Deliver}
+		if !slices.Equal(verdicts, want) {
+			t.Fatalf("%s: verdicts %v, want %v", config, verdicts, want)
 		}
 	}
 }

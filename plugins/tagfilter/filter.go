@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 )
 
 // Filter decides by a message's tag whether it is delivered.
@@ -13,11 +15,33 @@ type Filter struct {
 }
 
 // NewFilter returns a Filter delivering the listed tags (or, with exclude, all others).
+// An entry other than "" (untagged messages) is read as a RocketMQ subscription
+// expression is (Java's FilterAPI.buildSubscriptionData): tags joined by "||", each
+// trimmed of blanks. Read whole, "TagA || TagB" or " paid" matched no message's tag, and
+// every message the subscription took was skipped: consumed, never delivered.
 func NewFilter(tags []string, exclude bool) (Filter, error) {
 	if len(tags) == 0 {
 		return Filter{}, errors.New(`no tags: want {"tags": ["TagA", ...]}`)
 	}
-	return Filter{tags: slices.Clone(tags), all: slices.Contains(tags, "*"), exclude: exclude}, nil
+	f := Filter{exclude: exclude}
+	for i, expr := range tags {
+		if expr == "" {
+			f.tags = append(f.tags, "")
+			continue
+		}
+		n := len(f.tags)
+		for tag := range strings.SplitSeq(expr, "||") {
+			// Java's String.trim: every character up to the space.
+			if tag = strings.TrimFunc(tag, func(r rune) bool { return r <= ' ' }); tag != "" {
+				f.tags = append(f.tags, tag)
+			}
+		}
+		if len(f.tags) == n {
+			return Filter{}, fmt.Errorf("tags[%d]: %q names no tag", i, expr)
+		}
+	}
+	f.all = slices.Contains(f.tags, "*")
+	return f, nil
 }
 
 // Deliver reports whether a message with this tag ("" for none) is delivered. "*" lists

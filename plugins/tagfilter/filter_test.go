@@ -25,6 +25,18 @@ func TestFilter(t *testing.T) {
 		{[]string{"*"}, true, "A", false},
 		{[]string{"*"}, true, "", false},
 		{[]string{""}, true, "A", true},
+		// Each entry is read as a RocketMQ subscription expression is
+		// (FilterAPI.buildSubscriptionData): tags joined by "||", blanks around them
+		// trimmed. A subscription moved over as written must not skip what it took.
+		{[]string{"TagA || TagB"}, false, "TagB", true},
+		{[]string{"TagA||TagB"}, false, "TagA", true},
+		{[]string{"TagA || TagB"}, false, "TagA || TagB", false},
+		{[]string{"TagA || TagB"}, false, "", false},
+		{[]string{" paid\t"}, false, "paid", true},
+		{[]string{"TagA || TagB"}, true, "TagB", false},
+		{[]string{"TagA || TagB"}, true, "TagC", true},
+		{[]string{"TagA ||"}, false, "TagA", true},
+		{[]string{"TagA || *"}, false, "", true},
 	} {
 		f, err := NewFilter(tt.tags, tt.exclude)
 		if err != nil {
@@ -32,6 +44,16 @@ func TestFilter(t *testing.T) {
 		}
 		if got := f.Deliver(tt.tag); got != tt.want {
 			t.Errorf("tags %q exclude %v: Deliver(%q) = %v, want %v", tt.tags, tt.exclude, tt.tag, got, tt.want)
+		}
+	}
+}
+
+// An entry naming no tag, blanks or "||" only, is refused at load: it would skip
+// everything it was meant to deliver.
+func TestFilterRefusesEntriesNamingNoTag(t *testing.T) {
+	for _, tags := range [][]string{{" "}, {"||"}, {"TagA", " || "}} {
+		if _, err := NewFilter(tags, false); err == nil {
+			t.Errorf("tags %q accepted", tags)
 		}
 	}
 }

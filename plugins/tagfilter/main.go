@@ -1,8 +1,9 @@
 // Command tagfilter is an example consume hook: it delivers the messages whose tag is
 // one of a list and skips the others (their offsets advance: they count as consumed).
 // Configuration: {"tags": ["TagA", "TagB"], "exclude": false}; with exclude the listed
-// tags are the ones skipped. "*" matches every message, as in a RocketMQ subscription, and
-// "" a message without a tag.
+// tags are the ones skipped. An entry may be a RocketMQ subscription expression,
+// "TagA || TagB", blanks around a tag ignored. "*" matches every message, as in a RocketMQ
+// subscription, and "" a message without a tag.
 package main
 
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o tagfilter.wasm .
