@@ -9,5 +9,7 @@
 // (averagely, circle, consistenthash, byconfig, machineroom) are thin sdk mains over
 // package allocate, the consumer's native strategies; acl signs requests with package
 // aclsign, as the native ACL hook does; tagfilter, enricher and redactor are example
-// hooks to copy. Every plugin keeps its logic in plain Go that go test runs natively.
+// hooks to copy. Those that take a configuration read it with package jsonconfig, which
+// refuses a key they do not know. Every plugin keeps its logic in plain Go that go test
+// runs natively.
 package plugins

@@ -9,11 +9,11 @@ package main
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o acl.wasm .
 
 import (
-	"encoding/json"
 	"errors"
 	"unsafe"
 
 	"github.com/mqgate/mqgate/plugins/aclsign"
+	"github.com/mqgate/mqgate/plugins/jsonconfig"
 	"github.com/mqgate/mqgate/sdk"
 )
 
@@ -31,7 +31,7 @@ func configure(config []byte) error {
 		SecretKey     string `json:"secretKey"`
 		SecurityToken string `json:"securityToken"`
 	}
-	if err := json.Unmarshal(config, &c); err != nil {
+	if err := jsonconfig.Decode(config, &c); err != nil {
 		return err
 	}
 	if c.AccessKey == "" || c.SecretKey == "" {

@@ -7,11 +7,11 @@ package main
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o byconfig.wasm .
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/mqgate/mqgate/plugins/allocate"
+	"github.com/mqgate/mqgate/plugins/jsonconfig"
 	"github.com/mqgate/mqgate/sdk"
 )
 
@@ -25,7 +25,7 @@ func configure(config []byte) error {
 			QueueID    int32  `json:"queueId"`
 		} `json:"queues"`
 	}
-	if err := json.Unmarshal(config, &c); err != nil {
+	if err := jsonconfig.Decode(config, &c); err != nil {
 		return err
 	}
 	if len(c.Queues) == 0 {

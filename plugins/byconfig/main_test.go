@@ -13,9 +13,11 @@ func TestConfigureChecksEveryQueue(t *testing.T) {
 		{`{"queues": [{"topic": "T", "brokerName": "broker-a", "queueId": 0}]}`, ""},
 		{`{"queues": [{"topic": "T", "brokerName": "broker-a", "queueId": 3}, {"topic": "U", "brokerName": "b", "queueId": 0}]}`, ""},
 		{`{"queues": []}`, "no queues"},
-		// A queue missing a field named none of the topic's queues: nothing consumed, no
+		{``, "no queues: want"},
+		{`{"queues": [{"topic": "T", "brokerName": "broker-a", "queue_id": 1}]}`, `unknown field "queue_id"`},
+		// A queue missing a field names none of the topic's queues: nothing consumed, no
 		// error. The gateway's allocate_queues refuses the same.
-		{`{"queues": [{"topic": "T", "broker": "broker-a", "queueId": 0}]}`, "queues[0]: no brokerName"},
+		{`{"queues": [{"topic": "T", "queueId": 0}]}`, "queues[0]: no brokerName"},
 		{`{"queues": [{"topic": "T", "brokerName": "a", "queueId": 0}, {"brokerName": "broker-a", "queueId": 1}]}`, "queues[1]: no topic"},
 		{`{"queues": [{"topic": "T", "brokerName": "broker-a", "queueId": -1}]}`, "queues[0]: queueId -1"},
 	} {

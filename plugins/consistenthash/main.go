@@ -6,23 +6,20 @@ package main
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o consistenthash.wasm .
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/mqgate/mqgate/plugins/allocate"
+	"github.com/mqgate/mqgate/plugins/jsonconfig"
 	"github.com/mqgate/mqgate/sdk"
 )
 
 var virtualNodes = allocate.DefaultVirtualNodes
 
 func configure(config []byte) error {
-	if len(config) == 0 {
-		return nil
-	}
 	var c struct {
 		VirtualNodes *int `json:"virtualNodes"`
 	}
-	if err := json.Unmarshal(config, &c); err != nil {
+	if err := jsonconfig.Decode(config, &c); err != nil {
 		return err
 	}
 	if c.VirtualNodes != nil {

@@ -20,6 +20,7 @@ func TestConfigureBoundsVirtualNodes(t *testing.T) {
 		{`{"virtualNodes": 1001}`, -1},
 		{`{"virtualNodes": 1099511627776}`, -1},
 		{`{"virtualNodes": "ten"}`, -1},
+		{`{"virtualNode": 20}`, -1}, // a misspelt key is refused, not ignored
 	} {
 		virtualNodes = allocate.DefaultVirtualNodes
 		err := configure([]byte(tt.config))

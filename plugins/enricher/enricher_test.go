@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mqgate/mqgate/sdk"
@@ -84,5 +85,19 @@ func TestEnricherApplyIsLinearInItsProperties(t *testing.T) {
 	all := testing.AllocsPerRun(20, func() { e.Apply(sdk.NewSendMessage("T", sdk.PropertiesOf("a", "b"), nil)) })
 	if apply := all - setup; apply > 8 {
 		t.Fatalf("Apply of 64 properties: %.0f allocations, want a few (its edits' buffer)", apply)
+	}
+}
+
+// A misspelt key is refused, naming it: ignored, "overwite" left every message's own
+// value in place. No configuration says what is wanted.
+func TestConfigureRefusesUnknownKeys(t *testing.T) {
+	for config, want := range map[string]string{
+		`{"properties": {"x": "1"}, "overwite": true}`: `unknown field "overwite"`,
+		`{"property": {"x": "1"}}`:                     `unknown field "property"`,
+		``:                                             `no properties: want {"properties"`,
+	} {
+		if err := configure([]byte(config)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("configure(%s) = %v, want an error about %s", config, err, want)
+		}
 	}
 }

@@ -6,10 +6,10 @@ package main
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o machineroom.wasm .
 
 import (
-	"encoding/json"
 	"errors"
 
 	"github.com/mqgate/mqgate/plugins/allocate"
+	"github.com/mqgate/mqgate/plugins/jsonconfig"
 	"github.com/mqgate/mqgate/sdk"
 )
 
@@ -19,7 +19,7 @@ func configure(config []byte) error {
 	var c struct {
 		Rooms []string `json:"rooms"`
 	}
-	if err := json.Unmarshal(config, &c); err != nil {
+	if err := jsonconfig.Decode(config, &c); err != nil {
 		return err
 	}
 	// Without a room no queue matches: nothing consumed, and no error to say why (the

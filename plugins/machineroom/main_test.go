@@ -18,6 +18,8 @@ func TestConfigureNeedsRooms(t *testing.T) {
 		{`{"rooms": []}`, nil},
 		{`{"rooms": null}`, nil},
 		{`{"rooms": "room1"}`, nil},
+		{``, nil},
+		{`{"rooms": ["room1"], "room": ["room2"]}`, nil}, // a misspelt key is refused, not ignored
 	} {
 		rooms = nil
 		err := configure([]byte(tt.config))

@@ -8,8 +8,7 @@ package main
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o redactor.wasm .
 
 import (
-	"encoding/json"
-
+	"github.com/mqgate/mqgate/plugins/jsonconfig"
 	"github.com/mqgate/mqgate/sdk"
 )
 
@@ -23,7 +22,7 @@ func configure(config []byte) error {
 		Fields      []string `json:"fields"`
 		Replacement *string  `json:"replacement"`
 	}
-	if err := json.Unmarshal(config, &c); err != nil {
+	if err := jsonconfig.Decode(config, &c); err != nil {
 		return err
 	}
 	repl := "***"

@@ -103,3 +103,16 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+// A misspelt key is refused, naming it: ignored, "replacment" put "***" where the
+// configuration said otherwise. No configuration says what is wanted.
+func TestConfigureRefusesUnknownKeys(t *testing.T) {
+	for config, want := range map[string]string{
+		`{"fields": ["ssn"], "replacment": "[x]"}`: `unknown field "replacment"`,
+		``: `no fields: want {"fields"`,
+	} {
+		if err := configure([]byte(config)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("configure(%s) = %v, want an error about %s", config, err, want)
+		}
+	}
+}

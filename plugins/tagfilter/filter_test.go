@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mqgate/mqgate/sdk"
@@ -73,5 +74,18 @@ func TestHookSkipsOtherTags(t *testing.T) {
 	}
 	if err := configure([]byte(`{}`)); err == nil {
 		t.Error("a filter without tags must be refused at load")
+	}
+}
+
+// A misspelt key is refused, naming it: ignored, "exlude" made the filter deliver the
+// listed tags only and skip every other message. No configuration says what is wanted.
+func TestConfigureRefusesUnknownKeys(t *testing.T) {
+	for config, want := range map[string]string{
+		`{"tags": ["debug"], "exlude": true}`: `unknown field "exlude"`,
+		``:                                    `no tags: want {"tags"`,
+	} {
+		if err := configure([]byte(config)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("configure(%s) = %v, want an error about %s", config, err, want)
+		}
 	}
 }

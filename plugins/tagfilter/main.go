@@ -9,8 +9,7 @@ package main
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o tagfilter.wasm .
 
 import (
-	"encoding/json"
-
+	"github.com/mqgate/mqgate/plugins/jsonconfig"
 	"github.com/mqgate/mqgate/sdk"
 )
 
@@ -21,7 +20,7 @@ func configure(config []byte) error {
 		Tags    []string `json:"tags"`
 		Exclude bool     `json:"exclude"`
 	}
-	if err := json.Unmarshal(config, &c); err != nil {
+	if err := jsonconfig.Decode(config, &c); err != nil {
 		return err
 	}
 	f, err := NewFilter(c.Tags, c.Exclude)
