@@ -123,6 +123,12 @@ func TestCEnricherRefusesBadConfig(t *testing.T) {
 		`{"name": "a\"b", "value": "v"}`: "escapes",
 		"{\"name\": \"a\x01\", \"value\": \"v\"}": "0x01 or 0x02",
 		`{"name": "x", "value": "unterminated`:    "unterminated",
+		// A misspelt key or an overwrite that is not a boolean is refused, as the Go
+		// plugins refuse them: read as absent, overwrite was false without a word.
+		`{"name": "x", "value": "v", "overwite": true}`:    `unknown key "overwite"`,
+		`{"name": "x", "value": "v", "overwrite": "true"}`: "overwrite must be true or false",
+		`{"name": "x", "value": "v", "overwrite": tru}`:    "overwrite must be true or false",
+		`{"name": "x", "value": "v"} {}`:                   "want {",
 	} {
 		_, err := cEnricher(t, r, config)
 		if !errors.Is(err, ErrInitFailed) || !strings.Contains(err.Error(), want) {

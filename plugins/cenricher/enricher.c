@@ -6,7 +6,7 @@
  *   {"name": "x-gateway", "value": "eu-1", "overwrite": false}
  *
  * Strings without escapes; names and values non-empty, without the property separators
- * 0x01 and 0x02. Built by internal/plugintest with the command sdk/c/mqgate.h gives.
+ * 0x01 and 0x02; no other key. Built by internal/plugintest with the command sdk/c/mqgate.h gives.
  */
 #include "mqgate.h"
 
@@ -123,17 +123,106 @@ static const char *string_field(mqgate_str cfg, const char *key, uint8_t *buf, u
 	return 0;
 }
 
+static int word(mqgate_str cfg, uint32_t at, const char *w) {
+	uint32_t n = 0;
+	while (w[n])
+		n++;
+	if (cfg.n - at < n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (cfg.p[at + i] != (uint8_t)w[i])
+			return 0;
+	return 1;
+}
+
+static char unknown[80]; /* the message naming an unknown key */
+
+/* check_keys walks the configuration, one JSON object of the keys name, value and
+ * overwrite, and refuses any other key, naming it, and an overwrite other than true or
+ * false: read as absent, a misspelt "overwrite" was false without a word (the Go plugins
+ * refuse such keys too, plugins/jsonconfig). Strings hold no escapes. */
+static const char *check_keys(mqgate_str cfg) {
+	const char *object = "configuration: want {\"name\": \"...\", \"value\": \"...\"}";
+	uint32_t at = value_at(cfg, 0);
+	if (at >= cfg.n || cfg.p[at] != '{')
+		return object;
+	at = value_at(cfg, at + 1);
+	if (at < cfg.n && cfg.p[at] == '}')
+		return value_at(cfg, at + 1) == cfg.n ? 0 : object;
+	for (;;) {
+		if (at >= cfg.n || cfg.p[at] != '"')
+			return object;
+		uint32_t key = at + 1, end = key;
+		while (end < cfg.n && cfg.p[end] != '"' && cfg.p[end] != '\\')
+			end++;
+		if (end >= cfg.n)
+			return "configuration: an unterminated string";
+		if (cfg.p[end] == '\\')
+			return "configuration: escapes are not supported";
+		mqgate_str k = {cfg.p + key, end - key};
+		mqgate_str names[] = {{(const uint8_t *)"name", 4}, {(const uint8_t *)"value", 5}, {(const uint8_t *)"overwrite", 9}};
+		int known = -1;
+		for (int i = 0; i < 3; i++)
+			if (mqgate_equal(k, names[i]))
+				known = i;
+		if (known < 0) {
+			const char *head = "configuration: unknown key \"";
+			uint32_t n = 0;
+			while (head[n]) {
+				unknown[n] = head[n];
+				n++;
+			}
+			for (uint32_t i = 0; i < k.n && n < sizeof unknown - 2; i++)
+				unknown[n++] = (char)k.p[i];
+			unknown[n++] = '"';
+			unknown[n] = 0;
+			return unknown;
+		}
+		at = value_at(cfg, end + 1);
+		if (at >= cfg.n || cfg.p[at] != ':')
+			return object;
+		at = value_at(cfg, at + 1);
+		if (known == 2) {
+			if (word(cfg, at, "true"))
+				at += 4;
+			else if (word(cfg, at, "false"))
+				at += 5;
+			else
+				return "configuration: overwrite must be true or false";
+		} else if (at < cfg.n && cfg.p[at] == '"') {
+			for (at++; at < cfg.n && cfg.p[at] != '"'; at++)
+				if (cfg.p[at] == '\\')
+					return "configuration: escapes are not supported";
+			if (at >= cfg.n)
+				return "configuration: an unterminated string";
+			at++;
+		} else {
+			return "configuration: name and value must be strings";
+		}
+		at = value_at(cfg, at);
+		if (at < cfg.n && cfg.p[at] == ',') {
+			at = value_at(cfg, at + 1);
+			continue;
+		}
+		if (at < cfg.n && cfg.p[at] == '}' && value_at(cfg, at + 1) == cfg.n)
+			return 0;
+		return object;
+	}
+}
+
 MQGATE_EXPORT("mqgate_init") int64_t init(int32_t len) {
 	if (len < 0 || (uint32_t)len > in_cap)
 		return error_result("input length out of the buffer");
 	mqgate_str cfg = {in, (uint32_t)len};
-	const char *err = string_field(cfg, "name", name_buf, sizeof name_buf - 1, &name);
+	const char *err = check_keys(cfg);
+	if (!err)
+		err = string_field(cfg, "name", name_buf, sizeof name_buf - 1, &name);
 	if (!err)
 		err = string_field(cfg, "value", value_buf, sizeof value_buf - 1, &value);
 	if (err)
 		return error_result(err);
 	int32_t k = find(cfg, "overwrite");
-	overwrite = k >= 0 && value_at(cfg, (uint32_t)k) < cfg.n && cfg.p[value_at(cfg, (uint32_t)k)] == 't';
+	overwrite = k >= 0 && cfg.p[value_at(cfg, (uint32_t)k)] == 't'; /* check_keys: true or false */
 	small[0] = MQGATE_STATUS_OK;
 	mqgate_put32(small + 1, MQGATE_FLAG_HEADERS_ONLY);
 	return mqgate_result(small, 5);
