@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -11,6 +12,11 @@ import (
 // maxDepth bounds the nesting the scanner follows, so that a hostile body cannot exhaust
 // the stack; a deeper body is left untouched.
 const maxDepth = 512
+
+// bom is the UTF-8 byte order mark, which RFC 8259 lets a parser ignore before a JSON
+// text, and Jackson's and fastjson's do: read as not JSON, such a body was delivered with
+// its secrets.
+var bom = []byte{0xEF, 0xBB, 0xBF}
 
 // Redactor replaces the values of named JSON object fields. It scans the body once, by
 // hand, without encoding/json: bodies are on the hot path and most have nothing to redact,
@@ -38,7 +44,11 @@ func NewRedactor(fields []string, replacement string) (*Redactor, error) {
 // unchanged and false.
 func (r *Redactor) Redact(dst, body []byte) ([]byte, bool) {
 	s := scanner{r: r, src: body, dst: dst}
-	end, ok := s.value(skipSpace(body, 0), 0)
+	start := 0
+	if bytes.HasPrefix(body, bom) {
+		start = len(bom) // kept in the output, as the blanks are
+	}
+	end, ok := s.value(skipSpace(body, start), 0)
 	if !ok || skipSpace(body, end) != len(body) || !s.changed {
 		return dst, false
 	}
