@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -354,5 +355,31 @@ func TestDispatchAllocatesNothingPerMessage(t *testing.T) {
 	Dispatch(abi.EntryBeforeSend, in)
 	if n := testing.AllocsPerRun(100, func() { Dispatch(abi.EntryBeforeSend, in) }); n != 0 {
 		t.Fatalf("%v allocations per batch", n)
+	}
+}
+
+// Of a key a request carries twice (its typed header's, and an extFields entry an earlier
+// hook set), Field returns the last: the one the receiver keeps, and the one aclsign
+// signs. It returned the header's, which the request does not go with.
+func TestRequestFieldIsTheLastOfARepeatedKey(t *testing.T) {
+	Reset()
+	var got []string
+	RegisterRPCHook(RPCHook{BeforeRequest: func(r *Request) error {
+		for _, k := range []string{"topic", "x", "y"} {
+			v, ok := r.Field(k)
+			got = append(got, fmt.Sprintf("%s %v", v, ok))
+		}
+		r.SetField("x", "2")
+		v, _ := r.Field("x")
+		got = append(got, v)
+		return nil
+	}})
+	mustInit(t, "")
+	in := enc{}.str("h:1").i32(10).i32(0).u32(3).strs("topic", "A", "x", "1", "topic", "B").str("")
+	if d := abi.NewDecoder(Dispatch(abi.EntryBeforeRequest, in)); d.U8() != abi.StatusOK {
+		t.Fatal(d.Str())
+	}
+	if want := []string{"B true", "1 true", " false", "2"}; !slices.Equal(got, want) {
+		t.Fatalf("fields %q, want %q", got, want)
 	}
 }

@@ -34,7 +34,7 @@ type Request struct {
 	Code int32  // the request code
 	Flag int32  // bit 1: oneway
 	// Fields are all the extFields the request carries: its typed header's, then the
-	// others, as they will be sent.
+	// others, as they will be sent. Of a key carried twice the receiver keeps the last.
 	Fields []Field
 	Body   []byte
 
@@ -48,7 +48,9 @@ func (r *Request) Field(key string) (string, bool) {
 			return r.set[i].Value, true
 		}
 	}
-	for i := range r.Fields {
+	// From the end: of a key carried twice (a header's field, and an extFields entry an
+	// earlier hook set), the receiver keeps the last, and aclsign signs it.
+	for i := len(r.Fields) - 1; i >= 0; i-- {
 		if r.Fields[i].Key == key {
 			return r.Fields[i].Value, true
 		}
