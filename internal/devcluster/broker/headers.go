@@ -48,6 +48,12 @@ func numberFormatRemark(input string) string {
 const nullNumberRemark = "java.lang.NumberFormatException: Cannot parse null string, " +
 	"java.base/java.lang.Integer.parseInt(Integer.java:630)"
 
+// illegalCapacityRemark is new ArrayList(n)'s exception for a negative n.
+func illegalCapacityRemark(n int32) string {
+	return "java.lang.IllegalArgumentException: Illegal Capacity: " + strconv.Itoa(int(n)) +
+		", java.base/java.util.ArrayList.<init>(ArrayList.java:160)"
+}
+
 // bufferUnderflowRemark is a ByteBuffer read past the end: a malformed batch body.
 const bufferUnderflowRemark = "java.nio.BufferUnderflowException, java.base/java.nio.Buffer.nextGetIndex(Buffer.java:707)"
 

@@ -140,6 +140,15 @@ func (b *Broker) pullResponse(s *pullState, c *netpoll.Conn, req *remoting.Comma
 
 	r := &s.res
 	b.store.GetInto(r, h.Topic, h.QueueID, h.QueueOffset, h.MaxMsgNums, filter)
+	if h.MaxMsgNums < 0 {
+		switch r.Status {
+		case store.Found, store.NoMatchedMessage, store.MessageWasRemoving:
+			// Java sizes its result list by maxMsgNums once it starts scanning the
+			// queue, and the exception answers the pull before any offset is committed.
+			// (Java's hold service drops a woken pull that throws; this one answers it.)
+			return response(req, remoting.SystemError, illegalCapacityRemark(h.MaxMsgNums)), true
+		}
+	}
 	var code remoting.ResponseCode
 	switch r.Status {
 	case store.Found:

@@ -44,6 +44,18 @@ func TestPullAnswersEveryStatusAsJava(t *testing.T) {
 			h: pullHeader("g", "P", 1, 0, "*"), code: remoting.PullNotFound, remark: "NO_MESSAGE_IN_QUEUE", next: 0},
 		{name: "pull of an empty queue from elsewhere answers NO_MESSAGE_IN_QUEUE as offset moved",
 			h: pullHeader("g", "P", 1, 5, "*"), code: remoting.PullOffsetMoved, remark: "NO_MESSAGE_IN_QUEUE", next: 0},
+		{name: "pull of a negative number of messages fails as Java's new ArrayList(maxMsgNums)",
+			h: func() *remoting.PullRequest {
+				h := pullHeader("g", "P", 0, 0, "*")
+				h.MaxMsgNums = -1
+				return h
+			}(), code: remoting.SystemError, next: -1, remark: illegalCapacityRemark(-1)},
+		{name: "pull of a negative number of messages at the max offset answers OFFSET_OVERFLOW_ONE",
+			h: func() *remoting.PullRequest {
+				h := pullHeader("g", "P", 0, 2, "*")
+				h.MaxMsgNums = -1
+				return h
+			}(), code: remoting.PullNotFound, remark: "OFFSET_OVERFLOW_ONE", next: 2, max: 2},
 		{name: "pull of a queue the topic does not have answers SYSTEM_ERROR",
 			h: pullHeader("g", "P", 2, 0, "*"), code: remoting.SystemError, next: -1,
 			remarkHas: "queueId[2] is illegal, topic:[P] topicConfig.readQueueNums:[2] consumer:[/127.0.0.1:"},
