@@ -14,6 +14,10 @@ import (
 
 // The admin requests of Java's AdminBrokerProcessor and QueryMessageProcessor.
 
+// unsetRemark is the remark of Java's createResponseCommand(Class), which a handler that
+// does not set one leaves in its answer.
+const unsetRemark = "not set any response code"
+
 // handleCreateTopic is updateAndCreateTopic: the topic is created or replaced, then
 // registered with the NameServers (registerIncrementBrokerData) before the answer.
 func (b *Broker) handleCreateTopic(ctx context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
@@ -32,7 +36,8 @@ func (b *Broker) handleCreateTopic(ctx context.Context, _ *netpoll.Conn, req *re
 	version := b.topics.update(tc)
 	b.log.Info("broker: topic updated", "topic", tc.TopicName, "queues", tc.WriteQueueNums, "perm", tc.Perm)
 	b.registerIncrement(ctx, tc, version)
-	return response(req, remoting.Success, "")
+	// Java sets the code of createResponseCommand(null) and leaves its remark.
+	return response(req, remoting.Success, unsetRemark)
 }
 
 // handleDeleteTopic is deleteTopic. The store keeps the topic's messages (it cannot drop

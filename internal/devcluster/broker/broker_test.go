@@ -455,3 +455,15 @@ func TestDropConnectionsClosesEveryClientAndKeepsServing(t *testing.T) {
 	})
 	tb.send("Drop", 0, "after the drop", "")
 }
+
+func TestCreateTopicSucceedsWithJavasUnsetRemark(t *testing.T) {
+	// updateAndCreateTopic sets the code of createResponseCommand(null) but, unlike the
+	// other handlers, never clears its remark: a 4.9.4 broker answers SUCCESS with it.
+	tb := startBroker(t, nil)
+	resp := tb.invoke(request(remoting.UpdateAndCreateTopic, &remoting.CreateTopicRequest{Topic: "Made",
+		DefaultTopic: "TBW102", ReadQueueNums: 2, WriteQueueNums: 2, Perm: 6, TopicFilterType: "SINGLE_TAG"}))
+	if resp.Code != 0 || resp.Remark != "not set any response code" || len(resp.Ext) != 0 {
+		t.Errorf("create topic: %d %q %v, want SUCCESS \"not set any response code\" without fields",
+			resp.Code, resp.Remark, resp.Ext)
+	}
+}
