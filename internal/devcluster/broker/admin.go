@@ -20,19 +20,37 @@ const unsetRemark = "not set any response code"
 
 // handleCreateTopic is updateAndCreateTopic: the topic is created or replaced, then
 // registered with the NameServers (registerIncrementBrokerData) before the answer.
+//
+// Java reads the header leniently, each missing or malformed field left null, and fails
+// only on the fields the handler uses, in its order: topicFilterType (checkFields), the
+// topic's name, then the queue numbers and perm (unboxed). defaultTopic and order are
+// never read, and a null topicSysFlag is 0.
 func (b *Broker) handleCreateTopic(ctx context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
-	var h remoting.CreateTopicRequest
-	if err := h.DecodeFields(req.Ext); err != nil {
-		return headerErrorResponse(req, err)
+	filterType, ok := req.Ext.Lookup("topicFilterType")
+	if filterType != singleTag && filterType != multiTag {
+		if !ok {
+			filterType = "null"
+		}
+		return response(req, remoting.SystemError, "org.apache.rocketmq.remoting.exception.RemotingCommandException: "+
+			"topicFilterType = ["+filterType+"] value invalid, "+
+			"org.apache.rocketmq.common.protocol.header.CreateTopicRequestHeader.checkFields(CreateTopicRequestHeader.java:50)")
 	}
-	if remark := validateTopic(h.Topic); remark != "" {
+	topic := req.Ext.Get("topic")
+	if remark := validateTopic(topic); remark != "" {
 		return response(req, remoting.SystemError, remark)
 	}
-	if b.isSystemTopic(h.Topic) {
-		return response(req, remoting.SystemError, "The topic["+h.Topic+"] is conflict with system topic.")
+	if b.isSystemTopic(topic) {
+		return response(req, remoting.SystemError, "The topic["+topic+"] is conflict with system topic.")
 	}
-	tc := &remoting.TopicConfig{TopicName: h.Topic, ReadQueueNums: h.ReadQueueNums, WriteQueueNums: h.WriteQueueNums,
-		Perm: h.Perm, TopicFilterType: h.TopicFilterType, TopicSysFlag: h.TopicSysFlag.Value}
+	r := fieldReader{header: "CreateTopicRequestHeader", ext: req.Ext}
+	tc := &remoting.TopicConfig{TopicName: topic, ReadQueueNums: r.int32("readQueueNums", true),
+		WriteQueueNums: r.int32("writeQueueNums", true), TopicFilterType: filterType, Perm: r.int32("perm", true)}
+	if r.err != nil {
+		return headerErrorResponse(req, r.err)
+	}
+	if v, err := strconv.ParseInt(req.Ext.Get("topicSysFlag"), 10, 32); err == nil {
+		tc.TopicSysFlag = int32(v)
+	}
 	version := b.topics.update(tc)
 	b.log.Info("broker: topic updated", "topic", tc.TopicName, "queues", tc.WriteQueueNums, "perm", tc.Perm)
 	b.registerIncrement(ctx, tc, version)

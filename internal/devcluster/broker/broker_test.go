@@ -467,3 +467,48 @@ func TestCreateTopicSucceedsWithJavasUnsetRemark(t *testing.T) {
 			resp.Code, resp.Remark, resp.Ext)
 	}
 }
+
+func TestCreateTopicReadsItsHeaderAsLenientlyAsJava(t *testing.T) {
+	// Java's decodeCommandCustomHeader leaves a missing or malformed field null, and
+	// updateAndCreateTopic never reads defaultTopic or order; a null topicSysFlag is 0.
+	// Remarks and outcomes as the reference 4.9.4 broker answered.
+	tb := startBroker(t, nil)
+	for _, tc := range []struct {
+		name   string
+		ext    []string
+		code   remoting.ResponseCode
+		remark string
+		want   *remoting.TopicConfig
+	}{
+		{"without defaultTopic and order", []string{"topic", "L1", "readQueueNums", "2", "writeQueueNums", "3",
+			"perm", "6", "topicFilterType", "SINGLE_TAG"}, remoting.Success, unsetRemark,
+			&remoting.TopicConfig{TopicName: "L1", ReadQueueNums: 2, WriteQueueNums: 3, Perm: 6, TopicFilterType: "SINGLE_TAG"}},
+		{"with a malformed topicSysFlag", []string{"topic", "L2", "defaultTopic", "TBW102", "readQueueNums", "1",
+			"writeQueueNums", "1", "perm", "6", "topicFilterType", "MULTI_TAG", "topicSysFlag", "zz", "order", "yes"},
+			remoting.Success, unsetRemark,
+			&remoting.TopicConfig{TopicName: "L2", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6, TopicFilterType: "MULTI_TAG"}},
+		{"without a topic", []string{"defaultTopic", "TBW102", "readQueueNums", "1", "writeQueueNums", "1", "perm", "6",
+			"topicFilterType", "SINGLE_TAG", "order", "false"}, remoting.SystemError, "The specified topic is blank.", nil},
+		{"without a filter type", []string{"topic", "L3", "readQueueNums", "1", "writeQueueNums", "1", "perm", "6"},
+			remoting.SystemError, "org.apache.rocketmq.remoting.exception.RemotingCommandException: topicFilterType = [null] value invalid, " +
+				"org.apache.rocketmq.common.protocol.header.CreateTopicRequestHeader.checkFields(CreateTopicRequestHeader.java:50)", nil},
+		{"without perm", []string{"topic", "L4", "readQueueNums", "1", "writeQueueNums", "1", "topicFilterType", "SINGLE_TAG"},
+			remoting.SystemError, "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom field <perm> is null", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := &remoting.Command{Code: int32(remoting.UpdateAndCreateTopic), Version: remoting.Version494}
+			for i := 0; i+1 < len(tc.ext); i += 2 {
+				req.Ext = append(req.Ext, remoting.Field{Key: tc.ext[i], Value: tc.ext[i+1]})
+			}
+			resp := tb.invoke(req)
+			if remoting.ResponseCode(resp.Code) != tc.code || resp.Remark != tc.remark {
+				t.Errorf("got %s %q, want %s %q", remoting.ResponseCode(resp.Code), resp.Remark, tc.code, tc.remark)
+			}
+			if tc.want != nil {
+				if got := tb.b.topics.get(tc.want.TopicName); got == nil || *got != *tc.want {
+					t.Errorf("topic config %+v, want %+v", got, tc.want)
+				}
+			}
+		})
+	}
+}
