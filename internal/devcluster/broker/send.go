@@ -118,8 +118,10 @@ func (b *Broker) handleSend(_ context.Context, c *netpoll.Conn, req *remoting.Co
 	}
 	queueID := s.hdr.QueueID
 	if queueID < 0 {
-		if tc.WriteQueueNums <= 0 {
-			return sendError(req, remoting.SystemError, "java.lang.ArithmeticException: / by zero")
+		if tc.WriteQueueNums == 0 {
+			// Thrown: NettyRemotingAbstract answers without the send's header.
+			return response(req, remoting.SystemError, "java.lang.ArithmeticException: / by zero, "+
+				"org.apache.rocketmq.broker.processor.SendMessageProcessor.randomQueueId(SendMessageProcessor.java:690)")
 		}
 		queueID = rand.Int32N(99999999) % tc.WriteQueueNums
 	}

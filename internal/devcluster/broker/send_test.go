@@ -119,3 +119,39 @@ func TestSentMessagesArriveIntactThroughEveryHeaderVersion(t *testing.T) {
 	}
 	_ = time.Now
 }
+
+func TestSendToATopicWithoutWriteQueuesThrowsAsJava(t *testing.T) {
+	// A topic auto-created from a negative defaultTopicQueueNums has no queue: a send
+	// for any queue (-1) divides by zero in randomQueueId, an exception answered by
+	// NettyRemotingAbstract — without the send's MSG_REGION and TRACE_ON — and a send
+	// to queue 0 is refused by msgCheck, with them. As the reference 4.9.4 broker.
+	tb := startBroker(t, nil)
+	for _, tc := range []struct {
+		queue  int32
+		remark string
+		ext    int
+	}{
+		{-1, "java.lang.ArithmeticException: / by zero, " +
+			"org.apache.rocketmq.broker.processor.SendMessageProcessor.randomQueueId(SendMessageProcessor.java:690)", 0},
+		{0, "request queueId[0] is illegal, TopicConfig [topicName=NoQueues, readQueueNums=0, writeQueueNums=0, " +
+			"perm=RW-, topicFilterType=SINGLE_TAG, topicSysFlag=0, order=false] Producer: 127.0.0.1:", 2},
+	} {
+		req := request(remoting.SendMessageV2, (&remoting.SendRequest{ProducerGroup: "pg", Topic: "NoQueues",
+			DefaultTopic: "TBW102", DefaultTopicQueueNums: -3, QueueID: tc.queue, Properties: ""}).V2())
+		req.Body = []byte("x")
+		resp := tb.invoke(req)
+		if resp.Code != int32(remoting.SystemError) || !strings.HasPrefix(resp.Remark, tc.remark) || len(resp.Ext) != tc.ext {
+			t.Errorf("send to queue %d: %d %q %v, want SYSTEM_ERROR %q with %d fields", tc.queue, resp.Code,
+				resp.Remark, resp.Ext, tc.remark, tc.ext)
+		}
+	}
+	// A negative count divides well: Java's remainder of a positive number by -2 is 0 or 1.
+	resp := tb.invoke(request(remoting.UpdateAndCreateTopic, &remoting.CreateTopicRequest{Topic: "NegW",
+		DefaultTopic: "TBW102", ReadQueueNums: 2, WriteQueueNums: -2, Perm: 6, TopicFilterType: "SINGLE_TAG"}))
+	if resp.Code != 0 {
+		t.Fatalf("create topic: %d %s", resp.Code, resp.Remark)
+	}
+	if h := tb.send("NegW", -1, "x", ""); h.QueueID != 0 && h.QueueID != 1 {
+		t.Errorf("send to a topic of -2 write queues went to queue %d", h.QueueID)
+	}
+}
