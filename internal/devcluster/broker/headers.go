@@ -48,6 +48,15 @@ func numberFormatRemark(input string) string {
 const nullNumberRemark = "java.lang.NumberFormatException: Cannot parse null string, " +
 	"java.base/java.lang.Integer.parseInt(Integer.java:630)"
 
+// batchNullBodyRemark is DefaultMessageStore.checkMessages reading the length of a batch
+// without a body.
+const batchNullBodyRemark = `java.lang.NullPointerException: Cannot read the array length because the return value of "org.apache.rocketmq.common.message.MessageExtBatch.getBody()" is null, ` +
+	"org.apache.rocketmq.store.DefaultMessageStore.checkMessages(DefaultMessageStore.java:391)"
+
+// batchPropertiesRemark is CommitLog's batch encoder refusing the batch's properties.
+const batchPropertiesRemark = "java.lang.RuntimeException: Properties size of messageExtBatch exceeded!, " +
+	"org.apache.rocketmq.store.CommitLog$MessageExtEncoder.encode(CommitLog.java:1587)"
+
 // illegalCapacityRemark is new ArrayList(n)'s exception for a negative n.
 func illegalCapacityRemark(n int32) string {
 	return "java.lang.IllegalArgumentException: Illegal Capacity: " + strconv.Itoa(int(n)) +

@@ -284,29 +284,42 @@ func (b *Broker) sendBatch(s *sendState, c *netpoll.Conn, req *remoting.Command,
 	}
 	s.props.parse(h.Properties)
 	s.props.put(message.PropertyCluster, b.cfg.ClusterName)
-	// CommitLog.asyncPutMessages refuses transactional and delayed batches.
+	// DefaultMessageStore.checkMessages: Java's body is null when the request has none.
+	if len(req.Body) == 0 {
+		return response(req, remoting.SystemError, batchNullBodyRemark), nil, 0 // thrown: no send header
+	}
+	if len(req.Body) > b.maxMsgSize {
+		return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.maxMsgSize)), nil, 0
+	}
+	// CommitLog.asyncPutMessages refuses transactional and delayed batches; the delay
+	// level is parsed by Integer.parseInt.
 	if message.TransactionType(sysFlag) != message.SysFlagTransactionNotType {
 		return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.maxMsgSize)), nil, 0
 	}
 	if d, ok := s.props.get(message.PropertyDelayTimeLevel); ok {
-		if level, err := strconv.Atoi(d); err == nil && level > 0 {
+		level, err := strconv.ParseInt(d, 10, 32)
+		if err != nil {
+			return response(req, remoting.SystemError, numberFormatRemark(d)), nil, 0
+		}
+		if level > 0 {
 			return sendError(req, remoting.MessageIllegal, fmt.Sprintf(illegalRemarkFormat, b.maxMsgSize)), nil, 0
 		}
 	}
-	if len(req.Body) > b.maxMsgSize {
-		return sendError(req, remoting.SystemError, "java.lang.RuntimeException: message size exceeded"), nil, 0
+	// The encoder refuses the batch's own properties over Short.MAX_VALUE, then reads
+	// the messages.
+	s.buf = s.props.appendEncoded(s.buf[:0])
+	if len(s.buf) > math.MaxInt16 {
+		return response(req, remoting.SystemError, batchPropertiesRemark), nil, 0
 	}
 	var err error
 	s.batch, err = s.dec.DecodeBatch(s.batch[:0], req.Body)
 	if err != nil {
 		return response(req, remoting.SystemError, bufferUnderflowRemark), nil, 0 // thrown: no send header
 	}
-	if len(s.batch) == 0 {
-		// Java stores nothing and answers an empty id at the queue's current offset.
-		return s.response(req, remoting.Success, "", queueID, b.store.MaxOffset(h.Topic, queueID)), nil, 0
+	if len(s.batch) == 0 { // not reached: a body holds a message or underflows
+		return response(req, remoting.SystemError, bufferUnderflowRemark), nil, 0
 	}
-	// All properties strings of the batch in one allocation.
-	s.buf = s.props.appendEncoded(s.buf[:0])
+	// All properties strings of the batch in one allocation, after the batch's.
 	batchProps := len(s.buf)
 	bounds := s.bounds[:0]
 	for i := range s.batch {

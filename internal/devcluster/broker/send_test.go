@@ -155,3 +155,58 @@ func TestSendToATopicWithoutWriteQueuesThrowsAsJava(t *testing.T) {
 		t.Errorf("send to a topic of -2 write queues went to queue %d", h.QueueID)
 	}
 }
+
+func TestBatchSendRefusesAsJavasStoreChecksIt(t *testing.T) {
+	// DefaultMessageStore.asyncPutMessages: checkMessages (null body, size), then
+	// CommitLog.asyncPutMessages (transaction, delay) and its encoder (the batch's
+	// properties); remarks and headers as the reference 4.9.4 broker answered.
+	tb := startBroker(t, nil)
+	tb.createTopic("B", 1)
+	one, err := message.AppendBatch(nil, []message.Message{{Topic: "B", Body: []byte("b1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := message.AppendBatch(nil, []message.Message{{Topic: "B", Body: make([]byte, 4<<20)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	illegal := "the message is illegal, maybe msg body or properties length not matched. msg body length limit 4194304B, msg properties length limit 32KB."
+	for _, tc := range []struct {
+		name   string
+		props  string
+		body   []byte
+		code   remoting.ResponseCode
+		remark string
+		header bool // MSG_REGION and TRACE_ON: not when Java threw
+	}{
+		{"a body over 4 MiB is illegal", "", big, remoting.MessageIllegal, illegal, true},
+		{"a delayed body over 4 MiB is illegal", props("DELAY", "2"), big, remoting.MessageIllegal, illegal, true},
+		{"no body throws in checkMessages", props("DELAY", "2"), nil, remoting.SystemError,
+			`java.lang.NullPointerException: Cannot read the array length because the return value of "org.apache.rocketmq.common.message.MessageExtBatch.getBody()" is null, ` +
+				"org.apache.rocketmq.store.DefaultMessageStore.checkMessages(DefaultMessageStore.java:391)", false},
+		{"properties over 32767 bytes with CLUSTER throw in the encoder", props("K", strings.Repeat("v", 32765)), []byte{0, 0, 0, 5, 1},
+			remoting.SystemError, "java.lang.RuntimeException: Properties size of messageExtBatch exceeded!, " +
+				"org.apache.rocketmq.store.CommitLog$MessageExtEncoder.encode(CommitLog.java:1587)", false},
+		{"a malformed delay level throws", props("DELAY", "x"), one, remoting.SystemError, numberFormatRemark("x"), false},
+		{"a delay level beyond an int throws", props("DELAY", "99999999999"), one, remoting.SystemError,
+			numberFormatRemark("99999999999"), false},
+		{"a delay level is illegal", props("DELAY", "2"), one, remoting.MessageIllegal, illegal, true},
+		{"a malformed body underflows", "", []byte{0, 0, 0, 5, 1}, remoting.SystemError, bufferUnderflowRemark, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := request(remoting.SendBatchMessage, (&remoting.SendRequest{ProducerGroup: "pg", Topic: "B",
+				DefaultTopic: "TBW102", DefaultTopicQueueNums: 4, QueueID: 0, Properties: tc.props, Batch: true}).V2())
+			req.Body = tc.body
+			resp := tb.invoke(req)
+			if remoting.ResponseCode(resp.Code) != tc.code || resp.Remark != tc.remark {
+				t.Errorf("got %s %q, want %s %q", remoting.ResponseCode(resp.Code), resp.Remark, tc.code, tc.remark)
+			}
+			if _, ok := resp.Ext.Lookup("MSG_REGION"); ok != tc.header {
+				t.Errorf("header %v, want MSG_REGION %v", resp.Ext, tc.header)
+			}
+		})
+	}
+	if max := tb.store.MaxOffset("B", 0); max != 0 {
+		t.Errorf("%d messages stored", max)
+	}
+}
