@@ -147,15 +147,20 @@ func (b *Broker) handleViewMessage(_ context.Context, _ *netpoll.Conn, req *remo
 }
 
 // handleUpdateGroup is updateAndCreateSubscriptionGroup: the body is a
-// SubscriptionGroupConfig; fields it leaves out take Java's defaults.
+// SubscriptionGroupConfig; fields it leaves out take Java's defaults. A null one changes
+// nothing.
 func (b *Broker) handleUpdateGroup(_ context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
-	if len(req.Body) > 0 {
+	if len(req.Body) == 0 {
+		return response(req, remoting.SystemError, nullBodyRemark)
+	}
+	if !jsonNull(req.Body) {
 		g := newGroupConfig("")
 		if err := json.Unmarshal(req.Body, g); err != nil {
 			return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())
 		}
 		if g.GroupName == "" { // Java puts a null key into its ConcurrentHashMap
-			return response(req, remoting.SystemError, "java.lang.NullPointerException")
+			return response(req, remoting.SystemError, "java.lang.NullPointerException, "+
+				"java.base/java.util.concurrent.ConcurrentHashMap.putVal(ConcurrentHashMap.java:1011)")
 		}
 		b.groups.update(g)
 	}
@@ -433,10 +438,11 @@ func (b *Broker) handleCheckClientConfig(_ context.Context, _ *netpoll.Conn, req
 		Group        string                     `json:"group"`
 		Subscription *remoting.SubscriptionData `json:"subscriptionData"`
 	}
-	if len(req.Body) > 0 {
-		if err := json.Unmarshal(req.Body, &body); err != nil {
-			return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())
-		}
+	if len(req.Body) == 0 {
+		return response(req, remoting.SystemError, nullBodyRemark)
+	}
+	if err := json.Unmarshal(req.Body, &body); err != nil { // null: no subscription to check
+		return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())
 	}
 	if s := body.Subscription; s != nil && !isTagType(s.ExpressionType) {
 		return response(req, remoting.SystemError, "The broker does not support consumer to filter message by "+s.ExpressionType)

@@ -512,3 +512,45 @@ func TestCreateTopicReadsItsHeaderAsLenientlyAsJava(t *testing.T) {
 		})
 	}
 }
+
+func TestMissingOrNullJSONBodiesFailAsJava(t *testing.T) {
+	// Java's body is null when a request has none, and RemotingSerializable.decode throws
+	// on it; fastjson reads "null" as a null object, which some handlers then use. As
+	// the reference 4.9.4 broker answered.
+	tb := startBroker(t, nil)
+	npe := func(call, what, where string) string {
+		return `java.lang.NullPointerException: Cannot invoke "` + call + `" because "` + what + `" is null, ` + where
+	}
+	for _, tc := range []struct {
+		code   remoting.RequestCode
+		body   string
+		want   remoting.ResponseCode
+		remark string
+	}{
+		{remoting.Heartbeat, "", remoting.SystemError, nullBodyRemark},
+		{remoting.Heartbeat, "null", remoting.SystemError, npe("org.apache.rocketmq.common.protocol.heartbeat.HeartbeatData.getClientID()",
+			"heartbeatData", "org.apache.rocketmq.broker.processor.ClientManageProcessor.heartBeat(ClientManageProcessor.java:80)")},
+		{remoting.LockBatchMQ, "", remoting.SystemError, nullBodyRemark},
+		{remoting.LockBatchMQ, " null", remoting.SystemError, npe("org.apache.rocketmq.common.protocol.body.LockBatchRequestBody.getConsumerGroup()",
+			"requestBody", "org.apache.rocketmq.broker.processor.AdminBrokerProcessor.lockBatchMQ(AdminBrokerProcessor.java:664)")},
+		{remoting.UnlockBatchMQ, "", remoting.SystemError, nullBodyRemark},
+		{remoting.UnlockBatchMQ, "null", remoting.SystemError, npe("org.apache.rocketmq.common.protocol.body.UnlockBatchRequestBody.getConsumerGroup()",
+			"requestBody", "org.apache.rocketmq.broker.processor.AdminBrokerProcessor.unlockBatchMQ(AdminBrokerProcessor.java:683)")},
+		{remoting.CheckClientConfig, "", remoting.SystemError, nullBodyRemark},
+		{remoting.CheckClientConfig, "null", remoting.Success, ""},
+		{remoting.UpdateAndCreateSubscriptionGroup, "", remoting.SystemError, nullBodyRemark},
+		{remoting.UpdateAndCreateSubscriptionGroup, "null", remoting.Success, ""},
+		{remoting.UpdateAndCreateSubscriptionGroup, "{}", remoting.SystemError, "java.lang.NullPointerException, " +
+			"java.base/java.util.concurrent.ConcurrentHashMap.putVal(ConcurrentHashMap.java:1011)"},
+	} {
+		req := &remoting.Command{Code: int32(tc.code), Version: remoting.Version494}
+		if tc.body != "" {
+			req.Body = []byte(tc.body)
+		}
+		resp := tb.invoke(req)
+		if remoting.ResponseCode(resp.Code) != tc.want || resp.Remark != tc.remark {
+			t.Errorf("%s with body %q: %s %q, want %s %q", tc.code, tc.body, remoting.ResponseCode(resp.Code), resp.Remark,
+				tc.want, tc.remark)
+		}
+	}
+}

@@ -291,6 +291,14 @@ func (b *Broker) notifyConsumerIDsChanged(groups []*groupConns) {
 
 // handleHeartbeat is ClientManageProcessor.heartBeat.
 func (b *Broker) handleHeartbeat(_ context.Context, c *netpoll.Conn, req *remoting.Command) *remoting.Command {
+	switch {
+	case len(req.Body) == 0:
+		return response(req, remoting.SystemError, nullBodyRemark)
+	case jsonNull(req.Body):
+		return response(req, remoting.SystemError, nullObjectRemark(
+			"org.apache.rocketmq.common.protocol.heartbeat.HeartbeatData.getClientID()", "heartbeatData",
+			"org.apache.rocketmq.broker.processor.ClientManageProcessor.heartBeat(ClientManageProcessor.java:80)"))
+	}
 	var hb remoting.HeartbeatData
 	if err := hb.Decode(req.Body); err != nil {
 		return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 
@@ -47,6 +48,19 @@ func numberFormatRemark(input string) string {
 // nullNumberRemark is Integer.parseInt's exception for null.
 const nullNumberRemark = "java.lang.NumberFormatException: Cannot parse null string, " +
 	"java.base/java.lang.Integer.parseInt(Integer.java:630)"
+
+// nullBodyRemark is RemotingSerializable.decode's exception for a request without a body:
+// Java's body is null then.
+const nullBodyRemark = `java.lang.NullPointerException: Cannot read the array length because "bytes" is null, ` +
+	"java.base/java.lang.String.<init>(String.java:1387)"
+
+// jsonNull reports whether a body is JSON's null, which fastjson decodes to a null object.
+func jsonNull(body []byte) bool { return string(bytes.TrimSpace(body)) == "null" }
+
+// nullObjectRemark is the exception of a handler using the null object a body decoded to.
+func nullObjectRemark(call, variable, frame string) string {
+	return `java.lang.NullPointerException: Cannot invoke "` + call + `" because "` + variable + `" is null, ` + frame
+}
 
 // batchNullBodyRemark is DefaultMessageStore.checkMessages reading the length of a batch
 // without a body.

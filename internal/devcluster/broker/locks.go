@@ -84,6 +84,9 @@ func (m *lockManager) unlockBatch(group string, mqs []remoting.MessageQueue, cli
 
 // handleLockBatch is AdminBrokerProcessor.lockBatchMQ.
 func (b *Broker) handleLockBatch(_ context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
+	if resp := lockBodyMissing(req, "LockBatchRequestBody", "lockBatchMQ(AdminBrokerProcessor.java:664)"); resp != nil {
+		return resp
+	}
 	var body remoting.LockBatchRequestBody
 	if err := body.Decode(req.Body); err != nil {
 		return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())
@@ -98,12 +101,29 @@ func (b *Broker) handleLockBatch(_ context.Context, _ *netpoll.Conn, req *remoti
 
 // handleUnlockBatch is AdminBrokerProcessor.unlockBatchMQ.
 func (b *Broker) handleUnlockBatch(_ context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
+	if resp := lockBodyMissing(req, "UnlockBatchRequestBody", "unlockBatchMQ(AdminBrokerProcessor.java:683)"); resp != nil {
+		return resp
+	}
 	var body remoting.LockBatchRequestBody
 	if err := body.Decode(req.Body); err != nil {
 		return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())
 	}
 	b.locks.unlockBatch(body.ConsumerGroup, body.MQSet, body.ClientID)
 	return response(req, remoting.Success, "")
+}
+
+// lockBodyMissing answers a lock or unlock request without a body, or with a null one, as
+// Java's handler fails on it; nil when there is a body.
+func lockBodyMissing(req *remoting.Command, class, frame string) *remoting.Command {
+	switch {
+	case len(req.Body) == 0:
+		return response(req, remoting.SystemError, nullBodyRemark)
+	case jsonNull(req.Body):
+		return response(req, remoting.SystemError, nullObjectRemark(
+			"org.apache.rocketmq.common.protocol.body."+class+".getConsumerGroup()", "requestBody",
+			"org.apache.rocketmq.broker.processor.AdminBrokerProcessor."+frame))
+	}
+	return nil
 }
 
 // javaSetOrder returns queues in the iteration order of a java.util.HashSet they were
