@@ -1,6 +1,7 @@
 package namesrv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -21,6 +22,7 @@ const (
 	remarkCRC       = "crc32 not match"
 	remarkNoKV      = "No config item, Namespace: "
 	remarkBadBody   = "org.apache.rocketmq.remoting.exception.RemotingCommandException: Failed to decode RegisterBrokerBody, org.apache.rocketmq.namesrv.processor.DefaultRequestProcessor.registerBrokerWithFilterServer(DefaultRequestProcessor.java:226)"
+	remarkNullBody  = `java.lang.NullPointerException: Cannot invoke "org.apache.rocketmq.common.protocol.body.RegisterBrokerBody.getTopicConfigSerializeWrapper()" because "registerBrokerBody" is null, org.apache.rocketmq.namesrv.processor.DefaultRequestProcessor.registerBrokerWithFilterServer(DefaultRequestProcessor.java:239)`
 	remarkBadHeader = "org.apache.rocketmq.remoting.exception.RemotingCommandException: "
 	javaNull        = "null" // how Java prints a header field that was not sent
 )
@@ -89,6 +91,9 @@ func (s *Server) registerBroker(_ context.Context, c *netpoll.Conn, req *remotin
 		// No body: an empty topic table with data version 0/0; a new RegisterBrokerBody
 		// has an empty filter server list.
 		body.FilterServers = []string{}
+	case req.Version >= version3011 && !h.Compressed && string(bytes.TrimSpace(req.Body)) == "null":
+		// fastjson decodes a null RegisterBrokerBody, which Java dereferences.
+		return response(req, remoting.SystemError, remarkNullBody)
 	case req.Version >= version3011:
 		if err := body.Decode(req.Body, h.Compressed); err != nil {
 			s.log.Warn("namesrv: bad register broker body", "broker", h.BrokerAddr, "err", err)

@@ -76,6 +76,9 @@ func TestHandlers(t *testing.T) {
 	garbage := masterA.register()
 	garbage.Body = []byte("not a body")
 	garbage.Header.(*remoting.RegisterBrokerRequest).BodyCRC32 = remoting.BodyCRC32(garbage.Body)
+	nullBody := masterA.register()
+	nullBody.Body = []byte("null")
+	nullBody.Header.(*remoting.RegisterBrokerRequest).BodyCRC32 = remoting.BodyCRC32(nullBody.Body)
 	bodiless := masterA.register()
 	bodiless.Body = nil
 	bodiless.Header.(*remoting.RegisterBrokerRequest).BodyCRC32 = 0
@@ -173,6 +176,15 @@ func TestHandlers(t *testing.T) {
 			remark: "org.apache.rocketmq.remoting.exception.RemotingCommandException: the custom field <brokerId> is null"},
 		{name: "undecodable registration body answers SYSTEM_ERROR", req: garbage, code: remoting.SystemError,
 			remark: remarkBadBody},
+		{name: "null registration body answers Java's NullPointerException and registers nothing", req: nullBody,
+			code: remoting.SystemError, remark: `java.lang.NullPointerException: Cannot invoke "org.apache.rocketmq.common.` +
+				`protocol.body.RegisterBrokerBody.getTopicConfigSerializeWrapper()" because "registerBrokerBody" is null, ` +
+				`org.apache.rocketmq.namesrv.processor.DefaultRequestProcessor.registerBrokerWithFilterServer(DefaultRequestProcessor.java:239)`,
+			check: func(e env, _ *remoting.Command) {
+				if _, ok := e.clusterInfo().Brokers["broker-a"]; ok {
+					e.t.Errorf("broker-a registered")
+				}
+			}},
 
 		{name: "unregistering the only broker removes its topics and cluster", setup: []broker{masterA},
 			req: masterA.unregister(),
