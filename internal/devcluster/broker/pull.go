@@ -111,6 +111,12 @@ func (b *Broker) pullResponse(s *pullState, c *netpoll.Conn, req *remoting.Comma
 			return pullError(req, remoting.SystemError, "The broker does not support consumer to filter message by "+h.ExpressionType), true
 		}
 		all, ok := s.filter.parse(h.Subscription)
+		if typ, typed := req.Ext.Lookup("expressionType"); typed && typ == "" {
+			// FilterAPI.build parses tags for TAG or null only: an empty type keeps
+			// the expression as it is, with no tag codes, and refuses an empty one.
+			s.filter.codes = s.filter.codes[:0]
+			all, ok = h.Subscription == remoting.SubAll, h.Subscription != ""
+		}
 		if !ok {
 			return pullError(req, remoting.SubscriptionParseFailed, "parse the consumer's subscription failed"), true
 		}

@@ -304,3 +304,34 @@ func TestLongPollsAreReleasedWhenTheirConnectionCloses(t *testing.T) {
 	// The broker goes on serving, the queue wakes nobody.
 	tb.send("L", 0, "after", "")
 }
+
+func TestPullWithAnEmptyExpressionTypeFiltersAsJava(t *testing.T) {
+	// FilterAPI.build parses tags only for the type TAG or null: an empty type keeps the
+	// expression unparsed, with an empty code set, which matches no tag but "*" matches
+	// all; an empty expression fails to parse. As the reference 4.9.4 broker answered.
+	tb := startBroker(t, nil)
+	tb.createTopic("P", 1)
+	tb.send("P", 0, "a", props("TAGS", "TagA"))
+	for _, tc := range []struct {
+		sub    string
+		code   remoting.ResponseCode
+		remark string
+		msgs   int
+	}{
+		{"TagA", remoting.PullRetryImmediately, "NO_MATCHED_MESSAGE", 0},
+		{"*", remoting.Success, "FOUND", 1},
+		{"", remoting.SubscriptionParseFailed, "parse the consumer's subscription failed", 0},
+	} {
+		req := &remoting.Command{Code: int32(remoting.PullMessage), Version: remoting.Version494}
+		for _, kv := range [][2]string{{"consumerGroup", "g"}, {"topic", "P"}, {"queueId", "0"}, {"queueOffset", "0"},
+			{"maxMsgNums", "32"}, {"sysFlag", "4"}, {"commitOffset", "0"}, {"suspendTimeoutMillis", "0"},
+			{"subscription", tc.sub}, {"subVersion", "0"}, {"expressionType", ""}} {
+			req.Ext = append(req.Ext, remoting.Field{Key: kv[0], Value: kv[1]})
+		}
+		got := decodePull(t, tb.invoke(req))
+		if got.code != tc.code || got.remark != tc.remark || len(got.msgs) != tc.msgs {
+			t.Errorf("subscription %q: %s %q with %d messages, want %s %q with %d", tc.sub, got.code, got.remark,
+				len(got.msgs), tc.code, tc.remark, tc.msgs)
+		}
+	}
+}
