@@ -103,3 +103,22 @@ func (m *producerManager) connections(group string) (out []remoting.Connection, 
 	}
 	return out, ok
 }
+
+// findChannel is findChannel(clientId): the connection a client registered a producer on
+// most recently.
+func (m *producerManager) findChannel(clientID string) (*netpoll.Conn, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var found *clientChannel
+	for _, chans := range m.groups {
+		for _, ch := range chans {
+			if ch.clientID == clientID && (found == nil || ch.lastUpdate.After(found.lastUpdate)) {
+				found = ch
+			}
+		}
+	}
+	if found == nil {
+		return nil, false
+	}
+	return found.conn, true
+}
