@@ -24,7 +24,7 @@ var fuzzedCodes = []remoting.RequestCode{
 	remoting.UnlockBatchMQ, remoting.UpdateAndCreateSubscriptionGroup, remoting.DeleteSubscriptionGroup,
 	remoting.GetTopicStatsInfo, remoting.GetConsumerConnectionList, remoting.GetProducerConnectionList,
 	remoting.GetConsumeStats, remoting.QueryTopicConsumeByWho, remoting.ConsumerSendMessageBack,
-	remoting.EndTransaction, remoting.SendReplyMessage, remoting.SendReplyMessageV2,
+	remoting.EndTransaction, remoting.SendReplyMessage, remoting.SendReplyMessageV2, remoting.QueryMessage,
 }
 
 func fuzzExt(b []byte) remoting.ExtFields {

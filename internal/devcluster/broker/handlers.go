@@ -15,7 +15,8 @@ func (b *Broker) registerCoreHandlers() {
 	b.handle(remoting.SendBatchMessage, b.handleSend)
 	// PullMessageProcessor
 	b.handle(remoting.PullMessage, b.handlePull)
-	// QueryMessageProcessor (QUERY_MESSAGE needs the index service, which the store has not)
+	// QueryMessageProcessor
+	b.handle(remoting.QueryMessage, b.handleQueryMessage)
 	b.handle(remoting.ViewMessageByID, b.handleViewMessage)
 	// ClientManageProcessor
 	b.handle(remoting.Heartbeat, b.handleHeartbeat)
