@@ -65,26 +65,7 @@ func newConsumerManager() *consumerManager {
 func (m *consumerManager) register(ch clientChannel, data *remoting.ConsumerData, notify bool) ([]*netpoll.Conn, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g := m.groups[data.GroupName]
-	if g == nil {
-		g = &consumerGroup{name: data.GroupName, subs: make(map[string]*subscription)}
-		m.groups[data.GroupName] = g
-	}
-	// updateChannel
-	g.consumeType, g.messageModel, g.consumeFromWhere = data.ConsumeType, data.MessageModel, data.ConsumeFromWhere
-	changed := false
-	if i := g.channel(ch.conn); i < 0 {
-		g.channels = append(g.channels, &ch)
-		changed = true
-	} else {
-		old := g.channels[i]
-		if old.clientID != ch.clientID { // Java logs a [BUG] and takes the new one
-			g.channels[i] = &ch
-		} else {
-			old.lastUpdate = ch.lastUpdate
-		}
-	}
-	g.lastUpdate = ch.lastUpdate
+	g, changed := m.updateChannelLocked(ch, data)
 	// updateSubscription
 	for i := range data.Subscriptions {
 		s := &data.Subscriptions[i]
@@ -107,6 +88,38 @@ func (m *consumerManager) register(ch clientChannel, data *remoting.ConsumerData
 		return g.conns(), true
 	}
 	return nil, changed
+}
+
+// registerChannel is registerConsumer up to its updateChannel: what a heartbeat whose
+// subscriptions Java fails on leaves registered.
+func (m *consumerManager) registerChannel(ch clientChannel, data *remoting.ConsumerData) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.updateChannelLocked(ch, data)
+}
+
+// updateChannelLocked finds or creates the group and updates its channel (updateChannel);
+// changed says the channel is new.
+func (m *consumerManager) updateChannelLocked(ch clientChannel, data *remoting.ConsumerData) (g *consumerGroup, changed bool) {
+	g = m.groups[data.GroupName]
+	if g == nil {
+		g = &consumerGroup{name: data.GroupName, subs: make(map[string]*subscription)}
+		m.groups[data.GroupName] = g
+	}
+	g.consumeType, g.messageModel, g.consumeFromWhere = data.ConsumeType, data.MessageModel, data.ConsumeFromWhere
+	if i := g.channel(ch.conn); i < 0 {
+		g.channels = append(g.channels, &ch)
+		changed = true
+	} else {
+		old := g.channels[i]
+		if old.clientID != ch.clientID { // Java logs a [BUG] and takes the new one
+			g.channels[i] = &ch
+		} else {
+			old.lastUpdate = ch.lastUpdate
+		}
+	}
+	g.lastUpdate = ch.lastUpdate
+	return g, changed
 }
 
 // unregister is unregisterConsumer; it returns the connections to notify.
@@ -304,26 +317,47 @@ func (b *Broker) handleHeartbeat(_ context.Context, c *netpoll.Conn, req *remoti
 		return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())
 	}
 	ch := clientChannel{conn: c, clientID: hb.ClientID, language: req.Language, version: req.Version, lastUpdate: b.now()}
-	for i := range hb.Consumers {
-		data := &hb.Consumers[i]
-		notify := true
-		if g := b.groups.find(data.GroupName); g != nil {
-			notify = g.NotifyConsumerIDsChangedEnable
-			sysFlag := int32(0)
-			if data.UnitMode {
-				sysFlag = topicSysFlagUnitSub
-			}
-			b.topics.createInSendBack(message.RetryTopic(data.GroupName), g.RetryQueueNums, permRW, sysFlag)
-		}
+	fault := findHeartbeatFault(req.Body)
+	consumers, producers := hb.Consumers, hb.Producers
+	if fault != nil {
+		consumers = consumers[:min(fault.consumers, len(consumers))]
+		producers = producers[:min(max(fault.producers, 0), len(producers))]
+	}
+	for i := range consumers {
+		data := &consumers[i]
+		notify := b.retryTopicOf(data)
 		if conns, changed := b.consumers.register(ch, data, notify); changed {
 			b.log.Info("broker: consumer group changed", "group", data.GroupName, "client", hb.ClientID)
 			b.notifyConsumerIDsChanged([]*groupConns{{group: data.GroupName, conns: conns}})
 		}
 	}
-	for _, p := range hb.Producers {
+	if fault != nil && fault.channelOnly && fault.consumers < len(hb.Consumers) {
+		data := &hb.Consumers[fault.consumers]
+		b.retryTopicOf(data)
+		b.consumers.registerChannel(ch, data)
+	}
+	for _, p := range producers {
 		b.producers.register(p.GroupName, ch)
 	}
+	if fault != nil {
+		return response(req, remoting.SystemError, fault.remark)
+	}
 	return response(req, remoting.Success, "")
+}
+
+// retryTopicOf looks up the group's config, creating its retry topic when it exists, and
+// reports whether the group wants NOTIFY_CONSUMER_IDS_CHANGED.
+func (b *Broker) retryTopicOf(data *remoting.ConsumerData) (notify bool) {
+	g := b.groups.find(data.GroupName)
+	if g == nil {
+		return true
+	}
+	sysFlag := int32(0)
+	if data.UnitMode {
+		sysFlag = topicSysFlagUnitSub
+	}
+	b.topics.createInSendBack(message.RetryTopic(data.GroupName), g.RetryQueueNums, permRW, sysFlag)
+	return g.NotifyConsumerIDsChangedEnable
 }
 
 // topicSysFlagUnitSub is TopicSysFlag.buildSysFlag(false, true).

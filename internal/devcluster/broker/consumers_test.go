@@ -246,3 +246,52 @@ func TestResetOffsetIsSentToEveryClientOfTheGroup(t *testing.T) {
 		t.Fatal("the client was not told to reset")
 	}
 }
+
+func TestHeartbeatsWithNullsFailWhereJavasDo(t *testing.T) {
+	// ClientManageProcessor.heartBeat dereferences what fastjson leaves null: a set sent
+	// as null, a null element, a group, topic or client id left out. What it registered
+	// before the NullPointerException stays. Remarks as the reference 4.9.4 broker's (on
+	// a JVM that has not yet elided the messages of hot NPEs).
+	npe := func(s string) string { return "java.lang.NullPointerException: " + s }
+	for _, tc := range []struct {
+		name, body, remark string
+		consumersOf        string // a group whose client list must hold "c1" afterwards
+		producersOf        string // a producer group that must be registered afterwards
+	}{
+		{"consumer set null", `{"clientID":"c1","consumerDataSet":null,"producerDataSet":[]}`,
+			npe(`Cannot invoke "java.util.Set.iterator()" because the return value of "org.apache.rocketmq.common.protocol.heartbeat.HeartbeatData.getConsumerDataSet()" is null, ` +
+				"org.apache.rocketmq.broker.processor.ClientManageProcessor.heartBeat(ClientManageProcessor.java:85)"), "", ""},
+		{"consumer null", `{"clientID":"c1","consumerDataSet":[null]}`,
+			npe(`Cannot invoke "org.apache.rocketmq.common.protocol.heartbeat.ConsumerData.getGroupName()" because "data" is null, ` +
+				"org.apache.rocketmq.broker.processor.ClientManageProcessor.heartBeat(ClientManageProcessor.java:88)"), "", ""},
+		{"consumer without a group", `{"clientID":"c1","consumerDataSet":[{"subscriptionDataSet":[]}]}`, npeNullKeyGet, "", ""},
+		{"subscription set null", `{"clientID":"c1","consumerDataSet":[{"groupName":"g1","subscriptionDataSet":null}]}`,
+			npe(`Cannot invoke "java.util.Set.iterator()" because "subList" is null, ` +
+				"org.apache.rocketmq.broker.client.ConsumerGroupInfo.updateSubscription(ConsumerGroupInfo.java:152)"), "g1", ""},
+		{"subscription without a topic", `{"clientID":"c1","consumerDataSet":[{"groupName":"g2","subscriptionDataSet":[{"subString":"*"}]}]}`,
+			npeNullKeyGet, "g2", ""},
+		{"producer set null", `{"clientID":"c1","consumerDataSet":[{"groupName":"g3"}],"producerDataSet":null}`,
+			npe(`Cannot invoke "java.util.Set.iterator()" because the return value of "org.apache.rocketmq.common.protocol.heartbeat.HeartbeatData.getProducerDataSet()" is null, ` +
+				"org.apache.rocketmq.broker.processor.ClientManageProcessor.heartBeat(ClientManageProcessor.java:121)"), "g3", ""},
+		{"producer without a group", `{"clientID":"c1","producerDataSet":[{"groupName":"p1"},{}]}`, npeNullKeyGet, "", "p1"},
+		{"producer of a client without an id", `{"producerDataSet":[{"groupName":"p2"}]}`, npeNullKeyPut, "", "p2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := startBroker(t, nil)
+			resp := tb.invoke(&remoting.Command{Code: int32(remoting.Heartbeat), Version: remoting.Version494, Body: []byte(tc.body)})
+			if resp.Code != int32(remoting.SystemError) || resp.Remark != tc.remark {
+				t.Errorf("heartbeat: %d %q, want SYSTEM_ERROR %q", resp.Code, resp.Remark, tc.remark)
+			}
+			if tc.consumersOf != "" {
+				if ids := tb.b.consumers.clientIDs(tc.consumersOf); len(ids) != 1 || ids[0] != "c1" {
+					t.Errorf("clients of %s: %v, want [c1]", tc.consumersOf, ids)
+				}
+			}
+			if tc.producersOf != "" {
+				if _, ok := tb.b.producers.connections(tc.producersOf); !ok {
+					t.Errorf("producer group %s not registered", tc.producersOf)
+				}
+			}
+		})
+	}
+}
