@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"time"
@@ -91,6 +92,9 @@ func (b *Broker) handleLockBatch(_ context.Context, _ *netpoll.Conn, req *remoti
 	if err := body.Decode(req.Body); err != nil {
 		return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())
 	}
+	if len(body.MQSet) > 0 && !hasGroup(req.Body) { // RebalanceLockManager.isLocked: mqLockTable.get(null)
+		return response(req, remoting.SystemError, npeNullKeyGet)
+	}
 	// fastjson reads the request's mqSet into a new HashSet.
 	mqs := javaSetOrder(dedupQueues(body.MQSet), 0)
 	locked := b.locks.tryLockBatch(body.ConsumerGroup, mqs, body.ClientID)
@@ -108,6 +112,9 @@ func (b *Broker) handleUnlockBatch(_ context.Context, _ *netpoll.Conn, req *remo
 	if err := body.Decode(req.Body); err != nil {
 		return response(req, remoting.SystemError, "com.alibaba.fastjson.JSONException: "+err.Error())
 	}
+	if !hasGroup(req.Body) { // RebalanceLockManager.unlockBatch: mqLockTable.get(null)
+		return response(req, remoting.SystemError, npeNullKeyGet)
+	}
 	b.locks.unlockBatch(body.ConsumerGroup, body.MQSet, body.ClientID)
 	return response(req, remoting.Success, "")
 }
@@ -124,6 +131,15 @@ func lockBodyMissing(req *remoting.Command, class, frame string) *remoting.Comma
 			"org.apache.rocketmq.broker.processor.AdminBrokerProcessor."+frame))
 	}
 	return nil
+}
+
+// hasGroup reports whether a lock request body names its consumer group: Java's is null
+// when it is left out or sent as null.
+func hasGroup(body []byte) bool {
+	var b struct {
+		ConsumerGroup json.RawMessage `json:"consumerGroup"`
+	}
+	return json.Unmarshal(body, &b) == nil && !isAbsent(b.ConsumerGroup)
 }
 
 // javaSetOrder returns queues in the iteration order of a java.util.HashSet they were
