@@ -15,6 +15,7 @@ var fuzzedCodes = []remoting.RequestCode{
 	remoting.RegisterBroker, remoting.UnregisterBroker, remoting.GetRouteInfoByTopic,
 	remoting.GetBrokerClusterInfo, remoting.GetAllTopicListFromNameServer,
 	remoting.DeleteTopicInNameServer, remoting.GetTopicsByCluster, remoting.GetKVConfig,
+	remoting.PutKVConfig, remoting.DeleteKVConfig, remoting.GetKVListByNamespace,
 }
 
 // encodeExt and decodeExt turn extFields into fuzzer bytes: "key=value" lines.
@@ -84,6 +85,7 @@ func FuzzHandlers(f *testing.F) {
 			remoting.GetRouteInfoByTopic: s.routeInfo, remoting.GetBrokerClusterInfo: s.clusterInfo,
 			remoting.GetAllTopicListFromNameServer: s.allTopics, remoting.DeleteTopicInNameServer: s.deleteTopic,
 			remoting.GetTopicsByCluster: s.topicsByCluster, remoting.GetKVConfig: s.kvConfig,
+			remoting.PutKVConfig: s.putKV, remoting.DeleteKVConfig: s.deleteKV, remoting.GetKVListByNamespace: s.kvList,
 		}
 		code := fuzzedCodes[int(which)%len(fuzzedCodes)]
 		req := &remoting.Command{Code: int32(code), Version: version, Ext: decodeExt(ext), Body: body}

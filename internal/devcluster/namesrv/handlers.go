@@ -117,9 +117,10 @@ func (s *Server) registerBroker(_ context.Context, c *netpoll.Conn, req *remotin
 
 	resp := response(req, remoting.Success, "")
 	// The response header is attached even when both fields are null, so the JSON header
-	// carries "extFields":{} (recording 247). The body, the ORDER_TOPIC_CONFIG KV list,
-	// is null: there is no KV store.
+	// carries "extFields":{} (recording 247). The body is the ORDER_TOPIC_CONFIG KV list,
+	// null until that namespace exists.
 	resp.Header = &remoting.RegisterBrokerResponse{HAServerAddr: ha, MasterAddr: master}
+	resp.Body = s.kv.list(orderTopicConfig)
 	return resp
 }
 
@@ -174,13 +175,4 @@ func (s *Server) topicsByCluster(_ context.Context, _ *netpoll.Conn, req *remoti
 		topics = s.routes.topicsOfCluster(cluster)
 	}
 	return success(req, encodeTopicList(topics))
-}
-
-// kvConfig is getKVConfig with an empty KV store: every key is not found. Clients ask
-// for ORDER_TOPIC_CONFIG entries.
-func (s *Server) kvConfig(_ context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
-	ns, key := extOrNull(req.Ext, "namespace"), extOrNull(req.Ext, "key")
-	resp := response(req, remoting.QueryNotFound, remarkNoKV+ns+" Key: "+key)
-	resp.Header = remoting.EmptyHeader{} // GetKVConfigResponseHeader, its value null
-	return resp
 }

@@ -17,6 +17,7 @@ type Server struct {
 	log    *slog.Logger
 	srv    *netpoll.Server
 	routes *routeTable
+	kv     kvStore
 
 	mu      sync.Mutex
 	addr    string
@@ -52,7 +53,10 @@ func New(cfg Config) (*Server, error) {
 		remoting.GetAllTopicListFromNameServer: s.allTopics,
 		remoting.DeleteTopicInNameServer:       s.deleteTopic,
 		remoting.GetTopicsByCluster:            s.topicsByCluster,
+		remoting.PutKVConfig:                   s.putKV,
 		remoting.GetKVConfig:                   s.kvConfig,
+		remoting.DeleteKVConfig:                s.deleteKV,
+		remoting.GetKVListByNamespace:          s.kvList,
 	} {
 		srv.Handle(code, cfg.Faults.Wrap(code, h))
 	}
