@@ -1,13 +1,21 @@
 // Command redactor is an example consume hook: it replaces the values of named fields
-// in JSON message bodies, at any depth, before the message is delivered. A body that is
-// not JSON, or has none of the fields, is delivered untouched. Configuration:
+// in JSON message bodies, at any depth up to 512, before the message is delivered. A body
+// that is not JSON, or has none of the fields, is delivered untouched. Configuration:
 //
 //	{"fields": ["password", "cardNumber"], "replacement": "***"}
+//
+// A body nested deeper fails the call, as does one that keeps the hook past its deadline
+// (bodies of megabytes, by the batch): what then happens is the slot's policy. Under the
+// hooks' default, skip, the batch is delivered as it came, secrets included; where
+// redaction is a must, load the plugin with policy = "fail", and such a batch is consumed
+// again later, a message that never passes ending in the dead-letter queue.
 package main
 
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o redactor.wasm .
 
 import (
+	"fmt"
+
 	"github.com/mqgate/mqgate/plugins/jsonconfig"
 	"github.com/mqgate/mqgate/sdk"
 )
@@ -35,7 +43,10 @@ func configure(config []byte) error {
 }
 
 func before(_ *sdk.ConsumeContext, m *sdk.ConsumedMessage) error {
-	out, changed := redactor.Redact(scratch[:0], m.Body())
+	out, changed, err := redactor.Redact(scratch[:0], m.Body())
+	if err != nil {
+		return fmt.Errorf("message %s: %w", m.MsgID(), err)
+	}
 	if changed {
 		m.SetBody(out)
 		scratch = out

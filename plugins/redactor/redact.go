@@ -10,8 +10,13 @@ import (
 )
 
 // maxDepth bounds the nesting the scanner follows, so that a hostile body cannot exhaust
-// the stack; a deeper body is left untouched.
+// the stack. A deeper body is ErrTooDeep: left as it is, it would be delivered with
+// whatever it holds below that depth.
 const maxDepth = 512
+
+// ErrTooDeep is Redact's answer for a body nested deeper than maxDepth, which it cannot
+// tell is free of the fields.
+var ErrTooDeep = errors.New("JSON nested deeper than 512 levels: not redacted")
 
 // bom is the UTF-8 byte order mark, which RFC 8259 lets a parser ignore before a JSON
 // text, and Jackson's and fastjson's do: read as not JSON, such a body was delivered with
@@ -41,18 +46,21 @@ func NewRedactor(fields []string, replacement string) (*Redactor, error) {
 
 // Redact appends to dst the body with the values of r's fields replaced and reports
 // whether anything was. When nothing was (or body is not valid JSON), it returns dst
-// unchanged and false.
-func (r *Redactor) Redact(dst, body []byte) ([]byte, bool) {
+// unchanged and false; for a body nested too deep to scan, ErrTooDeep.
+func (r *Redactor) Redact(dst, body []byte) ([]byte, bool, error) {
 	s := scanner{r: r, src: body, dst: dst}
 	start := 0
 	if bytes.HasPrefix(body, bom) {
 		start = len(bom) // kept in the output, as the blanks are
 	}
 	end, ok := s.value(skipSpace(body, start), 0)
-	if !ok || skipSpace(body, end) != len(body) || !s.changed {
-		return dst, false
+	if s.tooDeep {
+		return dst, false, ErrTooDeep
 	}
-	return append(s.dst, body[s.copied:]...), true
+	if !ok || skipSpace(body, end) != len(body) || !s.changed {
+		return dst, false, nil
+	}
+	return append(s.dst, body[s.copied:]...), true, nil
 }
 
 type scanner struct {
@@ -61,12 +69,17 @@ type scanner struct {
 	dst     []byte
 	copied  int // src[:copied] is already in dst
 	changed bool
+	tooDeep bool   // the scan stopped at maxDepth
 	key     []byte // an unescaped key, reused
 }
 
 // value scans the JSON value at i and returns the offset after it.
 func (s *scanner) value(i, depth int) (int, bool) {
-	if i >= len(s.src) || depth > maxDepth {
+	if depth > maxDepth {
+		s.tooDeep = true
+		return i, false
+	}
+	if i >= len(s.src) {
 		return i, false
 	}
 	switch c := s.src[i]; {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -32,7 +33,8 @@ func TestRedact(t *testing.T) {
 		// inner replacement, written first, made it panic and deliver the secret).
 		{"redacted under redacted", `{"password":{"password":"x"},"k":1}`, `{"password":"***","k":1}`},
 		{"redacted in an array under redacted", `{"card":[{"card":1},{"password":2}]}`, `{"card":"***"}`},
-		{"too deep", strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2), ""},
+		{"as deep as scanned", strings.Repeat("[", maxDepth-1) + `{"password":1}` + strings.Repeat("]", maxDepth-1),
+			strings.Repeat("[", maxDepth-1) + `{"password":"***"}` + strings.Repeat("]", maxDepth-1)},
 		// A byte order mark, which RFC 8259 lets a parser ignore and Jackson's and
 		// fastjson's do: read as not JSON, the body went out with its secrets.
 		{"byte order mark", "\xEF\xBB\xBF{\"password\":\"x\"}", "\xEF\xBB\xBF{\"password\":\"***\"}"},
@@ -41,7 +43,10 @@ func TestRedact(t *testing.T) {
 		{"byte order mark not first", " \xEF\xBB\xBF{\"password\":1}", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, changed := r.Redact(nil, []byte(tt.in))
+			got, changed, err := r.Redact(nil, []byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
 			if tt.want == "" {
 				if changed || len(got) != 0 {
 					t.Fatalf("changed to %s", got)
@@ -58,11 +63,41 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// A body nested too deep to scan is not known to be free of the fields: ErrTooDeep, not
+// passed as if it were (it was delivered as it came, whatever lay below the depth).
+func TestRedactRefusesABodyTooDeepToScan(t *testing.T) {
+	r, _ := NewRedactor([]string{"password"}, "***")
+	for _, body := range []string{
+		strings.Repeat("[", maxDepth+2) + strings.Repeat("]", maxDepth+2),
+		strings.Repeat(`{"a":`, maxDepth+1) + `{"password":"x"}` + strings.Repeat("}", maxDepth+1),
+	} {
+		if got, changed, err := r.Redact(nil, []byte(body)); err != ErrTooDeep || changed || len(got) != 0 {
+			t.Errorf("%.20s...: %q, %v, %v; want ErrTooDeep", body, got, changed, err)
+		}
+	}
+}
+
 func TestRedactNothingAllocatesNothing(t *testing.T) {
 	r, _ := NewRedactor([]string{"password"}, "***")
 	body := []byte(`{"user":"ann","items":[1,2,3],"note":"a fairly long string with no secrets"}`)
-	if n := testing.AllocsPerRun(100, func() { r.Redact(nil, body) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = r.Redact(nil, body) }); n != 0 {
 		t.Fatalf("%v allocations", n)
+	}
+}
+
+// A body too deep to scan fails the hook, naming the message: the slot's policy decides
+// (policy "fail" consumes the batch again later) rather than the plugin passing it.
+func TestHookFailsABodyTooDeepToScan(t *testing.T) {
+	if err := configure([]byte(`{"fields":["password"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("[", maxDepth+1) + `{"password":"x"}` + strings.Repeat("]", maxDepth+1)
+	m := sdk.NewConsumedMessage(sdk.PropertiesOf(sdk.PropertyUniqKey, "ID1"), []byte(body))
+	if err := before(&sdk.ConsumeContext{}, m); !errors.Is(err, ErrTooDeep) || !strings.Contains(err.Error(), "ID1") {
+		t.Fatalf("before = %v, want ErrTooDeep naming the message", err)
+	}
+	if len(m.Edits()) != 0 {
+		t.Fatalf("edits %+v", m.Edits())
 	}
 }
 
@@ -87,7 +122,7 @@ func TestReplacementIsQuotedAsJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, changed := r.Redact(nil, []byte(`{"password":"x"}`))
+		got, changed, _ := r.Redact(nil, []byte(`{"password":"x"}`))
 		var v struct{ Password string }
 		if !changed || json.Unmarshal(got, &v) != nil || v.Password != strings.ToValidUTF8(repl, "\uFFFD") {
 			t.Errorf("replacement %q: output %s", repl, got)
@@ -102,7 +137,10 @@ func FuzzRedact(f *testing.F) {
 	f.Add([]byte("\xEF\xBB\xBF{\"password\":[1]}"))
 	r, _ := NewRedactor([]string{"password"}, "***")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		out, changed := r.Redact(nil, body)
+		out, changed, err := r.Redact(nil, body)
+		if err != nil && changed {
+			t.Fatalf("%q: changed and failed (%v)", body, err)
+		}
 		if changed && (!json.Valid(bytes.TrimPrefix(out, bom)) || bytes.HasPrefix(body, bom) != bytes.HasPrefix(out, bom)) {
 			t.Fatalf("redacted %q into invalid JSON %q", body, out)
 		}
