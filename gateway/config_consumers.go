@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
@@ -221,7 +222,7 @@ func (c *ConsumerConfig) UnmarshalJSON(b []byte) error {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
-		return err
+		return namedJSONError(b, err)
 	}
 	*c = ConsumerConfig(v.plainConsumerConfig)
 	for i, f := range v.consumerDurations.fields() {
@@ -230,6 +231,46 @@ func (c *ConsumerConfig) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// consumerDurationKeys are the JSON keys of consumerDurations, in the order of fields.
+var consumerDurationKeys = func() []string {
+	t := reflect.TypeFor[consumerDurations]()
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i], _, _ = strings.Cut(t.Field(i).Tag.Get("json"), ",")
+	}
+	return keys
+}()
+
+// namedJSONError names the key of an error decoding b as the file and the API spell it:
+// encoding/json names a mismatched field after the embedded struct it is in
+// ("plainConsumerConfig.pull_batch_size"), and a duration that does not parse not at all.
+func namedJSONError(b []byte, err error) error {
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && typ.Field != "" {
+		named := *typ
+		for _, embedded := range []string{"plainConsumerConfig.", "consumerDurations."} {
+			named.Field = strings.TrimPrefix(named.Field, embedded)
+		}
+		return &named
+	}
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(b, &raw) != nil {
+		return err
+	}
+	for _, key := range consumerDurationKeys {
+		v, ok := raw[key]
+		if !ok || string(v) == "null" { // null leaves the default, as decoding does
+			continue
+		}
+		var d jsonDuration
+		if json.Unmarshal(v, &d) != nil {
+			// Not wrapped: a type mismatch inside would read as the whole body's.
+			return fmt.Errorf(`%s: %s is not a duration such as "10s"`, key, v)
+		}
+	}
+	return err
 }
 
 // consumerPositions records where each [[consumer]] and each of its keys is.
