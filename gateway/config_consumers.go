@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,7 +117,8 @@ type ConsumerConfig struct {
 	PullThreshold int `toml:"pull_threshold" json:"pull_threshold,omitempty"`
 	// ConsumeTimeout fails a delivery (concurrently) not completed within it, buffered
 	// or in flight: it is sent back and delivered again. Default 15m for webhooks, 24h
-	// for receive, whose leases redeliver on their own; a lease may not exceed it.
+	// for receive, whose leases redeliver on their own; a lease may not exceed it, nor
+	// (concurrently) webhook_timeout.
 	ConsumeTimeout time.Duration `toml:"consume_timeout" json:"-"`
 	// Suspend is how long an orderly queue pauses after a failure; default 1s.
 	Suspend time.Duration `toml:"suspend" json:"-"`
@@ -468,6 +470,18 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 		}
 		if cc.ReceiveInvisible > cc.ConsumeTimeout {
 			bad("receive_invisible", "%v exceeds consume_timeout %v: a lease cannot outlive the delivery", cc.ReceiveInvisible, cc.ConsumeTimeout)
+		}
+	}
+
+	// The push consumer fails a concurrent delivery older than consume_timeout and sends
+	// its messages back: a POST still in flight then would be POSTed again beside it.
+	if consumeTimeout := cmp.Or(cc.ConsumeTimeout, consumer.DefaultConsumeTimeout); cc.Delivery == DeliveryWebhook &&
+		cc.Order == OrderConcurrently && cc.WebhookTimeout > consumeTimeout {
+		const why = "a POST still in flight would be sent back and POSTed again"
+		if cc.keyPos["webhook_timeout"] == "" && cc.keyPos["consume_timeout"] != "" {
+			bad("consume_timeout", "%v is under webhook_timeout %v: %s", consumeTimeout, cc.WebhookTimeout, why)
+		} else {
+			bad("webhook_timeout", "%v exceeds consume_timeout %v: %s", cc.WebhookTimeout, consumeTimeout, why)
 		}
 	}
 

@@ -115,6 +115,12 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:9: [[consumer]] "g1": webhook_headers: "Authorization": the value has a control character at byte 10`},
 		{"a negative duration", "subscriptions = [{ topic = \"T\" }]\nwebhook_timeout = \"-1s\"\n",
 			`gateway.toml:7: [[consumer]] "g1": webhook_timeout: -1s is negative`},
+		// The push consumer fails a delivery older than consume_timeout and sends its
+		// message back: a POST still in flight then would be delivered twice.
+		{"a webhook timeout past the default consume timeout", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nwebhook_timeout = \"20m\"\n",
+			`gateway.toml:9: [[consumer]] "g1": webhook_timeout: 20m0s exceeds consume_timeout 15m0s`},
+		{"a consume timeout under the default webhook timeout", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nconsume_timeout = \"5s\"\n",
+			`gateway.toml:9: [[consumer]] "g1": consume_timeout: 5s is under webhook_timeout 10s`},
 		{"a duplicate group", "subscriptions = [{ topic = \"T\" }]\n\n[[consumer]]\ngroup = \"g1\"\nsubscriptions = [{ topic = \"U\" }]\n",
 			`gateway.toml:9: [[consumer]] "g1": group: a second [[consumer]] of that group`},
 		{"an unknown key", "subscriptions = [{ topic = \"T\" }]\nwebhok_url = \"x\"\n",
