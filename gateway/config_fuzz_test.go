@@ -25,6 +25,7 @@ func FuzzParseConfig(f *testing.F) {
 		"[[consumer]]\ngroup = \"g\"\ntopic = \"t\"\nexpression = \"*\"\nwebhook = \"http://x/\"\n[consumer.webhook_headers]\n\"a b\" = \"c\"\n",
 		"[telemetry]\nsample_ratio = 2.0\nresource_attributes = { a = \"b\" }\n",
 		"a.\"b.c\".'d' = 1\n",
+		"[[consumer]]\ngroup = \"g\"\nsubscriptions = [ # c\n  { topic = \"[\" },\n  { topic = 5, expresion = '''x''' },\n]\nwebhook_headers = { A = 1 }\n",
 	} {
 		f.Add(s)
 	}

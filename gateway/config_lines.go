@@ -94,6 +94,12 @@ func elementPath(parts []string, arrays map[string]int, array bool) []string {
 		path := strings.Join(parts[:i+1], keySep)
 		if i == len(parts)-1 && array {
 			arrays[path]++
+			// A new element starts its own nested arrays ([[consumer.subscriptions]]).
+			for nested := range arrays {
+				if strings.HasPrefix(nested, path+keySep) {
+					delete(arrays, nested)
+				}
+			}
 		}
 		if n := arrays[path]; n > 0 {
 			out = append(out, "#"+strconv.Itoa(n))
@@ -199,4 +205,97 @@ func multiLineOpened(s string) string {
 		}
 		s = s[j+1:]
 	}
+}
+
+// inlineElementLine returns the line of element j (from 0) of the inline array that is
+// the value of the key on line n, 0 when there is none: the index sees no key inside an
+// inline array, whose elements may each have a line of their own.
+func inlineElementLine(src string, n, j int) int {
+	if n <= 0 {
+		return 0
+	}
+	off := 0
+	for range n - 1 {
+		i := strings.IndexByte(src[off:], '\n')
+		if i < 0 {
+			return 0
+		}
+		off += i + 1
+	}
+	eq := strings.IndexByte(src[off:], '=')
+	if eq < 0 {
+		return 0
+	}
+	depth, count, next := 0, -1, false // next: an element starts at the next value
+	for i := off + eq + 1; i < len(src); i++ {
+		c := src[i]
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			if c == '\n' {
+				n++
+			}
+			continue
+		case '#':
+			if k := strings.IndexByte(src[i:], '\n'); k >= 0 {
+				i += k - 1 // the line break is counted next
+				continue
+			}
+			return 0
+		}
+		if depth == 1 && next && c != ',' && c != ']' {
+			if count++; count == j {
+				return n
+			}
+			next = false
+		}
+		switch c {
+		case '[', '{':
+			if depth++; depth == 1 {
+				if c != '[' {
+					return 0 // not an array
+				}
+				next = true
+			}
+		case ']', '}':
+			if depth--; depth <= 0 {
+				return 0
+			}
+		case ',':
+			next = depth == 1
+		case '"', '\'':
+			end := stringEnd(src, i)
+			n += strings.Count(src[i:end], "\n")
+			i = end - 1
+		default:
+			if depth == 0 {
+				return 0 // a value that is no array
+			}
+		}
+	}
+	return 0
+}
+
+// stringEnd returns the offset just past the TOML string starting at src[i], a quote.
+func stringEnd(src string, i int) int {
+	q := src[i]
+	delim := strings.Repeat(string(q), 3)
+	if strings.HasPrefix(src[i:], delim) {
+		if k := strings.Index(src[i+3:], delim); k >= 0 {
+			end := i + 3 + k + 3
+			for end < len(src) && src[end] == q { // """a"""" ends with its last quotes
+				end++
+			}
+			return end
+		}
+		return len(src)
+	}
+	for k := i + 1; k < len(src); k++ {
+		switch {
+		case q == '"' && src[k] == '\\':
+			k++
+		case src[k] == q:
+			return k + 1
+		}
+	}
+	return len(src)
 }

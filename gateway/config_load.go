@@ -46,6 +46,7 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (Con
 	if err != nil {
 		return Config{}, f.decodeError(err)
 	}
+	f.raw = raw
 	if err := f.checkTypes(raw, rawMeta.Keys()); err != nil {
 		return Config{}, err
 	}
@@ -94,7 +95,8 @@ func (f *fileErrors) keyPositions(keys []toml.Key) map[string]string {
 type fileErrors struct {
 	name string
 	src  string
-	idx  *keyIndex // built on the first error
+	idx  *keyIndex      // built on the first error
+	raw  map[string]any // the file decoded as TOML alone, once it parses
 }
 
 func (f *fileErrors) index() *keyIndex {
@@ -104,12 +106,93 @@ func (f *fileErrors) index() *keyIndex {
 	return f.idx
 }
 
+// at is an error about key, at its line; inside an inline table, whose keys the index
+// does not see, at the line of the nearest key that holds it.
 func (f *fileErrors) at(key toml.Key, format string, args ...any) error {
+	n := 0
+	for i := len(key); i > 0 && n == 0; i-- {
+		n = f.index().line(key[:i])
+	}
+	return f.atLine(n, format, args...)
+}
+
+// atLine is an error at line n; 0 leaves the line out.
+func (f *fileErrors) atLine(n int, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	if n := f.index().line(key); n > 0 {
+	if n > 0 {
 		return fmt.Errorf("%s:%d: %s", f.name, n, msg)
 	}
 	return fmt.Errorf("%s: %s", f.name, msg)
+}
+
+// lineOfKey is the line of key in the file. Through an array of tables, the
+// key's next part may number the element ("#2", as elementKey does); otherwise the
+// element is the first holding the rest of the key. Inside an inline table it is the line
+// of the nearest key or element that holds it.
+func (f *fileErrors) lineOfKey(key toml.Key) int {
+	line := 0
+	var at []string // key as the index knows it, elements numbered
+	var cur any = f.raw
+	for i := 0; i < len(key); i++ {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			break
+		}
+		v, ok := m[key[i]]
+		if !ok {
+			break
+		}
+		at = append(at, key[i])
+		if n := f.index().line(at); n > 0 {
+			line = n
+		}
+		elems := tableElements(v)
+		if elems == nil || i == len(key)-1 {
+			cur = v
+			continue
+		}
+		j := -1
+		if num, ok := strings.CutPrefix(key[i+1], "#"); ok {
+			if n, err := strconv.Atoi(num); err == nil && n >= 1 && n <= len(elems) {
+				j, i = n-1, i+1
+			}
+		}
+		if j < 0 {
+			j = slices.IndexFunc(elems, func(e map[string]any) bool { return holds(e, key[i+1:]) })
+		}
+		if j < 0 {
+			break
+		}
+		at = append(at, "#"+strconv.Itoa(j+1))
+		if n := f.index().line(at); n > 0 {
+			line = n
+		} else if n := inlineElementLine(f.src, line, j); n > 0 {
+			line = n
+		}
+		cur = elems[j]
+	}
+	return line
+}
+
+// holds reports whether v has key, through arrays of tables.
+func holds(v any, key toml.Key) bool {
+	if len(key) == 0 {
+		return true
+	}
+	if elems := tableElements(v); elems != nil {
+		return slices.ContainsFunc(elems, func(e map[string]any) bool { return holds(e, key) })
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	next, ok := m[key[0]]
+	return ok && holds(next, key[1:])
+}
+
+// plainKey is key without the element numbers lineOfKey takes.
+func plainKey(key toml.Key) toml.Key {
+	return slices.DeleteFunc(slices.Clone(key), func(p string) bool { return strings.HasPrefix(p, "#") })
 }
 
 // decodeError reports an error of toml.Decode: a ParseError at its line (with its key when
@@ -174,11 +257,12 @@ func (f *fileErrors) unknownKeys(keys []toml.Key) error {
 		if near := nearestField(k); near != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", near)
 		}
+		line := f.lineOfKey(k)
 		if f.index().isTable(k) {
-			errs = append(errs, f.at(k, "unknown section [%s]%s", k.String(), hint))
+			errs = append(errs, f.atLine(line, "unknown section [%s]%s", k.String(), hint))
 			continue
 		}
-		errs = append(errs, f.at(k, "unknown %s%s", describeKey(k), hint))
+		errs = append(errs, f.atLine(line, "unknown %s%s", describeKey(k), hint))
 	}
 	return errors.Join(errs...)
 }
@@ -249,6 +333,10 @@ func fieldType(t reflect.Type, key toml.Key) (reflect.Type, bool) {
 	for _, name := range key {
 		for t.Kind() == reflect.Pointer || isTableArray(t) {
 			t = t.Elem() // the keys of [[plugin]] are those of its elements
+		}
+		if t.Kind() == reflect.Map && t.Key().Kind() == reflect.String {
+			t = t.Elem() // any key of a table of values ([telemetry] headers)
+			continue
 		}
 		if t.Kind() != reflect.Struct {
 			return nil, false
@@ -351,6 +439,8 @@ func fits(v any, t reflect.Type) (got string, ok bool) {
 	}
 	got = describeValue(v)
 	switch {
+	case t.Kind() == reflect.Interface: // [[plugin]] config: anything
+		ok = true
 	case t == durationType:
 		_, ok = v.(string) // an integer would be nanoseconds: refused as a trap
 	case t.Kind() == reflect.String:

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 
 	"github.com/BurntSushi/toml"
 )
@@ -51,9 +53,7 @@ func (f *fileErrors) walkArrays(t reflect.Type, m map[string]any, path toml.Key,
 		key := append(append(toml.Key(nil), path...), k)
 		switch ft := sf.Type; {
 		case isTableArray(ft):
-			for i, e := range tableElements(v) {
-				f.walkElement(ft.Elem(), e, key, i, found)
-			}
+			f.walkInside(ft, v, key, found)
 		case ft.Kind() == reflect.Struct:
 			if sub, ok := v.(map[string]any); ok {
 				f.walkArrays(ft, sub, key, found)
@@ -62,19 +62,33 @@ func (f *fileErrors) walkArrays(t reflect.Type, m map[string]any, path toml.Key,
 	}
 }
 
-// walkElement checks element i of the array of tables at path.
-func (f *fileErrors) walkElement(t reflect.Type, e map[string]any, path toml.Key, i int, found *[]lineError) {
+// walkInside checks what v, a value of the file at key (its elements numbered as
+// lineOfKey takes them) that fits t, holds: the keys of the elements of an array of
+// tables, the values of a table of values.
+func (f *fileErrors) walkInside(t reflect.Type, v any, key toml.Key, found *[]lineError) {
 	exact := func(a, b string) bool { return a == b }
-	for k, v := range e {
-		sf, ok := tomlField(t, k, exact)
-		if !ok {
-			continue
+	check := func(v any, t reflect.Type, key toml.Key) {
+		if got, ok := fits(v, t); !ok {
+			n := f.lineOfKey(key)
+			*found = append(*found, lineError{n, f.atLine(n, "%s: want %s, got %s", describeKey(plainKey(key)), want(t), got)})
+			return
 		}
-		at := elementKey(path, i, k)
-		if got, ok := fits(v, sf.Type); !ok {
-			key := append(append(toml.Key(nil), path...), k)
-			*found = append(*found, lineError{f.index().line(at),
-				f.at(at, "%s: want %s, got %s", describeKey(key), want(sf.Type), got)})
+		f.walkInside(t, v, key, found)
+	}
+	switch {
+	case isTableArray(t):
+		for i, e := range tableElements(v) {
+			at := append(slices.Clone(key), "#"+strconv.Itoa(i+1))
+			for k, ev := range e {
+				if sf, ok := tomlField(t.Elem(), k, exact); ok {
+					check(ev, sf.Type, append(slices.Clone(at), k))
+				}
+			}
+		}
+	case t.Kind() == reflect.Map:
+		m, _ := v.(map[string]any)
+		for k, mv := range m {
+			check(mv, t.Elem(), append(slices.Clone(key), k))
 		}
 	}
 }
