@@ -182,13 +182,18 @@ func TestWebhookOrderlyKeepsQueueOrder(t *testing.T) {
 func TestWebhookFailuresEndInTheDeadLetterQueue(t *testing.T) {
 	cases := []struct {
 		name      string
-		maxTimes  int
+		order     string
+		maxTimes  *int
 		header    string
 		wantPOSTs int
 	}{
-		{"after max_reconsume_times", 2, "", 3},
-		{"at the first failure with max_reconsume_times 0, as Java's", 0, "", 1},
-		{"at once when the webhook says -1", 16, "-1", 1},
+		{"after max_reconsume_times", OrderConcurrently, ptr(2), "", 3},
+		{"at the first failure with max_reconsume_times 0, as Java's", OrderConcurrently, ptr(0), "", 1},
+		{"at once when the webhook says -1", OrderConcurrently, ptr(16), "-1", 1},
+		// Orderly consumption retries without end by default: -1 is how an application
+		// gets a message it cannot consume out of the way of the queue's next ones.
+		{"orderly, at once when the webhook says -1", OrderOrderly, nil, "-1", 1},
+		{"orderly, after max_reconsume_times", OrderOrderly, ptr(2), "", 3},
 	}
 	dc := consumeCluster(t)
 	g := startGateway(t, consumeConfig(dc))
@@ -210,7 +215,9 @@ func TestWebhookFailuresEndInTheDeadLetterQueue(t *testing.T) {
 			defer h.Close()
 			cc := fastConsumer(group, topic, DeliveryWebhook)
 			cc.WebhookURL = h.URL
-			cc.MaxReconsumeTimes = &c.maxTimes
+			cc.Order = c.order
+			cc.Suspend = 10 * time.Millisecond
+			cc.MaxReconsumeTimes = c.maxTimes
 			if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/mqgate/mqgate/instance"
@@ -129,8 +130,9 @@ func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msg
 
 // orderlyResult applies a completed delivery's result (Java's processConsumeResult with
 // autoCommit): the consumed messages at the front are committed; when some failed, the
-// failed ones that reached MaxReconsumeTimes go to the dead letter queue and the others
-// are given back, the queue pausing for the returned duration (0: go on).
+// failed ones that reached MaxReconsumeTimes (or all, for delay level -1) go to the dead
+// letter queue and the others are given back, the queue pausing for the returned
+// duration (0: go on).
 func (c *PushConsumer) orderlyResult(ctx context.Context, pq *processQueue, d *Delivery, r Result) time.Duration {
 	batch := d.batch()
 	ok, failed := d.outcome(r)
@@ -147,7 +149,9 @@ func (c *PushConsumer) orderlyResult(ctx context.Context, pq *processQueue, d *D
 	rest := batch[lead:]
 	var again []*message.Ext
 	for _, m := range rest {
-		if m.ReconsumeTimes >= c.maxReconsume {
+		// Delay level -1 asks for the dead letter queue at once, as it does concurrently:
+		// without it a message no attempt can consume holds the queue back for ever.
+		if m.ReconsumeTimes >= c.maxReconsume || r.DelayLevel < 0 && slices.Contains(failed, m) {
 			err := c.sendBack(ctx, m, -1, pq.mq.BrokerName)
 			if err == nil {
 				c.log.Warn("consumer: orderly message failed too often; sent to the dead letter queue",

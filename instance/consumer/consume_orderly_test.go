@@ -149,6 +149,26 @@ func TestOrderlyMaxReconsumeGoesToDLQ(t *testing.T) {
 }
 
 // A queue whose lock lapsed is not consumed until it is locked again.
+// A failure with delay level -1 sends the failed messages to the DLQ at once, as for
+// concurrent consumption, even when orderly retries have no limit; the queue moves on.
+func TestOrderlyDelayLevelMinusOneGoesToDLQAtOnce(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{ConsumeBatchMaxSize: 3, SuspendCurrentQueue: 10 * time.Millisecond})
+	u.deliver(pq, msgsAt(1, 0, 1, 2, 3))
+	waitFor(t, timeoutUnit, "the first batch", func() bool { return h.n() == 1 })
+	_ = h.get(0).Complete(Result{Consumed: 1, DelayLevel: -1})
+	waitFor(t, timeoutUnit, "the next batch", func() bool { return h.n() == 2 })
+	if got := offsetsOf(h.get(1).Messages()); !slices.Equal(got, []int64{3}) {
+		t.Errorf("next delivery %v, want [3]", got)
+	}
+	s := u.remote.sent()
+	if len(s) != 2 || s[0].offset != 1 || s[1].offset != 2 || s[0].delayLevel != -1 || s[1].delayLevel != -1 {
+		t.Errorf("sent back %+v, want offsets 1 and 2 to the DLQ", s)
+	}
+	if off := u.committed(pq.mq); off != 3 {
+		t.Errorf("committed %d, want 3", off)
+	}
+}
+
 func TestOrderlyWaitsForTheLock(t *testing.T) {
 	u, h, pq := newOrderlyUnit(t, Config{})
 	lockable := false

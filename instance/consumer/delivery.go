@@ -50,6 +50,7 @@ type Result struct {
 	// DelayLevel applies to the failed messages of concurrent clustering consumption: 0
 	// lets the broker choose (level 3 + reconsume times), n > 0 is delay level n, -1
 	// sends them to the dead letter queue at once (Java's delayLevelWhenNextConsume).
+	// Orderly consumption takes -1 too, and ignores the others.
 	DelayLevel int
 	// Suspend is how long an orderly queue pauses before the failed messages are
 	// delivered again; 0 means Config.SuspendCurrentQueue (Java's
