@@ -287,6 +287,12 @@ func (f *fileErrors) consumerPositions(cfg *Config) {
 				c.keyPos[k] = fmt.Sprintf("%s:%d", f.name, n)
 			}
 		}
+		// Each subscription at its own line, which a multi-line array gives it.
+		for j := range c.Subscriptions {
+			if n := f.lineOfKey(elementKey(path, i, "subscriptions", "#"+strconv.Itoa(j+1))); n > 0 {
+				c.keyPos[fmt.Sprintf("subscriptions[%d]", j)] = fmt.Sprintf("%s:%d", f.name, n)
+			}
+		}
 	}
 }
 
@@ -328,10 +334,7 @@ func (c *Config) validateConsumers() []error {
 
 func (cc *ConsumerConfig) fail(key, format string, args ...any) error {
 	base, _, _ := strings.Cut(key, "[")
-	pos := cc.keyPos[base]
-	if pos == "" {
-		pos = cc.pos
-	}
+	pos := cmp.Or(cc.keyPos[key], cc.keyPos[base], cc.pos)
 	return &ConsumerConfigError{Pos: pos, Group: cc.Group, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
