@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 
@@ -509,6 +511,14 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 			// The value is not shown: it is often a secret.
 			bad("webhook_headers", "%q: the value has a control character at byte %d (a trailing newline?)", name, i)
 		}
+		switch http.CanonicalHeaderKey(name) {
+		case "Content-Length", "Transfer-Encoding", "Trailer": // net/http would drop them
+			bad("webhook_headers", "%q is set by the gateway for each POST", name)
+		case "Host":
+			if strings.ContainsFunc(v, func(r rune) bool { return r >= utf8.RuneSelf || !validHostByte(byte(r)) }) {
+				bad("webhook_headers", "%q: %q is not a host[:port]", name, v)
+			}
+		}
 	}
 	if cc.Delivery == DeliveryReceive && cc.WebhookBatch > 1 {
 		bad("webhook_batch", `set, but delivery is %q: a receive chooses its own max`, cc.Delivery)
@@ -520,6 +530,13 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 // header value (a control character but tab), or -1.
 func badHeaderByte(v string) int {
 	return strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f })
+}
+
+// validHostByte reports whether net/http takes c in a Host header (httpguts'
+// ValidHostHeader, which fails the request otherwise).
+func validHostByte(c byte) bool {
+	alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	return alnum || strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0
 }
 
 // isToken reports whether s is an RFC 7230 token, what a header name must be.

@@ -117,6 +117,10 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:9: [[consumer]] "g1": webhook_headers: "X(Bad)" is not a header name`},
 		{"a header value with a newline", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nwebhook_headers = { Authorization = \"Bearer abc\\n\" }\n",
 			`gateway.toml:9: [[consumer]] "g1": webhook_headers: "Authorization": the value has a control character at byte 10`},
+		{"a header net/http writes from the body", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nwebhook_headers = { content-length = \"5\" }\n",
+			`gateway.toml:9: [[consumer]] "g1": webhook_headers: "content-length" is set by the gateway for each POST`},
+		{"a Host net/http refuses", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nwebhook_headers = { Host = \"orders internal\" }\n",
+			`gateway.toml:9: [[consumer]] "g1": webhook_headers: "Host": "orders internal" is not a host[:port]`},
 		{"a negative duration", "subscriptions = [{ topic = \"T\" }]\nwebhook_timeout = \"-1s\"\n",
 			`gateway.toml:7: [[consumer]] "g1": webhook_timeout: -1s is negative`},
 		// The push consumer fails a delivery older than consume_timeout and sends its

@@ -33,7 +33,7 @@ import (
 // Headers: Content-Type: application/json, X-Mqgate-Group, X-Mqgate-Message-Id (the
 // first message's; left out for an id no header value can hold, which only the body then
 // carries), X-Mqgate-Reconsume-Times (the first message's), X-Mqgate-Count, and
-// webhook_headers. A failed answer may carry X-Mqgate-Delay-Level: the delay level of the
+// webhook_headers (a Host among them replaces the URL's). A failed answer may carry X-Mqgate-Delay-Level: the delay level of the
 // retry (1..18; -1 sends the messages to the dead letter queue at once), instead of the
 // broker's 3 + reconsume times.
 
@@ -194,6 +194,10 @@ func (w *webhook) post(ctx context.Context, d *consumer.Delivery) (delayLevel in
 	h.Set("X-Mqgate-Reconsume-Times", strconv.Itoa(int(msgs[0].ReconsumeTimes)))
 	h.Set("X-Mqgate-Count", strconv.Itoa(len(msgs)))
 	for k, v := range w.headers {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			req.Host = v // net/http sends Request.Host, never a Host of Header
+			continue
+		}
 		h.Set(k, v)
 	}
 	resp, err := w.client.Do(req)

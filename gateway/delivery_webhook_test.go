@@ -300,3 +300,33 @@ func TestWebhookErrorsHideTheURLsCredentials(t *testing.T) {
 		t.Errorf("GET /v1/consumers/%s on the application API shows the webhook's credentials: %s", group, r.raw)
 	}
 }
+
+// webhook_headers reach the webhook as written, Host included: net/http takes a
+// request's Host from Request.Host only, and would send the URL's (an ingress routing by
+// host then answers 404 to every POST, and every message ends in the dead letter queue).
+func TestWebhookHeadersHostIsSent(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic, group = "HookHostTopic", "hook_host_g"
+	g := startGateway(t, consumeConfig(dc))
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	hosts := make(chan string, 16)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hosts <- r.Host + " " + r.Header.Get("Authorization")
+	}))
+	defer h.Close()
+	cc := fastConsumer(group, topic, DeliveryWebhook)
+	cc.WebhookURL = h.URL
+	cc.WebhookHeaders = map[string]string{"host": "orders.internal", "Authorization": "Bearer x"}
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, g, topic, "host", 1, "")
+	select {
+	case got := <-hosts:
+		if got != "orders.internal Bearer x" {
+			t.Errorf("the webhook got Host and Authorization %q, want %q", got, "orders.internal Bearer x")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no POST")
+	}
+}
