@@ -55,6 +55,9 @@ const (
 	// MaxReceiveWait bounds a receive's long poll; MaxReceiveInvisible a lease.
 	MaxReceiveWait      = 30 * time.Second
 	MaxReceiveInvisible = 12 * time.Hour
+	// minSuspend and maxSuspend bound suspend, as Java bounds suspendCurrentQueueTimeMillis.
+	minSuspend = 10 * time.Millisecond
+	maxSuspend = 30 * time.Second
 	// MaxReceiveBatch bounds a receive's max.
 	MaxReceiveBatch = 256
 	// MaxVirtualNodes bounds allocate_virtual_nodes: consistenthash builds a ring of
@@ -122,7 +125,7 @@ type ConsumerConfig struct {
 	// for receive, whose leases redeliver on their own; a lease may not exceed it, nor
 	// (concurrently) webhook_timeout.
 	ConsumeTimeout time.Duration `toml:"consume_timeout" json:"-"`
-	// Suspend is how long an orderly queue pauses after a failure; default 1s.
+	// Suspend is how long an orderly queue pauses after a failure, 10ms..30s; default 1s.
 	Suspend time.Duration `toml:"suspend" json:"-"`
 	// RebalanceInterval is the periodic rebalance; default 20s.
 	RebalanceInterval time.Duration `toml:"rebalance_interval" json:"-"`
@@ -465,6 +468,9 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 		case *d.v == 0:
 			*d.v = d.def
 		}
+	}
+	if cc.Suspend != 0 && (cc.Suspend < minSuspend || cc.Suspend > maxSuspend) {
+		bad("suspend", "%v is out of %v..%v", cc.Suspend, minSuspend, maxSuspend) // the consumer would clamp it
 	}
 	if cc.ReceiveInvisible > MaxReceiveInvisible {
 		bad("receive_invisible", "%v exceeds %v", cc.ReceiveInvisible, MaxReceiveInvisible)

@@ -121,6 +121,12 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:9: [[consumer]] "g1": webhook_headers: "content-length" is set by the gateway for each POST`},
 		{"a Host net/http refuses", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nwebhook_headers = { Host = \"orders internal\" }\n",
 			`gateway.toml:9: [[consumer]] "g1": webhook_headers: "Host": "orders internal" is not a host[:port]`},
+		// The push consumer keeps an orderly pause within Java's 10ms..30s: a longer one
+		// would be 30s without a word.
+		{"a suspend beyond Java's bound", "subscriptions = [{ topic = \"T\" }]\norder = \"orderly\"\nsuspend = \"1h\"\n",
+			`gateway.toml:8: [[consumer]] "g1": suspend: 1h0m0s is out of 10ms..30s`},
+		{"a suspend under Java's bound", "subscriptions = [{ topic = \"T\" }]\norder = \"orderly\"\nsuspend = \"1ms\"\n",
+			`gateway.toml:8: [[consumer]] "g1": suspend: 1ms is out of 10ms..30s`},
 		{"a negative duration", "subscriptions = [{ topic = \"T\" }]\nwebhook_timeout = \"-1s\"\n",
 			`gateway.toml:7: [[consumer]] "g1": webhook_timeout: -1s is negative`},
 		// The push consumer fails a delivery older than consume_timeout and sends its
