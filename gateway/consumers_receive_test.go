@@ -223,6 +223,30 @@ func TestReceiveLongPollEndsAtShutdown(t *testing.T) {
 	}
 }
 
+// Once Shutdown begins, a receive leases nothing: the application could not ack it
+// (the API stops taking requests), so a message handed out then would be consumed again
+// after the restart, a duplicate. Left buffered, it is consumed once, then.
+func TestReceiveLeasesNothingOnceShutdownBegins(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic, group = "DrainRecvTopic", "drain_recv_g"
+	g := startGateway(t, consumeConfig(dc))
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), fastConsumer(group, topic, DeliveryReceive)); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, g, topic, "drain", 3, "")
+	c := g.consumer(group)
+	waitUntil(t, 10*time.Second, "the messages buffered", func() bool { _, n := c.recv.counts(); return n == 3 })
+	g.api.drain()
+	g.drainConsumers() // Shutdown's first steps, before the listener closes
+	if a := receiveFrom(t, g, group, 8, 1000, 30000); len(a.Messages) != 0 {
+		t.Errorf("a receive once Shutdown began leased %d messages", len(a.Messages))
+	}
+	if leased, _ := c.recv.counts(); leased != 0 {
+		t.Errorf("%d messages leased", leased)
+	}
+}
+
 // An orderly receive consumer leases one message per queue at a time, in the queue's
 // order; an expired lease hands the same message out again before the next one.
 func TestReceiveOrderlyOneLeasePerQueue(t *testing.T) {

@@ -115,7 +115,7 @@ type leasedMsg struct {
 var errReceiverClosed = errors.New("the consumer is stopping")
 
 // receive leases up to max messages for invisible, waiting up to wait for the first
-// while ctx and stop allow. It returns the lease deadline.
+// while ctx and stop allow; none once stop is closed. It returns the lease deadline.
 func (r *receiver) receive(ctx context.Context, stop <-chan struct{}, max int, wait, invisible time.Duration) ([]leasedMsg, time.Time, error) {
 	var deadline <-chan time.Time
 	if wait > 0 {
@@ -124,6 +124,13 @@ func (r *receiver) receive(ctx context.Context, stop <-chan struct{}, max int, w
 		deadline = t.C
 	}
 	for {
+		select {
+		case <-stop:
+			// Shutdown began: the acks of a lease could not reach the API any more, and
+			// the messages would come again after the restart.
+			return nil, time.Time{}, nil
+		default:
+		}
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
