@@ -155,6 +155,21 @@ func TestConsumerConfigErrors(t *testing.T) {
 	}
 }
 
+// Consumers written as an inline array, one a line, are named at their own line.
+func TestConsumerConfigErrorsInAnInlineArray(t *testing.T) {
+	src := "consumer = [\n  { group = \"a\", subscriptions = [{ topic = \"T\" }] },\n" +
+		"  { group = \"b\", subscriptions = [{ topic = \"T\" }], model = \"cluster\" },\n]\n" +
+		"[client]\nnamesrv = [\"127.0.0.1:9876\"]\n"
+	cfg, err := Parse("gateway.toml", []byte(src), env(nil))
+	if err == nil {
+		err = cfg.Validate()
+	}
+	want := `gateway.toml:3: [[consumer]] "b": model: "cluster": want clustering or broadcasting`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v\nwant it to contain %s", err, want)
+	}
+}
+
 func TestConsumerConfigJSON(t *testing.T) {
 	in := `{"group": "g", "subscriptions": [{"topic": "T"}], "delivery": "webhook", "webhook_url": "http://h/x",
 		"webhook_timeout": "250ms", "receive_invisible": "1m"}`

@@ -71,12 +71,6 @@ func indexKeys(src string) *keyIndex {
 	return x
 }
 
-// elementLine is the line of the header of element i (from 0) of the array of tables at
-// path, 0 when unknown.
-func (x *keyIndex) elementLine(path toml.Key, i int) int {
-	return x.lines[strings.Join(elementKey(path, i), keySep)]
-}
-
 // elementKey is the path of element i (from 0) of the array of tables at path, followed
 // by more.
 func elementKey(path toml.Key, i int, more ...string) toml.Key {

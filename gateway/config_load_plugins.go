@@ -112,10 +112,7 @@ func tableElements(v any) []map[string]any {
 
 // position is "name:line" of element i of the array of tables at path.
 func (f *fileErrors) position(path toml.Key, i int) string {
-	n := f.index().elementLine(path, i)
-	if n == 0 {
-		n = f.index().line(path) // an inline array: the key's line
-	}
+	n := f.lineOfKey(elementKey(path, i)) // its header, or its place in an inline array
 	if n == 0 {
 		return f.name
 	}
