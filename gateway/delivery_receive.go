@@ -32,7 +32,7 @@ import (
 const (
 	handleOK      = "ok"
 	handleExpired = "expired" // the lease ran out (or the queue left this gateway): the message comes again
-	handleUnknown = "unknown" // never issued here, or issued before a restart
+	handleUnknown = "unknown" // never issued here, issued before a restart, or acked or nacked already
 )
 
 // receiver is a receive consumer's buffer and leases.
