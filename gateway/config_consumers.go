@@ -411,6 +411,20 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 	if cc.Allocate == "machineroom" && len(cc.AllocateRooms) == 0 && !hasPlugin(cc.Allocate, "allocate") {
 		bad("allocate_rooms", "none: the machineroom strategy takes the queues of the brokers of these rooms")
 	}
+	// A strategy's own key under another strategy would be ignored: the strategy meant
+	// was left out.
+	for _, k := range []struct {
+		key, strategy string
+		set           bool
+	}{
+		{"allocate_queues", "byconfig", len(cc.AllocateQueues) > 0},
+		{"allocate_rooms", "machineroom", len(cc.AllocateRooms) > 0},
+		{"allocate_virtual_nodes", "consistenthash", cc.AllocateVirtualNodes != 0},
+	} {
+		if k.set && cc.Allocate != k.strategy {
+			bad(k.key, "set, but allocate is %q: want allocate = %q", cc.Allocate, k.strategy)
+		}
+	}
 	switch {
 	case cc.AllocateVirtualNodes < 0 || cc.AllocateVirtualNodes > MaxVirtualNodes:
 		bad("allocate_virtual_nodes", "%d is out of 1..%d", cc.AllocateVirtualNodes, MaxVirtualNodes)

@@ -109,6 +109,13 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:7: [[consumer]] "g1": consume_timestamp: set, but consume_from is "last"`},
 		{"byconfig without queues", "subscriptions = [{ topic = \"T\" }]\nallocate = \"byconfig\"\n",
 			`gateway.toml:4: [[consumer]] "g1": allocate_queues: none`},
+		// A strategy's key under another strategy is a strategy left out, not a setting.
+		{"byconfig's queues under another strategy", "subscriptions = [{ topic = \"T\" }]\nallocate_queues = [\"T/broker-a/0\"]\n",
+			`gateway.toml:7: [[consumer]] "g1": allocate_queues: set, but allocate is "averagely": want allocate = "byconfig"`},
+		{"machineroom's rooms under another strategy", "subscriptions = [{ topic = \"T\" }]\nallocate = \"circle\"\nallocate_rooms = [\"room1\"]\n",
+			`gateway.toml:8: [[consumer]] "g1": allocate_rooms: set, but allocate is "circle": want allocate = "machineroom"`},
+		{"consistenthash's nodes under another strategy", "subscriptions = [{ topic = \"T\" }]\nallocate_virtual_nodes = 20\n",
+			`gateway.toml:7: [[consumer]] "g1": allocate_virtual_nodes: set, but allocate is "averagely": want allocate = "consistenthash"`},
 		{"too many virtual nodes", "subscriptions = [{ topic = \"T\" }]\nallocate = \"consistenthash\"\nallocate_virtual_nodes = 1099511627776\n",
 			`gateway.toml:8: [[consumer]] "g1": allocate_virtual_nodes: 1099511627776 is out of 1..1000`},
 		{"a negative max_reconsume_times", "subscriptions = [{ topic = \"T\" }]\nmax_reconsume_times = -1\n",
