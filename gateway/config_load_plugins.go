@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -72,6 +73,15 @@ func (f *fileErrors) walkInside(t reflect.Type, v any, key toml.Key, found *[]li
 			n := f.lineOfKey(key)
 			*found = append(*found, lineError{n, f.atLine(n, "%s: want %s, got %s", describeKey(plainKey(key)), want(t), got)})
 			return
+		}
+		// The library would report it at the line of the key's last definition in the
+		// file, whichever element that is in.
+		if s, ok := v.(string); ok && (t == durationType || t.Kind() == reflect.Pointer && t.Elem() == durationType) {
+			if _, err := time.ParseDuration(s); err != nil {
+				n := f.lineOfKey(key)
+				*found = append(*found, lineError{n, f.atLine(n, "%s: invalid duration: %q", describeKey(plainKey(key)), s)})
+				return
+			}
 		}
 		f.walkInside(t, v, key, found)
 	}

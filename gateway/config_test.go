@@ -117,6 +117,9 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 			`gateway.toml:1: key "http": want a table, got an integer`},
 		{"duration that does not parse", "[producer]\ngroup = \"g\"\nsend_timeout = \"3 seconds\"\n",
 			`gateway.toml:3: key "send_timeout" in [producer]: invalid duration: "3 seconds"`},
+		// The library puts it at the key's last line in the file, whichever element's.
+		{"duration that does not parse in the first of two elements", "[[consumer]]\ngroup = \"a\"\nwebhook_timeout = \"5 s\"\n[[consumer]]\ngroup = \"b\"\nwebhook_timeout = \"5s\"\n",
+			`gateway.toml:3: key "webhook_timeout" in [[consumer]]: invalid duration: "5 s"`},
 		{"syntax error", "[http]\nlisten = \"127.0.0.1:1\n",
 			`^gateway\.toml:2: .*`},
 		{"unclosed table header", "[http\nlisten = \"x\"\n",
