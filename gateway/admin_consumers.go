@@ -116,22 +116,29 @@ func (g *Gateway) deleteConsumer(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, noConsumer(group))
 		return
 	}
-	switch err := g.RemoveConsumer(r.Context(), group); {
-	case errors.Is(err, ErrNoConsumer):
+	// Not the request's context: a client gone before the consumer stopped would cut the
+	// stop short, its offsets not persisted, and leave it kept.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), g.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	stopErr := g.RemoveConsumer(ctx, group)
+	switch {
+	case errors.Is(stopErr, ErrNoConsumer):
 		a.fail(w, r, noConsumer(group))
 		return
-	case errors.Is(err, ErrConsumerBusy):
-		a.fail(w, r, opError(http.StatusConflict, codeConflict, "%v: try again once it has", err))
-		return
-	case err != nil:
-		a.fail(w, r, err)
+	case errors.Is(stopErr, ErrConsumerBusy):
+		a.fail(w, r, opError(http.StatusConflict, codeConflict, "%v: try again once it has", stopErr))
 		return
 	}
+	// Removed, even when its stop reported an error: no longer kept either.
 	if store != nil {
 		if _, err := store.forgetConsumer(group); err != nil {
 			a.fail(w, r, fmt.Errorf("consumer %s stopped, but still kept: it runs again at the next start: %w", group, err))
 			return
 		}
+	}
+	if stopErr != nil {
+		a.fail(w, r, stopErr)
+		return
 	}
 	st.State = "removed"
 	writeJSON(w, http.StatusOK, st)

@@ -1,16 +1,20 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqgate/mqgate/remoting"
 )
 
 const tokConsumers = "consumers-token-0123456789"
@@ -280,5 +284,42 @@ func TestConcurrentPutAndDeleteOfAConsumerKeepTheStoreTrue(t *testing.T) {
 		if isKept := len(kept) == 1; isKept != running {
 			t.Fatalf("round %d: kept for the next start %v, running %v", round, isKept, running)
 		}
+	}
+}
+
+// A DELETE whose client goes away (a timeout shorter than the consumer's stop, a proxy)
+// still stops the consumer whole: offsets persisted, and no longer kept, so that it does
+// not run again at the next start. It used to stop with the request's context, cut
+// short: offsets not persisted, and consumers.json left as it was.
+func TestDeleteOfAConsumerOutlivesItsClient(t *testing.T) {
+	dc := consumeCluster(t)
+	cfg := consumersAdminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
+	g := startGateway(t, cfg)
+	const topic, group = "DelGoneTopic", "del_gone_g"
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	b, _ := json.Marshal(map[string]any{"subscriptions": []map[string]string{{"topic": topic}}, "consume_from": "first",
+		"rebalance_interval": "300ms"})
+	if r := callAdmin(t, g, adminCall{method: "PUT", path: "/v1/consumers/" + group, token: tokConsumers, body: b}); r.status != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", r.status, r.raw)
+	}
+	drainReceive(t, g, group, produce(t, g, topic, "gone", 3, ""), 20*time.Second)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client is gone by the time the handler runs
+	req := httptest.NewRequestWithContext(ctx, "DELETE", "/v1/consumers/"+group, nil)
+	req.Header.Set("Authorization", "Bearer "+tokConsumers)
+	g.admin.mux.ServeHTTP(httptest.NewRecorder(), req)
+
+	if kept, err := g.plugins.store.readConsumers(); err != nil || len(kept) != 0 {
+		t.Errorf("kept after the DELETE: %v, %v: it would run again at the next start", kept, err)
+	}
+	if _, err := g.ConsumerStatus(group); err == nil {
+		t.Error("the consumer still runs")
+	}
+	off, err := g.inst.QueryConsumerOffset(ctxFor(t, 5*time.Second), dc.BrokerAddr(),
+		&remoting.QueryConsumerOffsetRequest{ConsumerGroup: group, Topic: topic, QueueID: 0})
+	if err != nil || off != 3 {
+		t.Errorf("the broker's offset after the DELETE: %d, %v; want 3", off, err)
 	}
 }
