@@ -442,22 +442,42 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 	if n := cc.MaxReconsumeTimes; n != nil && (*n < 0 || *n > 10000) {
 		bad("max_reconsume_times", "%d is out of 0..10000", *n)
 	}
+	// A delivery's own keys under the other delivery would be ignored: the delivery
+	// meant was left out. (Their defaults apply to their delivery only, so that this
+	// holds when validating again.)
+	if cc.Delivery == DeliveryReceive || cc.Delivery == DeliveryWebhook {
+		for _, k := range []struct {
+			key, delivery string
+			set           bool
+		}{
+			{"webhook_timeout", DeliveryWebhook, cc.WebhookTimeout != 0},
+			{"webhook_concurrency", DeliveryWebhook, cc.WebhookConcurrency != 0},
+			{"receive_max_inflight", DeliveryReceive, cc.ReceiveMaxInFlight != 0},
+			{"receive_invisible", DeliveryReceive, cc.ReceiveInvisible != 0},
+		} {
+			if k.set && cc.Delivery != k.delivery {
+				bad(k.key, "set, but delivery is %q: want delivery = %q", cc.Delivery, k.delivery)
+			}
+		}
+	}
+	webhook, receive := cc.Delivery == DeliveryWebhook, cc.Delivery == DeliveryReceive
 	ints := []struct {
 		key      string
 		v        *int
 		def, max int
+		apply    bool // the default
 	}{
-		{"pull_batch_size", &cc.PullBatchSize, 0, 1024},
-		{"pull_threshold", &cc.PullThreshold, 0, 65535},
-		{"webhook_concurrency", &cc.WebhookConcurrency, DefaultWebhookConcurrency, 1000},
-		{"webhook_batch", &cc.WebhookBatch, 1, 1024},
-		{"receive_max_inflight", &cc.ReceiveMaxInFlight, DefaultReceiveMaxInFlight, 1 << 20},
+		{"pull_batch_size", &cc.PullBatchSize, 0, 1024, true},
+		{"pull_threshold", &cc.PullThreshold, 0, 65535, true},
+		{"webhook_concurrency", &cc.WebhookConcurrency, DefaultWebhookConcurrency, 1000, webhook},
+		{"webhook_batch", &cc.WebhookBatch, 1, 1024, true},
+		{"receive_max_inflight", &cc.ReceiveMaxInFlight, DefaultReceiveMaxInFlight, 1 << 20, receive},
 	}
 	for _, n := range ints {
 		switch {
 		case *n.v < 0 || *n.v > n.max:
 			bad(n.key, "%d is out of 0..%d", *n.v, n.max)
-		case *n.v == 0:
+		case *n.v == 0 && n.apply:
 			*n.v = n.def
 		}
 	}
@@ -465,21 +485,22 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 		cc.PullThreshold = DefaultReceivePullThreshold
 	}
 	durations := []struct {
-		key string
-		v   *time.Duration
-		def time.Duration
+		key   string
+		v     *time.Duration
+		def   time.Duration
+		apply bool
 	}{
-		{"consume_timeout", &cc.ConsumeTimeout, 0},
-		{"suspend", &cc.Suspend, 0},
-		{"rebalance_interval", &cc.RebalanceInterval, 0},
-		{"webhook_timeout", &cc.WebhookTimeout, DefaultWebhookTimeout},
-		{"receive_invisible", &cc.ReceiveInvisible, DefaultReceiveInvisible},
+		{"consume_timeout", &cc.ConsumeTimeout, 0, true},
+		{"suspend", &cc.Suspend, 0, true},
+		{"rebalance_interval", &cc.RebalanceInterval, 0, true},
+		{"webhook_timeout", &cc.WebhookTimeout, DefaultWebhookTimeout, webhook},
+		{"receive_invisible", &cc.ReceiveInvisible, DefaultReceiveInvisible, receive},
 	}
 	for _, d := range durations {
 		switch {
 		case *d.v < 0:
 			bad(d.key, "%v is negative", *d.v)
-		case *d.v == 0:
+		case *d.v == 0 && d.apply:
 			*d.v = d.def
 		}
 	}

@@ -134,6 +134,10 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:8: [[consumer]] "g1": suspend: 1h0m0s is out of 10ms..30s`},
 		{"a suspend under Java's bound", "subscriptions = [{ topic = \"T\" }]\norder = \"orderly\"\nsuspend = \"1ms\"\n",
 			`gateway.toml:8: [[consumer]] "g1": suspend: 1ms is out of 10ms..30s`},
+		{"a webhook key under receive delivery", "subscriptions = [{ topic = \"T\" }]\nwebhook_concurrency = 50\n",
+			`gateway.toml:7: [[consumer]] "g1": webhook_concurrency: set, but delivery is "receive": want delivery = "webhook"`},
+		{"a receive key under webhook delivery", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nreceive_invisible = \"5m\"\n",
+			`gateway.toml:9: [[consumer]] "g1": receive_invisible: set, but delivery is "webhook": want delivery = "receive"`},
 		{"a negative duration", "subscriptions = [{ topic = \"T\" }]\nwebhook_timeout = \"-1s\"\n",
 			`gateway.toml:7: [[consumer]] "g1": webhook_timeout: -1s is negative`},
 		// The push consumer fails a delivery older than consume_timeout and sends its
