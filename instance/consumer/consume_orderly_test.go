@@ -148,7 +148,6 @@ func TestOrderlyMaxReconsumeGoesToDLQ(t *testing.T) {
 	}
 }
 
-// A queue whose lock lapsed is not consumed until it is locked again.
 // A failure with delay level -1 sends the failed messages to the DLQ at once, as for
 // concurrent consumption, even when orderly retries have no limit; the queue moves on.
 func TestOrderlyDelayLevelMinusOneGoesToDLQAtOnce(t *testing.T) {
@@ -169,6 +168,7 @@ func TestOrderlyDelayLevelMinusOneGoesToDLQAtOnce(t *testing.T) {
 	}
 }
 
+// A queue whose lock lapsed is not consumed until it is locked again.
 func TestOrderlyWaitsForTheLock(t *testing.T) {
 	u, h, pq := newOrderlyUnit(t, Config{})
 	lockable := false
