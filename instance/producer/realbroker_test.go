@@ -91,9 +91,15 @@ func TestRealBrokerSendModes(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			// The broker acknowledges a send once it is in the commit log; its consume
+			// queues, which a pull reads, follow a moment later (ReputMessageService).
 			stored := pullTopic(t, inst, addr, topic, 4)
+			for deadline := time.Now().Add(5 * time.Second); len(stored) < 5+callers*each && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				stored = pullTopic(t, inst, addr, topic, 4)
+			}
 			if len(stored) != 5+callers*each {
-				t.Fatalf("%d messages stored", len(stored))
+				t.Fatalf("%d messages stored, want %d", len(stored), 5+callers*each)
 			}
 		})
 	}
