@@ -71,6 +71,8 @@ type Broker struct {
 	onShutdown         []func()
 	aclEnabled         bool
 
+	bootTime time.Time // Java's messageStoreBootTimestamp, for GET_BROKER_RUNTIME_INFO
+
 	// The extensions' own state, nil when not installed.
 	schedule *scheduleService
 	txn      *transactionService
@@ -96,6 +98,7 @@ func New(cfg Config) (*Broker, error) {
 		now:         cfg.Clock,
 		store:       cfg.Store,
 		maxMsgSize:  cfg.Store.MaxMessageSize(),
+		bootTime:    cfg.Clock(),
 		handlers:    make(map[remoting.RequestCode]netpoll.Handler),
 		registerNow: make(chan struct{}, 1),
 	}

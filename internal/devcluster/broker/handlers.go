@@ -48,6 +48,7 @@ func (b *Broker) registerCoreHandlers() {
 	b.handle(remoting.QueryTopicConsumeByWho, b.handleTopicConsumeByWho)
 	b.handle(remoting.GetConsumerRunningInfo, b.handleConsumerRunningInfo)
 	b.handle(remoting.ConsumeMessageDirectly, b.handleConsumeMessageDirectly)
+	b.handle(remoting.GetBrokerRuntimeInfo, b.handleBrokerRuntimeInfo)
 }
 
 // response is RemotingCommand.createResponseCommand as the Java broker sends it: language
