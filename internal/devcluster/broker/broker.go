@@ -73,6 +73,12 @@ type Broker struct {
 
 	bootTime time.Time // Java's messageStoreBootTimestamp, for GET_BROKER_RUNTIME_INFO
 
+	// The settings UPDATE_BROKER_CONFIG changes at run time (brokerconfig.go).
+	settings        brokerSettings
+	permission      atomic.Int32 // brokerPermission
+	autoCreateTopic atomic.Bool  // autoCreateTopicEnable
+	autoCreateGroup atomic.Bool  // autoCreateSubscriptionGroup
+
 	// The extensions' own state, nil when not installed.
 	schedule *scheduleService
 	txn      *transactionService
@@ -102,6 +108,10 @@ func New(cfg Config) (*Broker, error) {
 		handlers:    make(map[remoting.RequestCode]netpoll.Handler),
 		registerNow: make(chan struct{}, 1),
 	}
+	b.settings.version = remoting.DataVersion{Timestamp: b.bootTime.UnixMilli()}
+	b.permission.Store(permRW)
+	b.autoCreateTopic.Store(*cfg.AutoCreateTopic)
+	b.autoCreateGroup.Store(*cfg.AutoCreateSubscriptionGroup)
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("broker: %w", err)

@@ -87,7 +87,7 @@ func (m *groupManager) find(group string) *groupConfig {
 	if g := (*m.table.Load())[group]; g != nil {
 		return g
 	}
-	if !*m.b.cfg.AutoCreateSubscriptionGroup && !strings.HasPrefix(group, message.SystemConsumerGroupPrefix) {
+	if !m.b.autoCreateGroup.Load() && !strings.HasPrefix(group, message.SystemConsumerGroupPrefix) {
 		return nil
 	}
 	m.mu.Lock()

@@ -49,6 +49,8 @@ func (b *Broker) registerCoreHandlers() {
 	b.handle(remoting.GetConsumerRunningInfo, b.handleConsumerRunningInfo)
 	b.handle(remoting.ConsumeMessageDirectly, b.handleConsumeMessageDirectly)
 	b.handle(remoting.GetBrokerRuntimeInfo, b.handleBrokerRuntimeInfo)
+	b.handle(remoting.GetBrokerConfig, b.handleGetBrokerConfig)
+	b.handle(remoting.UpdateBrokerConfig, b.handleUpdateBrokerConfig)
 }
 
 // response is RemotingCommand.createResponseCommand as the Java broker sends it: language

@@ -78,6 +78,9 @@ func (b *Broker) pullResponse(s *pullState, c *netpoll.Conn, req *remoting.Comma
 	if err := h.DecodeFields(req.Ext); err != nil {
 		return headerErrorResponse(req, err), true
 	}
+	if b.permission.Load()&permRead == 0 {
+		return pullError(req, remoting.NoPermission, "the broker["+b.brokerIP+"] pulling message is forbidden"), true
+	}
 	g := b.groups.find(h.ConsumerGroup)
 	if g == nil {
 		return pullError(req, remoting.SubscriptionGroupNotExist,

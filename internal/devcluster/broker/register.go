@@ -69,6 +69,16 @@ func (b *Broker) register(ctx context.Context, topics remoting.TopicConfigWrappe
 	if len(b.cfg.NameServers) == 0 {
 		return
 	}
+	if perm := b.permission.Load(); perm&permRW != permRW {
+		// registerBrokerAll: a broker not both readable and writeable registers every
+		// topic as new TopicConfig(name, read, write, brokerPermission).
+		masked := make(map[string]remoting.TopicConfig, len(topics.Topics))
+		for name, tc := range topics.Topics {
+			masked[name] = remoting.TopicConfig{TopicName: name, ReadQueueNums: tc.ReadQueueNums,
+				WriteQueueNums: tc.WriteQueueNums, Perm: perm, TopicFilterType: singleTag}
+		}
+		topics.Topics = masked
+	}
 	body := (&remoting.RegisterBrokerBody{FilterServers: []string{}, TopicConfig: topics}).Encode(false)
 	req := &remoting.Command{Code: int32(remoting.RegisterBroker), Version: remoting.Version494,
 		Header: &remoting.RegisterBrokerRequest{BrokerName: b.cfg.BrokerName, BrokerAddr: b.addr,

@@ -127,7 +127,7 @@ func (m *topicManager) createInSendMessage(topic, defaultTopic string, clientQue
 		return nil
 	}
 	perm := def.Perm
-	if defaultTopic == message.AutoCreateTopicKey && !*m.b.cfg.AutoCreateTopic {
+	if defaultTopic == message.AutoCreateTopicKey && !m.b.autoCreateTopic.Load() {
 		perm = permRW // Java resets TBW102's perm when auto-creation is off
 	}
 	if perm&permInherit == 0 {
