@@ -1,18 +1,17 @@
 package broker
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mqgate/mqgate/internal/devcluster/javaconf"
 	"github.com/mqgate/mqgate/netpoll"
 	"github.com/mqgate/mqgate/remoting"
 )
@@ -31,56 +30,12 @@ import (
 // autoCreateSubscriptionGroup. Every other change is only shown back, as a Java broker
 // shows the ones it reads only at start.
 
-type configKind uint8
-
-const (
-	cfgString configKind = iota
-	cfgInt
-	cfgLong
-	cfgBool
-	cfgEnum // set through its String setter: Enum.valueOf of the trimmed value
-)
-
-// configEnums are the names of the enum fields' constants.
-var configEnums = map[string][]string{
-	"brokerRole":    {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE"},
-	"flushDiskType": {"SYNC_FLUSH", "ASYNC_FLUSH"},
-}
-
-type configKey struct {
-	name  string
-	kind  configKind
-	value string // the reference broker's
-}
-
 // brokerSettings is the broker's Configuration: the values updated since the start and
 // the data version (GetBrokerConfigResponseHeader.version).
 type brokerSettings struct {
 	mu      sync.Mutex
 	updated map[string]string
 	version remoting.DataVersion
-}
-
-// parseConfigValue is properties2Object's conversion: ok false when the field keeps its
-// value.
-func parseConfigValue(key string, kind configKind, s string) (string, bool) {
-	switch kind {
-	case cfgString:
-		return strings.TrimSpace(s), true
-	case cfgInt, cfgLong:
-		bits := 32
-		if kind == cfgLong {
-			bits = 64
-		}
-		v, err := strconv.ParseInt(s, 10, bits) // Integer.parseInt: no spaces, an optional sign
-		return strconv.FormatInt(v, 10), err == nil
-	case cfgBool:
-		return strconv.FormatBool(strings.EqualFold(s, "true")), true // Boolean.parseBoolean
-	case cfgEnum:
-		s = strings.TrimSpace(s)
-		return s, slices.Contains(configEnums[key], s)
-	}
-	return "", false
 }
 
 // ownConfigValue is the value of a key the dev broker has of its own; ok false for the
@@ -162,17 +117,17 @@ func (b *Broker) handleGetBrokerConfig(_ context.Context, _ *netpoll.Conn, req *
 	b.settings.mu.Lock()
 	var body strings.Builder
 	for _, k := range brokerConfigKeys {
-		v := k.value
-		if own, ok, omit := b.ownConfigValue(k.name); ok {
+		v := k.Value
+		if own, ok, omit := b.ownConfigValue(k.Name); ok {
 			if omit {
 				continue
 			}
 			v = own
 		}
-		if u, ok := b.settings.updated[k.name]; ok && !isLiveConfig(k.name) {
+		if u, ok := b.settings.updated[k.Name]; ok && !isLiveConfig(k.Name) {
 			v = u
 		}
-		body.WriteString(k.name + "=" + v + "\n")
+		body.WriteString(k.Name + "=" + v + "\n")
 	}
 	version := b.settings.version
 	b.settings.mu.Unlock()
@@ -193,22 +148,22 @@ func (b *Broker) handleUpdateBrokerConfig(ctx context.Context, _ *netpoll.Conn, 
 	if req.Body == nil {
 		return response(req, remoting.Success, "")
 	}
-	props := parseProperties(string(req.Body))
+	props := javaconf.ParseProperties(string(req.Body))
 	b.settings.mu.Lock()
 	for _, k := range brokerConfigKeys {
-		s, ok := props[k.name]
+		s, ok := props[k.Name]
 		if !ok {
 			continue
 		}
-		v, ok := parseConfigValue(k.name, k.kind, s)
+		v, ok := k.Parse(s)
 		if !ok {
 			continue
 		}
 		if b.settings.updated == nil {
 			b.settings.updated = map[string]string{}
 		}
-		b.settings.updated[k.name] = v
-		switch k.name {
+		b.settings.updated[k.Name] = v
+		switch k.Name {
 		case "brokerPermission":
 			n, _ := strconv.ParseInt(v, 10, 32)
 			b.permission.Store(int32(n))
@@ -228,32 +183,6 @@ func (b *Broker) handleUpdateBrokerConfig(ctx context.Context, _ *netpoll.Conn, 
 		b.registerAll(ctx, false)
 	}
 	return response(req, remoting.Success, "")
-}
-
-// parseProperties is java.util.Properties.load for the text mqadmin sends
-// (MixAll.properties2String): "key=value" lines, '#' and '!' comment lines and blank
-// lines, the ':' and blank separators as load reads them; escapes are not undone.
-func parseProperties(s string) map[string]string {
-	out := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(s))
-	sc.Buffer(nil, len(s)+1)
-	for sc.Scan() {
-		line := strings.TrimLeft(sc.Text(), " \t\f")
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		end := strings.IndexAny(line, "=: \t\f")
-		if end < 0 {
-			out[line] = ""
-			continue
-		}
-		key, rest := line[:end], strings.TrimLeft(line[end:], " \t\f")
-		if rest != "" && (rest[0] == '=' || rest[0] == ':') {
-			rest = strings.TrimLeft(rest[1:], " \t\f")
-		}
-		out[key] = rest
-	}
-	return out
 }
 
 // configVersion is GetBrokerConfigResponseHeader: the DataVersion as fastjson writes it.

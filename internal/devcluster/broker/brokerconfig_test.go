@@ -37,8 +37,8 @@ func TestGetBrokerConfigListsJavasKeys(t *testing.T) {
 	keys, values, version := brokerConfig(t, tb)
 	want := []string{}
 	for _, k := range brokerConfigKeys {
-		if k.name != "namesrvAddr" { // null without NameServers: left out, as Java does
-			want = append(want, k.name)
+		if k.Name != "namesrvAddr" { // null without NameServers: left out, as Java does
+			want = append(want, k.Name)
 		}
 	}
 	if !slices.Equal(keys, want) {
@@ -79,7 +79,7 @@ func TestUpdateBrokerConfigAsJava(t *testing.T) {
 		{"an enum by its String setter", "brokerRole=SLAVE\n", false, "brokerRole", "SLAVE"},
 		{"an enum constant that does not exist is left", "brokerRole=BOGUS\n", false, "brokerRole", "SLAVE"},
 		{"a boolean is parseBoolean", "traceOn=yes\n", false, "traceOn", "false"},
-		{"a string is trimmed", "brokerName= spaced \n", false, "brokerName", "spaced"},
+		{"a string keeps what Properties.load leaves", "brokerName= spaced \n", false, "brokerName", "spaced "},
 		{"an unknown key is ignored", "fooBar=1\n", false, "fooBar", ""},
 		{"Properties.load separators and comments", "# c\n! c\n  deleteWhen : 03\nfileReservedTime 48\n", false,
 			"deleteWhen", "03"},
