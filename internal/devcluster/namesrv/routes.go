@@ -443,3 +443,101 @@ func (t *routeTable) deleteTopic(topic, cluster string) {
 		delete(t.topics, topic)
 	}
 }
+
+// operateWritePerm is operateWritePermOfBroker: the broker group's queue data of every
+// topic loses its write bit (wipe), or becomes read-write (add); it returns how many. The
+// change stands until the broker registers a new data version.
+func (t *routeTable) operateWritePerm(brokerName string, add bool) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, tq := range t.topics {
+		if e := tq.queues[brokerName]; e != nil {
+			if add {
+				e.data.Perm = permRead | permWrite
+			} else {
+				e.data.Perm &^= permWrite
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// PermName bits.
+const (
+	permWrite = 1 << 1
+	permRead  = 1 << 2
+)
+
+// systemTopics is getSystemTopicList: each cluster's name then its broker names, into a
+// HashSet; and the address of the first broker group's first broker. A cluster's place
+// is that of its oldest broker name (the table does not keep the cluster's own).
+func (t *routeTable) systemTopics() ([]string, string) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	clusters := make([]seqKey, 0, len(t.clusters))
+	for c, names := range t.clusters {
+		first := uint64(0)
+		for _, seq := range names {
+			if first == 0 || seq < first {
+				first = seq
+			}
+		}
+		clusters = append(clusters, seqKey{c, first})
+	}
+	var topics []string
+	for _, c := range javaOrder(bySeq(clusters), hashTable{initial: 32}) {
+		topics = append(topics, c)
+		ks := make([]seqKey, 0, len(t.clusters[c]))
+		for n, seq := range t.clusters[c] {
+			ks = append(ks, seqKey{n, seq})
+		}
+		topics = append(topics, javaOrder(bySeq(ks), defaultTable)...)
+	}
+	addr := ""
+	for _, g := range t.groupsInOrder() {
+		if len(g.addrs) > 0 { // HashMap<Long, String>: small ids iterate in order
+			addr = g.addrs[slices.Min(slices.Collect(maps.Keys(g.addrs)))]
+			break
+		}
+	}
+	return javaOrder(topics, defaultTable), addr
+}
+
+// topicsWhere is topicQueueTableIter: the topics whose first queue data (in its HashMap's
+// order) has a sysflag pick accepts.
+func (t *routeTable) topicsWhere(pick func(sysFlag int32) bool) []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []string
+	for _, topic := range t.topicsInOrder() {
+		tq := t.topics[topic]
+		ks := make([]seqKey, 0, len(tq.queues))
+		for name, e := range tq.queues {
+			ks = append(ks, seqKey{name, e.seq})
+		}
+		if names := javaOrder(bySeq(ks), defaultTable); len(names) > 0 && pick(tq.queues[names[0]].data.TopicSysFlag) {
+			out = append(out, topic)
+		}
+	}
+	return javaOrder(out, defaultTable)
+}
+
+// queryDataVersion is isBrokerTopicConfigChanged, updateBrokerInfoUpdateTimestamp when
+// unchanged, and queryBrokerTopicConfig: the version the table has of the live broker at
+// addr (nil when none) and whether v differs from it.
+func (t *routeTable) queryDataVersion(addr string, v *remoting.DataVersion, now time.Time) (*remoting.DataVersion, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lb := t.live[addr]
+	if lb == nil {
+		return nil, true
+	}
+	changed := v == nil || *v != lb.version
+	if !changed {
+		lb.last = now
+	}
+	known := lb.version
+	return &known, changed
+}

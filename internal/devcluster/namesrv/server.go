@@ -13,11 +13,12 @@ import (
 // Server is a NameServer. Create it with New, then Start it; Shutdown stops it for good
 // (a restart is a new Server on the same address, which knows nothing, as in Java).
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	srv    *netpoll.Server
-	routes *routeTable
-	kv     kvStore
+	cfg      Config
+	log      *slog.Logger
+	srv      *netpoll.Server
+	routes   *routeTable
+	kv       kvStore
+	settings settings
 
 	mu      sync.Mutex
 	addr    string
@@ -57,6 +58,15 @@ func New(cfg Config) (*Server, error) {
 		remoting.GetKVConfig:                   s.kvConfig,
 		remoting.DeleteKVConfig:                s.deleteKV,
 		remoting.GetKVListByNamespace:          s.kvList,
+		remoting.WipeWritePermOfBroker:         s.wipeWritePerm,
+		remoting.AddWritePermOfBroker:          s.addWritePerm,
+		remoting.GetSystemTopicListFromNS:      s.systemTopics,
+		remoting.GetUnitTopicList:              s.unitTopics(func(f int32) bool { return f&flagUnit != 0 }),
+		remoting.GetHasUnitSubTopicList:        s.unitTopics(func(f int32) bool { return f&flagUnitSub != 0 }),
+		remoting.GetHasUnitSubUnunitTopicList:  s.unitTopics(func(f int32) bool { return f&flagUnit == 0 && f&flagUnitSub != 0 }),
+		remoting.QueryDataVersion:              s.queryDataVersion,
+		remoting.UpdateNameServerConfig:        s.updateConfig,
+		remoting.GetNameServerConfig:           s.getConfig,
 	} {
 		srv.Handle(code, cfg.Faults.Wrap(code, h))
 	}
