@@ -18,9 +18,9 @@ import (
 // (StoreStatsService.getRuntimeInfo, DefaultMessageStore.getRuntimeInfo, then
 // prepareRuntimeInfo) into a HashMap, so the body lists them as a 4.9.4 broker does.
 //
-// What the store knows is real: boot time, commit log offsets, the earliest message, and
-// the messages and bytes put (counted from the queues' and the commit log's ends, as if
-// the store had started today). What a dev broker does not measure is Java's idle value:
+// What the store knows is real: boot time, commit log offsets, the earliest message (as
+// Java finds it), and the messages and bytes put (counted from the queues' and the commit
+// log's ends, as if the store had started today). What a dev broker does not measure is Java's idle value:
 // the TPS samples, latencies and the put-time distribution are zeros, the thread pool
 // queues empty with Java's default capacities. Disk figures are plausible constants (a
 // 100 GiB disk 10% used), not the host's: the store may not be on disk at all.
@@ -53,19 +53,21 @@ func (b *Broker) handleBrokerRuntimeInfo(_ context.Context, _ *netpoll.Conn, req
 func (b *Broker) runtimeInfo() *javaProps {
 	now := b.now()
 	var puts int64
-	earliest := int64(-1)
 	for _, q := range b.store.Queues() {
 		puts += q.MaxOffset
-		if q.MaxOffset > q.MinOffset {
-			if ts := b.store.StoreTimestamp(q.Topic, q.QueueID, q.MinOffset); ts > 0 && (earliest < 0 || ts < earliest) {
-				earliest = ts
-			}
-		}
 	}
 	maxCL := b.store.MaxCommitLogOffset()
 	minCL := b.store.MinCommitLogOffset()
 	if maxCL == 0 {
 		minCL = -1 // getMinPhyOffset of a commit log without a file
+	}
+	// getEarliestMessageTime reads 2 × maxMessageSize bytes at the first message and gets
+	// nothing until that much is written: a store under 8 MiB reports -1, as Java's does.
+	earliest := int64(-1)
+	if minCL >= 0 && maxCL-minCL >= 2*int64(b.maxMsgSize) {
+		if m, err := b.store.Lookup(minCL); err == nil {
+			earliest = m.StoreTimestamp
+		}
 	}
 	times := max(puts, 1) // Java's divisor: never 0
 	commitLogDir := filepath.Join(b.storeRootDir(), "commitlog")
