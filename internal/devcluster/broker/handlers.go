@@ -51,6 +51,9 @@ func (b *Broker) registerCoreHandlers() {
 	b.handle(remoting.GetBrokerRuntimeInfo, b.handleBrokerRuntimeInfo)
 	b.handle(remoting.GetBrokerConfig, b.handleGetBrokerConfig)
 	b.handle(remoting.UpdateBrokerConfig, b.handleUpdateBrokerConfig)
+	b.handle(remoting.CleanExpiredConsumequeue, b.handleStoreMaintenance)
+	b.handle(remoting.DeleteExpiredCommitlog, b.handleStoreMaintenance)
+	b.handle(remoting.CleanUnusedTopic, b.handleStoreMaintenance)
 }
 
 // response is RemotingCommand.createResponseCommand as the Java broker sends it: language
