@@ -54,6 +54,7 @@ func (b *Broker) registerCoreHandlers() {
 	b.handle(remoting.CleanExpiredConsumequeue, b.handleStoreMaintenance)
 	b.handle(remoting.DeleteExpiredCommitlog, b.handleStoreMaintenance)
 	b.handle(remoting.CleanUnusedTopic, b.handleStoreMaintenance)
+	b.handle(remoting.GetBrokerConsumeStats, b.handleBrokerConsumeStats)
 }
 
 // response is RemotingCommand.createResponseCommand as the Java broker sends it: language
