@@ -160,6 +160,14 @@ func (w *jsonWriter) subscriptions(subs []SubscriptionData) {
 	w.close(']')
 }
 
+// Encode writes s as fastjson does, for a body that carries one subscription alone
+// (QueryConsumeQueueResponseBody).
+func (s *SubscriptionData) Encode() []byte {
+	w := jsonWriter{}
+	w.subscription(s)
+	return w.b
+}
+
 func (w *jsonWriter) subscription(s *SubscriptionData) {
 	w.open('{')
 	w.boolField("classFilterMode", s.ClassFilterMode)

@@ -101,10 +101,10 @@ func TestACLChecksEveryRequestAsJava(t *testing.T) {
 			aclRemark("No accessKey is configured", "validate", "663")},
 		{"and then not supported", signed(&remoting.Command{Code: 999}, "RocketMQ", "12345678"),
 			remoting.RequestCodeNotSupported, " request type 999 not supported"},
-		{"a code the broker does not serve is checked first", &remoting.Command{Code: int32(remoting.QueryConsumeQueue)},
+		{"a code the broker does not serve is checked first", &remoting.Command{Code: int32(remoting.ViewBrokerStatsData)},
 			remoting.SystemError, aclRemark("No accessKey is configured", "validate", "663")},
-		{"and then not supported", signed(&remoting.Command{Code: int32(remoting.QueryConsumeQueue)}, "RocketMQ", "12345678"),
-			remoting.RequestCodeNotSupported, " request type 321 not supported"},
+		{"and then not supported", signed(&remoting.Command{Code: int32(remoting.ViewBrokerStatsData)}, "RocketMQ", "12345678"),
+			remoting.RequestCodeNotSupported, " request type 315 not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := tb.invoke(tc.req)

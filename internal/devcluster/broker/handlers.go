@@ -55,6 +55,7 @@ func (b *Broker) registerCoreHandlers() {
 	b.handle(remoting.DeleteExpiredCommitlog, b.handleStoreMaintenance)
 	b.handle(remoting.CleanUnusedTopic, b.handleStoreMaintenance)
 	b.handle(remoting.GetBrokerConsumeStats, b.handleBrokerConsumeStats)
+	b.handle(remoting.QueryConsumeQueue, b.handleQueryConsumeQueue)
 }
 
 // response is RemotingCommand.createResponseCommand as the Java broker sends it: language
