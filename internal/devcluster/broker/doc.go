@@ -10,7 +10,8 @@
 // moving to the dead letter queue), pulling with tag filters and long polling, consumer
 // offsets, heartbeats and the consumer and producer tables with NOTIFY_CONSUMER_IDS_CHANGED,
 // orderly queue locks, topic and subscription group configs, registration, and the admin
-// requests clients and tools use. Topics, subscription groups and consumer offsets are
+// requests clients and tools use (mqadmin's clusterList, brokerStatus, getBrokerConfig
+// and updateBrokerConfig among them: runtime.go, brokerconfig.go). Topics, subscription groups and consumer offsets are
 // kept in Config.DataDir in Java's file formats.
 //
 // The delay (schedule) service (schedule.go), the consumer send-back (sendback.go),

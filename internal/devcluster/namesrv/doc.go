@@ -13,8 +13,10 @@
 // A broker is forgotten at once when its connection closes, and by a scan every
 // Config.ScanInterval when it has not registered for Config.BrokerExpiry. Everything is
 // kept in memory, as in Java: a restarted NameServer knows nothing until brokers register
-// again. The KV config store is not implemented; GET_KV_CONFIG answers QUERY_NOT_FOUND, as
-// Java does for the ORDER_TOPIC_CONFIG keys clients ask for. Other request codes get the
-// transport's REQUEST_CODE_NOT_SUPPORTED (Java's NameServer leaves them unanswered, which
-// only makes a client wait for its timeout).
+// again. The KV config table (kv.go) and the admin requests mqadmin uses (admin.go: the
+// NameServer's config, a broker's write permission, the system and unit topic lists,
+// QUERY_DATA_VERSION) are Java's too; every request code of 4.9.4's
+// DefaultRequestProcessor is served. Other codes get the transport's
+// REQUEST_CODE_NOT_SUPPORTED (Java's NameServer leaves them unanswered, which only makes a
+// client wait for its timeout).
 package namesrv
