@@ -21,11 +21,11 @@ import (
 // updateBrokerConfig use.
 //
 // The keys are the Java broker's (brokerConfigKeys). An update takes, as Java's
-// Configuration.update does, the keys it knows, each parsed as its field's type (a value
-// that does not parse, an enum such as brokerRole, and an unknown key leave things as they
-// were) and bumps the configuration's data version. (Java 4.9.4 refuses no known key:
-// the config blacklist came later.) A dev broker acts on the changes that
-// mean something to it at run time: brokerPermission (registered topics' perm and pulls,
+// Configuration.update does, the keys it knows, each parsed as its field's type (a number
+// that does not parse, an enum constant that does not exist and an unknown key leave
+// things as they were), and bumps the configuration's data version. Java 4.9.4 refuses no
+// known key (the config blacklist came later). A dev broker acts on the changes that mean
+// something to it at run time: brokerPermission (registered topics' perm and pulls,
 // re-registered at once as in Java), autoCreateTopicEnable and
 // autoCreateSubscriptionGroup. Every other change is only shown back, as a Java broker
 // shows the ones it reads only at start.
