@@ -3,10 +3,13 @@ package host
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqgate/mqgate/instance"
+	"github.com/mqgate/mqgate/instance/consumer"
 	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/internal/recorded"
 	"github.com/mqgate/mqgate/internal/wasmgen"
@@ -208,5 +211,43 @@ func BenchmarkACL(b *testing.B) {
 				b.Fatalf("signature %s", got)
 			}
 		})
+	}
+}
+
+// The consistent-hash strategy at the largest ring the gateway allows (1000 virtual nodes,
+// allocate.MaxVirtualNodes) with many clients: a ring is clients × nodes MD5 sums. "same"
+// rebalances a steady group, "joined" has a client join before every call, "new" has a
+// group of clients never seen before at every call.
+func BenchmarkAllocateConsistentHashLargest(b *testing.B) {
+	r, _ := newRuntime(b)
+	p := load(b, r, PluginConfig{Kind: KindAllocate, Policy: Fail, Config: []byte(`{"virtualNodes": 1000}`), Deadline: time.Minute}, "plugins/consistenthash")
+	wasm, _ := NewAllocateStrategy(p, nil)
+	strategies := map[string]instance.AllocateStrategy{"native": consumer.ConsistentHash(allocate.MaxVirtualNodes), "wasm": wasm}
+	for _, size := range []struct{ clients, queues int }{{50, 64}, {300, 128}} {
+		clients, qs := clientIDs(size.clients), queues(size.queues)
+		self := clients[size.clients/3]
+		for _, change := range []string{"same", "joined", "new"} {
+			for _, name := range []string{"native", "wasm"} {
+				b.Run(fmt.Sprintf("clients=%d/queues=%d/%s/%s", size.clients, size.queues, change, name), func(b *testing.B) {
+					cs := slices.Clone(clients)
+					b.ReportAllocs()
+					for i := 0; b.Loop(); i++ {
+						switch change {
+						case "joined":
+							cs[len(cs)-1] = fmt.Sprintf("10.9.%d.%d@%d", i/250%250, i%250, i)
+						case "new":
+							for j := range cs {
+								if j != size.clients/3 {
+									cs[j] = fmt.Sprintf("%s#%d", clients[j], i)
+								}
+							}
+						}
+						if _, err := strategies[name].Allocate("group", self, cs, qs); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
 	}
 }

@@ -125,11 +125,21 @@ func TestAllocationPluginsMatchNative(t *testing.T) {
 				if len(got) > 0 {
 					nonEmpty++
 				}
+				// Another member of the group rebalancing on the same input: a strategy
+				// that keeps what it computed (consistenthash's rings) answers it from there.
+				in.self = in.clients[i%len(in.clients)]
+				got, err = s.Allocate("group", in.self, slices.Clone(in.clients), in.queues)
+				if err != nil {
+					t.Fatalf("input %d again: %v", i, err)
+				}
+				if want := c.native(in); !slices.Equal(got, want) && len(got)+len(want) > 0 {
+					t.Fatalf("input %d again: self %s of %d clients, %d queues: plugin %v, native %v", i, in.self, len(in.clients), len(in.queues), got, want)
+				}
 			}
 			if nonEmpty < n/10 {
 				t.Fatalf("only %d of %d answers were not empty", nonEmpty, n)
 			}
-			if st := p.Status(); st.Calls != uint64(n) || st.Failures != 0 {
+			if st := p.Status(); st.Calls != uint64(2*n) || st.Failures != 0 {
 				t.Fatalf("status %+v", st)
 			}
 		})
@@ -151,5 +161,40 @@ func TestAllocateRefusesWhatJavaRefuses(t *testing.T) {
 	}
 	if st := p.Status(); st.Calls != 1 {
 		t.Fatalf("the plugin was called %d times; refused inputs must not reach it", st.Calls)
+	}
+}
+
+// The consistent-hash plugin answers within the default allocation deadline (100 ms) with
+// rings of 1000 virtual nodes (the gateway's bound) of 50 clients and more, or 100 of 300
+// clients, which once took it 100-160 ms: every rebalance failed. Each attempt has a group
+// never seen (nothing kept from the calls before); the best of three must succeed.
+func TestConsistentHashWithinDefaultDeadline(t *testing.T) {
+	r, _ := newRuntime(t)
+	for _, tt := range []struct{ nodes, clients, queues int }{
+		{1000, 50, 64},
+		{1000, 64, 64},
+		{100, 300, 128},
+	} {
+		t.Run(fmt.Sprintf("nodes=%d/clients=%d/queues=%d", tt.nodes, tt.clients, tt.queues), func(t *testing.T) {
+			p := load(t, r, PluginConfig{Kind: KindAllocate, Policy: Fail, QuarantineAfter: -1,
+				Config: []byte(fmt.Sprintf(`{"virtualNodes": %d}`, tt.nodes))}, "plugins/consistenthash")
+			s, _ := NewAllocateStrategy(p, nil)
+			qs := queues(tt.queues)
+			var errs []error
+			for attempt := range 3 {
+				clients := clientIDs(tt.clients)
+				for i := range clients {
+					clients[i] += fmt.Sprintf("#%d", attempt)
+				}
+				start := time.Now()
+				_, err := s.Allocate("group", clients[0], clients, qs)
+				if err == nil {
+					t.Logf("attempt %d: %v", attempt, time.Since(start))
+					return
+				}
+				errs = append(errs, err)
+			}
+			t.Fatalf("three attempts failed: %v", errs)
+		})
 	}
 }
