@@ -39,6 +39,11 @@ func NewFilter(tags []string, exclude bool) (Filter, error) {
 		if len(f.tags) == n {
 			return Filter{}, fmt.Errorf("tags[%d]: %q names no tag", i, expr)
 		}
+		// Excluding every message skips them all: consumed, never delivered, which no
+		// configuration means.
+		if exclude && slices.Contains(f.tags[n:], "*") {
+			return Filter{}, fmt.Errorf(`tags[%d]: %q with "exclude": true skips every message`, i, expr)
+		}
 	}
 	f.all = slices.Contains(f.tags, "*")
 	return f, nil

@@ -23,8 +23,6 @@ func TestFilter(t *testing.T) {
 		{[]string{"*"}, false, "", true}, // RocketMQ's "*" takes untagged messages too
 		{[]string{""}, false, "", true},
 		{[]string{""}, false, "A", false},
-		{[]string{"*"}, true, "A", false},
-		{[]string{"*"}, true, "", false},
 		{[]string{""}, true, "A", true},
 		// Each entry is read as a RocketMQ subscription expression is
 		// (FilterAPI.buildSubscriptionData): tags joined by "||", blanks around them
@@ -50,11 +48,21 @@ func TestFilter(t *testing.T) {
 }
 
 // An entry naming no tag, blanks or "||" only, is refused at load: it would skip
-// everything it was meant to deliver.
-func TestFilterRefusesEntriesNamingNoTag(t *testing.T) {
-	for _, tags := range [][]string{{" "}, {"||"}, {"TagA", " || "}} {
-		if _, err := NewFilter(tags, false); err == nil {
-			t.Errorf("tags %q accepted", tags)
+// everything it was meant to deliver. So is "*" excluded: every message skipped.
+func TestFilterRefusesFiltersSkippingEverything(t *testing.T) {
+	for _, tt := range []struct {
+		tags    []string
+		exclude bool
+	}{
+		{[]string{" "}, false},
+		{[]string{"||"}, false},
+		{[]string{"TagA", " || "}, false},
+		{[]string{"*"}, true},
+		{[]string{"TagA", " * "}, true},
+		{[]string{"TagA || *"}, true},
+	} {
+		if _, err := NewFilter(tt.tags, tt.exclude); err == nil {
+			t.Errorf("tags %q exclude %v accepted", tt.tags, tt.exclude)
 		}
 	}
 }
@@ -78,11 +86,13 @@ func TestHookSkipsOtherTags(t *testing.T) {
 }
 
 // A misspelt key is refused, naming it: ignored, "exlude" made the filter deliver the
-// listed tags only and skip every other message. No configuration says what is wanted.
-func TestConfigureRefusesUnknownKeys(t *testing.T) {
+// listed tags only and skip every other message. No configuration says what is wanted, and
+// one that skips every message is not wanted.
+func TestConfigureRefusesMistakes(t *testing.T) {
 	for config, want := range map[string]string{
 		`{"tags": ["debug"], "exlude": true}`: `unknown field "exlude"`,
 		``:                                    `no tags: want {"tags"`,
+		`{"tags": ["*"], "exclude": true}`:    `skips every message`,
 	} {
 		if err := configure([]byte(config)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("configure(%s) = %v, want an error about %s", config, err, want)

@@ -3,7 +3,8 @@
 // Configuration: {"tags": ["TagA", "TagB"], "exclude": false}; with exclude the listed
 // tags are the ones skipped. An entry may be a RocketMQ subscription expression,
 // "TagA || TagB", blanks around a tag ignored. "*" matches every message, as in a RocketMQ
-// subscription, and "" a message without a tag.
+// subscription, and "" a message without a tag; excluding "*" is refused, as it would skip
+// every message.
 package main
 
 //go:generate env GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o tagfilter.wasm .
