@@ -155,10 +155,7 @@ func (c *ringCache) build(clients []string, nodes int) []uint64 {
 		hs := c.hashes[cl]
 		if hs == nil {
 			hs = make([]uint32, nodes)
-			for i := range hs {
-				c.key = strconv.AppendInt(append(append(c.key[:0], cl...), '-'), int64(i), 10)
-				hs[i] = md5Hash(c.key)
-			}
+			c.key = nodeHashes(hs, cl, c.key)
 			c.hashes[cl] = hs
 		}
 		for _, h := range hs {

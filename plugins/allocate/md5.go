@@ -3,17 +3,24 @@ package allocate
 import (
 	"encoding/binary"
 	"math/bits"
+	"runtime"
+	"strconv"
 )
 
-// md5First is the first four bytes of the MD5 of msg (RFC 1321, its steps unrolled),
-// big-endian, for len(msg) <= 55: one block, without crypto/md5's digest and its copies,
-// which cost a WebAssembly guest (where crypto/md5 has no assembly) a third more. The last
-// 3 of the 64 steps are left out: they do not change the first word.
+// md5First is the first four bytes of the MD5 of msg (RFC 1321), big-endian, for
+// len(msg) <= 55: one block, without crypto/md5's digest and its copies, which cost a
+// WebAssembly guest (where crypto/md5 has no assembly) a third more.
 func md5First(msg []byte) uint32 {
 	var blk [64]byte
 	copy(blk[:], msg)
 	blk[len(msg)] = 0x80
 	binary.LittleEndian.PutUint64(blk[56:], uint64(len(msg))<<3)
+	return md5Block(&blk)
+}
+
+// md5Block is md5First of a padded block, its steps unrolled. The last 3 of the 64 are
+// left out: they do not change the first word.
+func md5Block(blk *[64]byte) uint32 {
 	x0 := binary.LittleEndian.Uint32(blk[0:])
 	x1 := binary.LittleEndian.Uint32(blk[4:])
 	x2 := binary.LittleEndian.Uint32(blk[8:])
@@ -93,4 +100,48 @@ func md5First(msg []byte) uint32 {
 	b = c + bits.RotateLeft32(b+(d^(c|^a))+x13+0x4e0811a1, 21)
 	a = b + bits.RotateLeft32(a+(c^(b|^d))+x4+0xf7537e82, 6)
 	return bits.ReverseBytes32(a + 0x67452301)
+}
+
+// nodeHashes sets hs[i] to md5Hash(client + "-" + strconv.Itoa(i)).
+func nodeHashes(hs []uint32, client string, key []byte) []byte {
+	if runtime.GOARCH == "wasm" && len(client)+1+len(strconv.Itoa(len(hs))) <= 55 {
+		nodeHashesInBlock(hs, client)
+		return key
+	}
+	for i := range hs {
+		key = strconv.AppendInt(append(append(key[:0], client...), '-'), int64(i), 10)
+		hs[i] = md5Hash(key)
+	}
+	return key
+}
+
+// nodeHashesInBlock is nodeHashes for keys of one block, each written in place in it, its
+// number counted up in decimal: building each key with append and strconv cost a
+// WebAssembly guest a fifth of its hash.
+func nodeHashesInBlock(hs []uint32, client string) {
+	var blk [64]byte
+	n := copy(blk[:], client)
+	blk[n] = '-'
+	n++
+	blk[n] = '0' // the digits of i are blk[n:end]
+	end := n + 1
+	for i := range hs {
+		if i > 0 { // i-1 plus one
+			j := end - 1
+			for j >= n && blk[j] == '9' {
+				blk[j] = '0'
+				j--
+			}
+			if j >= n {
+				blk[j]++
+			} else { // 9...9 + 1 = 10...0
+				blk[n] = '1'
+				blk[end] = '0'
+				end++
+			}
+		}
+		blk[end] = 0x80
+		binary.LittleEndian.PutUint64(blk[56:], uint64(end)<<3)
+		hs[i] = md5Block(&blk)
+	}
 }
