@@ -201,3 +201,28 @@ func TestConsistentHashWithinDefaultDeadline(t *testing.T) {
 		})
 	}
 }
+
+// The consistent-hash plugin keeps its rings within its 32 MiB (the default limit) through
+// the largest rings, groups changing at every call: each ring of 300 clients of 1000
+// nodes is 2.4 MB, and one allocated per call let the guest's heap outgrow the limit.
+func TestConsistentHashLargestRingsWithinMemoryLimit(t *testing.T) {
+	r, _ := newRuntime(t)
+	p := load(t, r, PluginConfig{Kind: KindAllocate, Policy: Fail, QuarantineAfter: -1, Deadline: 10 * time.Second,
+		Config: []byte(`{"virtualNodes": 1000}`)}, "plugins/consistenthash")
+	s, _ := NewAllocateStrategy(p, nil)
+	for _, size := range []struct{ clients, joins, groups int }{{50, 100, 20}, {300, 100, 10}} {
+		clients, qs := clientIDs(size.clients), queues(128)
+		for i := range size.joins + size.groups {
+			if i < size.joins { // a client joins
+				clients[len(clients)-1] = fmt.Sprintf("10.9.%d.%d@%d", i/250, i%250, i)
+			} else { // a group never seen
+				for j := range clients {
+					clients[j] = fmt.Sprintf("10.8.%d.%d@%d", j/250, j%250, i)
+				}
+			}
+			if _, err := s.Allocate("group", clients[0], clients, qs); err != nil {
+				t.Fatalf("%d clients, call %d: %v", len(clients), i, err)
+			}
+		}
+	}
+}

@@ -70,8 +70,8 @@ func (r *ring) route(key string) int {
 	return int(uint32(r.ring[i]))
 }
 
-// Cache bounds: rings of at most ringCacheNodes nodes together (the newest is kept
-// whatever its size), and the node hashes of their clients.
+// Cache bounds: rings of at most ringCacheNodes nodes together, counted by their arrays'
+// capacity (the newest is kept whatever its size), and the node hashes of their clients.
 const (
 	ringCacheRings = 4
 	ringCacheNodes = 1 << 19
@@ -102,19 +102,25 @@ func (c *ringCache) get(clients []string, nodes int) *ring {
 	for i, cl := range clients {
 		r.clients[i] = strings.Clone(cl)
 	}
-	if !listedTwice(r.clients) {
-		r.ring = c.build(r.clients, nodes)
-	} else {
-		r.ring = buildListedTwice(r.clients, nodes)
-	}
-	// Keep the newest, then the most recent others while they fit.
-	newest, size := []*ring{r}, len(r.ring)
+	// Keep the newest, then the most recent others while they fit (their arrays, which may
+	// be larger). The array of one that does not is reused for the new ring: a new one for
+	// every ring of 300,000 nodes ran a guest out of its 32 MiB, its garbage collector
+	// letting the heap double.
+	newest, size := []*ring{r}, len(clients)*nodes
+	var spare []uint64
 	for _, o := range c.rings {
-		if len(newest) < ringCacheRings && size+len(o.ring) <= ringCacheNodes {
-			newest, size = append(newest, o), size+len(o.ring)
+		if len(newest) < ringCacheRings && size+cap(o.ring) <= ringCacheNodes {
+			newest, size = append(newest, o), size+cap(o.ring)
+		} else if cap(o.ring) > cap(spare) {
+			spare = o.ring
 		}
 	}
 	c.rings = newest
+	if !listedTwice(r.clients) {
+		r.ring = c.build(r.clients, nodes, spare)
+	} else {
+		r.ring = buildListedTwice(r.clients, nodes)
+	}
 	// Forget the hashes of clients in no kept ring.
 	kept := map[string]bool{}
 	for _, r := range c.rings {
@@ -143,14 +149,14 @@ func listedTwice(clients []string) bool {
 	return false
 }
 
-// build makes the ring of clients, none listed twice, from their node hashes (computed
-// only for the clients whose hashes are not kept) with a radix sort, linear: a comparison
-// sort of 300,000 nodes took a WebAssembly guest 45 ms.
-func (c *ringCache) build(clients []string, nodes int) []uint64 {
+// build makes the ring of clients, none listed twice, in spare if it is large enough,
+// from their node hashes (computed only for the clients whose hashes are not kept) with a
+// radix sort, linear: a comparison sort of 300,000 nodes took a WebAssembly guest 45 ms.
+func (c *ringCache) build(clients []string, nodes int, spare []uint64) []uint64 {
 	if c.nodes != nodes || c.hashes == nil {
 		c.nodes, c.hashes = nodes, map[string][]uint32{}
 	}
-	keys := make([]uint64, 0, len(clients)*nodes)
+	keys := slices.Grow(spare[:0], len(clients)*nodes)
 	for j, cl := range clients {
 		hs := c.hashes[cl]
 		if hs == nil {
@@ -194,7 +200,7 @@ func dedupe(keys []uint64) []uint64 {
 		}
 		out = append(out, k)
 	}
-	return slices.Clip(out)
+	return out
 }
 
 // buildListedTwice makes the ring node by node, as Java's ConsistentHashRouter: a client
