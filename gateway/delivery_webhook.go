@@ -33,9 +33,9 @@ import (
 // Headers: Content-Type: application/json, X-Mqgate-Group, X-Mqgate-Message-Id (the
 // first message's; left out for an id no header value can hold, which only the body then
 // carries), X-Mqgate-Reconsume-Times (the first message's), X-Mqgate-Count, and
-// webhook_headers (a Host among them replaces the URL's). A failed answer may carry X-Mqgate-Delay-Level: the delay level of the
-// retry (1..18; -1 sends the messages to the dead letter queue at once), instead of the
-// broker's 3 + reconsume times.
+// webhook_headers (a Host among them replaces the URL's). A failed answer may carry
+// X-Mqgate-Delay-Level: the delay level of the retry (1..18; -1 sends the messages to the
+// dead letter queue at once), instead of the broker's 3 + reconsume times.
 
 // newWebhookClient is the HTTP client every webhook of a gateway shares.
 func newWebhookClient() *http.Client {

@@ -11,8 +11,8 @@
 // offsets, heartbeats and the consumer and producer tables with NOTIFY_CONSUMER_IDS_CHANGED,
 // orderly queue locks, topic and subscription group configs, registration, and the admin
 // requests clients and tools use (mqadmin's clusterList, brokerStatus, getBrokerConfig
-// and updateBrokerConfig among them: runtime.go, brokerconfig.go). Topics, subscription groups and consumer offsets are
-// kept in Config.DataDir in Java's file formats.
+// and updateBrokerConfig among them: runtime.go, brokerconfig.go). Topics, subscription
+// groups and consumer offsets are kept in Config.DataDir in Java's file formats.
 //
 // The delay (schedule) service (schedule.go), the consumer send-back (sendback.go),
 // transactions with their check service (transaction.go, transaction_check.go) and plain

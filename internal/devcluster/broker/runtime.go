@@ -20,10 +20,11 @@ import (
 //
 // What the store knows is real: boot time, commit log offsets, the earliest message (as
 // Java finds it), and the messages and bytes put (counted from the queues' and the commit
-// log's ends, as if the store had started today). What a dev broker does not measure is Java's idle value:
-// the TPS samples, latencies and the put-time distribution are zeros, the thread pool
-// queues empty with Java's default capacities. Disk figures are plausible constants (a
-// 100 GiB disk 10% used), not the host's: the store may not be on disk at all.
+// log's ends, as if the store had started today). What a dev broker does not measure is
+// Java's idle value: the TPS samples, latencies and the put-time distribution are zeros,
+// the thread pool queues empty with Java's default capacities. Disk figures are plausible
+// constants (a 100 GiB disk 10% used), not the host's: the store may not be on disk at
+// all.
 
 // Disk figures reported in place of the host's.
 const (
