@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -115,25 +116,15 @@ func formatDelayLevels(levels []time.Duration) string {
 // "key=value" line per non-null value, and the data version in the header.
 func (b *Broker) handleGetBrokerConfig(_ context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
 	b.settings.mu.Lock()
-	var body strings.Builder
-	for _, k := range brokerConfigKeys {
-		v := k.Value
-		if own, ok, omit := b.ownConfigValue(k.Name); ok {
-			if omit {
-				continue
-			}
-			v = own
-		}
-		if u, ok := b.settings.updated[k.Name]; ok && !isLiveConfig(k.Name) {
-			v = u
-		}
-		body.WriteString(k.Name + "=" + v + "\n")
-	}
+	body := javaconf.Format(brokerConfigKeys, b.ownConfigValue, func(name string) (string, bool) {
+		v, ok := b.settings.updated[name]
+		return v, ok && !isLiveConfig(name) // a live key's own value is its state
+	})
 	version := b.settings.version
 	b.settings.mu.Unlock()
 	resp := response(req, remoting.Success, "")
 	resp.Header = configVersion(version)
-	resp.Body = []byte(body.String())
+	resp.Body = body
 	return resp
 }
 
@@ -148,22 +139,14 @@ func (b *Broker) handleUpdateBrokerConfig(ctx context.Context, _ *netpoll.Conn, 
 	if req.Body == nil {
 		return response(req, remoting.Success, "")
 	}
-	props := javaconf.ParseProperties(string(req.Body))
+	props, changed := javaconf.Update(brokerConfigKeys, string(req.Body))
 	b.settings.mu.Lock()
-	for _, k := range brokerConfigKeys {
-		s, ok := props[k.Name]
-		if !ok {
-			continue
-		}
-		v, ok := k.Parse(s)
-		if !ok {
-			continue
-		}
-		if b.settings.updated == nil {
-			b.settings.updated = map[string]string{}
-		}
-		b.settings.updated[k.Name] = v
-		switch k.Name {
+	if b.settings.updated == nil {
+		b.settings.updated = map[string]string{}
+	}
+	maps.Copy(b.settings.updated, changed)
+	for name, v := range changed {
+		switch name {
 		case "brokerPermission":
 			n, _ := strconv.ParseInt(v, 10, 32)
 			b.permission.Store(int32(n))

@@ -52,6 +52,42 @@ func (k Key) Parse(s string) (string, bool) {
 	return "", false
 }
 
+// Format is Configuration.getAllConfigsFormatString: a "key=value" line per key, in keys'
+// order. A key's value is own's where the server has one of its own (omit: a null, which
+// Java leaves out), replaced by updated's where that has one, else its default.
+func Format(keys []Key, own func(name string) (v string, ok, omit bool), updated func(name string) (string, bool)) []byte {
+	var b []byte
+	for _, k := range keys {
+		v := k.Value
+		if o, ok, omit := own(k.Name); ok {
+			if omit {
+				continue
+			}
+			v = o
+		}
+		if u, ok := updated(k.Name); ok {
+			v = u
+		}
+		b = append(append(append(append(b, k.Name...), '='), v...), '\n')
+	}
+	return b
+}
+
+// Update is Configuration.update over a properties text (an UPDATE_*_CONFIG body): the
+// properties read, and of them the keys' values that parse as their fields, as Java
+// prints them; a value that does not parse and an unknown key change nothing.
+func Update(keys []Key, text string) (props, changed map[string]string) {
+	props, changed = ParseProperties(text), map[string]string{}
+	for _, k := range keys {
+		if raw, ok := props[k.Name]; ok {
+			if v, ok := k.Parse(raw); ok {
+				changed[k.Name] = v
+			}
+		}
+	}
+	return props, changed
+}
+
 // ParseProperties is java.util.Properties.load for the text mqadmin sends
 // (MixAll.properties2String): "key=value" lines, '#' and '!' comment lines and blank
 // lines, the ':' and blank separators as load reads them; escapes are not undone.

@@ -3,11 +3,11 @@ package namesrv
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/mqgate/mqgate/internal/devcluster/javaconf"
@@ -81,21 +81,10 @@ func (s *Server) ownConfigValue(key string) (value string, ok, omit bool) {
 func (s *Server) getConfig(_ context.Context, _ *netpoll.Conn, req *remoting.Command) *remoting.Command {
 	s.settings.mu.Lock()
 	defer s.settings.mu.Unlock()
-	var b strings.Builder
-	for _, k := range namesrvConfigKeys {
-		v := k.Value
-		if own, ok, omit := s.ownConfigValue(k.Name); ok {
-			if omit {
-				continue
-			}
-			v = own
-		}
-		if u, ok := s.settings.updated[k.Name]; ok {
-			v = u
-		}
-		b.WriteString(k.Name + "=" + v + "\n")
-	}
-	return success(req, []byte(b.String()))
+	return success(req, javaconf.Format(namesrvConfigKeys, s.ownConfigValue, func(name string) (string, bool) {
+		v, ok := s.settings.updated[name]
+		return v, ok
+	}))
 }
 
 // updateConfig is updateConfig: Configuration.update, the known keys parsed as their
@@ -104,19 +93,13 @@ func (s *Server) updateConfig(_ context.Context, _ *netpoll.Conn, req *remoting.
 	if req.Body == nil {
 		return success(req, nil)
 	}
-	props := javaconf.ParseProperties(string(req.Body))
+	props, changed := javaconf.Update(namesrvConfigKeys, string(req.Body))
 	s.settings.mu.Lock()
 	defer s.settings.mu.Unlock()
-	for _, k := range namesrvConfigKeys {
-		if raw, ok := props[k.Name]; ok {
-			if v, ok := k.Parse(raw); ok {
-				if s.settings.updated == nil {
-					s.settings.updated = map[string]string{}
-				}
-				s.settings.updated[k.Name] = v
-			}
-		}
+	if s.settings.updated == nil {
+		s.settings.updated = map[string]string{}
 	}
+	maps.Copy(s.settings.updated, changed)
 	s.log.Info("namesrv: config updated", "properties", props)
 	return success(req, nil)
 }
