@@ -271,14 +271,7 @@ func (b *Broker) handleConsumeStats(_ context.Context, _ *netpoll.Conn, req *rem
 			continue
 		}
 		for i := range tc.ReadQueueNums {
-			o := offsetWrapper{queue: remoting.MessageQueue{Topic: t, BrokerName: b.cfg.BrokerName, QueueID: i},
-				brokerOffset: max(b.store.MaxOffset(t, i), 0), consumerOffset: max(b.offsets.query(group, t, i), 0)}
-			if o.consumerOffset > 0 {
-				if ts := b.store.StoreTimestamp(t, i, o.consumerOffset-1); ts > 0 {
-					o.lastTimestamp = ts
-				}
-			}
-			offsets = append(offsets, o)
+			offsets = append(offsets, b.queueProgress(group, t, i))
 		}
 	}
 	resp := response(req, remoting.Success, "")

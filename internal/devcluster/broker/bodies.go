@@ -43,6 +43,20 @@ type offsetWrapper struct {
 	lastTimestamp                int64
 }
 
+// queueProgress is group's OffsetWrapper of a queue, as getConsumeStats and
+// fetchAllConsumeStatsInBroker fill it: the broker's max offset, the group's committed
+// one, and the store time of the last message consumed.
+func (b *Broker) queueProgress(group, topic string, queueID int32) offsetWrapper {
+	o := offsetWrapper{queue: remoting.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: queueID},
+		brokerOffset: max(b.store.MaxOffset(topic, queueID), 0), consumerOffset: max(b.offsets.query(group, topic, queueID), 0)}
+	if o.consumerOffset > 0 {
+		if ts := b.store.StoreTimestamp(topic, queueID, o.consumerOffset-1); ts > 0 {
+			o.lastTimestamp = ts
+		}
+	}
+	return o
+}
+
 // encodeConsumeStats is ConsumeStats.encode; the broker keeps no consumption rates, so
 // consumeTps is 0.0.
 func encodeConsumeStats(offsets []offsetWrapper) []byte {

@@ -44,13 +44,7 @@ func (b *Broker) handleBrokerConsumeStats(_ context.Context, _ *netpoll.Conn, re
 			}
 			offsets := make([]offsetWrapper, 0, tc.WriteQueueNums)
 			for q := range tc.WriteQueueNums {
-				o := offsetWrapper{queue: remoting.MessageQueue{Topic: topic, BrokerName: b.cfg.BrokerName, QueueID: q},
-					brokerOffset: max(b.store.MaxOffset(topic, q), 0), consumerOffset: max(b.offsets.query(group, topic, q), 0)}
-				if o.consumerOffset > 0 {
-					if ts := b.store.StoreTimestamp(topic, q, o.consumerOffset-1); ts > 0 {
-						o.lastTimestamp = ts
-					}
-				}
+				o := b.queueProgress(group, topic, q)
 				totalDiff += o.brokerOffset - o.consumerOffset // ConsumeStats.computeTotalDiff
 				offsets = append(offsets, o)
 			}
