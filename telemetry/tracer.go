@@ -224,7 +224,12 @@ func (t *tracer) startWith(ctx context.Context, name string, cfg spanStart, owne
 	if sr.Decision == sdktrace.Drop {
 		return nonRecordingSpan{sc: sc, p: t.p}
 	}
-	s := &span{tracer: t, name: name, sc: sc, kind: uint8(trace.ValidateSpanKind(cfg.kind)), start: cfg.at}
+	s := &span{tracer: t, name: name, traceID: tid, spanID: sc.SpanID(), flags: flags,
+		kind: uint8(trace.ValidateSpanKind(cfg.kind)), start: cfg.at}
+	if sr.Tracestate.Len() > 0 {
+		state := sr.Tracestate
+		s.state = &state
+	}
 	s.setParent(psc, sr.Tracestate)
 	if s.start.IsZero() {
 		s.start = spanNow()
@@ -251,7 +256,7 @@ func (s *span) setParent(psc trace.SpanContext, state trace.TraceState) {
 	switch {
 	case !psc.TraceID().IsValid() && !psc.SpanID().IsValid() && psc.TraceFlags() == 0 &&
 		psc.TraceState().Len() == 0 && !psc.IsRemote(): // none
-	case psc.IsValid() && psc.TraceID() == s.sc.TraceID() && sameTraceState(psc.TraceState(), state):
+	case psc.IsValid() && psc.TraceID() == s.traceID && sameTraceState(psc.TraceState(), state):
 		s.parentID, s.parentFlags, s.parentRemote = psc.SpanID(), psc.TraceFlags(), psc.IsRemote()
 	default:
 		odd := psc // not &psc: that would put psc on the heap on every path
@@ -301,42 +306,56 @@ func (s nonRecordingSpan) TracerProvider() trace.TracerProvider  { return s.p }
 
 // span is a recording span and, for the span processors, its own sdktrace.ReadWriteSpan:
 // it changes only until End, so an ended span is the read-only view the SDK would copy.
+// It is allocated per send (two for a send alone: its producer span and its request's
+// client span), so its fields are narrow: 176 bytes, a size class below the 256 its
+// plain form (a trace.SpanContext, two embedded interfaces, an end time.Time) took.
 type span struct {
-	embedded.Span
-	// ReadOnlySpan is embedded, nil, for its unexported marker method only, as the SDK's
-	// tracetest.SpanStub does: every exported method is span's own (TestTracerMatchesSDK's
-	// view calls each).
-	sdktrace.ReadOnlySpan
+	// markers is nil: it lends span the unexported marker methods of trace.Span and
+	// sdktrace.ReadOnlySpan, never called, for 8 bytes rather than two interfaces' 32.
+	*markers
 
 	tracer *tracer
-	sc     trace.SpanContext
-	start  time.Time
-	// The parent, when it is none or in sc's trace with sc's trace state (the sampler kept
-	// it, as the parent-based one does): its id, flags and whether it is remote. Another
-	// parent is oddParent. Narrow fields keep the span in the 256-byte size class.
+	// The span's own context, never remote, its trace state kept aside (mostly none).
+	traceID trace.TraceID
+	spanID  trace.SpanID
+	state   *trace.TraceState
+	start   time.Time
+	// The parent, when it is none or in this span's trace with its trace state (the
+	// sampler kept it, as the parent-based one does): its id, flags and whether it is
+	// remote. Another parent is oddParent.
 	parentID     trace.SpanID
+	flags        trace.TraceFlags
 	parentFlags  trace.TraceFlags
 	parentRemote bool
 	kind         uint8 // a trace.SpanKind
-	oddParent    *trace.SpanContext
-
+	dirty        bool  // attrs may hold a key twice
+	shared       bool  // attrs is an AttributeList's: copied before a change
 	// ended is set, under mu, when End has set everything: a reader that sees it reads
 	// the rest without the lock, nothing changing any more.
-	ended    atomic.Bool
-	mu       sync.Mutex
-	name     string
-	end      time.Time
-	attrs    []attribute.KeyValue
-	dirty    bool // attrs may hold a key twice
-	shared   bool // attrs is an AttributeList's: copied before a change
-	children int32
-	// droppedAttrs is narrow, as the span is allocated per send.
+	ended     atomic.Bool
+	children  int32
+	oddParent *trace.SpanContext
+	mu        sync.Mutex
+	name      string
+	// took is the end's distance from start; an end given to End (trace.WithTimestamp)
+	// is more.end.
+	took         time.Duration
+	attrs        []attribute.KeyValue
 	droppedAttrs int32
-	more         *spanMore // nil until an event, a link or a status
+	more         *spanMore // nil until an event, a link, a status or an end time given
+}
+
+// markers embeds the interfaces whose unexported methods a span must have: ReadOnlySpan
+// for its marker method only, as the SDK's tracetest.SpanStub does; every exported
+// method is span's own (TestTracerMatchesSDK's view calls each).
+type markers struct {
+	embedded.Span
+	sdktrace.ReadOnlySpan
 }
 
 // spanMore is what most spans never get: events, links, a status.
 type spanMore struct {
+	end                         time.Time // given to End; zero otherwise
 	events                      []sdktrace.Event
 	links                       []sdktrace.Link
 	status                      sdktrace.Status
@@ -363,7 +382,21 @@ func (s *span) view() *spanMore {
 
 var _ sdktrace.ReadWriteSpan = (*span)(nil)
 
-func (s *span) SpanContext() trace.SpanContext { return s.sc }
+func (s *span) SpanContext() trace.SpanContext {
+	c := trace.SpanContextConfig{TraceID: s.traceID, SpanID: s.spanID, TraceFlags: s.flags}
+	if s.state != nil {
+		c.TraceState = *s.state
+	}
+	return trace.NewSpanContext(c)
+}
+
+// traceState is the span's trace state.
+func (s *span) traceState() trace.TraceState {
+	if s.state == nil {
+		return trace.TraceState{}
+	}
+	return *s.state
+}
 
 func (s *span) IsRecording() bool { return !s.ended.Load() }
 
@@ -656,9 +689,10 @@ func (s *span) End(opts ...trace.SpanEndOption) {
 		}
 		s.addEvent("exception", eo...)
 	}
-	s.end = cfg.Timestamp()
-	if s.end.IsZero() {
-		s.end = now
+	if at := cfg.Timestamp(); !at.IsZero() {
+		s.extra().end = at
+	} else {
+		s.took = now.Sub(s.start)
 	}
 	s.dedupe()
 	s.ended.Store(true)
@@ -700,8 +734,8 @@ func (s *span) Parent() trace.SpanContext {
 	case !s.parentID.IsValid():
 		return trace.SpanContext{}
 	}
-	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.sc.TraceID(), SpanID: s.parentID,
-		TraceFlags: s.parentFlags, TraceState: s.sc.TraceState(), Remote: s.parentRemote})
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: s.traceID, SpanID: s.parentID,
+		TraceFlags: s.parentFlags, TraceState: s.traceState(), Remote: s.parentRemote})
 }
 
 func (s *span) SpanKind() trace.SpanKind { return trace.SpanKind(s.kind) }
@@ -710,9 +744,18 @@ func (s *span) StartTime() time.Time     { return s.start }
 // EndTime is zero until the span has ended.
 func (s *span) EndTime() time.Time {
 	if s.ended.Load() {
-		return s.end
+		return s.endTime()
 	}
 	return time.Time{}
+}
+
+// endTime is the end of an ended span: its start plus the monotonic time it took (the
+// reading endNow made), or the time given to End.
+func (s *span) endTime() time.Time {
+	if s.more != nil && !s.more.end.IsZero() {
+		return s.more.end
+	}
+	return s.start.Add(s.took)
 }
 
 func (s *span) Attributes() []attribute.KeyValue {
@@ -797,7 +840,7 @@ func SpanStartTime(s trace.Span) time.Time {
 // SpanEndTime returns when the ended span ended, or now for a span that does not tell.
 func SpanEndTime(s trace.Span) time.Time {
 	if sp, ok := s.(*span); ok && sp.ended.Load() {
-		return sp.end
+		return sp.endTime()
 	}
 	if ro, ok := s.(interface{ EndTime() time.Time }); ok {
 		if t := ro.EndTime(); !t.IsZero() {

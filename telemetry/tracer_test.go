@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -492,6 +493,15 @@ func TestSpanTimesShareTheClockReadings(t *testing.T) {
 	before := time.Now()
 	if got := SpanStartTime(out); got.Before(before) {
 		t.Fatalf("SpanStartTime of a sampled-out span %v, before now %v", got, before)
+	}
+}
+
+// A span is allocated per send, two for a send alone (its producer span and its
+// request's client span): its fields keep it in the 176-byte size class, where a
+// trace.SpanContext, two embedded interfaces and an end time.Time took it to 256.
+func TestSpanStaysInItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(span{}); n > 176 {
+		t.Fatalf("a span takes %d bytes, over the 176-byte size class", n)
 	}
 }
 
