@@ -125,7 +125,7 @@ func (t *remotingTelemetry) callStart(ctx context.Context, req *remoting.Command
 	}
 	// A leaf span, started without a context for it; its start time is the call's: one
 	// clock reading for both.
-	span := telemetry.StartSpanOfKind(ctx, t.tracer, req.RequestCode().String(), trace.SpanKindClient)
+	span := telemetry.StartSpanOfKind(ctx, t.tracer, req.RequestCode().String(), trace.SpanKindClient, nil)
 	return span, telemetry.SpanStartTime(span)
 }
 

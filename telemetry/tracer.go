@@ -141,8 +141,8 @@ func StartSpan(ctx context.Context, tr trace.Tracer, name string, opts ...trace.
 }
 
 // StartOfKind is tr.Start(ctx, name, trace.WithSpanKind(kind)) and StartSpanOfKind its
-// leaf form (StartSpan): with the gateway's tracer they skip building a trace.SpanConfig
-// out of options, ~60 ns of a span's cost here.
+// form without the context: with the gateway's tracer they skip building a
+// trace.SpanConfig out of options, ~60 ns of a span's cost here.
 //
 // attrs, when not nil, builds the attributes of a span that records, once, before the
 // span is handed to the span processors; the span keeps the list it returns on
@@ -152,24 +152,49 @@ func StartSpan(ctx context.Context, tr trace.Tracer, name string, opts ...trace.
 // here), and a span sampled out builds none.
 func StartOfKind(ctx context.Context, tr trace.Tracer, name string, kind trace.SpanKind,
 	attrs func() []attribute.KeyValue) (context.Context, trace.Span) {
-	if t, ok := tr.(*tracer); ok && ctx != nil {
-		s := t.startWith(ctx, name, spanStart{kind: kind}, attrs)
-		return trace.ContextWithSpan(ctx, s), s
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	ctx, s := tr.Start(ctx, name, trace.WithSpanKind(kind))
+	s := StartSpanOfKind(ctx, tr, name, kind, attrs)
+	return trace.ContextWithSpan(ctx, s), s
+}
+
+// StartSpanOfKind is StartOfKind for a caller with no use for a context holding the span:
+// a leaf span, or one whose caller carries it in a context of its own (see IsSpanKey).
+func StartSpanOfKind(ctx context.Context, tr trace.Tracer, name string, kind trace.SpanKind,
+	attrs func() []attribute.KeyValue) trace.Span {
+	if t, ok := tr.(*tracer); ok && ctx != nil {
+		return t.startWith(ctx, name, spanStart{kind: kind}, attrs)
+	}
+	_, s := tr.Start(ctx, name, trace.WithSpanKind(kind))
 	if attrs != nil && s.IsRecording() {
 		SetOwnedAttributes(s, attrs())
 	}
-	return ctx, s
+	return s
 }
 
-// StartSpanOfKind is StartOfKind for a leaf span.
-func StartSpanOfKind(ctx context.Context, tr trace.Tracer, name string, kind trace.SpanKind) trace.Span {
-	if t, ok := tr.(*tracer); ok && ctx != nil {
-		return t.startWith(ctx, name, spanStart{kind: kind}, nil)
-	}
-	_, s := tr.Start(ctx, name, trace.WithSpanKind(kind))
-	return s
+// IsSpanKey tells whether key is the one trace.SpanFromContext looks a context's span up
+// by, so that a context type of the caller's (one it allocates anyway) can answer it with
+// a span it holds, sparing trace.ContextWithSpan's allocation: its Value returns the span
+// for that key. The key is otel's own, unexported; spanKey learns it from
+// trace.SpanFromContext at init (TestSpanKeyIsOtels).
+func IsSpanKey(key any) bool { return key == spanKey }
+
+var spanKey = func() any {
+	var p keyProbe
+	trace.SpanFromContext(&p)
+	return p.key
+}()
+
+// keyProbe is a context that records the key it is asked for.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	p.key = key
+	return nil
 }
 
 // spanStart is what a span is started with: a trace.SpanConfig's contents.

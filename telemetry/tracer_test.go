@@ -102,8 +102,8 @@ func traceScript(tr trace.Tracer) {
 	with.SetAttributes(attribute.String("w4", "later"))
 	with.End()
 	kctx, ofKind := StartOfKind(ctx, tr, "of a kind", trace.SpanKindProducer, nil)
-	StartSpanOfKind(kctx, tr, "leaf of a kind", trace.SpanKindClient).End()
-	StartSpanOfKind(kctx, tr, "leaf of no valid kind", trace.SpanKind(42)).End()
+	StartSpanOfKind(kctx, tr, "leaf of a kind", trace.SpanKindClient, nil).End()
+	StartSpanOfKind(kctx, tr, "leaf of no valid kind", trace.SpanKind(42), nil).End()
 	ofKind.End()
 
 	// Attribute lists: shared as they are, copied before a change, taken apart when the
@@ -493,6 +493,41 @@ func TestSpanTimesShareTheClockReadings(t *testing.T) {
 	before := time.Now()
 	if got := SpanStartTime(out); got.Before(before) {
 		t.Fatalf("SpanStartTime of a sampled-out span %v, before now %v", got, before)
+	}
+}
+
+// spanCarrier holds a span the way a caller's own context does with IsSpanKey.
+type spanCarrier struct {
+	context.Context
+	span trace.Span
+}
+
+func (c spanCarrier) Value(key any) any {
+	if IsSpanKey(key) {
+		return c.span
+	}
+	return c.Context.Value(key)
+}
+
+// IsSpanKey names the key otel's own context functions use: a context answering it is
+// one trace.SpanFromContext and a child span's start find the span in, and the key is
+// the one trace.ContextWithSpan stores a span under.
+func TestSpanKeyIsOtels(t *testing.T) {
+	p := newTracerProvider(resource.Empty(), sdktrace.AlwaysSample(), nil)
+	parent := StartSpanOfKind(context.Background(), p.Tracer("x"), "parent", trace.SpanKindProducer, nil)
+	ctx := spanCarrier{context.Background(), parent}
+	if got := trace.SpanFromContext(ctx); got != parent {
+		t.Fatalf("SpanFromContext = %v, want the carried span", got)
+	}
+	_, child := p.Tracer("x").Start(ctx, "child")
+	if child.(*span).Parent().SpanID() != parent.SpanContext().SpanID() {
+		t.Fatal("a span started in the carrying context is not the carried span's child")
+	}
+	if v := trace.ContextWithSpan(context.Background(), parent).Value(spanKey); v != parent {
+		t.Fatalf("ContextWithSpan does not store the span under the learnt key: %v", v)
+	}
+	if IsSpanKey(nil) || IsSpanKey(struct{}{}) {
+		t.Fatal("IsSpanKey answers another key")
 	}
 }
 

@@ -36,7 +36,7 @@ func (p *Producer) sendAsync(ctx context.Context, msg *message.Message, cb func(
 	if err := p.checkRunning("send async"); err != nil {
 		return err
 	}
-	c := p.getCall(ctx, msg, modeAsync)
+	c := p.getCall(ctx, nil, msg, modeAsync)
 	c.cb = cb
 	if err := p.prepare(c); err != nil {
 		putCall(c)

@@ -34,7 +34,7 @@ func (p *Producer) sendBatch(ctx context.Context, msgs []*message.Message) ([]in
 	if err := p.checkRunning("send batch"); err != nil {
 		return nil, err
 	}
-	c := p.getCall(ctx, nil, modeSync)
+	c := p.getCall(ctx, nil, nil, modeSync)
 	defer putCall(c)
 	if err := p.prepareBatch(c, msgs); err != nil {
 		return nil, err

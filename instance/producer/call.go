@@ -8,6 +8,8 @@ import (
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
+	"github.com/mqgate/mqgate/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // mode is how a send waits for its answer, Java's CommunicationMode.
@@ -85,10 +87,13 @@ func init() {
 // maxKeptBuffer bounds the compression buffer a pooled call keeps.
 const maxKeptBuffer = 64 << 10
 
-func (p *Producer) getCall(ctx context.Context, msg *message.Message, m mode) *sendCall {
+// getCall returns a call for a send of msg; span, when not nil, is its producer span,
+// which its context carries.
+func (p *Producer) getCall(ctx context.Context, span trace.Span, msg *message.Message, m mode) *sendCall {
 	c := calls.Get().(*sendCall)
 	c.p, c.msg, c.mode = p, msg, m
 	c.ctx.bound(ctx, time.Now().Add(p.cfg.SendTimeout))
+	c.ctx.span = span
 	return c
 }
 
@@ -113,6 +118,18 @@ func putCall(c *sendCall) {
 type deadlineCtx struct {
 	context.Context
 	deadline time.Time
+	// span is the send's producer span, carried here rather than in a context of its
+	// own (trace.ContextWithSpan's allocation, a traced send's fifth): Value finds it
+	// for the broker call's client span, the hooks and the RPC hooks. nil untraced.
+	span trace.Span
+}
+
+// Value answers the span's key with the send's producer span (telemetry.IsSpanKey).
+func (c *deadlineCtx) Value(key any) any {
+	if c.span != nil && telemetry.IsSpanKey(key) {
+		return c.span
+	}
+	return c.Context.Value(key)
 }
 
 func (c *deadlineCtx) bound(parent context.Context, dl time.Time) {

@@ -11,6 +11,7 @@ import (
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Coalescing (Config.Coalesce): a broker stores a batch of 32 messages several times
@@ -409,11 +410,11 @@ func (p *Producer) build(b *batch) bool {
 	}
 	// The batch is no member's to cancel. Traced, it is the first member's send's: its
 	// broker call (a client span) and its hooks' calls are children of that producer span.
-	parent := context.Background()
+	parent, span := context.Background(), trace.Span(nil)
 	if p.tel != nil && p.tel.tracer != nil {
-		parent = context.WithoutCancel(b.live[0].ctx.Context)
+		parent, span = context.WithoutCancel(b.live[0].ctx.Context), b.live[0].ctx.span
 	}
-	b.ctx = deadlineCtx{Context: parent, deadline: dl}
+	b.ctx = deadlineCtx{Context: parent, deadline: dl, span: span}
 	if b.addr = p.inst.FindBrokerAddrInPublish(mq.BrokerName); b.addr == "" {
 		b.fail(&brokerNotFoundError{broker: mq.BrokerName})
 		return false

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // QueueSelector chooses the queue of an ordered send (Java's MessageQueueSelector): it
@@ -190,18 +191,18 @@ func (p *Producer) SendOrderly(ctx context.Context, msg *message.Message, shardi
 // shardingKey, when known, is the message group the telemetry records.
 func (p *Producer) sendSelected(ctx context.Context, msg *message.Message, shardingKey string, choose func(*publishState) int) (instance.SendResult, error) {
 	if p.tel != nil {
-		return p.tel.observeSend(ctx, p, msg, &fifoSend{shardingKey}, func(ctx context.Context, msg *message.Message) (instance.SendResult, error) {
-			return p.sendSelectedOnce(ctx, msg, choose)
+		return p.tel.observeSend(ctx, p, msg, &fifoSend{shardingKey}, func(ctx context.Context, span trace.Span, msg *message.Message) (instance.SendResult, error) {
+			return p.sendSelectedOnce(ctx, span, msg, choose)
 		})
 	}
-	return p.sendSelectedOnce(ctx, msg, choose)
+	return p.sendSelectedOnce(ctx, nil, msg, choose)
 }
 
-func (p *Producer) sendSelectedOnce(ctx context.Context, msg *message.Message, choose func(*publishState) int) (instance.SendResult, error) {
+func (p *Producer) sendSelectedOnce(ctx context.Context, span trace.Span, msg *message.Message, choose func(*publishState) int) (instance.SendResult, error) {
 	if err := p.checkRunning("send"); err != nil {
 		return instance.SendResult{}, err
 	}
-	c := p.getCall(ctx, msg, modeSync)
+	c := p.getCall(ctx, span, msg, modeSync)
 	defer putCall(c)
 	if err := p.prepare(c); err != nil {
 		return instance.SendResult{}, err

@@ -11,6 +11,7 @@ import (
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/message"
 	"github.com/mqgate/mqgate/remoting"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Send sends msg and waits for the broker's answer, as Java's DefaultMQProducer.send
@@ -29,14 +30,15 @@ func (p *Producer) Send(ctx context.Context, msg *message.Message) (instance.Sen
 	if p.tel != nil {
 		return p.tel.observeSend(ctx, p, msg, nil, p.send)
 	}
-	return p.send(ctx, msg)
+	return p.send(ctx, nil, msg)
 }
 
-func (p *Producer) send(ctx context.Context, msg *message.Message) (instance.SendResult, error) {
+// send is Send; span, when not nil, is its producer span.
+func (p *Producer) send(ctx context.Context, span trace.Span, msg *message.Message) (instance.SendResult, error) {
 	if err := p.checkRunning("send"); err != nil {
 		return instance.SendResult{}, err
 	}
-	c := p.getCall(ctx, msg, modeSync)
+	c := p.getCall(ctx, span, msg, modeSync)
 	defer putCall(c)
 	if err := p.prepare(c); err != nil {
 		return instance.SendResult{}, err
@@ -50,7 +52,7 @@ func (p *Producer) SendOneway(ctx context.Context, msg *message.Message) error {
 	if err := p.checkRunning("send oneway"); err != nil {
 		return err
 	}
-	c := p.getCall(ctx, msg, modeOneway)
+	c := p.getCall(ctx, nil, msg, modeOneway)
 	defer putCall(c)
 	if err := p.prepare(c); err != nil {
 		return err

@@ -111,23 +111,32 @@ func messageType(msg *message.Message, fifo *fifoSend) string {
 // start starts the producer span of a send of msgs to topic o and writes its context into
 // each message's properties (one traceparent string for all); it returns ctx with the
 // span, and when the send started (the span's start time: one clock reading for both).
+func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span, time.Time) {
+	span, start := t.startSpan(ctx, p, o, msgs, fifo)
+	if span != nil {
+		ctx = trace.ContextWithSpan(ctx, span)
+	}
+	return ctx, span, start
+}
+
+// startSpan is start for a send whose context carries the span itself (deadlineCtx).
 // A single message's id is given to it here, rather than by prepare, so that the span has
 // it from the start. Its attributes are built only for a span that records, and given to
 // it as it starts (telemetry.StartOfKind).
-func (t *producerTelemetry) start(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (context.Context, trace.Span, time.Time) {
+func (t *producerTelemetry) startSpan(ctx context.Context, p *Producer, o *topicTelemetry, msgs []*message.Message, fifo *fifoSend) (trace.Span, time.Time) {
 	if t.tracer == nil {
-		return ctx, nil, time.Now()
+		return nil, time.Now()
 	}
 	for _, m := range msgs {
 		m.Properties.Grow(1 + p.addedProperties()) // the traceparent too: one growth
 	}
-	ctx, span := telemetry.StartOfKind(ctx, t.tracer, o.spanName, trace.SpanKindProducer,
+	span := telemetry.StartSpanOfKind(ctx, t.tracer, o.spanName, trace.SpanKindProducer,
 		func() []attribute.KeyValue { return t.attributes(p, o, msgs, fifo) })
 	tc := telemetry.NewTraceContext(span.SpanContext())
 	for _, m := range msgs {
 		tc.Inject(&m.Properties)
 	}
-	return ctx, span, telemetry.SpanStartTime(span)
+	return span, telemetry.SpanStartTime(span)
 }
 
 // attributes returns a recording producer span's attributes: the topic's, copied from o,
@@ -237,13 +246,14 @@ func errorType(err error) string {
 	return "_OTHER"
 }
 
-// observeSend runs send (Send or a send to a chosen queue) inside a producer span.
+// observeSend runs send (Send or a send to a chosen queue) inside a producer span, which
+// it gives send to carry in the send's context (deadlineCtx).
 func (t *producerTelemetry) observeSend(ctx context.Context, p *Producer, msg *message.Message, fifo *fifoSend,
-	send func(context.Context, *message.Message) (instance.SendResult, error)) (instance.SendResult, error) {
+	send func(context.Context, trace.Span, *message.Message) (instance.SendResult, error)) (instance.SendResult, error) {
 	o := t.topic(msg.Topic)
 	one := [1]*message.Message{msg}
-	ctx, span, start := t.start(ctx, p, o, one[:], fifo)
-	res, err := send(ctx, msg)
+	span, start := t.startSpan(ctx, p, o, one[:], fifo)
+	res, err := send(ctx, span, msg)
 	t.end(span, start, o, 1, err)
 	return res, err
 }

@@ -71,7 +71,7 @@ func TestProducerSpanKeysAreUnique(t *testing.T) {
 			t.Fatal(err)
 		}
 		tel := newProducerTelemetry(p.Instruments(), "pg", "ns1")
-		send := func(context.Context, *message.Message) (instance.SendResult, error) {
+		send := func(context.Context, trace.Span, *message.Message) (instance.SendResult, error) {
 			return instance.SendResult{}, nil
 		}
 		delay := newMessage("T", "b")
@@ -178,7 +178,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 			msg := newMessage("BenchTopic", "body")
 			msg.SetTags("TagA")
 			msg.SetUniqKey("AC110001000018B4AAC2001000000000")
-			send := func(context.Context, *message.Message) (instance.SendResult, error) {
+			send := func(context.Context, trace.Span, *message.Message) (instance.SendResult, error) {
 				return instance.SendResult{}, nil
 			}
 			ctx := context.Background()
@@ -236,5 +236,71 @@ func TestCoalescedBatchIsTraced(t *testing.T) {
 	}
 	if client.SpanKind() != trace.SpanKindClient || !producers[client.Parent().SpanID()] {
 		t.Fatalf("the batch's client span (%v, parent %v) is not a child of a producer span", client.SpanKind(), client.Parent().SpanID())
+	}
+}
+
+// spanSeer is a send hook that records the span in the context it is given.
+type spanSeer struct{ seen trace.SpanContext }
+
+func (h *spanSeer) BeforeSend(ctx context.Context, _ []instance.SendEvent) error {
+	h.seen = trace.SpanContextFromContext(ctx)
+	return nil
+}
+
+func (*spanSeer) AfterSend(context.Context, []instance.SendEvent) {}
+
+// TestSendAloneIsTraced: a send made alone, by Send and by SendOrderly, is one trace: its
+// producer span, which its message's traceparent names, the client span of its broker
+// call as its child, and its hooks called inside it.
+func TestSendAloneIsTraced(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		send func(*Producer, *message.Message) error
+	}{
+		{"Send", func(p *Producer, m *message.Message) error { _, err := p.Send(bg(t), m); return err }},
+		{"SendOrderly", func(p *Producer, m *message.Message) error { _, err := p.SendOrderly(bg(t), m, "k"); return err }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp, err := telemetry.Setup(context.Background(), telemetry.Config{Enabled: true, SpanProcessors: []sdktrace.SpanProcessor{rec}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tp.Shutdown(context.Background())
+			ns, _ := fakeCluster(t, "TracedAlone", 1, "a")
+			cfg := instanceConfig(ns.Addr())
+			cfg.Telemetry = tp.Instruments()
+			inst := startInstance(t, cfg)
+			hook := &spanSeer{}
+			p := startProducer(t, inst, Config{Telemetry: tp.Instruments(), Hooks: []instance.SendHook{hook}})
+			msg := newMessage("TracedAlone", "b")
+			if err := c.send(p, msg); err != nil {
+				t.Fatal(err)
+			}
+			var producer, client sdktrace.ReadOnlySpan
+			for _, s := range rec.Ended() {
+				switch s.SpanKind() {
+				case trace.SpanKindProducer:
+					producer = s
+				case trace.SpanKindClient:
+					if s.Name() == remoting.SendMessageV2.String() {
+						client = s
+					}
+				}
+			}
+			if producer == nil || client == nil {
+				t.Fatalf("producer span %v, client span %v: want both", producer, client)
+			}
+			id := producer.SpanContext().SpanID()
+			if client.Parent().SpanID() != id || client.SpanContext().TraceID() != producer.SpanContext().TraceID() {
+				t.Errorf("the client span's parent is %v, want the producer span %v", client.Parent().SpanID(), id)
+			}
+			if hook.seen.SpanID() != id {
+				t.Errorf("the hook ran in span %v, want the producer span %v", hook.seen.SpanID(), id)
+			}
+			if got := telemetry.Extract(&msg.Properties); got.SpanID() != id {
+				t.Errorf("the message's traceparent names span %v, want the producer span %v", got.SpanID(), id)
+			}
+		})
 	}
 }
