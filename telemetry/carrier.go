@@ -58,6 +58,17 @@ func NewTraceContext(sc trace.SpanContext) TraceContext {
 	return TraceContext{parent: TraceParent(sc), state: sc.TraceState().String()}
 }
 
+// TraceContextOf is NewTraceContext(s.SpanContext()), with the traceparent a span of
+// StartProducerSpan was allocated with rather than a new one.
+func TraceContextOf(s trace.Span) TraceContext {
+	if sp, ok := s.(*span); ok {
+		if text := sp.parentText(); text != "" {
+			return TraceContext{parent: text, state: sp.traceState().String()}
+		}
+	}
+	return NewTraceContext(s.SpanContext())
+}
+
 // Len returns the number of properties Inject sets.
 func (c TraceContext) Len() int {
 	switch {
@@ -85,13 +96,19 @@ func (c TraceContext) Inject(p *message.Properties) {
 // case hex, keeping only the flags the specification defines (sampled, random), as the
 // TraceContext propagator writes it: formatted into an array, one string allocated.
 func TraceParent(sc trace.SpanContext) string {
-	var b [55]byte
-	tid, sid := sc.TraceID(), sc.SpanID()
+	var b [traceParentLen]byte
+	putTraceParent(&b, sc.TraceID(), sc.SpanID(), sc.TraceFlags())
+	return string(b[:])
+}
+
+const traceParentLen = 55
+
+// putTraceParent formats a traceparent into b.
+func putTraceParent(b *[traceParentLen]byte, tid trace.TraceID, sid trace.SpanID, flags trace.TraceFlags) {
 	b[0], b[1], b[2], b[35], b[52] = '0', '0', '-', '-', '-'
 	putHex(b[3:35], tid[:])
 	putHex(b[36:52], sid[:])
-	putHex(b[53:55], []byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))})
-	return string(b[:])
+	putHex(b[53:55], []byte{byte(flags & (trace.FlagsSampled | trace.FlagsRandom))})
 }
 
 // hexPairs holds the two lower-case hex digits of every byte: one load and one store a

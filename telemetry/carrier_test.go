@@ -7,6 +7,8 @@ import (
 
 	"github.com/mqgate/mqgate/message"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -87,5 +89,43 @@ func TestPutHexMatchesEncodingHex(t *testing.T) {
 		if got := TraceParent(sc); got != want.Get("traceparent") {
 			t.Fatalf("traceparent %s, the propagator writes %s", got, want.Get("traceparent"))
 		}
+	}
+}
+
+// TraceContextOf a producer span is what NewTraceContext formats from its span context,
+// whether the span was allocated with its traceparent (the gateway's tracer, recording),
+// sampled out, in a trace with a trace state, or the SDK's.
+func TestTraceContextOfAProducerSpan(t *testing.T) {
+	ts, _ := trace.TraceState{}.Insert("vendor", "v")
+	remote := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2},
+		TraceFlags: trace.FlagsSampled, TraceState: ts, Remote: true})
+	ours := newTracerProvider(resource.Empty(), sdktrace.ParentBased(sdktrace.AlwaysSample()), nil).Tracer("x")
+	never := newTracerProvider(resource.Empty(), sdktrace.NeverSample(), nil).Tracer("x")
+	sdk := sdktrace.NewTracerProvider().Tracer("x")
+	for _, c := range []struct {
+		name     string
+		tr       trace.Tracer
+		ctx      context.Context
+		withText bool
+	}{
+		{"recording", ours, context.Background(), true},
+		{"a child of a remote parent with a trace state", ours, trace.ContextWithRemoteSpanContext(context.Background(), remote), true},
+		{"sampled out", never, context.Background(), false},
+		{"the SDK's", sdk, context.Background(), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := StartProducerSpan(c.ctx, c.tr, "T publish", nil)
+			defer s.End()
+			got, want := TraceContextOf(s), NewTraceContext(s.SpanContext())
+			if got != want || want.parent == "" {
+				t.Fatalf("TraceContextOf = %+v, want %+v", got, want)
+			}
+			if sp, ok := s.(*span); ok != c.withText || ok && sp.parentText() == "" {
+				t.Fatalf("span %T: allocated with its traceparent %v, want %v", s, ok && sp.parentText() != "", c.withText)
+			}
+			if s.SpanContext().TraceState().Len() != trace.SpanContextFromContext(c.ctx).TraceState().Len() {
+				t.Fatalf("trace state %q, want the parent's", s.SpanContext().TraceState())
+			}
+		})
 	}
 }

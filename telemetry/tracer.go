@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -173,6 +174,17 @@ func StartSpanOfKind(ctx context.Context, tr trace.Tracer, name string, kind tra
 	return s
 }
 
+// StartProducerSpan is StartSpanOfKind for a producer span whose W3C trace context
+// the caller writes into messages (TraceContextOf): with the gateway's tracer, a
+// recording span is allocated with its traceparent formatted beside it, one allocation
+// for both.
+func StartProducerSpan(ctx context.Context, tr trace.Tracer, name string, attrs func() []attribute.KeyValue) trace.Span {
+	if t, ok := tr.(*tracer); ok && ctx != nil {
+		return t.startWith(ctx, name, spanStart{kind: trace.SpanKindProducer, withParentText: true}, attrs)
+	}
+	return StartSpanOfKind(ctx, tr, name, trace.SpanKindProducer, attrs)
+}
+
 // IsSpanKey tells whether key is the one trace.SpanFromContext looks a context's span up
 // by, so that a context type of the caller's (one it allocates anyway) can answer it with
 // a span it holds, sparing trace.ContextWithSpan's allocation: its Value returns the span
@@ -201,9 +213,11 @@ func (p *keyProbe) Value(key any) any {
 type spanStart struct {
 	kind    trace.SpanKind
 	newRoot bool
-	at      time.Time
-	links   []trace.Link
-	attrs   []attribute.KeyValue
+	// withParentText allocates a recording span as a spanWithText.
+	withParentText bool
+	at             time.Time
+	links          []trace.Link
+	attrs          []attribute.KeyValue
 }
 
 // start is Start without the context returned.
@@ -249,8 +263,17 @@ func (t *tracer) startWith(ctx context.Context, name string, cfg spanStart, owne
 	if sr.Decision == sdktrace.Drop {
 		return nonRecordingSpan{sc: sc, p: t.p}
 	}
-	s := &span{tracer: t, name: name, traceID: tid, spanID: sc.SpanID(), flags: flags,
-		kind: uint8(trace.ValidateSpanKind(cfg.kind)), start: cfg.at}
+	var s *span
+	if cfg.withParentText {
+		st := &spanWithText{}
+		putTraceParent(&st.traceParent, tid, sc.SpanID(), flags)
+		s = &st.span
+		s.hasText = true
+	} else {
+		s = &span{}
+	}
+	s.tracer, s.name, s.traceID, s.spanID, s.flags = t, name, tid, sc.SpanID(), flags
+	s.kind, s.start = uint8(trace.ValidateSpanKind(cfg.kind)), cfg.at
 	if sr.Tracestate.Len() > 0 {
 		state := sr.Tracestate
 		s.state = &state
@@ -355,6 +378,7 @@ type span struct {
 	kind         uint8 // a trace.SpanKind
 	dirty        bool  // attrs may hold a key twice
 	shared       bool  // attrs is an AttributeList's: copied before a change
+	hasText      bool  // the span is a spanWithText's
 	// ended is set, under mu, when End has set everything: a reader that sees it reads
 	// the rest without the lock, nothing changing any more.
 	ended     atomic.Bool
@@ -368,6 +392,23 @@ type span struct {
 	attrs        []attribute.KeyValue
 	droppedAttrs int32
 	more         *spanMore // nil until an event, a link, a status or an end time given
+}
+
+// spanWithText is a span allocated with its traceparent (StartProducerSpan), which
+// messages carry: written before the span is handed to anyone, never changed after.
+type spanWithText struct {
+	span
+	traceParent [traceParentLen]byte
+}
+
+// parentText returns the span's traceparent, "" for a span allocated without it.
+func (s *span) parentText() string {
+	if !s.hasText {
+		return ""
+	}
+	// s is the first field of a spanWithText: a pointer to it is one to the whole.
+	st := (*spanWithText)(unsafe.Pointer(s))
+	return unsafe.String(&st.traceParent[0], traceParentLen)
 }
 
 // markers embeds the interfaces whose unexported methods a span must have: ReadOnlySpan

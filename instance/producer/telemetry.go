@@ -130,9 +130,9 @@ func (t *producerTelemetry) startSpan(ctx context.Context, p *Producer, o *topic
 	for _, m := range msgs {
 		m.Properties.Grow(1 + p.addedProperties()) // the traceparent too: one growth
 	}
-	span := telemetry.StartSpanOfKind(ctx, t.tracer, o.spanName, trace.SpanKindProducer,
+	span := telemetry.StartProducerSpan(ctx, t.tracer, o.spanName,
 		func() []attribute.KeyValue { return t.attributes(p, o, msgs, fifo) })
-	tc := telemetry.NewTraceContext(span.SpanContext())
+	tc := telemetry.TraceContextOf(span)
 	for _, m := range msgs {
 		tc.Inject(&m.Properties)
 	}
