@@ -103,6 +103,26 @@ func TestUniqIDMonthBoundary(t *testing.T) {
 	}
 }
 
+// NextAt makes the id of the time it is given, not the generator's clock's, and counts
+// on with the ids Next makes.
+func TestUniqIDNextAt(t *testing.T) {
+	clock := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	g := NewUniqIDGenerator(UniqIDConfig{IP: netip.MustParseAddr("10.0.0.1"), PID: 1, ProcessHash: 1,
+		Now: func() time.Time { return clock }, Location: time.UTC})
+	at := time.Date(2026, 11, 2, 10, 0, 0, 7e6, time.UTC)
+	first, _ := ParseUniqID(g.NextAt(at))
+	second, _ := ParseUniqID(g.Next())
+	if got := first.Time(clock.Add(time.Hour)); !got.Equal(at) {
+		t.Errorf("NextAt(%v) made an id of %v", at, got)
+	}
+	if got := second.Time(clock.Add(time.Hour)); !got.Equal(clock) {
+		t.Errorf("Next made an id of %v, want the clock's %v", got, clock)
+	}
+	if second.Counter != first.Counter+1 {
+		t.Errorf("counters %d then %d", first.Counter, second.Counter)
+	}
+}
+
 func TestParseUniqIDRejectsBadIDs(t *testing.T) {
 	for _, bad := range []string{"", "C00002023587", "C00002023587000000007bb83dc0000Z", strings.Repeat("A", 40)} {
 		if _, err := ParseUniqID(bad); !errors.Is(err, ErrInvalidID) {

@@ -100,14 +100,21 @@ func (g *UniqIDGenerator) monthOf(ms int64) *monthWindow {
 }
 
 // Next returns a new id; the string is its only allocation.
-func (g *UniqIDGenerator) Next() string {
+func (g *UniqIDGenerator) Next() string { return g.NextAt(g.now()) }
+
+// NextAt is Next for an id made at now, a clock reading the caller has taken anyway (a
+// send's start): a reading fewer, ~30-40 ns here.
+func (g *UniqIDGenerator) NextAt(now time.Time) string {
 	var buf [UniqIDLenV6]byte
-	return string(g.AppendNext(buf[:0]))
+	return string(g.AppendNextAt(buf[:0], now))
 }
 
 // AppendNext appends a new id to dst.
-func (g *UniqIDGenerator) AppendNext(dst []byte) []byte {
-	now := g.now().UnixMilli()
+func (g *UniqIDGenerator) AppendNext(dst []byte) []byte { return g.AppendNextAt(dst, g.now()) }
+
+// AppendNextAt is AppendNext for an id made at t (NextAt).
+func (g *UniqIDGenerator) AppendNextAt(dst []byte, t time.Time) []byte {
+	now := t.UnixMilli()
 	w := g.window.Load()
 	if now >= w.next {
 		// Racing goroutines compute the same window; whichever store wins is right.

@@ -28,6 +28,7 @@ const (
 type sendCall struct {
 	p    *Producer
 	ctx  deadlineCtx // the caller's context bounded by the send's deadline
+	born time.Time   // when the send was called: its deadline's and its id's clock reading
 	msg  *message.Message
 	te   *topicEntry
 	mode mode
@@ -91,8 +92,8 @@ const maxKeptBuffer = 64 << 10
 // which its context carries.
 func (p *Producer) getCall(ctx context.Context, span trace.Span, msg *message.Message, m mode) *sendCall {
 	c := calls.Get().(*sendCall)
-	c.p, c.msg, c.mode = p, msg, m
-	c.ctx.bound(ctx, time.Now().Add(p.cfg.SendTimeout))
+	c.p, c.msg, c.mode, c.born = p, msg, m, time.Now()
+	c.ctx.bound(ctx, c.born.Add(p.cfg.SendTimeout))
 	c.ctx.span = span
 	return c
 }

@@ -510,3 +510,28 @@ func TestFailedRPCHookDoesNotIsolateTheBroker(t *testing.T) {
 		t.Fatalf("a got %d of 4 sends, b %d: a broker is avoided after an RPC hook failed", a.sends()-aBefore, b.sends()-bBefore)
 	}
 }
+
+// A send called past its context's deadline makes no attempt, its route at hand or not:
+// the first attempt's check, which takes the call's own clock reading when nothing since
+// can have taken long, sees the time up.
+func TestSendPastItsDeadlineMakesNoAttempt(t *testing.T) {
+	ns, brokers := fakeCluster(t, "Late", 1, "a")
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	p := startProducer(t, inst, Config{})
+	late := func() {
+		t.Helper()
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Millisecond))
+		defer cancel()
+		if _, err := p.Send(ctx, newMessage("Late", "x")); !errors.Is(err, instance.ErrTimeout) {
+			t.Fatalf("a send past its deadline: %v, want a timeout", err)
+		}
+	}
+	late() // no route yet
+	if _, err := p.Send(bg(t), newMessage("Late", "on time")); err != nil {
+		t.Fatal(err)
+	}
+	late() // the route at hand
+	if n := brokers[0].Count(remoting.SendMessageV2); n != 1 {
+		t.Fatalf("the broker got %d sends, want the one on time", n)
+	}
+}

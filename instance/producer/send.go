@@ -80,7 +80,7 @@ func (p *Producer) prepare(c *sendCall) error {
 		}
 	}
 	if c.msgID == "" {
-		c.msgID = p.ids.Next()
+		c.msgID = p.ids.NextAt(c.born)
 		if len(p.hooks) > 0 {
 			msg.Properties.Grow(p.addedProperties()) // without hooks, Set grows the list as append does
 		}
@@ -127,6 +127,10 @@ func (p *Producer) retryTopicFields(c *sendCall) {
 // turn until one succeeds, the error is not worth retrying, the retries are spent or the
 // time is up.
 func (p *Producer) sendSync(c *sendCall) (instance.SendResult, error) {
+	// The first attempt's deadline check takes the call's clock reading when nothing
+	// since can have taken long: the route was at hand and the body was not compressed.
+	cached := c.te.pub.Load()
+	quick := cached != nil && cached.info.OK() && c.sysFlag&message.SysFlagCompressed == 0
 	ps, err := p.publishInfo(&c.ctx, c.te)
 	if err != nil {
 		return instance.SendResult{}, err
@@ -150,7 +154,11 @@ func (p *Producer) sendSync(c *sendCall) (instance.SendResult, error) {
 			return instance.SendResult{}, fmt.Errorf("producer: send to %s cancelled after %d attempt(s), the last failing with %v: %w",
 				c.msg.Topic, c.attempts, lastErr, err)
 		}
-		if c.ctx.expired(time.Now()) || c.ctx.Err() != nil {
+		now := c.born
+		if c.attempts > 0 || !quick {
+			now = time.Now()
+		}
+		if c.ctx.expired(now) || c.ctx.Err() != nil {
 			timedOut = true
 			break
 		}
