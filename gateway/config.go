@@ -74,7 +74,8 @@ type HTTPConfig struct {
 	ReadTimeout time.Duration `toml:"read_timeout"`
 	IdleTimeout time.Duration `toml:"idle_timeout"` // keep-alive; default 2m
 	// ShutdownTimeout bounds a graceful shutdown (cmd/gateway on SIGTERM): in-flight
-	// requests finishing, then the producer and the instance; default 30s.
+	// requests finishing, then the consumers draining their webhook POSTs, the producer
+	// and the instance; and stopping a consumer (DELETE, reload). Default 30s.
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
 	// MaxBatch is the most messages one batch request may hold; default 256.
 	MaxBatch int `toml:"max_batch"`

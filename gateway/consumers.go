@@ -361,8 +361,10 @@ func (g *Gateway) strategy(cc *ConsumerConfig) instance.AllocateStrategy {
 }
 
 // RemoveConsumer stops the consumer of group (its offsets persisted, the group leaving
-// the brokers, whose other consumers rebalance) and forgets it. Messages leased and not
-// acknowledged are delivered again, to this group's consumers. It fails with
+// the brokers, whose other consumers rebalance) and forgets it. It stops pulling at once
+// and waits for its webhook POSTs under way while ctx allows (consumer.PushConsumer's
+// Shutdown): their answers count; those still running then are cut. Messages cut, or
+// leased and not acknowledged, are delivered again, to this group's consumers. It fails with
 // ErrNoConsumer when the gateway does not consume the group, ErrConsumerBusy while its
 // consumer starts or stops.
 func (g *Gateway) RemoveConsumer(ctx context.Context, group string) error {

@@ -26,6 +26,11 @@ import (
 // (back-off from 100ms to 30s, max_reconsume_times times) and then drop the messages, as
 // Java's broadcasting consumers do at once.
 //
+// Stopping (Shutdown, RemoveConsumer) drains: no new POST starts, and those under way
+// finish while the stop's budget allows, their answers counting as usual (an ack's
+// offset is persisted, a failure sent back); the consumer then cuts those still running,
+// whose messages are delivered again later.
+//
 // Concurrency: concurrent consumers POST from the push consumer's worker pool, sized
 // webhook_concurrency; orderly ones from each queue's goroutine, at most
 // webhook_concurrency at once. No goroutine is started per message.

@@ -7,8 +7,10 @@
 //
 // New validates a Config and applies its defaults (Config.Validate); Start starts the
 // parts in dependency order and returns once the API listens; Shutdown fails readiness,
-// stops accepting requests, waits for those in flight, then stops the producer (flushing
-// what it coalesced), the instance and the dev cluster. cmd/gateway is the thin main.
+// stops accepting requests, waits for those in flight, stops the consumers (each stops
+// pulling and drains: its webhook POSTs under way finish and count), then stops the
+// producer (flushing what it coalesced), the instance and the dev cluster. cmd/gateway is
+// the thin main.
 //
 // # HTTP API
 //
@@ -91,7 +93,7 @@
 //	GET    /v1/consumers                status:read      every consumer's status
 //	GET    /v1/consumers/{group}        status:read      one consumer's status
 //	PUT    /v1/consumers/{group}        consumers:write  a ConsumerConfig as JSON: 201, 409 when it exists, 400 naming the key
-//	DELETE /v1/consumers/{group}        consumers:write  stops it, its offsets persisted
+//	DELETE /v1/consumers/{group}        consumers:write  stops it (its POSTs under way finish), its offsets persisted
 //
 // Topics and consumer groups (admin_topics.go, admin_groups.go), through the client
 // instance as mqadmin does; scopes topics:read, topics:write, groups:read, groups:write:

@@ -22,8 +22,9 @@
 //	gateway ready: http://127.0.0.1:8080, admin http://127.0.0.1:9090
 //
 // and logs to standard error. SIGINT or SIGTERM shuts it down gracefully: new requests are
-// refused, those in flight are answered, then the producer and the client instance stop,
-// within [http] shutdown_timeout (during start-up, what started stops and the status is
+// refused, those in flight are answered, the consumers stop pulling and let their webhook
+// POSTs under way finish, then the producer and the client instance stop, within [http]
+// shutdown_timeout (during start-up, what started stops and the status is
 // 0); a second signal kills it. Exit status: 0 after a clean shutdown, 1 when it cannot start or stop cleanly, 2 for bad flags or a bad
 // configuration (the message names the file, line and key), a plugin that cannot be
 // loaded included (gateway.toml:31: plugin "enrich": plugins/enricher.wasm: no export

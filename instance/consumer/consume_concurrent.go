@@ -43,7 +43,9 @@ type taskQueue struct {
 	head int
 	wake chan struct{} // capacity 1: an idle worker may look again
 	idle atomic.Int32
-	ctx  context.Context
+	// ctx is the consumer's intake: once it ended, a worker finding the queue empty ends
+	// (Shutdown's drain), rather than wait for tasks.
+	ctx context.Context
 }
 
 func newTaskQueue(ctx context.Context) *taskQueue {
@@ -82,7 +84,8 @@ func (q *taskQueue) pushFront(t consumeTask) {
 	q.signal()
 }
 
-// pop takes the first task, waiting for one; false once the consumer stops.
+// pop takes the first task, waiting for one; false once the consumer stops and no task
+// is left.
 func (q *taskQueue) pop() (consumeTask, bool) {
 	for {
 		q.mu.Lock()
@@ -106,15 +109,17 @@ func (q *taskQueue) pop() (consumeTask, bool) {
 			}
 			return t, true
 		}
+		if q.ctx.Err() != nil {
+			q.mu.Unlock()
+			return consumeTask{}, false
+		}
 		q.idle.Add(1)
 		q.mu.Unlock()
 		select {
 		case <-q.wake:
-			q.idle.Add(-1)
 		case <-q.ctx.Done():
-			q.idle.Add(-1)
-			return consumeTask{}, false
 		}
+		q.idle.Add(-1)
 	}
 }
 
@@ -125,7 +130,8 @@ func (q *taskQueue) len() int {
 	return len(q.buf) - q.head
 }
 
-// worker runs tasks until the consumer stops.
+// worker runs tasks until the consumer stops. At shutdown it finishes what it holds and
+// the send-backs queued, and leaves the deliveries not yet made.
 func (c *PushConsumer) worker() {
 	defer c.wg.Done()
 	for {
@@ -162,7 +168,7 @@ func (c *PushConsumer) runTask(t consumeTask) {
 
 // deliverConcurrent hands one batch to the Handler.
 func (c *PushConsumer) deliverConcurrent(pq *processQueue, batch []*message.Ext) {
-	ctx := c.runCtx
+	ctx := c.consumeCtx
 	deliver, hb := c.beforeHooks(ctx, pq.mq, batch)
 	d := c.newDelivery(pq, concurrentDelivery, deliver)
 	d.hooked = hb
@@ -187,7 +193,7 @@ func (c *PushConsumer) completeConcurrent(d *Delivery, r Result) error {
 	now := c.clock.Now()
 	ok, failed := d.outcome(r)
 	pq.stats.consumed(len(ok), len(failed), now.Sub(d.start))
-	c.afterHooks(c.runCtx, d, r.consumed(len(d.msgs)) == len(d.msgs))
+	c.afterHooks(c.consumeCtx, d, r.consumed(len(d.msgs)) == len(d.msgs))
 	pq.inFlight.Add(-int64(len(d.msgs)))
 	if pq.isDropped() {
 		return ErrQueueDropped
@@ -214,10 +220,10 @@ func (c *PushConsumer) sendBackFailed(pq *processQueue, failed []*message.Ext, t
 	done := t.ok
 	var again []*message.Ext
 	for i, m := range failed {
-		err := c.sendBack(c.runCtx, m, t.delayLevel, pq.mq.BrokerName)
-		if err != nil && c.runCtx.Err() != nil {
-			// Shutting down (a group removed, say): the rest stay in the queue,
-			// uncommitted, for the queue's next owner. Not a warning a message.
+		err := c.sendBack(c.consumeCtx, m, t.delayLevel, pq.mq.BrokerName)
+		if err != nil && c.consumeCtx.Err() != nil {
+			// Shut down past the drain (a group removed, say): the rest stay in the
+			// queue, uncommitted, for the queue's next owner. Not a warning a message.
 			c.log.Debug("consumer: shutting down: failed messages left for the queue's next owner",
 				"queue", pq.mq.String(), "messages", len(failed)-i)
 			break

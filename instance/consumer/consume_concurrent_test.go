@@ -346,8 +346,8 @@ func TestConcurrentTaskQueueStaysBoundedUnderASteadyBacklog(t *testing.T) {
 	}
 }
 
-// A consumer shutting down with failed messages still to send back leaves them in the
-// queue, uncommitted, for the queue's next owner: one attempt, and no warning a message
+// A consumer whose shutdown drain ended with failed messages still to send back leaves
+// them in the queue, uncommitted, for the queue's next owner: one attempt, and no warning a message
 // (a group removed with failures in flight logged one each).
 func TestConcurrentSendBackAtShutdownLeavesFailuresQuietly(t *testing.T) {
 	var logs lockedBuffer
@@ -360,7 +360,8 @@ func TestConcurrentSendBackAtShutdownLeavesFailuresQuietly(t *testing.T) {
 	pq := u.addQueue(instanceMQ("T", 0), 10)
 	msgs := msgsAt(1, 10, 11, 12)
 	pq.put(msgs, 13)
-	u.stop() // Shutdown's first step
+	u.stop()        // Shutdown: the intake stops,
+	u.stopConsume() // and the drain ends
 	u.sendBackFailed(pq, msgs, &sendBackTask{})
 	if n := attempts.Load(); n != 1 {
 		t.Errorf("%d send-back attempts, want 1: the others are left once one finds the consumer stopping", n)
@@ -389,4 +390,72 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Shutdown drains, as Java's shutdown(awaitTerminateMillis): a synchronous Handler's
+// Consume under way when it begins finishes with its context live, and its outcome
+// counts — the consumed message's offset is committed and persisted, the failed one is
+// sent back first. Both were cut, and consumed again by the queue's next owner.
+func TestConcurrentShutdownDrainsTheDeliveriesUnderWay(t *testing.T) {
+	release := make(chan struct{})
+	var (
+		started sync.WaitGroup
+		cut     atomic.Int32
+	)
+	started.Add(2)
+	u := newUnitConsumer(t, Config{Handler: ConsumeFunc(func(ctx context.Context, msgs []*message.Ext) Result {
+		started.Done()
+		<-release
+		if ctx.Err() != nil {
+			cut.Add(1)
+			return ReconsumeLater(0)
+		}
+		if msgs[0].QueueOffset == 11 {
+			return ReconsumeLater(0)
+		}
+		return ConsumeSuccess()
+	})})
+	pq := u.addQueue(instanceMQ("T", 0), 10)
+	u.deliver(pq, msgsAt(1, 10))
+	u.deliver(pq, msgsAt(1, 11))
+	started.Wait() // both in the Handler, on two workers
+
+	done := make(chan error, 1)
+	go func() { done <- u.Shutdown(ctxFor(t, timeoutUnit)) }()
+	<-u.runCtx.Done() // Shutdown began
+	u.deliver(pq, msgsAt(1, 12))
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if n := cut.Load(); n != 0 {
+		t.Errorf("%d Consume calls saw their context end before they finished", n)
+	}
+	if sent := u.remote.sent(); len(sent) != 1 || sent[0].offset != 11 {
+		t.Errorf("sent back %+v, want the failed message at offset 11", sent)
+	}
+	// Offset 12 came after Shutdown began: never delivered, so not committed.
+	if off, ok := u.offsets.storedOffset(pq.mq); !ok || off != 12 {
+		t.Errorf("persisted offset %d (%v), want 12: both messages under way completed", off, ok)
+	}
+}
+
+// A Consume still running when Shutdown's budget is spent sees its context end, and
+// Shutdown returns within the budget without committing its message (left uncompleted,
+// as a webhook leaves a POST cut), which the queue's next owner consumes again.
+func TestConcurrentShutdownCutsWhatOutlivesTheBudget(t *testing.T) {
+	started := make(chan struct{})
+	u := newUnitConsumer(t, Config{Handler: HandlerFunc(func(ctx context.Context, _ *Delivery) {
+		close(started)
+		<-ctx.Done()
+	})})
+	pq := u.addQueue(instanceMQ("T", 0), 10)
+	u.deliver(pq, msgsAt(1, 10))
+	<-started
+	if err := u.Shutdown(ctxFor(t, 400*time.Millisecond)); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if off, _ := u.offsets.storedOffset(pq.mq); off > 10 {
+		t.Errorf("persisted offset %d past the message cut", off)
+	}
 }

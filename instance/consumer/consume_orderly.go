@@ -21,12 +21,14 @@ import (
 // goroutine exits when the queue is dropped or the consumer stops: it waits up to
 // OrderlyDropWait for the batch in flight, then persists the queue's offset and releases
 // its lock — only when that batch completed, so that no other consumer takes the queue
-// while it is still being consumed here (the broker's lock expires by itself).
+// while it is still being consumed here (the broker's lock expires by itself). At
+// shutdown the batch's Consume call is waited for first (Shutdown's drain), and its
+// outcome counts.
 
 // runOrderly consumes pq until it is dropped or the consumer stops.
 func (c *PushConsumer) runOrderly(pq *processQueue) {
 	defer c.wg.Done()
-	ctx := c.runCtx
+	ctx := c.runCtx // the loop's; the batches' is consumeCtx
 	clustering := c.cfg.Model == remoting.Clustering
 	timer := clock.NewStoppedTimer(c.clock)
 	defer timer.Stop()
@@ -72,7 +74,7 @@ func (c *PushConsumer) runOrderly(pq *processQueue) {
 			settled = false
 			break
 		}
-		if suspend := c.orderlyResult(ctx, pq, d, r); suspend > 0 && !pause(suspend) {
+		if suspend := c.orderlyResult(c.consumeCtx, pq, d, r); suspend > 0 && !pause(suspend) {
 			break
 		}
 	}
@@ -85,10 +87,11 @@ func (c *PushConsumer) lockValid(pq *processQueue) bool {
 }
 
 // deliverOrderly hands msgs to the Handler and waits for the result. When the queue is
-// dropped or the consumer stops meanwhile, it waits OrderlyDropWait more and reports
-// false if the delivery is still not complete.
+// dropped or the consumer stops meanwhile, it waits OrderlyDropWait more (no longer once
+// Shutdown's drain ended) and reports false if the delivery is still not complete.
 func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msgs []*message.Ext) (*Delivery, Result, bool) {
-	deliver, hb := c.beforeHooks(ctx, pq.mq, msgs)
+	work := c.consumeCtx
+	deliver, hb := c.beforeHooks(work, pq.mq, msgs)
 	d := c.newDelivery(pq, orderlyDelivery, deliver)
 	d.hooked = hb
 	if len(deliver) == 0 {
@@ -97,7 +100,7 @@ func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msg
 	}
 	pq.inFlight.Add(int64(len(deliver)))
 	defer pq.inFlight.Add(-int64(len(deliver)))
-	c.callHandler(ctx, d)
+	c.callHandler(work, d)
 	var r Result
 	got := false
 	select {
@@ -112,6 +115,7 @@ func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msg
 		case r = <-d.done:
 			got = true
 		case <-t.C():
+		case <-work.Done():
 		}
 		t.Stop()
 		if !got {
@@ -124,7 +128,7 @@ func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msg
 	now := c.clock.Now()
 	ok, failed := d.outcome(r)
 	pq.stats.consumed(len(ok), len(failed), now.Sub(d.start))
-	c.afterHooks(ctx, d, r.consumed(len(d.msgs)) == len(d.msgs))
+	c.afterHooks(work, d, r.consumed(len(d.msgs)) == len(d.msgs))
 	return d, r, true
 }
 

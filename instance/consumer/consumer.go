@@ -45,11 +45,15 @@ type PushConsumer struct {
 	state     atomic.Int32
 	startedAt time.Time
 
-	// runCtx lives until Shutdown: every goroutine of the consumer runs under it and wg
-	// counts them.
-	runCtx context.Context
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
+	// runCtx lives until Shutdown begins: pulls, rebalances and new deliveries run under
+	// it. consumeCtx lives until Shutdown's drain ends: the Handler's calls and what
+	// completes a delivery (hooks, send-backs) run under it, so that the deliveries in
+	// flight at shutdown finish and count. wg counts every goroutine of the consumer.
+	runCtx      context.Context
+	stop        context.CancelFunc
+	consumeCtx  context.Context
+	stopConsume context.CancelFunc
+	wg          sync.WaitGroup
 
 	mu      sync.Mutex
 	table   map[instance.MessageQueue]*processQueue // Java's processQueueTable
@@ -118,6 +122,7 @@ func New(inst *instance.Instance, cfg Config) (*PushConsumer, error) {
 		routeNow:     make(chan struct{}, 1),
 	}
 	c.runCtx, c.stop = context.WithCancel(context.Background())
+	c.consumeCtx, c.stopConsume = context.WithCancel(context.Background())
 	c.subs.init()
 	c.thresholds.count.Store(int64(cfg.PullThresholdForQueue))
 	c.thresholds.sizeMiB.Store(int64(cfg.PullThresholdSizeForQueue))
@@ -216,10 +221,15 @@ func (c *PushConsumer) goOwned(f func()) {
 	}()
 }
 
-// Shutdown stops consuming, as Java's shutdown: no more pulls nor deliveries; the
-// goroutines end (a Handler's Consume under way is waited for, and an orderly batch in
-// flight for OrderlyDropWait); the offsets are persisted and waited for; orderly queues
-// are unlocked, but for those whose batch is still being consumed; the group leaves the
+// Shutdown stops consuming, as Java's shutdown(awaitTerminateMillis): pulls, rebalances
+// and new deliveries stop at once; then the deliveries under way are drained — the
+// Handler's Consume calls, whose context stays live, a concurrent delivery's failed
+// messages sent back, an orderly batch in flight (waited for OrderlyDropWait more once
+// Consume returned) — while ctx allows, less a reserve for what follows (a quarter of
+// what is left, at most maxShutdownReserve), and their outcomes count as usual. Then the
+// Handler's context ends, cutting what still runs: those messages are consumed again
+// later (at least once). The offsets are persisted and waited for; orderly queues are
+// unlocked, but for those whose batch is still being consumed; the group leaves the
 // instance and the brokers, whose other consumers then rebalance. Deliveries completed
 // later are ignored (ErrQueueDropped): their messages are consumed again by the queues'
 // next owners. ctx bounds the waits; the consumer is stopped whatever it says.
@@ -229,15 +239,19 @@ func (c *PushConsumer) Shutdown(ctx context.Context) error {
 	if c.state.Load() != stateRunning {
 		c.state.Store(stateStopped)
 		c.stop()
+		c.stopConsume()
 		return nil
 	}
 	c.state.Store(stateStopped)
 	c.stop()
-	c.tel.close()
+	c.drain(ctx)
+	c.stopConsume()
 	var errs []error
 	if err := waitGroup(ctx, &c.wg); err != nil {
 		errs = append(errs, fmt.Errorf("waiting for the consumer's goroutines: %w", err))
 	}
+	c.tel.close() // after the drain: its outcomes are measured
+
 	c.rebalanceMu.Lock() // a reset under way finishes first
 	c.mu.Lock()
 	held := make([]instance.MessageQueue, 0, len(c.table)+len(c.closing))
@@ -277,6 +291,32 @@ func (c *PushConsumer) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("consumer %s: shutdown: %w", c.cfg.Group, errors.Join(errs...))
 	}
 	return nil
+}
+
+// maxShutdownReserve bounds the part of Shutdown's budget its drain leaves for what
+// follows: persisting the offsets, unlocking, unregistering (and the caller's own
+// shutdown, a gateway's producer and instance).
+const maxShutdownReserve = 3 * time.Second
+
+// drain waits for the consumer's goroutines once the intake stopped: workers end when
+// the deliveries they hold completed and no task is left, orderly goroutines after their
+// batch. It waits until ctx's deadline less the reserve.
+func (c *PushConsumer) drain(ctx context.Context) {
+	if dl, ok := ctx.Deadline(); ok {
+		reserve := min(time.Until(dl)/4, maxShutdownReserve)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
+	}
+	if waitGroup(ctx, &c.wg) == nil {
+		return
+	}
+	var inFlight int64
+	for _, pq := range c.queues() {
+		inFlight += pq.inFlight.Load()
+	}
+	c.log.Warn("consumer: shutdown budget spent with deliveries in flight: they are cut, their messages consumed again later",
+		"inFlight", inFlight)
 }
 
 func errState(st int32) error {

@@ -15,11 +15,14 @@ import (
 //
 // Consume is called on a consumer goroutine — a worker of the pool for concurrent
 // consumption, the queue's own goroutine for orderly consumption — with a context that
-// ends when the consumer shuts down. It may complete the delivery before it returns (a
-// synchronous handler: see ConsumeFunc) or hand it on and complete it later from any
-// goroutine (a webhook, a receive/ack lease). A delivery not completed within
-// Config.ConsumeTimeout is completed as failed by the consumer (concurrent consumption).
-// A Consume that panics fails the delivery, unless it completed it first.
+// ends when the consumer's Shutdown stops waiting for it: Shutdown drains, waiting for
+// the Consume calls under way while its budget allows, and their completions count.
+// Delivery.Stopping tells a handler that Shutdown began, so that it starts nothing new
+// (a retry). Consume may complete the delivery before it returns (a synchronous handler:
+// see ConsumeFunc) or hand it on and complete it later from any goroutine (a webhook, a
+// receive/ack lease). A delivery not completed within Config.ConsumeTimeout is completed
+// as failed by the consumer (concurrent consumption). A Consume that panics fails the
+// delivery, unless it completed it first.
 //
 // Concurrent consumption calls Consume from up to ConsumeGoroutines goroutines at once;
 // a handler that completes later frees its worker at once, so the deliveries in flight
@@ -136,6 +139,11 @@ func (d *Delivery) Started() time.Time { return d.start }
 // gave it to another consumer, or an offset reset takes it anew from its new offset): its
 // messages are the queue's next owner's to consume, and completing it records nothing.
 func (d *Delivery) Dropped() bool { return d.pq != nil && d.pq.isDropped() }
+
+// Stopping returns a channel closed when the consumer's Shutdown begins: no delivery
+// follows, and one under way should finish without starting more work (a retry): left
+// uncompleted, its messages are consumed again later.
+func (d *Delivery) Stopping() <-chan struct{} { return d.c.runCtx.Done() }
 
 // Completed reports whether the delivery was completed.
 func (d *Delivery) Completed() bool { return d.state.Load() != 0 }

@@ -28,7 +28,9 @@
 // messages hold back the queue's committed offset, which is the smallest offset still
 // being processed in the queue (Java's ProcessQueue.removeMessage). Orderly consumption
 // delivers a queue's next batch only once the previous one completed, so per-queue order
-// holds whatever the completion's timing.
+// holds whatever the completion's timing. Shutdown drains: pulls and new deliveries stop,
+// the Handler's calls under way finish while its budget allows and their outcomes count,
+// and only then does the Handler's context end.
 //
 // # Allocation, offsets, the broker's requests
 //

@@ -85,6 +85,7 @@ func newUnitConsumer(t testing.TB, cfg Config, subs ...string) *unitConsumer {
 	t.Cleanup(func() {
 		c.state.Store(stateStopped)
 		c.stop()
+		c.stopConsume()
 		// Goroutines may wait on the fake clock (an orderly batch in flight waits
 		// OrderlyDropWait): move it until they are gone.
 		done := make(chan struct{})
