@@ -123,7 +123,8 @@ type ConsumerConfig struct {
 	// ConsumeTimeout fails a delivery (concurrently) not completed within it, buffered
 	// or in flight: it is sent back and delivered again. Default 15m for webhooks, 24h
 	// for receive, whose leases redeliver on their own; a lease may not exceed it, nor
-	// (concurrently) webhook_timeout.
+	// (concurrently) webhook_timeout. A broadcasting webhook's retries in place end
+	// within it.
 	ConsumeTimeout time.Duration `toml:"consume_timeout" json:"-"`
 	// Suspend is how long an orderly queue pauses after a failure, 10ms..30s; default 1s.
 	Suspend time.Duration `toml:"suspend" json:"-"`

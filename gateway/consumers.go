@@ -309,7 +309,7 @@ func (g *Gateway) newPushConsumer(inst *instance.Instance, c *gwConsumer) (*cons
 	}
 	switch cc.Delivery {
 	case DeliveryWebhook:
-		c.hook = newWebhook(cc, g.consumers.client, c.noteErr)
+		c.hook = newWebhook(cc, g.consumers.client, c.noteErr, g.log)
 		pcfg.Handler = c.hook
 		pcfg.ConsumeBatchMaxSize = cc.WebhookBatch
 		pcfg.ConsumeGoroutines = cc.WebhookConcurrency

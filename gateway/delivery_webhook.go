@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,8 +25,10 @@ import (
 // max_reconsume_times, to %DLQ%group. Orderly consumers keep per-queue order: a queue's
 // next delivery waits for the previous one, which an orderly failure suspends and POSTs
 // again. Broadcasting consumers, which have no retry topic, retry a failed POST in place
-// (back-off from 100ms to 30s, max_reconsume_times times) and then drop the messages, as
-// Java's broadcasting consumers do at once.
+// (back-off from 100ms to 30s, max_reconsume_times times, and only while the retry can
+// end within consume_timeout of the delivery) and then drop the messages, logged and
+// counted as failed, as Java's broadcasting consumers do at once. A stop ends the retries
+// without dropping: the messages are delivered again after the restart.
 //
 // Stopping (Shutdown, RemoveConsumer) drains: no new POST starts, and those under way
 // finish while the stop's budget allows, their answers counting as usual (an ack's
@@ -80,16 +84,21 @@ type webhook struct {
 	client  *http.Client
 	sem     chan struct{} // bounds the POSTs of orderly queues
 	noteErr func(error)
-	// local retries failed POSTs in place, up to tries times: broadcasting consumption
-	// has no retry topic (Java drops what failed).
-	local bool
-	tries int
+	log     *slog.Logger
+	// local retries failed POSTs in place, up to tries times and within consumeTimeout
+	// of the delivery (the push consumer fails a delivery older than that, and a POST
+	// after it would be one of a message given up): broadcasting consumption has no retry
+	// topic (Java drops what failed).
+	local          bool
+	tries          int
+	consumeTimeout time.Duration
 }
 
-func newWebhook(cc *ConsumerConfig, client *http.Client, noteErr func(error)) *webhook {
+func newWebhook(cc *ConsumerConfig, client *http.Client, noteErr func(error), log *slog.Logger) *webhook {
 	w := &webhook{url: cc.WebhookURL, shown: redactedURL(cc.WebhookURL), timeout: cc.WebhookTimeout, headers: cc.WebhookHeaders, group: cc.Group,
-		batch: cc.WebhookBatch > 1, client: client, sem: make(chan struct{}, cc.WebhookConcurrency), noteErr: noteErr,
-		local: cc.Model == ModelBroadcasting && cc.Order != OrderOrderly, tries: 1 + consumer.DefaultMaxReconsumeTimes}
+		batch: cc.WebhookBatch > 1, client: client, sem: make(chan struct{}, cc.WebhookConcurrency), noteErr: noteErr, log: log,
+		local: cc.Model == ModelBroadcasting && cc.Order != OrderOrderly, tries: 1 + consumer.DefaultMaxReconsumeTimes,
+		consumeTimeout: cmp.Or(cc.ConsumeTimeout, consumer.DefaultConsumeTimeout)}
 	if n := cc.MaxReconsumeTimes; n != nil {
 		w.tries = 1 + *n
 	}
@@ -135,28 +144,68 @@ func (w *webhook) Consume(ctx context.Context, d *consumer.Delivery) {
 		}
 	}
 	delayLevel, err := w.post(ctx, d)
-	for try, backoff := 1, localRetryMin; err != nil && w.local && try < w.tries && ctx.Err() == nil; try++ {
+	if err != nil && w.local && ctx.Err() == nil {
+		delayLevel, err = w.retryLocally(ctx, d, err)
+	}
+	switch {
+	case err == nil:
+		_ = d.Ack()
+	case ctx.Err() != nil || errors.Is(err, errStopped):
+		// The consumer stops: leave the delivery uncompleted, so that its messages are
+		// consumed again rather than sent back (or, broadcasting, dropped).
+	default:
+		w.noteErr(err)
+		_ = d.Retry(delayLevel)
+	}
+}
+
+// errStopped ends a broadcasting delivery's retries when its consumer stops.
+var errStopped = errors.New("the consumer stopped")
+
+// retryLocally POSTs d again after err, with back-off, until a POST succeeds, tries POSTs
+// were made, the next one could not end within consumeTimeout of the delivery, the
+// consumer completed d (its consume timeout) or stops (errStopped). It returns the last
+// POST's outcome.
+func (w *webhook) retryLocally(ctx context.Context, d *consumer.Delivery, err error) (delayLevel int, _ error) {
+	posts := 1
+	for backoff := localRetryMin; ; backoff = min(2*backoff, localRetryMax) {
+		why := ""
+		switch {
+		case posts >= w.tries:
+			why = "max_reconsume_times"
+		case time.Since(d.Started())+backoff+w.timeout > w.consumeTimeout:
+			why = "consume_timeout"
+		}
+		if why != "" {
+			// Given up: the push consumer drops the messages (and logs each).
+			w.log.Warn("gateway: broadcasting webhook failed; the messages are dropped", "group", w.group,
+				"posts", posts, "limit", why, "msgId", d.Messages()[0].MsgID(), "messages", len(d.Messages()), "err", err)
+			return delayLevel, fmt.Errorf("%w; dropped after %d POSTs (%s)", err, posts, why)
+		}
 		w.noteErr(err)
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
-			t.Stop()
+		case <-d.Stopping():
 		}
-		backoff = min(2*backoff, localRetryMax)
-		if ctx.Err() == nil {
-			delayLevel, err = w.post(ctx, d)
+		t.Stop()
+		switch {
+		case ctx.Err() != nil:
+			return delayLevel, ctx.Err()
+		case d.Completed(): // failed by the consumer's consume timeout meanwhile: dropped
+			return delayLevel, err
 		}
-	}
-	switch {
-	case err == nil:
-		_ = d.Ack()
-	case ctx.Err() != nil:
-		// The consumer stops: leave the delivery uncompleted, so that its messages are
-		// consumed again rather than sent back.
-	default:
-		w.noteErr(err)
-		_ = d.Retry(delayLevel)
+		select {
+		case <-d.Stopping():
+			return delayLevel, errStopped
+		default:
+		}
+		delayLevel, err = w.post(ctx, d)
+		posts++
+		if err == nil {
+			return 0, nil
+		}
 	}
 }
 

@@ -253,3 +253,131 @@ func TestWebhookStopCutsThePOSTsThatOutliveTheBudget(t *testing.T) {
 		})
 	}
 }
+
+// A broadcasting consumer retries a failed POST in place (it has no retry topic), but no
+// longer than its consume_timeout: then the message is dropped, as Java's broadcasting
+// consumers drop it, and the queue goes on. It went on POSTing long after.
+func TestWebhookBroadcastingRetriesEndWithinConsumeTimeout(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	dc := consumeCluster(t)
+	g := startGateway(t, consumeConfig(dc))
+	const topic, group = "BroadcastRetryTopic", "broadcast_retry_g"
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	var (
+		mu    sync.Mutex
+		times []time.Time
+	)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m messageJSON
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		if m.Body != nil && *m.Body == "fail-0" {
+			mu.Lock()
+			times = append(times, time.Now())
+			mu.Unlock()
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(h.Close)
+	cc := fastConsumer(group, topic, DeliveryWebhook)
+	cc.Model = ModelBroadcasting
+	cc.OffsetDir = t.TempDir()
+	cc.WebhookURL = h.URL
+	cc.WebhookTimeout = 200 * time.Millisecond
+	cc.ConsumeTimeout = 1500 * time.Millisecond
+	cc.MaxReconsumeTimes = ptr(10000) // the limit is the consume timeout here
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, g, topic, "fail", 1, "")
+	produce(t, g, topic, "then", 1, "")
+	offset := func() int64 {
+		st, _ := g.ConsumerStatus(group)
+		for _, q := range st.Queues {
+			return q.ConsumerOffset
+		}
+		return -1
+	}
+	waitUntil(t, 30*time.Second, "the failing message given up and the queue past it", func() bool { return offset() == 2 })
+	// Any retry still under way would come within its back-off.
+	time.Sleep(time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(times) < 2 {
+		t.Fatalf("%d POSTs: want the failed POST retried", len(times))
+	}
+	if span := times[len(times)-1].Sub(times[0]); span > cc.ConsumeTimeout {
+		t.Errorf("%d POSTs over %v, past the consume_timeout %v", len(times), span.Round(time.Millisecond), cc.ConsumeTimeout)
+	}
+	st, _ := g.ConsumerStatus(group)
+	if st.LastError == "" {
+		t.Error("no last error after the message was given up")
+	}
+}
+
+// A broadcasting consumer that stops while it retries a failed POST starts no more
+// retries, and does not drop the message: the consumer started again delivers it. The
+// retries went on through the stop's whole budget.
+func TestWebhookBroadcastingRetriesEndWhenTheConsumerStops(t *testing.T) {
+	t.Cleanup(leaktest.Check(t))
+	dc := consumeCluster(t)
+	g := startGateway(t, consumeConfig(dc))
+	const topic, group = "BroadcastStopTopic", "broadcast_stop_g"
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	var (
+		mu      sync.Mutex
+		times   []time.Time
+		healthy bool
+		acked   int
+	)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		times = append(times, time.Now())
+		if !healthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		acked++
+	}))
+	t.Cleanup(h.Close)
+	cc := fastConsumer(group, topic, DeliveryWebhook)
+	cc.Model = ModelBroadcasting
+	cc.OffsetDir = t.TempDir()
+	cc.WebhookURL = h.URL
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, g, topic, "retried", 1, "")
+	posts := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(times)
+	}
+	waitUntil(t, 20*time.Second, "the failed POST retried", func() bool { return posts() >= 3 })
+
+	stopped := time.Now()
+	if err := g.RemoveConsumer(ctxFor(t, 20*time.Second), group); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	mu.Lock()
+	var late int
+	for _, at := range times {
+		if at.After(stopped) {
+			late++
+		}
+	}
+	healthy = true
+	mu.Unlock()
+	if late > 1 { // one may have been under way
+		t.Errorf("%d POSTs after the stop began", late)
+	}
+
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "the message delivered again after the restart", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return acked == 1
+	})
+}
