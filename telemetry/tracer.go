@@ -419,7 +419,7 @@ type markers struct {
 	sdktrace.ReadOnlySpan
 }
 
-// spanMore is what most spans never get: events, links, a status.
+// spanMore is what most spans never get: events, links, a status, an end time given.
 type spanMore struct {
 	end                         time.Time // given to End; zero otherwise
 	events                      []sdktrace.Event
