@@ -27,6 +27,12 @@ import (
 // (buffered or leased) exceed pull_threshold is not pulled until acks bring it under.
 // Orderly consumption hands a queue's next message only once the previous one is
 // completed, so a queue has at most one lease at a time and its order holds.
+//
+// A buffered message is unclaimed (consumer.Delivery.Unclaim), a leased one claimed:
+// when a rebalance gives an orderly queue to another gateway, or this one stops, a
+// message still buffered is withdrawn and the queue unlocked on the broker at once, so
+// that its next owner goes on from that message. A queue whose message is leased stays
+// locked until the broker's lock expires (60 s), unless the lease ends within a second.
 
 // Receipt handle results of ack and nack.
 const (
@@ -93,6 +99,7 @@ func newReceiver(cc *ConsumerConfig) (*receiver, error) {
 func (r *receiver) Consume(_ context.Context, d *consumer.Delivery) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	d.Unclaim() // buffered: a queue dropped meanwhile need not wait for it
 	if r.closed {
 		return // not completed: the consumer is stopping; the message comes again
 	}
@@ -168,10 +175,10 @@ func (r *receiver) take(max int, invisible time.Duration) ([]leasedMsg, time.Tim
 		p := r.ready[0]
 		r.ready[0] = nil
 		r.ready = r.ready[1:]
-		// Completed: the consumer's timeout failed it meanwhile. Dropped: its queue left
-		// (a rebalance, a reset of the offsets), and its next owner delivers it again, as
+		// Not claimed: the consumer's timeout failed it meanwhile, or its queue left (a
+		// rebalance, a reset of the offsets) and its next owner delivers it again, as
 		// Java's consumer skips a dropped queue's pending requests.
-		if p.d.Completed() || p.d.Dropped() {
+		if !p.d.Claim() {
 			r.forget(p)
 			continue
 		}
@@ -225,6 +232,7 @@ func (r *receiver) expire() {
 		l := heap.Pop(&r.byExpiry).(*lease)
 		l.expired = true
 		r.leased--
+		l.p.d.Unclaim() // a dropped orderly queue waits for it no more
 		back = append(back, l.p)
 	}
 	if len(back) > 0 {
@@ -256,6 +264,7 @@ func (r *receiver) complete(handles []string, retry bool, delayLevel int) []stri
 		out[i] = handleOK
 		if retry && r.requeueNacks {
 			l.expired = true // the handle is spent; the message is received again
+			l.p.d.Unclaim()
 			back = append(back, l.p)
 			continue
 		}

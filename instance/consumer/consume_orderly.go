@@ -18,12 +18,13 @@ import (
 // the broker (taken at the rebalance, renewed every LockInterval, not trusted once
 // LockMaxLive old). A failed batch is given back and delivered again after a pause; a
 // message failed MaxReconsumeTimes times goes to the dead letter queue instead. The
-// goroutine exits when the queue is dropped or the consumer stops: it waits up to
-// OrderlyDropWait for the batch in flight, then persists the queue's offset and releases
-// its lock — only when that batch completed, so that no other consumer takes the queue
-// while it is still being consumed here (the broker's lock expires by itself). At
-// shutdown the batch's Consume call is waited for first (Shutdown's drain), and its
-// outcome counts.
+// goroutine exits when the queue is dropped or the consumer stops: a delivery the Handler
+// holds unclaimed (Delivery.Unclaim: buffered, not consumed yet) is withdrawn, a claimed
+// one waited for up to OrderlyDropWait; then it persists the queue's offset and releases
+// its lock — only when the batch completed or was withdrawn, so that no other consumer
+// takes the queue while it is still being consumed here (the broker's lock expires by
+// itself). At shutdown the batch's Consume call is waited for first (Shutdown's drain),
+// its outcome counting, and the wait for a claimed batch ends with the drain.
 
 // runOrderly consumes pq until it is dropped or the consumer stops.
 func (c *PushConsumer) runOrderly(pq *processQueue) {
@@ -44,7 +45,7 @@ func (c *PushConsumer) runOrderly(pq *processQueue) {
 		}
 		return false
 	}
-	settled := true // the last delivery completed (false: abandoned in flight)
+	settled := true // the last delivery completed or was withdrawn (false: abandoned in flight)
 	for !pq.isDropped() && ctx.Err() == nil {
 		if clustering && !c.lockValid(pq) {
 			// Java's tryLockLaterAndReconsume.
@@ -69,10 +70,13 @@ func (c *PushConsumer) runOrderly(pq *processQueue) {
 			}
 			continue
 		}
-		d, r, ok := c.deliverOrderly(ctx, pq, msgs)
-		if !ok {
+		d, r, end := c.deliverOrderly(ctx, pq, msgs)
+		if end == orderlyAbandoned {
 			settled = false
 			break
+		}
+		if end == orderlyWithdrawn {
+			break // never consumed: nothing to commit
 		}
 		if suspend := c.orderlyResult(c.consumeCtx, pq, d, r); suspend > 0 && !pause(suspend) {
 			break
@@ -81,55 +85,96 @@ func (c *PushConsumer) runOrderly(pq *processQueue) {
 	c.orderlyExit(pq, settled)
 }
 
+// How an orderly delivery ended.
+type orderlyEnd uint8
+
+const (
+	orderlyCompleted orderlyEnd = iota // completed, its result to apply
+	orderlyWithdrawn                   // withdrawn unclaimed: nothing consumed
+	orderlyAbandoned                   // given up while still being consumed
+)
+
 // lockValid reports a lock held and recent (Java's isLocked && !isLockExpired).
 func (c *PushConsumer) lockValid(pq *processQueue) bool {
 	return pq.locked.Load() && c.clock.Now().UnixMilli()-pq.lastLock.Load() <= c.cfg.LockMaxLive.Milliseconds()
 }
 
 // deliverOrderly hands msgs to the Handler and waits for the result. When the queue is
-// dropped or the consumer stops meanwhile, it waits OrderlyDropWait more (no longer once
-// Shutdown's drain ended) and reports false if the delivery is still not complete.
-func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msgs []*message.Ext) (*Delivery, Result, bool) {
+// dropped or the consumer stops meanwhile, an unclaimed delivery is withdrawn, and a
+// claimed one waited for as awaitInFlight says. ctx is the loop's (runCtx); the Handler
+// and the hooks run under consumeCtx, which lives through Shutdown's drain.
+func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msgs []*message.Ext) (*Delivery, Result, orderlyEnd) {
 	work := c.consumeCtx
 	deliver, hb := c.beforeHooks(work, pq.mq, msgs)
 	d := c.newDelivery(pq, orderlyDelivery, deliver)
 	d.hooked = hb
 	if len(deliver) == 0 {
-		d.state.Store(1)
-		return d, ConsumeSuccess(), true
+		d.state.Store(deliveryCompleted)
+		return d, ConsumeSuccess(), orderlyCompleted
 	}
 	pq.inFlight.Add(int64(len(deliver)))
 	defer pq.inFlight.Add(-int64(len(deliver)))
+	pq.delivery.Store(d) // for pq.drop and Shutdown to withdraw it
+	defer pq.delivery.Store(nil)
 	c.callHandler(work, d)
 	var r Result
-	got := false
+	end := orderlyCompleted
 	select {
 	case r = <-d.done:
-		got = true
+	case <-d.withdrawn:
+		end = orderlyWithdrawn
 	case <-pq.droppedCh:
+		r, end = c.awaitInFlight(ctx, pq, d)
 	case <-ctx.Done():
+		r, end = c.awaitInFlight(ctx, pq, d)
 	}
-	if !got {
-		t := c.clock.NewTimer(c.cfg.OrderlyDropWait)
-		select {
-		case r = <-d.done:
-			got = true
-		case <-t.C():
-		case <-work.Done():
-		}
-		t.Stop()
-		if !got {
-			c.log.Warn("consumer: orderly queue dropped while a batch is being consumed; its lock is kept",
-				"queue", pq.mq.String())
-			pq.tryUnlockTimes.Add(1)
-			return d, r, false
-		}
+	if end != orderlyCompleted {
+		return d, r, end
 	}
 	now := c.clock.Now()
 	ok, failed := d.outcome(r)
 	pq.stats.consumed(len(ok), len(failed), now.Sub(d.start))
 	c.afterHooks(work, d, r.consumed(len(d.msgs)) == len(d.msgs))
-	return d, r, true
+	return d, r, orderlyCompleted
+}
+
+// awaitInFlight waits for the result of d when its queue was dropped or the consumer
+// began to stop. Unclaimed, d is withdrawn at once; claimed, it is waited for up to
+// OrderlyDropWait, until it completes or is unclaimed, and no longer than Shutdown's
+// drain (consumeCtx); then it is abandoned, and its completion ignored.
+func (c *PushConsumer) awaitInFlight(ctx context.Context, pq *processQueue, d *Delivery) (Result, orderlyEnd) {
+	if d.withdraw() { // pq.drop and Shutdown withdraw it too; a drop or a stop after Unclaim here
+		return Result{}, orderlyWithdrawn
+	}
+	t := c.clock.NewTimer(c.cfg.OrderlyDropWait)
+	select {
+	case r := <-d.done:
+		t.Stop()
+		return r, orderlyCompleted
+	case <-d.withdrawn:
+		t.Stop()
+		return Result{}, orderlyWithdrawn
+	case <-t.C():
+	case <-c.consumeCtx.Done():
+	}
+	t.Stop()
+	for {
+		switch {
+		case d.withdraw():
+			return Result{}, orderlyWithdrawn
+		case d.abandon():
+			c.log.Warn("consumer: orderly queue dropped while a batch is being consumed; its lock is kept",
+				"queue", pq.mq.String())
+			pq.tryUnlockTimes.Add(1)
+			return Result{}, orderlyAbandoned
+		}
+		switch d.state.Load() {
+		case deliveryCompleted:
+			return <-d.done, orderlyCompleted // Complete sends its result next
+		case deliveryWithdrawn: // by pq.drop or Unclaim meanwhile
+			return Result{}, orderlyWithdrawn
+		}
+	}
 }
 
 // orderlyResult applies a completed delivery's result (Java's processConsumeResult with

@@ -1,7 +1,10 @@
 package consumer
 
 import (
+	"context"
+	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,5 +295,140 @@ func TestOrderlyShutdownKeepsTheLockOfAQueueWhoseBatchIsStillConsumed(t *testing
 		case <-time.After(time.Millisecond):
 			u.clock.Advance(100 * time.Millisecond) // OrderlyDropWait passes
 		}
+	}
+}
+
+// unclaiming is a Handler that buffers its deliveries, as the gateway's receive does
+// until an application leases them.
+type unclaiming struct{ heldDeliveries }
+
+func (u *unclaiming) Consume(ctx context.Context, d *Delivery) {
+	u.heldDeliveries.Consume(ctx, d)
+	d.Unclaim()
+}
+
+// A delivery the Handler holds unclaimed is withdrawn when its queue is dropped or the
+// consumer stops: nothing waits for it, the queue's offset stays before it, and the
+// queue is unlocked at once for its next owner.
+func TestOrderlyUnclaimedDeliveryIsWithdrawn(t *testing.T) {
+	for _, how := range []string{"dropped", "shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			h := &unclaiming{}
+			u := newUnitConsumer(t, Config{Handler: h, Orderly: true})
+			pq := u.addQueue(instanceMQ("T", 0), 4)
+			pq.locked.Store(true)
+			pq.lastLock.Store(u.clock.Now().UnixMilli())
+			u.wg.Add(1)
+			go u.runOrderly(pq)
+			u.deliver(pq, msgsAt(1, 4, 5))
+			waitFor(t, timeoutUnit, "the first delivery", func() bool { return h.n() == 1 })
+			if !h.get(0).Claim() {
+				t.Fatal("an unclaimed delivery of a queue held could not be claimed")
+			}
+			if err := h.get(0).Ack(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, timeoutUnit, "the second delivery", func() bool { return h.n() == 2 })
+			d := h.get(1)
+			switch how {
+			case "dropped":
+				u.dropQueue(ctxFor(t, timeoutUnit), pq, "test")
+				waitFor(t, timeoutUnit, "the goroutine's exit, the clock still", func() bool {
+					u.mu.Lock()
+					defer u.mu.Unlock()
+					return pq.exited
+				})
+			case "shutdown":
+				if err := u.Shutdown(ctxFor(t, timeoutUnit)); err != nil { // the clock still
+					t.Fatal(err)
+				}
+			}
+			select {
+			case <-d.Withdrawn():
+			default:
+				t.Error("the delivery was not withdrawn")
+			}
+			if d.Claim() {
+				t.Error("a withdrawn delivery was claimed")
+			}
+			if err := d.Ack(); !errors.Is(err, ErrQueueDropped) {
+				t.Errorf("ack of a withdrawn delivery = %v, want ErrQueueDropped", err)
+			}
+			u.remote.mu.Lock()
+			unlocks := slices.Clone(u.remote.unlocks)
+			u.remote.mu.Unlock()
+			if len(unlocks) != 1 || !slices.Equal(unlocks[0], []instance.MessageQueue{pq.mq}) {
+				t.Errorf("unlocks %v, want %v once", unlocks, pq.mq)
+			}
+			if stored, ok := u.offsets.storedOffset(pq.mq); !ok || stored != 5 {
+				t.Errorf("stored offset %d (%v), want 5: the withdrawn message consumed next", stored, ok)
+			}
+		})
+	}
+}
+
+// Shutdown withdraws at once an orderly delivery the Handler holds unclaimed while its
+// Consume call waits (a webhook waiting for a slot): the Handler's context lives through
+// the drain, so Withdrawn, not the context, must let it go; the queue is unlocked, its
+// offset left before the message.
+func TestOrderlyShutdownWithdrawsADeliveryWaitingUnclaimedInConsume(t *testing.T) {
+	var how atomic.Value
+	h := HandlerFunc(func(ctx context.Context, d *Delivery) {
+		d.Unclaim()
+		select {
+		case <-d.Withdrawn():
+			how.Store("withdrawn")
+		case <-ctx.Done():
+			how.Store("cut at the drain's end")
+		}
+	})
+	u := newUnitConsumer(t, Config{Handler: h, Orderly: true})
+	pq := u.addQueue(instanceMQ("T", 0), 4)
+	pq.locked.Store(true)
+	pq.lastLock.Store(u.clock.Now().UnixMilli())
+	u.wg.Add(1)
+	go u.runOrderly(pq)
+	u.deliver(pq, msgsAt(1, 4))
+	waitFor(t, timeoutUnit, "the delivery waiting unclaimed", func() bool {
+		d := pq.delivery.Load()
+		return d != nil && d.state.Load() == deliveryParked
+	})
+	if err := u.Shutdown(ctxFor(t, timeoutUnit)); err != nil { // the clock still
+		t.Fatal(err)
+	}
+	if got := how.Load(); got != "withdrawn" {
+		t.Errorf("the Handler's wait ended: %v, want withdrawn", got)
+	}
+	u.remote.mu.Lock()
+	unlocks := slices.Clone(u.remote.unlocks)
+	u.remote.mu.Unlock()
+	if len(unlocks) != 1 || !slices.Equal(unlocks[0], []instance.MessageQueue{pq.mq}) {
+		t.Errorf("unlocks %v, want %v once", unlocks, pq.mq)
+	}
+	if stored, ok := u.offsets.storedOffset(pq.mq); ok && stored > 4 {
+		t.Errorf("stored offset %d past the withdrawn message", stored)
+	}
+}
+
+// A claimed orderly batch completed after its Consume returned, within OrderlyDropWait
+// of the stop, counts: its offset is persisted and its queue unlocked.
+func TestOrderlyShutdownCountsAClaimedBatchCompletedWithinTheWait(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{OrderlyDropWait: time.Second})
+	u.deliver(pq, msgsAt(1, 0))
+	waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
+	done := make(chan error, 1)
+	go func() { done <- u.Shutdown(ctxFor(t, timeoutUnit)) }()
+	u.waitTimers(t, 1) // the wait for the batch
+	if err := h.get(0).Ack(); err != nil {
+		t.Errorf("ack within the wait: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	u.remote.mu.Lock()
+	unlocks := len(u.remote.unlocks)
+	u.remote.mu.Unlock()
+	if stored, ok := u.offsets.storedOffset(pq.mq); !ok || stored != 1 || unlocks != 1 {
+		t.Errorf("stored %d (%v), unlocks %d; want 1 persisted and the lock released", stored, ok, unlocks)
 	}
 }

@@ -222,10 +222,11 @@ func (c *PushConsumer) goOwned(f func()) {
 }
 
 // Shutdown stops consuming, as Java's shutdown(awaitTerminateMillis): pulls, rebalances
-// and new deliveries stop at once; then the deliveries under way are drained — the
-// Handler's Consume calls, whose context stays live, a concurrent delivery's failed
-// messages sent back, an orderly batch in flight (waited for OrderlyDropWait more once
-// Consume returned) — while ctx allows, less a reserve for what follows (a quarter of
+// and new deliveries stop at once, and the orderly deliveries the Handler holds unclaimed
+// (Delivery.Unclaim) are withdrawn at once. Then the deliveries under way are drained —
+// the Handler's Consume calls, whose context stays live, a concurrent delivery's failed
+// messages sent back, an orderly batch still claimed once Consume returned (waited for
+// OrderlyDropWait more) — while ctx allows, less a reserve for what follows (a quarter of
 // what is left, at most maxShutdownReserve), and their outcomes count as usual. Then the
 // Handler's context ends, cutting what still runs: those messages are consumed again
 // later (at least once). The offsets are persisted and waited for; orderly queues are
@@ -244,6 +245,7 @@ func (c *PushConsumer) Shutdown(ctx context.Context) error {
 	}
 	c.state.Store(stateStopped)
 	c.stop()
+	c.withdrawUnclaimed()
 	c.drain(ctx)
 	c.stopConsume()
 	var errs []error
@@ -291,6 +293,27 @@ func (c *PushConsumer) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("consumer %s: shutdown: %w", c.cfg.Group, errors.Join(errs...))
 	}
 	return nil
+}
+
+// withdrawUnclaimed withdraws, once runCtx ended, the orderly deliveries the Handler holds
+// unclaimed: their queues are unlocked without waiting for them, and a Handler waiting on
+// Withdrawn (a webhook waiting for a slot) lets go now, not when the drain ends. An
+// Unclaim that comes later sees runCtx ended and withdraws its delivery itself.
+func (c *PushConsumer) withdrawUnclaimed() {
+	c.mu.Lock()
+	pqs := make([]*processQueue, 0, len(c.table)+len(c.closing))
+	for _, pq := range c.table {
+		pqs = append(pqs, pq)
+	}
+	for _, pq := range c.closing {
+		pqs = append(pqs, pq)
+	}
+	c.mu.Unlock()
+	for _, pq := range pqs {
+		if d := pq.delivery.Load(); d != nil {
+			d.withdraw()
+		}
+	}
 }
 
 // maxShutdownReserve bounds the part of Shutdown's budget its drain leaves for what

@@ -16,13 +16,15 @@ import (
 // Consume is called on a consumer goroutine — a worker of the pool for concurrent
 // consumption, the queue's own goroutine for orderly consumption — with a context that
 // ends when the consumer's Shutdown stops waiting for it: Shutdown drains, waiting for
-// the Consume calls under way while its budget allows, and their completions count.
-// Delivery.Stopping tells a handler that Shutdown began, so that it starts nothing new
-// (a retry). Consume may complete the delivery before it returns (a synchronous handler:
-// see ConsumeFunc) or hand it on and complete it later from any goroutine (a webhook, a
-// receive/ack lease). A delivery not completed within Config.ConsumeTimeout is completed
-// as failed by the consumer (concurrent consumption). A Consume that panics fails the
-// delivery, unless it completed it first.
+// the Consume calls under way while its budget allows, and their completions count; an
+// orderly delivery still claimed once Consume returned is waited for OrderlyDropWait
+// more within that budget, and one the Handler holds unclaimed is withdrawn at once (see
+// Delivery.Unclaim). Delivery.Stopping tells a handler that Shutdown began, so that it
+// starts nothing new (a retry). Consume may complete the delivery before it returns (a
+// synchronous handler: see ConsumeFunc) or hand it on and complete it later from any
+// goroutine (a webhook, a receive/ack lease). A delivery not completed within
+// Config.ConsumeTimeout is completed as failed by the consumer (concurrent consumption).
+// A Consume that panics fails the delivery, unless it completed it first.
 //
 // Concurrent consumption calls Consume from up to ConsumeGoroutines goroutines at once;
 // a handler that completes later frees its worker at once, so the deliveries in flight
@@ -70,6 +72,15 @@ func ReconsumeLater(delayLevel int) Result { return Result{DelayLevel: delayLeve
 
 type deliveryKind uint8
 
+// Delivery states.
+const (
+	deliveryPending   uint32 = iota // claimed: being consumed, to be completed
+	deliveryCompleted               // completed: the first completion won
+	deliveryAbandoned               // orderly: the consumer stopped waiting; a completion is ignored
+	deliveryParked                  // unclaimed: waiting in the Handler, not consumed yet
+	deliveryWithdrawn               // orderly: taken back while parked; never to be consumed
+)
+
 const (
 	concurrentDelivery deliveryKind = iota
 	orderlyDelivery
@@ -92,15 +103,17 @@ type Delivery struct {
 	kind  deliveryKind
 	msgs  []*message.Ext // what the handler sees
 	start time.Time
-	state atomic.Uint32 // 0 pending, 1 completed
+	state atomic.Uint32 // deliveryPending, ...
 
 	// hooked is set when consume hooks ran: the whole batch and the hooks' verdicts,
 	// msgs being the messages they let through.
 	hooked *hookedBatch
 	// done hands the result to the goroutine waiting for it (orderly, direct).
 	done chan Result
-	one  [1]*message.Ext
-	tel  *deliveryTelemetry // nil: telemetry off (telemetry.go)
+	// withdrawn is closed when an orderly delivery is withdrawn; nil for the others.
+	withdrawn chan struct{}
+	one       [1]*message.Ext
+	tel       *deliveryTelemetry // nil: telemetry off (telemetry.go)
 }
 
 // hookedBatch is a batch the consume hooks saw.
@@ -146,7 +159,7 @@ func (d *Delivery) Dropped() bool { return d.pq != nil && d.pq.isDropped() }
 func (d *Delivery) Stopping() <-chan struct{} { return d.c.runCtx.Done() }
 
 // Completed reports whether the delivery was completed.
-func (d *Delivery) Completed() bool { return d.state.Load() != 0 }
+func (d *Delivery) Completed() bool { return d.state.Load() == deliveryCompleted }
 
 // Ack completes the delivery as consumed.
 func (d *Delivery) Ack() error { return d.Complete(ConsumeSuccess()) }
@@ -159,11 +172,17 @@ func (d *Delivery) Retry(delayLevel int) error { return d.Complete(ReconsumeLate
 
 // Complete completes the delivery with r. Only the first completion counts: later ones
 // return ErrCompleted. It returns ErrQueueDropped when the queue left the consumer
-// meanwhile: the outcome is then not recorded, and the queue's next owner consumes the
-// messages again. Complete does not block: sending failed messages back to the broker
-// happens on a consumer goroutine.
+// meanwhile, or the delivery was withdrawn (see Unclaim): the outcome is then not
+// recorded, and the queue's next owner consumes the messages again. Complete does not
+// block: sending failed messages back to the broker happens on a consumer goroutine.
 func (d *Delivery) Complete(r Result) error {
-	if !d.state.CompareAndSwap(0, 1) {
+	if !d.state.CompareAndSwap(deliveryPending, deliveryCompleted) && !d.state.CompareAndSwap(deliveryParked, deliveryCompleted) {
+		switch d.state.Load() {
+		case deliveryAbandoned, deliveryWithdrawn:
+			return ErrQueueDropped
+		case deliveryParked: // claimed and unclaimed meanwhile
+			return d.Complete(r)
+		}
 		return ErrCompleted
 	}
 	if d.tel != nil {
@@ -184,6 +203,72 @@ func (d *Delivery) Complete(r Result) error {
 	}
 }
 
+// Unclaim tells the consumer that the delivery waits in the Handler without being
+// consumed: buffered until an application receives it, its lease run out, waiting for a
+// free slot. A delivery is claimed when it is handed to the Handler. While an orderly
+// delivery is unclaimed, its queue can leave this consumer (a rebalance, Shutdown)
+// without waiting for it: the delivery is then withdrawn — Withdrawn is closed, Claim
+// reports false, completing it returns ErrQueueDropped — and the queue's next owner
+// consumes its messages.
+func (d *Delivery) Unclaim() {
+	if !d.state.CompareAndSwap(deliveryPending, deliveryParked) {
+		return
+	}
+	if d.kind == orderlyDelivery && (d.pq.isDropped() || d.c.runCtx.Err() != nil) {
+		d.withdraw() // dropped or stopping before: nothing else would
+	}
+}
+
+// Claim tells the consumer that the delivery, unclaimed, is being consumed again (leased
+// to an application, POSTed), and is no longer to be withdrawn. It reports false when
+// the delivery must not be handed out: withdrawn, completed, or its queue dropped
+// meanwhile.
+func (d *Delivery) Claim() bool {
+	for {
+		switch d.state.Load() {
+		case deliveryPending:
+			return true
+		case deliveryParked:
+			if d.Dropped() || d.kind == orderlyDelivery && d.c.runCtx.Err() != nil {
+				return false // to be withdrawn
+			}
+			if d.state.CompareAndSwap(deliveryParked, deliveryPending) {
+				return true
+			}
+		default:
+			return false
+		}
+	}
+}
+
+// Withdrawn is closed when the consumer withdraws the delivery (see Unclaim). It is nil,
+// never closed, for a delivery that is not orderly.
+func (d *Delivery) Withdrawn() <-chan struct{} { return d.withdrawn }
+
+// withdraw takes back an orderly delivery that is unclaimed. It reports whether it did.
+func (d *Delivery) withdraw() bool {
+	if d.withdrawn == nil || !d.state.CompareAndSwap(deliveryParked, deliveryWithdrawn) {
+		return false
+	}
+	close(d.withdrawn)
+	if d.tel != nil { // its messages are consumed again
+		d.c.tel.end(d, Result{})
+	}
+	return true
+}
+
+// abandon gives up an orderly delivery not completed yet: a completion is ignored from
+// now on. It reports false when the delivery was completed first.
+func (d *Delivery) abandon() bool {
+	if !d.state.CompareAndSwap(deliveryPending, deliveryAbandoned) {
+		return false
+	}
+	if d.tel != nil { // its messages are consumed again by the queue's next owner
+		d.c.tel.end(d, Result{})
+	}
+	return true
+}
+
 // consumed returns how many of the delivered messages r says were consumed.
 func (r Result) consumed(n int) int { return min(max(r.Consumed, 0), n) }
 
@@ -199,6 +284,9 @@ func (c *PushConsumer) newDelivery(pq *processQueue, kind deliveryKind, msgs []*
 	}
 	if kind != concurrentDelivery {
 		d.done = make(chan Result, 1)
+	}
+	if kind == orderlyDelivery {
+		d.withdrawn = make(chan struct{})
 	}
 	if c.tel != nil { // before anything else can see d: a timeout may complete it
 		c.tel.start(c, d)

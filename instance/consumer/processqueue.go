@@ -39,6 +39,8 @@ type processQueue struct {
 	dropped   atomic.Bool
 	droppedCh chan struct{} // closed by drop
 	dropOnce  sync.Once
+	// delivery is the orderly delivery being consumed, withdrawn by drop when unclaimed.
+	delivery atomic.Pointer[Delivery]
 	// resetting: dropped by an offset reset, whose new offset must not be overwritten by
 	// the orderly goroutine's last persist.
 	resetting atomic.Bool
@@ -112,6 +114,10 @@ func (pq *processQueue) drop() bool {
 		close(pq.droppedCh)
 		if !pq.orderly {
 			pq.release()
+		}
+		// After dropped is set: an Unclaim that does not see it is seen here.
+		if d := pq.delivery.Load(); d != nil {
+			d.withdraw()
 		}
 	})
 	return first

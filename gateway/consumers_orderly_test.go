@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+)
+
+// Orderly consumers of one group on two gateways: a queue moving from one to the other
+// (a gateway joins or leaves) goes on at once at its new owner when nothing of it was
+// leased, not when the broker's lock expires (60 s).
+
+// orderlyLedger records the messages received and acknowledged, by queue.
+type orderlyLedger struct {
+	t     *testing.T
+	group string
+	acked map[int32][]int64         // queue -> offsets acknowledged, in order
+	seen  map[string]map[int32]bool // gateway -> queues it received from
+	gws   map[*Gateway]string
+}
+
+func newOrderlyLedger(t *testing.T, group string, gws map[*Gateway]string) *orderlyLedger {
+	return &orderlyLedger{t: t, group: group, acked: map[int32][]int64{}, seen: map[string]map[int32]bool{}, gws: gws}
+}
+
+// receive leases what g has (waiting up to 200 ms) for invisible and returns it.
+func (l *orderlyLedger) receive(g *Gateway, invisible time.Duration) []messageJSON {
+	l.t.Helper()
+	msgs := receiveFrom(l.t, g, l.group, 32, 200, int(invisible/time.Millisecond)).Messages
+	name := l.gws[g]
+	if l.seen[name] == nil {
+		l.seen[name] = map[int32]bool{}
+	}
+	for _, m := range msgs {
+		l.seen[name][m.Queue.QueueID] = true
+	}
+	return msgs
+}
+
+// ack acknowledges msgs on g, each expected to answer want.
+func (l *orderlyLedger) ack(g *Gateway, want string, msgs ...messageJSON) {
+	l.t.Helper()
+	for _, m := range msgs {
+		if got := complete(l.t, g, l.group, false, 0, m.ReceiptHandle)[0]; got != want {
+			l.t.Fatalf("%s: ack of queue %d offset %d: %s, want %s", l.gws[g], m.Queue.QueueID, m.Offset, got, want)
+		}
+		if want == handleOK {
+			l.acked[m.Queue.QueueID] = append(l.acked[m.Queue.QueueID], m.Offset)
+		}
+	}
+}
+
+// drain receives and acknowledges on every gateway until n messages were acknowledged.
+func (l *orderlyLedger) drain(n int, within time.Duration, gws ...*Gateway) {
+	l.t.Helper()
+	deadline := time.Now().Add(within)
+	for l.count() < n {
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%d of %d messages acknowledged after %v: %v", l.count(), n, within, l.acked)
+		}
+		for _, g := range gws {
+			l.ack(g, handleOK, l.receive(g, 30*time.Second)...)
+		}
+	}
+}
+
+func (l *orderlyLedger) count() int {
+	n := 0
+	for _, offs := range l.acked {
+		n += len(offs)
+	}
+	return n
+}
+
+// checkOrder fails the test unless each queue's offsets were acknowledged once each, in
+// order from 0.
+func (l *orderlyLedger) checkOrder() {
+	l.t.Helper()
+	for q, offs := range l.acked {
+		for i, o := range offs {
+			if o != int64(i) {
+				l.t.Errorf("queue %d acknowledged offsets %v, want 0, 1, 2... once each", q, offs)
+				break
+			}
+		}
+	}
+}
+
+// firstFrom receives on g (acknowledging nothing) until a message of one of queues comes,
+// failing after within; it returns the messages of that receive.
+func (l *orderlyLedger) firstFrom(g *Gateway, queues []int32, within time.Duration) []messageJSON {
+	l.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		msgs := l.receive(g, 30*time.Second)
+		for _, m := range msgs {
+			if slices.Contains(queues, m.Queue.QueueID) {
+				return msgs
+			}
+		}
+		l.ack(g, handleOK, msgs...)
+	}
+	l.t.Fatalf("%s received nothing of queues %v within %v", l.gws[g], queues, within)
+	return nil
+}
+
+// orderlyPair is two gateways sharing the orderly receive consumer of group on a topic of
+// queues queues; the first holds them all, the second is made and not started yet.
+func orderlyPair(t *testing.T, topic, group string, queues int32) (g1, g2 *Gateway, stop2 func()) {
+	t.Helper()
+	dc := consumeCluster(t)
+	checkGatewayGoroutines(t)
+	cc := fastConsumer(group, topic, DeliveryReceive)
+	cc.Order = OrderOrderly
+	g1 = startGateway(t, consumeConfig(dc))
+	createTopic(t, g1, dc.BrokerAddr(), topic, queues)
+	if err := g1.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the first gateway holding every queue", func() bool {
+		return len(heldQueues(g1, group, topic)) == int(queues)
+	})
+	g2, err := New(consumeConfig(dc, cc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop2 = func() {
+		if !stopped {
+			stopped = true
+			if err := g2.Shutdown(ctxFor(t, 20*time.Second)); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop2)
+	return g1, g2, stop2
+}
+
+// checkGatewayGoroutines checks, once the test's gateways stopped, that the goroutines
+// (the dev cluster's left out) came back to what they are now.
+func checkGatewayGoroutines(t *testing.T) {
+	base := gatewayGoroutines()
+	t.Cleanup(func() {
+		client.CloseIdleConnections()
+		deadline := time.Now().Add(10 * time.Second)
+		for n := gatewayGoroutines(); n > base; n = gatewayGoroutines() {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("goroutines: %d, baseline %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(5 * time.Millisecond) // poll interval
+		}
+	})
+}
+
+// cachedEverywhere reports whether g's consumer of group buffers messages of every queue
+// it holds of topic.
+func cachedEverywhere(g *Gateway, group, topic string) bool {
+	st, err := g.ConsumerStatus(group)
+	if err != nil || len(st.Queues) == 0 {
+		return false
+	}
+	for _, q := range st.Queues {
+		if q.Topic == topic && q.Cached == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func others(all, held []int) []int32 {
+	var out []int32
+	for _, q := range all {
+		if !slices.Contains(held, q) {
+			out = append(out, int32(q))
+		}
+	}
+	return out
+}
+
+// A gateway joining takes its share of the queues at once, when the other had their
+// messages buffered and none leased.
+func TestOrderlyReceiveQueuesMoveOnAtOnceWhenAGatewayJoins(t *testing.T) {
+	const topic, group, queues, n = "OrderJoinTopic", "order_join_g", 4, 40
+	g1, g2, _ := orderlyPair(t, topic, group, queues)
+	produce(t, g1, topic, "j", n, "")
+	waitUntil(t, 10*time.Second, "messages buffered for every queue", func() bool { return cachedEverywhere(g1, group, topic) })
+	l := newOrderlyLedger(t, group, map[*Gateway]string{g1: "g1", g2: "g2"})
+
+	if err := g2.Start(ctxFor(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the queues split", func() bool { return len(heldQueues(g1, group, topic)) == queues/2 })
+	moved := others([]int{0, 1, 2, 3}, heldQueues(g1, group, topic))
+	l.ack(g2, handleOK, l.firstFrom(g2, moved, 10*time.Second)...)
+	l.drain(n, 20*time.Second, g1, g2)
+	l.checkOrder()
+	for _, q := range moved {
+		if l.seen["g1"][q] {
+			t.Errorf("g1 handed out a message of queue %d, which moved to g2 before anything was received", q)
+		}
+	}
+}
+
+// A gateway leaving hands its queues on at once when it had their messages buffered and
+// none leased.
+func TestOrderlyReceiveQueuesMoveOnAtOnceWhenAGatewayLeaves(t *testing.T) {
+	const topic, group, queues, n = "OrderLeaveTopic", "order_leave_g", 4, 40
+	g1, g2, stop2 := orderlyPair(t, topic, group, queues)
+	if err := g2.Start(ctxFor(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the queues split", func() bool {
+		return len(heldQueues(g1, group, topic)) == queues/2 && len(heldQueues(g2, group, topic)) == queues/2
+	})
+	leaving := others([]int{0, 1, 2, 3}, heldQueues(g1, group, topic))
+	produce(t, g1, topic, "v", n, "")
+	waitUntil(t, 10*time.Second, "messages buffered on the gateway leaving", func() bool { return cachedEverywhere(g2, group, topic) })
+	l := newOrderlyLedger(t, group, map[*Gateway]string{g1: "g1"})
+	stop2()
+	l.ack(g1, handleOK, l.firstFrom(g1, leaving, 10*time.Second)...)
+	l.drain(n, 20*time.Second, g1)
+	l.checkOrder()
+}
