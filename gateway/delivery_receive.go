@@ -31,8 +31,11 @@ import (
 // A buffered message is unclaimed (consumer.Delivery.Unclaim), a leased one claimed:
 // when a rebalance gives an orderly queue to another gateway, or this one stops, a
 // message still buffered is withdrawn and the queue unlocked on the broker at once, so
-// that its next owner goes on from that message. A queue whose message is leased stays
-// locked until the broker's lock expires (60 s), unless the lease ends within a second.
+// that its next owner goes on from that message; a leased one is waited for until it is
+// acked or nacked (which still counts) or its lease runs out (it is then withdrawn), the
+// next owner delivering nothing of that queue meanwhile. At shutdown the acks of leases
+// cannot arrive any more: a queue with a message leased stays locked until the broker's
+// lock expires (60 s), its next owner not delivering beside an application still at it.
 
 // Receipt handle results of ack and nack.
 const (

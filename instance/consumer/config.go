@@ -42,7 +42,7 @@ const (
 	DefaultConsumeRetryDelay   = 5 * time.Second  // submitConsumeRequestLater
 	DefaultSendBackTimeout     = 5 * time.Second
 	DefaultLockTimeout         = time.Second // lockBatchMQ, unlockBatchMQ
-	DefaultOrderlyDropWait     = time.Second // tryLock of the consume lock when a queue is dropped
+	DefaultOrderlyDropWait     = time.Second // Java's tryLock of the consume lock, here at shutdown
 	// DefaultConsumeTimestampAge is how far back CONSUME_FROM_TIMESTAMP starts when no
 	// timestamp is set: Java's consumeTimestamp default, half an hour before the start.
 	DefaultConsumeTimestampAge = 30 * time.Minute
@@ -108,7 +108,9 @@ type Config struct {
 	SuspendCurrentQueue time.Duration
 	// ConsumeTimeout is how long a delivery may stay uncompleted: a concurrent delivery
 	// older than that is completed as failed (sent back, Java's cleanExpiredMsg with
-	// delay level 3). Default 15 minutes.
+	// delay level 3); an orderly delivery in flight when its queue is rebalanced away is
+	// waited for that long after it began, the queue's next owner waiting meanwhile.
+	// Default 15 minutes.
 	ConsumeTimeout time.Duration
 	// PostSubscriptionWhenPull sends the subscription expression with every pull.
 	PostSubscriptionWhenPull bool
@@ -126,7 +128,7 @@ type Config struct {
 	ConsumeRetryDelay time.Duration // local retry of messages that could not be sent back; 5s
 	SendBackTimeout   time.Duration // CONSUMER_SEND_MSG_BACK; 5s
 	LockTimeout       time.Duration // LOCK_BATCH_MQ and UNLOCK_BATCH_MQ; 1s
-	OrderlyDropWait   time.Duration // how long a dropped orderly queue waits for its batch before unlocking; 1s
+	OrderlyDropWait   time.Duration // at shutdown, the wait for an orderly batch claimed past its Consume call, within the drain; 1s
 
 	// OffsetStoreDir is where broadcasting consumers keep offsets, as Java's
 	// LocalFileOffsetStore: <dir>/<client id>/<group>/offsets.json. Default

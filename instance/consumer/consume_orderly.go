@@ -17,14 +17,26 @@ import (
 // later. In clustering mode a queue is consumed only while this client holds its lock on
 // the broker (taken at the rebalance, renewed every LockInterval, not trusted once
 // LockMaxLive old). A failed batch is given back and delivered again after a pause; a
-// message failed MaxReconsumeTimes times goes to the dead letter queue instead. The
-// goroutine exits when the queue is dropped or the consumer stops: a delivery the Handler
-// holds unclaimed (Delivery.Unclaim: buffered, not consumed yet) is withdrawn, a claimed
-// one waited for up to OrderlyDropWait; then it persists the queue's offset and releases
-// its lock — only when the batch completed or was withdrawn, so that no other consumer
-// takes the queue while it is still being consumed here (the broker's lock expires by
-// itself). At shutdown the batch's Consume call is waited for first (Shutdown's drain),
-// its outcome counting, and the wait for a claimed batch ends with the drain.
+// message failed MaxReconsumeTimes times goes to the dead letter queue instead.
+//
+// A queue dropped by a rebalance is handed on as Java's removeUnnecessaryMessageQueue
+// does once it gets the consume lock: its goroutine persists the queue's offset and
+// unlocks the queue on the broker, so that its next owner goes on at once rather than
+// when the broker's lock expires (60 s). A delivery the Handler holds unclaimed
+// (Delivery.Unclaim: buffered, not consumed yet) is withdrawn first; a claimed one, being
+// consumed, is waited for, and its completion still counts. Meanwhile the lock is renewed
+// with the others (Java's lockAll covers a dropped queue still consuming), so that no
+// other consumer takes the queue while its batch is still being consumed here. The wait
+// ends at the latest ConsumeTimeout after the delivery: the batch is then abandoned, its
+// completion ignored, and the lock left to expire on the broker.
+//
+// When the consumer stops, Shutdown drains as Java's shutdown(awaitTerminateMillis) waits
+// for its consume threads: an unclaimed delivery is withdrawn at once; the Handler's
+// Consume call under way is waited for, its context live, while the drain lasts; a batch
+// still claimed once Consume returned (a lease, a completion to come) is waited for
+// OrderlyDropWait more, never past the drain, as its Handler may be unable to complete it
+// once stopping. Shutdown then unlocks the queues whose batch completed or was withdrawn;
+// one abandoned keeps its lock until it expires on the broker.
 
 // runOrderly consumes pq until it is dropped or the consumer stops.
 func (c *PushConsumer) runOrderly(pq *processQueue) {
@@ -75,8 +87,10 @@ func (c *PushConsumer) runOrderly(pq *processQueue) {
 			settled = false
 			break
 		}
-		if end == orderlyWithdrawn {
-			break // never consumed: nothing to commit
+		if end == orderlyWithdrawn || pq.resetting.Load() {
+			// Withdrawn: never consumed; reset: consumed again from the offset the reset
+			// stored. Nothing to commit either way.
+			break
 		}
 		if suspend := c.orderlyResult(c.consumeCtx, pq, d, r); suspend > 0 && !pause(suspend) {
 			break
@@ -139,33 +153,54 @@ func (c *PushConsumer) deliverOrderly(ctx context.Context, pq *processQueue, msg
 }
 
 // awaitInFlight waits for the result of d when its queue was dropped or the consumer
-// began to stop. Unclaimed, d is withdrawn at once; claimed, it is waited for up to
-// OrderlyDropWait, until it completes or is unclaimed, and no longer than Shutdown's
-// drain (consumeCtx); then it is abandoned, and its completion ignored.
+// began to stop. Unclaimed, d is withdrawn at once; claimed, it is waited for until it
+// completes or is unclaimed: for a dropped queue until ConsumeTimeout after the delivery
+// began (lockAll renews the queue's lock meanwhile), for a stopping consumer
+// OrderlyDropWait more, and no longer than Shutdown's drain (consumeCtx). Then it is
+// abandoned, and its completion ignored.
 func (c *PushConsumer) awaitInFlight(ctx context.Context, pq *processQueue, d *Delivery) (Result, orderlyEnd) {
-	if d.withdraw() { // pq.drop and Shutdown withdraw it too; a drop or a stop after Unclaim here
-		return Result{}, orderlyWithdrawn
+	// wait waits up to limit for d, or until stop is closed.
+	wait := func(limit time.Duration, stop <-chan struct{}) (Result, orderlyEnd, bool) {
+		t := c.clock.NewTimer(max(limit, 0))
+		defer t.Stop()
+		select {
+		case r := <-d.done:
+			return r, orderlyCompleted, true
+		case <-d.withdrawn:
+			return Result{}, orderlyWithdrawn, true
+		case <-stop:
+		case <-t.C():
+		}
+		return Result{}, 0, false
 	}
-	t := c.clock.NewTimer(c.cfg.OrderlyDropWait)
-	select {
-	case r := <-d.done:
-		t.Stop()
-		return r, orderlyCompleted
-	case <-d.withdrawn:
-		t.Stop()
-		return Result{}, orderlyWithdrawn
-	case <-t.C():
-	case <-c.consumeCtx.Done():
+	if d.state.Load() == deliveryPending {
+		pq.tryUnlockTimes.Add(1) // Java counts the drops that found the consume lock taken
 	}
-	t.Stop()
+	if ctx.Err() == nil {
+		limit := d.start.Add(c.cfg.ConsumeTimeout)
+		c.log.Info("consumer: orderly queue dropped while a batch is being consumed; its lock is kept until it completes",
+			"queue", pq.mq.String(), "until", limit)
+		// A stop meanwhile ends this wait for the shorter one below.
+		if r, end, ok := wait(limit.Sub(c.clock.Now()), ctx.Done()); ok {
+			return r, end
+		}
+	}
+	if ctx.Err() != nil {
+		// Shutdown withdraws what is unclaimed when it begins; Unclaim what comes later.
+		if d.withdraw() {
+			return Result{}, orderlyWithdrawn
+		}
+		if r, end, ok := wait(c.cfg.OrderlyDropWait, c.consumeCtx.Done()); ok {
+			return r, end
+		}
+	}
 	for {
 		switch {
 		case d.withdraw():
 			return Result{}, orderlyWithdrawn
 		case d.abandon():
-			c.log.Warn("consumer: orderly queue dropped while a batch is being consumed; its lock is kept",
-				"queue", pq.mq.String())
-			pq.tryUnlockTimes.Add(1)
+			c.log.Warn("consumer: orderly batch abandoned while still being consumed; its queue's lock is left to expire on the broker",
+				"queue", pq.mq.String(), "started", d.start)
 			return Result{}, orderlyAbandoned
 		}
 		switch d.state.Load() {
@@ -240,9 +275,9 @@ func (c *PushConsumer) commitOrderly(pq *processQueue, n int, lim limits) {
 }
 
 // orderlyExit ends a queue's goroutine. A queue dropped by a rebalance persists its
-// offset and, when its last batch completed, releases its lock; at shutdown the queue
-// stays where it is (held, or closing) for Shutdown to do both, or to keep the lock when
-// the batch did not complete.
+// offset and, unless its last batch was abandoned, releases its lock; at shutdown the
+// queue stays where it is (held, or closing) for Shutdown to do both, or to keep the lock
+// when the batch was abandoned.
 func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
 	defer pq.release()
 	if c.runCtx.Err() != nil || !pq.isDropped() {
@@ -259,9 +294,9 @@ func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
 		}
 		c.offsets.remove(pq.mq)
 	}
-	if c.cfg.Model == remoting.Clustering && settled {
-		c.unlock(ctx, []instance.MessageQueue{pq.mq}, true)
-	}
+	// lockAll renews the locks of closing queues: leaving closing and unlocking under
+	// lockMu keeps a renewal from locking the queue again after the unlock.
+	c.lockMu.Lock()
 	c.mu.Lock()
 	pq.exited = true
 	retake := false
@@ -272,6 +307,10 @@ func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
 		retake = pq.wanted && settled
 	}
 	c.mu.Unlock()
+	if c.cfg.Model == remoting.Clustering && settled {
+		c.unlock(ctx, []instance.MessageQueue{pq.mq}, true)
+	}
+	c.lockMu.Unlock()
 	if retake {
 		c.RebalanceImmediately()
 	}

@@ -198,21 +198,25 @@ func TestOrderlyWaitsForTheLock(t *testing.T) {
 	}
 }
 
-// A queue dropped mid-batch waits for the batch: completed in time, its offset commits
-// and is persisted, and the lock is released; not completed, the lock is kept.
+// A queue dropped mid-batch waits for the batch: completed, its offset commits and is
+// persisted, and the lock is released; not completed within ConsumeTimeout, the batch is
+// abandoned (a late completion ignored) and the lock kept, to expire on the broker.
 func TestOrderlyDropWaitsForTheBatchInFlight(t *testing.T) {
 	for _, completes := range []bool{true, false} {
 		name := map[bool]string{true: "completes", false: "hangs"}[completes]
 		t.Run(name, func(t *testing.T) {
-			u, h, pq := newOrderlyUnit(t, Config{OrderlyDropWait: time.Second})
+			u, h, pq := newOrderlyUnit(t, Config{OrderlyDropWait: time.Second, ConsumeTimeout: time.Minute})
 			u.deliver(pq, msgsAt(1, 4))
 			waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
 			u.dropQueue(ctxFor(t, timeoutUnit), pq, "test")
-			u.waitTimers(t, 1) // the drop wait
+			u.waitTimers(t, 1) // the wait for the batch
 			if completes {
-				_ = h.get(0).Ack()
+				u.clock.Advance(30 * time.Second) // well beyond OrderlyDropWait
+				if err := h.get(0).Ack(); err != nil {
+					t.Errorf("ack while the dropped queue waits for it: %v", err)
+				}
 			} else {
-				u.clock.Advance(time.Second)
+				u.clock.Advance(time.Minute)
 			}
 			waitFor(t, timeoutUnit, "the goroutine's exit", func() bool {
 				u.mu.Lock()
@@ -226,10 +230,48 @@ func TestOrderlyDropWaitsForTheBatchInFlight(t *testing.T) {
 			if completes && (!ok || stored != 5 || unlocks != 1) {
 				t.Errorf("stored %d (%v), unlocks %d; want 5 persisted and the lock released", stored, ok, unlocks)
 			}
-			if !completes && (ok || unlocks != 0 || pq.tryUnlockTimes.Load() != 1) {
-				t.Errorf("stored %d (%v), unlocks %d, tryUnlockTimes %d; want the lock kept", stored, ok, unlocks, pq.tryUnlockTimes.Load())
+			if !completes {
+				if ok || unlocks != 0 || pq.tryUnlockTimes.Load() != 1 {
+					t.Errorf("stored %d (%v), unlocks %d, tryUnlockTimes %d; want the lock kept", stored, ok, unlocks, pq.tryUnlockTimes.Load())
+				}
+				if err := h.get(0).Ack(); !errors.Is(err, ErrQueueDropped) {
+					t.Errorf("ack of an abandoned batch = %v, want ErrQueueDropped", err)
+				}
 			}
 		})
+	}
+}
+
+// The locks of dropped queues whose batch is still being consumed are renewed with the
+// others, until the batch completes.
+func TestOrderlyLockAllRenewsADroppedQueueWhileItsBatchIsConsumed(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{ConsumeTimeout: time.Minute})
+	u.deliver(pq, msgsAt(1, 4))
+	waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
+	u.dropQueue(ctxFor(t, timeoutUnit), pq, "test")
+	u.waitTimers(t, 1)
+	renewed := func() bool {
+		u.remote.mu.Lock()
+		defer u.remote.mu.Unlock()
+		n := len(u.remote.locks)
+		return n > 0 && slices.Contains(u.remote.locks[n-1], pq.mq)
+	}
+	u.lockAll(ctxFor(t, timeoutUnit))
+	if !renewed() {
+		t.Fatal("the dropped queue's lock was not renewed while its batch is consumed")
+	}
+	_ = h.get(0).Ack()
+	waitFor(t, timeoutUnit, "the goroutine's exit", func() bool {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.closing[pq.mq] == nil
+	})
+	u.remote.mu.Lock()
+	u.remote.locks = nil
+	u.remote.mu.Unlock()
+	u.lockAll(ctxFor(t, timeoutUnit))
+	if renewed() {
+		t.Error("the queue's lock was renewed after it was released")
 	}
 }
 

@@ -64,6 +64,7 @@ type PushConsumer struct {
 	known      map[string][]instance.MessageQueue // each topic's queues last handed by the instance
 
 	rebalanceMu  sync.Mutex // one rebalance (or offset reset) at a time
+	lockMu       sync.Mutex // orders lockAll's renewals and a dropped orderly queue's unlock
 	rebalanceNow chan struct{}
 	routeMu      sync.Mutex
 	routeTopics  map[string]bool
@@ -230,7 +231,8 @@ func (c *PushConsumer) goOwned(f func()) {
 // what is left, at most maxShutdownReserve), and their outcomes count as usual. Then the
 // Handler's context ends, cutting what still runs: those messages are consumed again
 // later (at least once). The offsets are persisted and waited for; orderly queues are
-// unlocked, but for those whose batch is still being consumed; the group leaves the
+// unlocked, but for those whose batch is still being consumed (their locks expire on the
+// broker: another consumer must not consume them meanwhile); the group leaves the
 // instance and the brokers, whose other consumers then rebalance. Deliveries completed
 // later are ignored (ErrQueueDropped): their messages are consumed again by the queues'
 // next owners. ctx bounds the waits; the consumer is stopped whatever it says.

@@ -149,8 +149,10 @@ func (d *Delivery) Orderly() bool { return d.kind == orderlyDelivery }
 func (d *Delivery) Started() time.Time { return d.start }
 
 // Dropped reports whether the delivery's queue left the consumer meanwhile (a rebalance
-// gave it to another consumer, or an offset reset takes it anew from its new offset): its
-// messages are the queue's next owner's to consume, and completing it records nothing.
+// gave it to another consumer, or an offset reset takes it anew from its new offset). A
+// concurrent delivery's completion then records nothing: its messages are the queue's
+// next owner's to consume. An orderly delivery's still counts after a rebalance: the
+// queue's next owner waits for it (see Config.ConsumeTimeout).
 func (d *Delivery) Dropped() bool { return d.pq != nil && d.pq.isDropped() }
 
 // Stopping returns a channel closed when the consumer's Shutdown begins: no delivery
@@ -171,10 +173,12 @@ func (d *Delivery) Ack() error { return d.Complete(ConsumeSuccess()) }
 func (d *Delivery) Retry(delayLevel int) error { return d.Complete(ReconsumeLater(delayLevel)) }
 
 // Complete completes the delivery with r. Only the first completion counts: later ones
-// return ErrCompleted. It returns ErrQueueDropped when the queue left the consumer
-// meanwhile, or the delivery was withdrawn (see Unclaim): the outcome is then not
-// recorded, and the queue's next owner consumes the messages again. Complete does not
-// block: sending failed messages back to the broker happens on a consumer goroutine.
+// return ErrCompleted. It returns ErrQueueDropped when the outcome is not recorded: a
+// concurrent delivery whose queue left the consumer; an orderly one withdrawn (see
+// Unclaim), whose queue's offsets were reset, or that the consumer stopped waiting for
+// (ConsumeTimeout after its queue was rebalanced away; once the consumer stops,
+// OrderlyDropWait after Consume returned, within Shutdown's drain); the queue's next owner consumes the messages again. Complete does not block: sending failed messages back to
+// the broker happens on a consumer goroutine.
 func (d *Delivery) Complete(r Result) error {
 	if !d.state.CompareAndSwap(deliveryPending, deliveryCompleted) && !d.state.CompareAndSwap(deliveryParked, deliveryCompleted) {
 		switch d.state.Load() {
@@ -193,7 +197,7 @@ func (d *Delivery) Complete(r Result) error {
 		return d.c.completeConcurrent(d, r)
 	case orderlyDelivery:
 		d.done <- r // capacity 1, sent once
-		if d.pq.isDropped() {
+		if d.pq.resetting.Load() {
 			return ErrQueueDropped
 		}
 		return nil
@@ -220,8 +224,8 @@ func (d *Delivery) Unclaim() {
 }
 
 // Claim tells the consumer that the delivery, unclaimed, is being consumed again (leased
-// to an application, POSTed), and is no longer to be withdrawn. It reports false when
-// the delivery must not be handed out: withdrawn, completed, or its queue dropped
+// to an application, POSTed): a queue rebalanced away waits for it. It reports false
+// when the delivery must not be handed out: withdrawn, completed, or its queue dropped
 // meanwhile.
 func (d *Delivery) Claim() bool {
 	for {

@@ -28,9 +28,13 @@
 // messages hold back the queue's committed offset, which is the smallest offset still
 // being processed in the queue (Java's ProcessQueue.removeMessage). Orderly consumption
 // delivers a queue's next batch only once the previous one completed, so per-queue order
-// holds whatever the completion's timing. Shutdown drains: pulls and new deliveries stop,
-// the Handler's calls under way finish while its budget allows and their outcomes count,
-// and only then does the Handler's context end.
+// holds whatever the completion's timing, across the consumers of a group too: a queue
+// moves to another consumer once its batch in flight completed, or was withdrawn while
+// the Handler held it unclaimed (Delivery.Unclaim, Claim). Shutdown drains: pulls and new
+// deliveries stop, orderly deliveries held unclaimed are withdrawn, the Handler's calls
+// under way finish while its budget allows (an orderly batch completed after its call,
+// OrderlyDropWait more) and their outcomes count, and only then does the Handler's
+// context end; orderly queues are unlocked but for those whose batch is still consumed.
 //
 // # Allocation, offsets, the broker's requests
 //

@@ -215,7 +215,7 @@ func (c *PushConsumer) pullExpired(pq *processQueue, now time.Time) bool {
 
 // dropQueue stops consuming a queue (Java's removeUnnecessaryMessageQueue): its offset is
 // persisted and forgotten; an orderly queue's goroutine does so itself once its batch in
-// flight is done, and releases the queue's lock.
+// flight is done, and releases the queue's lock (consume_orderly.go).
 func (c *PushConsumer) dropQueue(ctx context.Context, pq *processQueue, why string) {
 	c.mu.Lock()
 	if c.table[pq.mq] == pq {
@@ -351,21 +351,41 @@ func (c *PushConsumer) lockOne(ctx context.Context, pq *processQueue) bool {
 }
 
 // lockAll renews the locks of every queue held (Java's lockAll, every LockInterval):
-// queues whose lock was lost stop being consumed until it is taken again.
+// queues whose lock was lost stop being consumed until it is taken again. The queues
+// dropped whose batch is still being consumed are renewed too (Java's processQueueTable
+// keeps them until then): another consumer must not take them meanwhile.
 func (c *PushConsumer) lockAll(ctx context.Context) {
+	c.lockMu.Lock()
+	defer c.lockMu.Unlock()
 	held := c.queues()
-	if len(held) == 0 {
+	var closing []*processQueue
+	c.mu.Lock()
+	for _, pq := range c.closing {
+		if !pq.exited {
+			closing = append(closing, pq)
+		}
+	}
+	c.mu.Unlock()
+	if len(held)+len(closing) == 0 {
 		return
 	}
-	mqs := make([]instance.MessageQueue, len(held))
-	for i, pq := range held {
-		mqs[i] = pq.mq
+	mqs := make([]instance.MessageQueue, 0, len(held)+len(closing))
+	for _, pq := range held {
+		mqs = append(mqs, pq.mq)
+	}
+	for _, pq := range closing {
+		mqs = append(mqs, pq.mq)
 	}
 	locked, answered := c.lock(ctx, mqs)
 	for _, pq := range held {
 		if answered[pq.mq.BrokerName] && !locked[pq.mq] && pq.locked.Load() {
 			pq.locked.Store(false)
 			c.log.Warn("consumer: queue lock lost", "queue", pq.mq.String())
+		}
+	}
+	for _, pq := range closing {
+		if answered[pq.mq.BrokerName] && !locked[pq.mq] {
+			c.log.Warn("consumer: lock of a dropped queue lost while its batch is being consumed", "queue", pq.mq.String())
 		}
 	}
 }
