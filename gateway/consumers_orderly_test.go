@@ -1,8 +1,12 @@
 package gateway
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -281,4 +285,147 @@ func TestOrderlyReceiveQueuesMoveOnAtOnceWhenAGatewayLeaves(t *testing.T) {
 	l.ack(g1, handleOK, l.firstFrom(g1, leaving, 10*time.Second)...)
 	l.drain(n, 20*time.Second, g1)
 	l.checkOrder()
+}
+
+// orderHook is a webhook that records each POST by gateway (X-Test-Gateway) and holds
+// the first one until release is called.
+type orderHook struct {
+	*httptest.Server
+	mu      sync.Mutex
+	posts   []hookPost
+	acked   map[int32][]int64 // queue -> offsets answered 200, in order
+	hung    *hookPost
+	hold    chan struct{}
+	release func()
+}
+
+type hookPost struct {
+	gateway string
+	queue   int32
+	offset  int64
+}
+
+func newOrderHook(t *testing.T) *orderHook {
+	h := &orderHook{acked: map[int32][]int64{}, hold: make(chan struct{})}
+	var once sync.Once
+	h.release = func() { once.Do(func() { close(h.hold) }) }
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m messageJSON
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			t.Errorf("webhook body: %v", err)
+			w.WriteHeader(400)
+			return
+		}
+		p := hookPost{gateway: r.Header.Get("X-Test-Gateway"), queue: m.Queue.QueueID, offset: m.Offset}
+		h.mu.Lock()
+		h.posts = append(h.posts, p)
+		first := h.hung == nil
+		if first {
+			h.hung = &p
+		}
+		h.mu.Unlock()
+		if first {
+			select {
+			case <-h.hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.mu.Lock()
+		h.acked[p.queue] = append(h.acked[p.queue], p.offset)
+		h.mu.Unlock()
+		w.WriteHeader(200)
+	}))
+	t.Cleanup(h.Close)
+	t.Cleanup(h.release) // before Close, which waits for the POST held
+	return h
+}
+
+// posted reports the POSTs of queue by gateway.
+func (h *orderHook) posted(gateway string, queue int32) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, p := range h.posts {
+		if p.gateway == gateway && p.queue == queue {
+			n++
+		}
+	}
+	return n
+}
+
+// An orderly webhook queue moving to another gateway while its delivery waits for a free
+// slot (webhook_concurrency) goes on at once there, the old owner never POSTing it; a
+// queue whose POST is under way waits for its answer.
+func TestOrderlyWebhookQueueWaitingForASlotMovesOnAtOnce(t *testing.T) {
+	const topic, group, queues, n = "OrderHookMoveTopic", "order_hook_move_g", 4, 16
+	dc := consumeCluster(t)
+	checkGatewayGoroutines(t)
+	h := newOrderHook(t)
+	cc := func(name string) ConsumerConfig {
+		c := fastConsumer(group, topic, DeliveryWebhook)
+		c.Order, c.WebhookURL, c.WebhookConcurrency = OrderOrderly, h.URL, 1
+		c.WebhookTimeout = 30 * time.Second
+		c.WebhookHeaders = map[string]string{"X-Test-Gateway": name}
+		return c
+	}
+	g1 := startGateway(t, consumeConfig(dc))
+	createTopic(t, g1, dc.BrokerAddr(), topic, queues)
+	if err := g1.AddConsumer(ctxFor(t, 10*time.Second), cc("g1")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "g1 holding every queue", func() bool { return len(heldQueues(g1, group, topic)) == queues })
+	produce(t, g1, topic, "w", n, "")
+	waitUntil(t, 10*time.Second, "a POST held, every queue's next message waiting for its slot", func() bool {
+		h.mu.Lock()
+		hung := h.hung != nil
+		h.mu.Unlock()
+		return hung && cachedEverywhere(g1, group, topic)
+	})
+	h.mu.Lock()
+	hung := h.hung.queue
+	h.mu.Unlock()
+
+	g2 := startGateway(t, consumeConfig(dc, cc("g2")))
+	waitUntil(t, 10*time.Second, "the queues split", func() bool {
+		return len(heldQueues(g1, group, topic)) == queues/2 && len(heldQueues(g2, group, topic)) == queues/2
+	})
+	moved := others([]int{0, 1, 2, 3}, heldQueues(g1, group, topic))
+	free := slices.DeleteFunc(slices.Clone(moved), func(q int32) bool { return q == hung })
+	waitUntil(t, 10*time.Second, "g2 POSTing the moved queues, the held POST still under way", func() bool {
+		for _, q := range free {
+			if h.posted("g2", q) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if h.posted("g2", hung) > 0 {
+		t.Errorf("g2 POSTed queue %d while g1's POST of it was under way", hung)
+	}
+	h.release()
+	waitUntil(t, 20*time.Second, "every message acknowledged", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		k := 0
+		for _, offs := range h.acked {
+			k += len(offs)
+		}
+		return k >= n
+	})
+	for _, q := range free {
+		if k := h.posted("g1", q); k > 0 {
+			t.Errorf("g1 POSTed queue %d %d times, after it moved to g2", q, k)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for q, offs := range h.acked {
+		for i, o := range offs {
+			if o != int64(i) {
+				t.Errorf("queue %d acknowledged offsets %v, want 0, 1, 2... once each", q, offs)
+				break
+			}
+		}
+	}
 }

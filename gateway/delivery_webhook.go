@@ -39,6 +39,16 @@ import (
 // webhook_concurrency; orderly ones from each queue's goroutine, at most
 // webhook_concurrency at once. No goroutine is started per message.
 //
+// An orderly queue that moves to another gateway (one joins or leaves) while its delivery
+// waits for a free slot is handed on at once: the delivery is unclaimed meanwhile
+// (consumer.Delivery.Unclaim), so the push consumer withdraws it and unlocks the queue. A
+// POST under way is waited for, up to webhook_timeout, and its answer still counts; the
+// queue's next owner POSTs nothing of it meanwhile. A stop likewise withdraws at once the
+// deliveries waiting for a slot and unlocks their queues; a POST under way is drained as
+// above and its queue unlocked once it is answered, but one cut when the stop's budget
+// ends leaves its queue locked until the broker's lock expires (60 s): the application
+// may still be handling the message.
+//
 // Headers: Content-Type: application/json, X-Mqgate-Group, X-Mqgate-Message-Id (the
 // first message's; left out for an id no header value can hold, which only the body then
 // carries), X-Mqgate-Reconsume-Times (the first message's), X-Mqgate-Count, and
@@ -136,11 +146,17 @@ func (e *WebhookError) Unwrap() error { return e.Err }
 // Consume implements consumer.Handler: POST, then ack or retry.
 func (w *webhook) Consume(ctx context.Context, d *consumer.Delivery) {
 	if d.Orderly() {
+		d.Unclaim() // waiting for a slot, not consumed: a queue dropped meanwhile moves on
 		select {
 		case w.sem <- struct{}{}:
 			defer func() { <-w.sem }()
+		case <-d.Withdrawn():
+			return // the queue left, or the consumer stops: the next owner POSTs the messages
 		case <-ctx.Done():
-			return // stopping: not completed, consumed again
+			return // the stop's drain ended: not completed, consumed again
+		}
+		if !d.Claim() {
+			return // withdrawn, or about to be, as the slot came
 		}
 	}
 	delayLevel, err := w.post(ctx, d)
