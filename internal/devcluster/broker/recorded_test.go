@@ -349,3 +349,39 @@ func TestRecordedOrderlyScenarioIsAnsweredAsJava(t *testing.T) {
 		r.send(consumer, f)
 	}
 }
+
+// The recorded UNLOCK_BATCH_MQ of a consumer shutting down is answered as Java's and
+// frees its queues at once: another client of the group locks them all, where before it
+// got none (RebalanceLockManager.unlockBatch removes the holder's entries).
+func TestRecordedOrderlyUnlockFreesTheQueuesAtOnce(t *testing.T) {
+	r := recordedBroker(t)
+	if resp := invokeWith(t, newClient(t), r.tb.addr, r.command(r.frame("012-send-json-req310.bin"))); resp.Code != 0 {
+		t.Fatalf("creating RecTopic: %d %s", resp.Code, resp.Remark)
+	}
+	consumer := newClient(t)
+	watchNotifications(consumer)
+	r.send(consumer, "338-orderly-json-req41.bin") // the recorded client locks the five queues
+	other := func() int {
+		t.Helper()
+		req := r.command(r.frame("338-orderly-json-req41.bin"))
+		var body remoting.LockBatchRequestBody
+		if err := body.Decode(req.Body); err != nil {
+			t.Fatal(err)
+		}
+		body.ClientID = "192.0.2.9@other"
+		req.Body = body.Encode()
+		resp := invokeWith(t, newClient(t), r.tb.addr, req)
+		var got remoting.LockBatchResponseBody
+		if err := got.Decode(resp.Body); err != nil || resp.Code != 0 {
+			t.Fatalf("another client's lock: %d %v", resp.Code, err)
+		}
+		return len(got.LockOKMQSet)
+	}
+	if n := other(); n != 0 {
+		t.Fatalf("another client locked %d queues the recorded client holds", n)
+	}
+	r.send(consumer, "354-orderly-json-req42.bin")
+	if n := other(); n != 5 {
+		t.Errorf("after the unlock, another client locked %d of the 5 queues", n)
+	}
+}
