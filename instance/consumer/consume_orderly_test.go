@@ -474,3 +474,39 @@ func TestOrderlyShutdownCountsAClaimedBatchCompletedWithinTheWait(t *testing.T) 
 		t.Errorf("stored %d (%v), unlocks %d; want 1 persisted and the lock released", stored, ok, unlocks)
 	}
 }
+
+// A completion racing a Handler that claims and unclaims the delivery counts once, and
+// only ErrCompleted answers the completions after it.
+func TestDeliveryCompletedOnceWhileClaimedAndUnclaimed(t *testing.T) {
+	u := newUnitConsumer(t, Config{Orderly: true})
+	for range 2000 {
+		d := u.newDelivery(nil, directDelivery, msgsAt(1, 0))
+		stop := make(chan struct{})
+		done, running := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d.Unclaim()
+				d.Claim()
+				if i == 10 {
+					close(running)
+				}
+			}
+		}()
+		<-running
+		err := d.Complete(ConsumeSuccess())
+		close(stop)
+		<-done
+		if err != nil {
+			t.Fatalf("the first completion: %v", err)
+		}
+		if err := d.Ack(); !errors.Is(err, ErrCompleted) {
+			t.Fatalf("the second completion: %v, want ErrCompleted", err)
+		}
+	}
+}

@@ -177,17 +177,12 @@ func (d *Delivery) Retry(delayLevel int) error { return d.Complete(ReconsumeLate
 // concurrent delivery whose queue left the consumer; an orderly one withdrawn (see
 // Unclaim), whose queue's offsets were reset, or that the consumer stopped waiting for
 // (ConsumeTimeout after its queue was rebalanced away; once the consumer stops,
-// OrderlyDropWait after Consume returned, within Shutdown's drain); the queue's next owner consumes the messages again. Complete does not block: sending failed messages back to
-// the broker happens on a consumer goroutine.
+// OrderlyDropWait after Consume returned, within Shutdown's drain); the queue's next
+// owner consumes the messages again. Complete does not block: sending failed messages
+// back to the broker happens on a consumer goroutine.
 func (d *Delivery) Complete(r Result) error {
-	if !d.state.CompareAndSwap(deliveryPending, deliveryCompleted) && !d.state.CompareAndSwap(deliveryParked, deliveryCompleted) {
-		switch d.state.Load() {
-		case deliveryAbandoned, deliveryWithdrawn:
-			return ErrQueueDropped
-		case deliveryParked: // claimed and unclaimed meanwhile
-			return d.Complete(r)
-		}
-		return ErrCompleted
+	if err := d.settle(); err != nil {
+		return err
 	}
 	if d.tel != nil {
 		d.c.tel.end(d, r)
@@ -204,6 +199,23 @@ func (d *Delivery) Complete(r Result) error {
 	default:
 		d.done <- r
 		return nil
+	}
+}
+
+// settle moves the delivery to completed, claimed or not; it fails when it was completed,
+// abandoned or withdrawn first.
+func (d *Delivery) settle() error {
+	for {
+		switch st := d.state.Load(); st {
+		case deliveryPending, deliveryParked:
+			if d.state.CompareAndSwap(st, deliveryCompleted) {
+				return nil
+			}
+		case deliveryAbandoned, deliveryWithdrawn:
+			return ErrQueueDropped
+		default:
+			return ErrCompleted
+		}
 	}
 }
 
