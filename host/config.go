@@ -107,6 +107,10 @@ type PluginConfig struct {
 	Config []byte
 	// MemoryLimit bounds each instance's linear memory. Default 32 MiB.
 	MemoryLimit int
+	// StackLimit bounds the call stack of each call, in bytes of wazero's stack as the
+	// host bounds each frame (instrument.go): a call that would go deeper fails with
+	// ErrStackLimit. Default 16 MiB, at most 32 MiB.
+	StackLimit int
 	// Deadline bounds each call. Default 10 ms for hooks, 100 ms for allocation.
 	Deadline time.Duration
 	// InitDeadline bounds an instance's initialization (the Go runtime's start and
@@ -132,6 +136,7 @@ type PluginConfig struct {
 const (
 	pageSize            = 64 << 10
 	defaultMemoryLimit  = 32 << 20
+	defaultStackLimit   = 16 << 20
 	defaultHookDeadline = 10 * time.Millisecond
 	defaultAllocDead    = 100 * time.Millisecond
 	defaultInitDeadline = 2 * time.Second
@@ -148,8 +153,10 @@ func (c *PluginConfig) Validate() error {
 		return errors.New("plugin config: Name is empty")
 	case c.Kind > abi.KindRPC:
 		return fmt.Errorf("plugin %q: %v", c.Name, c.Kind)
-	case c.MemoryLimit < 0 || c.Deadline < 0 || c.InitDeadline < 0 || c.Instances < 0 || c.MaxInstances < 0 || c.MaxOutput < 0:
+	case c.MemoryLimit < 0 || c.StackLimit < 0 || c.Deadline < 0 || c.InitDeadline < 0 || c.Instances < 0 || c.MaxInstances < 0 || c.MaxOutput < 0:
 		return fmt.Errorf("plugin %q: negative limit", c.Name)
+	case c.StackLimit > MaxStackLimit:
+		return fmt.Errorf("plugin %q: StackLimit %d is over the %d MiB wazero's stack allows", c.Name, c.StackLimit, MaxStackLimit>>20)
 	case c.MemoryLimit > 0 && c.MemoryLimit < pageSize:
 		return fmt.Errorf("plugin %q: MemoryLimit %d is under one 64 KiB page", c.Name, c.MemoryLimit)
 	case c.Instances > maxInstances || c.MaxInstances > maxInstances:
@@ -166,6 +173,9 @@ func (c *PluginConfig) Validate() error {
 func (c PluginConfig) withDefaults(k abi.Kind) PluginConfig {
 	if c.MemoryLimit == 0 {
 		c.MemoryLimit = defaultMemoryLimit
+	}
+	if c.StackLimit == 0 {
+		c.StackLimit = defaultStackLimit
 	}
 	if c.Deadline == 0 {
 		c.Deadline = defaultHookDeadline

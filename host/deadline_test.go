@@ -295,16 +295,17 @@ func TestDeadlineEndsALoopOfHostCallsUnderCostlyWork(t *testing.T) {
 	}
 }
 
-// A deep recursion whose every frame ends with a long run of straight-line code (here
-// 247 square roots after the recursive call) unwinds past a checkpoint a frame, so it
-// ends near its deadline and lets the collector stop the world meanwhile: code after a
-// call that may recurse runs at most tailRun instructions before a checkpoint
-// (instrument.go). A return passes none: its descent, a checkpoint a frame, reached a
-// million frames in some 60 ms of a 200 ms deadline, and its unwinding ran 1.5 s more
-// without one, every goroutine of a concurrent GC waiting as long.
+// Deep recursions whose every frame ends with a long run of straight-line code (here 247
+// square roots after the recursive call) unwind past a checkpoint a frame, so a call
+// that repeats them ends near its deadline and lets the collector stop the world
+// meanwhile: code after a call that may recurse runs at most tailRun instructions before
+// a checkpoint (instrument.go). A return passes none: one recursion a million frames deep
+// descended in some 60 ms, a checkpoint a frame, and unwound for 1.5 s more without one,
+// every goroutine of a concurrent GC waiting as long. The stack limit now stops a
+// recursion thousands of frames deep (TestHostileRecursionBomb); this one is 2,000 deep.
 func TestDeadlineEndsADeepRecursionsUnwinding(t *testing.T) {
 	r, _ := newRuntime(t)
-	const depth, roots = 1000000, 247
+	const depth, roots = 2000, 247
 	m := wasmgen.Plugin{Version: 1, Kind: abi.KindSend}.Module()
 	f := uint32(len(m.Funcs)) // (i32) -> i32: f(n) = n == 0 ? 0 : g(f(n-1)), g 247 square roots
 	m.Funcs = append(m.Funcs, wasmgen.Func{Type: wasmgen.TypeI32ToI32, Code: cat(
@@ -312,8 +313,9 @@ func TestDeadlineEndsADeepRecursionsUnwinding(t *testing.T) {
 		[]byte{0x05, 0x20, 0x00}, wasmgen.I32Const(1), []byte{0x6B, 0x10}, leb128.AppendU32(nil, f), // else f(n-1)
 		[]byte{0xB8}, slices.Repeat([]byte{0x9F}, roots), []byte{0xFC, 0x03, 0x0B})}) // f64.convert_i32_u, f64.sqrt..., i32.trunc_sat_f64_u, end
 	for _, e := range m.Exports {
-		if e.Name == abi.EntryBeforeSend.Export() {
-			m.Funcs[e.Index].Code = cat(wasmgen.I32Const(depth), []byte{0x10}, leb128.AppendU32(nil, f), []byte{wasmgen.Drop}, wasmgen.Result(16, 5))
+		if e.Name == abi.EntryBeforeSend.Export() { // loop: f(depth)
+			m.Funcs[e.Index].Code = cat([]byte{0x03, 0x40}, wasmgen.I32Const(depth), []byte{0x10}, leb128.AppendU32(nil, f),
+				[]byte{wasmgen.Drop, 0x0C, 0x00, 0x0B, wasmgen.Unreachable})
 		}
 	}
 	const deadline = 200 * time.Millisecond
@@ -323,7 +325,7 @@ func TestDeadlineEndsADeepRecursionsUnwinding(t *testing.T) {
 	}
 	h, _ := NewSendHook(p)
 	// The best of three calls: a busy machine (CI's race runs beside other packages)
-	// stretches one now and then to over 3x; without the checkpoints each takes 6x.
+	// stretches one now and then to over 3x.
 	best := time.Duration(math.MaxInt64)
 	for range 3 {
 		longestGC := collectGarbage()

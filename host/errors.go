@@ -66,13 +66,16 @@ const (
 	FailQuarantined
 	// FailClosed: the plugin or the runtime is closed.
 	FailClosed
+	// FailStack: the module's calls went deeper than its stack limit; the instance is
+	// discarded.
+	FailStack
 )
 
 // failRetired is pool.get's answer for a version swapped out: not a failure, a retry.
 const failRetired Failure = 255
 
 var failureNames = [...]string{"", "trap", "deadline exceeded", "memory limit", "plugin error",
-	"bad result", "no instance available", "quarantined", "closed"}
+	"bad result", "no instance available", "quarantined", "closed", "stack limit"}
 
 func (f Failure) String() string {
 	if int(f) < len(failureNames) && f != 0 {
@@ -91,9 +94,10 @@ var (
 	ErrBusy        = errors.New("no plugin instance available")
 	ErrQuarantined = errors.New("plugin quarantined")
 	ErrClosed      = errors.New("plugin closed")
+	ErrStackLimit  = errors.New("plugin stack limit exceeded")
 )
 
-var failureErrs = [...]error{nil, ErrTrap, ErrDeadline, ErrMemoryLimit, ErrPlugin, ErrBadResult, ErrBusy, ErrQuarantined, ErrClosed}
+var failureErrs = [...]error{nil, ErrTrap, ErrDeadline, ErrMemoryLimit, ErrPlugin, ErrBadResult, ErrBusy, ErrQuarantined, ErrClosed, ErrStackLimit}
 
 // CallError is a failed plugin call: which plugin, version and entry point, how it
 // failed, and what the module or the host said.

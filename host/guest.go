@@ -27,6 +27,7 @@ type guest struct {
 	entries [8]api.Function // by abi.Entry
 	buffer  api.Function
 	budget  api.MutableGlobal // the checkpoints' budget (instrument.go)
+	depth   api.Global        // the stack's depth (stack.go), read after a trap
 	ctx     context.Context
 	stack   []uint64
 
@@ -92,10 +93,11 @@ func (v *version) newGuest(ctx context.Context, deterministic bool) (*guest, err
 	g.mod = mod
 	g.mem = mod.Memory()
 	g.budget, _ = mod.ExportedGlobal(budgetExport).(api.MutableGlobal)
+	g.depth = mod.ExportedGlobal(depthExport)
 	g.buffer = mod.ExportedFunction(abi.ExportBuffer)
-	if g.mem == nil || g.lin == nil || g.budget == nil || g.buffer == nil {
+	if g.mem == nil || g.lin == nil || g.budget == nil || g.depth == nil || g.buffer == nil {
 		mod.Close(ctx)
-		return nil, v.refuse(ErrInvalidModule, "instance lacks its memory, buffer or budget global", nil)
+		return nil, v.refuse(ErrInvalidModule, "instance lacks its memory, buffer, budget or depth global", nil)
 	}
 	g.limitTicks = r.ticks(v.cfg.InitDeadline)
 	if err := g.initialize(); err != nil {
@@ -187,6 +189,10 @@ func (g *guest) run(f api.Function) bool {
 func (g *guest) classify(err error) failure {
 	if g.state == interrupted {
 		return failure{kind: FailDeadline, discard: true, detail: fmt.Sprintf("interrupted after about %v", time.Duration(g.ranTicks)*g.clock.tick)}
+	}
+	// The depth is over the limit only once a charge failed, which traps at once.
+	if limit := g.v.cfg.StackLimit; uint32(g.depth.Get()) > uint32(limit) {
+		return failure{kind: FailStack, discard: true, detail: fmt.Sprintf("its calls went deeper than its %d KiB stack limit", limit>>10)}
 	}
 	if g.memRefused.Load() {
 		return failure{kind: FailMemory, discard: true, detail: fmt.Sprintf("the module asked for more than its %d MiB of memory", g.v.cfg.MemoryLimit>>20)}

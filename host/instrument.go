@@ -53,8 +53,7 @@ import (
 // recurse (to a function that calls, or through a table) counts as reached after
 // straightRun-tailRun: a frame's unwinding runs at most tailRun instructions before a
 // checkpoint, and a recursion's unwinding without one at most tailRun times its depth,
-// which wazero's stack bounds (a million and a half small frames, a fifth of a second of
-// tails of 29 square roots).
+// which the stack limit bounds (below; tens of thousands of the smallest frames).
 //
 // A function that calls nothing cannot recurse, and one that opens with a loop (as most
 // Go functions do: their resumption loop) meets the loop head's checkpoint at once:
@@ -78,6 +77,53 @@ import (
 // tables, globals, element and data segments and the rest, each of which costs wazero
 // Go memory, most of them in every instance (maxTypes and the others): 2 MiB of empty
 // tables took 77 MB and 57 ms an instance.
+//
+// A module's call stack is Go memory outside its memory limit: wazero's compiler keeps a
+// call's stack in a []byte that it doubles while it is short, up to past 50 MB, so a
+// recursion without end held some 150 MB (the old stack and its copy) before wazero
+// trapped, in every instance, and a deep call that returned left its entry point's stack
+// grown for good. wazero has no option to bound it; the rewriter does. It adds a second
+// mutable i32 global, the depth (exported as depthExport): the sum of the bounds, in
+// bytes, of the frames of the running call below the top. Around every call of a
+// defined function or through a table, the caller adds its frame's bound to the depth,
+// traps past the limit (depth = -1, then unreachable, which guest.classify tells from
+// other traps), and takes it off when the callee returns. Charges and refunds pair up, so a return, by
+// whatever path, needs nothing, a call from the host finds the depth at 0 and leaves it
+// so, and an export need not be told from other functions; a function pays only for the
+// calls it makes. (Charging on entry instead, with the sum kept in a local for the calls,
+// cost as much, and needed a wrapper for each export the module also calls, to start
+// the depth.) A tail call needs nothing: its callee's frame replaces the caller's, which
+// is not charged. A throw skips refunds, which only overcharges (neither proposal is among
+// the core features the host compiles). The frame on top, which makes no call, is not
+// charged; one over leafSlack checks on entry that it fits. So a call's stack is at most
+// the limit (PluginConfig.StackLimit, default 16 MiB) and leafSlack; wazero's []byte for
+// it grows to 21 MB at most, 31 MB with the copy it grows from. A trap discards the
+// instance and its stacks; a deep call that returns leaves its entry point's stack
+// grown, 21 MB at most. A charge and its refund are two loads, two stores, an add, a
+// subtraction and a branch: 35 ns (8%) more on a Go hook's single call, whose Go code
+// calls much, 2% batched, and nothing measurable on a C hook's or one without a language
+// runtime (BenchmarkSendHook).
+//
+// The bound of a frame has to hold for what wazero's compiler (wazevo) makes of a
+// function, and a frame is not the function's locals and operands: wazevo gives every
+// value it spills a stack slot of its own for the whole function, and builds SSA form,
+// where a local set inside a block, if or loop takes a value of its own (a phi) where
+// the block's paths meet. A frame so grows with the values a function computes: 100
+// loops nested around 100 locals make a frame of 78 KB of 2 KB of code, where a bound of
+// the locals and the operand stack's height would be 1 KB. So the bound (stack.go)
+// counts a stack slot for every value a function may compute: each instruction's result
+// by its type (4 bytes for an i32, 16 for a vector) but those of constants, which the
+// compiler inlines, and of locals, whose values are computed elsewhere; a memory
+// access's address; a call's results; a block's values; for each local set inside a
+// block, a phi of it; the memory's base and length where they may be loaded afresh;
+// then the callee-saved registers, a call's arguments on the stack and the return
+// address. TestFrameBoundCoversWazerosFrames measures wazevo's frames against it: 56
+// bytes of frame to 392 of bound for the smallest recursion, a third of it for frames of
+// spilled locals or operands, 93% for the nested loops. The bound is generous with Go's
+// code, whose frames are small because nothing lives across its calls: a Go hook's call
+// needs some 290 KB of the limit where it uses 20 KB, and the redactor's body nested 512
+// deep, the most it scans, 5.8 MB (11 KB a level, of some 220 bytes used), which sets the
+// default: it fits in half of it. A C hook's call needs 6 KB, of 0.3 KB used.
 //
 // The rewriter decodes every instruction, so it refuses what it cannot decode (the
 // threads and GC proposals), a start function (which would run during instantiation,
@@ -169,8 +215,9 @@ type importEntry struct {
 func (i importEntry) String() string { return i.module + "." + i.name }
 
 // instrument returns wasm with the budget global, the yield import and the checkpoints
-// added. Its errors say what is wrong and where, for a LoadError.
-func instrument(wasm []byte) (*instrumented, error) {
+// added, and the depth global and its charges, which bound the module's stack to
+// stackLimit bytes (stack.go). Its errors say what is wrong and where, for a LoadError.
+func instrument(wasm []byte, stackLimit int) (*instrumented, error) {
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || string(wasm[4:8]) != "\x01\x00\x00\x00" {
 		return nil, errNotWasm
 	}
@@ -206,7 +253,9 @@ func instrument(wasm []byte) (*instrumented, error) {
 		types                        uint32 // entries of the type section
 		voidType                     = -1   // index of the type () -> (), if any
 		typeParams                   []uint32
-		funcTypes                    []uint32 // by defined function
+		sigs                         []signature // by type
+		globalSizes                  []uint8     // of the imported globals' values
+		funcTypes                    []uint32    // by function, imports first
 		funcImports, importedGlobals uint32
 		definedGlobals               uint32
 		hasExports                   bool
@@ -227,14 +276,19 @@ func instrument(wasm []byte) (*instrumented, error) {
 					return nil, fmt.Errorf("type %d: unsupported form 0x%02X", i, form)
 				}
 				params := sr.count()
+				start := sr.off
 				for range params {
 					sr.valType()
 				}
+				sig := signature{params: sr.b[start:sr.off]}
 				typeParams = append(typeParams, params)
 				results := sr.count()
+				start = sr.off
 				for range results {
 					sr.valType()
 				}
+				sig.results = sr.b[start:sr.off]
+				sigs = append(sigs, sig.sized())
 				if params == 0 && results == 0 && voidType < 0 {
 					voidType = int(i)
 				}
@@ -244,7 +298,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 				e := importEntry{module: sr.name(), name: sr.name(), kind: sr.byte()}
 				switch e.kind {
 				case 0:
-					sr.u32()
+					funcTypes = append(funcTypes, sr.u32())
 					funcImports++
 				case 1:
 					sr.byte()
@@ -252,7 +306,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 				case 2:
 					sr.limits()
 				case 3:
-					sr.byte()
+					globalSizes = append(globalSizes, valueSize(sr.byte()))
 					sr.byte()
 					importedGlobals++
 				case 4:
@@ -280,7 +334,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 		case secExport:
 			hasExports = true
 			for range sr.count() {
-				if name := sr.name(); name == budgetExport {
+				if name := sr.name(); name == budgetExport || name == depthExport {
 					return nil, fmt.Errorf("module already exports %q, a name the host reserves", name)
 				}
 				sr.byte()
@@ -303,13 +357,17 @@ func instrument(wasm []byte) (*instrumented, error) {
 	rw := rewriter{
 		shiftFrom: funcImports,                      // defined functions move up by one
 		yield:     funcImports,                      // the added import's index
-		budget:    importedGlobals + definedGlobals, // the added global's index
+		budget:    importedGlobals + definedGlobals, // the added globals' indices
 		nGlobals:  importedGlobals + definedGlobals,
+		stack: stack{depth: importedGlobals + definedGlobals + 1, stackLimit: uint32(stackLimit),
+			sigs: sigs, funcTypes: funcTypes, globalSizes: globalSizes},
 	}
 	for _, t := range funcTypes {
 		if t >= uint32(len(typeParams)) {
 			return nil, fmt.Errorf("function type %d out of range", t)
 		}
+	}
+	for _, t := range funcTypes[funcImports:] {
 		rw.params = append(rw.params, typeParams[t])
 	}
 	yieldType := uint32(voidType)
@@ -324,9 +382,9 @@ func instrument(wasm []byte) (*instrumented, error) {
 		w = leb128.AppendU32(w, uint32(len(body)))
 		w = append(w, body...)
 	}
-	// The added global: mutable i32, a full budget.
-	newGlobal := append([]byte{0x7F, 0x01, 0x41}, leb128.AppendS64(nil, yieldEvery)...)
-	newGlobal = append(newGlobal, 0x0B)
+	// The added globals: mutable i32s, a full budget and a depth of 0.
+	newGlobals := append([]byte{0x7F, 0x01, 0x41}, leb128.AppendS64(nil, yieldEvery)...)
+	newGlobals = append(newGlobals, 0x0B, 0x7F, 0x01, 0x41, 0x00, 0x0B)
 	yieldEntry := appendName(appendName(nil, abi.HostModule), yieldImport)
 	yieldEntry = leb128.AppendU32(append(yieldEntry, 0x00), yieldType)
 	added := map[byte]bool{}
@@ -343,7 +401,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 		}
 		if !added[secGlobal] && rank > sectionRank[secGlobal] {
 			added[secGlobal] = true
-			emit(secGlobal, append(leb128.AppendU32(nil, 1), newGlobal...))
+			emit(secGlobal, append(leb128.AppendU32(nil, 2), newGlobals...))
 		}
 	}
 	for _, s := range sections {
@@ -364,7 +422,7 @@ func instrument(wasm []byte) (*instrumented, error) {
 			body = appendVec(s.body, yieldEntry)
 		case secGlobal:
 			added[secGlobal] = true
-			body, err = rw.globals(s.body, newGlobal)
+			body, err = rw.globals(s.body, newGlobals)
 		case secExport:
 			body, err = rw.exports(s.body)
 		case secElement:
@@ -411,6 +469,9 @@ type rewriter struct {
 	params     []uint32 // parameters of each defined function
 	scratch    uint32   // index of the local that holds a bulk instruction's length
 	bulk       bool     // the function being rewritten has a bulk instruction
+	ins        []byte   // the instructions of the function being rewritten
+
+	stack // the depth and its charges (stack.go)
 
 	// The count of straight-line instructions (see straightRun) in the function being
 	// rewritten: run is the most instructions a path to here can have run since the last
@@ -442,6 +503,9 @@ type rewriter struct {
 // label is a block open around the instruction being rewritten.
 type label struct {
 	loop bool // a branch to a loop goes back to its head, which has a checkpoint
+	// open is the position (rewriter.pos) of the instruction that opened the block, for
+	// the bound of its phis (rewriter.assign).
+	open int32
 	// end is the most instructions since a checkpoint with which a branch (or an if's
 	// then-arm, at its else) reaches the end of the block, -1 if none; skip the count on
 	// the path past an if's condition that skips its then-arm (-1 for other blocks, and
@@ -513,11 +577,11 @@ func (rw *rewriter) makeCheckpoint() []byte {
 	return append(b, 0x0B)                          // end
 }
 
-// appendCharge appends what follows a bulk instruction whose length is in the scratch
+// appendBulkCharge appends what follows a bulk instruction whose length is in the scratch
 // local: budget -= length >> shift, and the checkpoint's test. The test right after each
 // charge keeps the budget from wrapping around however many bulk instructions run
 // straight.
-func (rw *rewriter) appendCharge(b []byte, shift byte) []byte {
+func (rw *rewriter) appendBulkCharge(b []byte, shift byte) []byte {
 	b = leb128.AppendU32(append(b, 0x23), rw.budget)  // global.get $budget
 	b = leb128.AppendU32(append(b, 0x20), rw.scratch) // local.get $scratch
 	b = append(b, 0x41, shift, 0x76, 0x6B)            // i32.const shift, i32.shr_u, i32.sub
@@ -534,15 +598,18 @@ func (rw *rewriter) checkpointTest() []byte {
 	return append(b, 0x0B)
 }
 
-// globals appends the budget to the global section, renumbering functions in the
-// initializers.
-func (rw *rewriter) globals(sec, newGlobal []byte) ([]byte, error) {
+// globals appends the budget and the depth to the global section, renumbering functions
+// in the initializers, and notes the globals' sizes.
+func (rw *rewriter) globals(sec, newGlobals []byte) ([]byte, error) {
 	r := reader{b: sec}
 	n := r.count()
-	out := leb128.AppendU32(nil, n+1)
+	out := leb128.AppendU32(nil, n+2)
 	for i := range n {
 		start := r.off
 		r.valType()
+		if start < len(sec) {
+			rw.globalSizes = append(rw.globalSizes, valueSize(sec[start]))
+		}
 		r.byte() // mutability
 		out = append(out, sec[start:r.off]...)
 		var err error
@@ -553,14 +620,14 @@ func (rw *rewriter) globals(sec, newGlobal []byte) ([]byte, error) {
 	if r.err != nil || r.off != len(sec) {
 		return nil, errors.New("global section: malformed")
 	}
-	return append(out, newGlobal...), nil
+	return append(out, newGlobals...), nil
 }
 
-// exports renumbers exported functions and exports the budget.
+// exports renumbers exported functions and exports the budget and the depth.
 func (rw *rewriter) exports(sec []byte) ([]byte, error) {
 	r := reader{b: sec}
 	n := r.count()
-	out := leb128.AppendU32(nil, n+1)
+	out := leb128.AppendU32(nil, n+2)
 	for range n {
 		name := r.name()
 		kind := r.byte()
@@ -573,8 +640,8 @@ func (rw *rewriter) exports(sec []byte) ([]byte, error) {
 	if r.err != nil {
 		return nil, fmt.Errorf("export section: %w", r.err)
 	}
-	out = appendName(out, budgetExport)
-	return leb128.AppendU32(append(out, 0x03), rw.budget), nil
+	out = leb128.AppendU32(append(appendName(out, budgetExport), 0x03), rw.budget)
+	return leb128.AppendU32(append(appendName(out, depthExport), 0x03), rw.depth), nil
 }
 
 // tables refuses table initializers (typed function references), which would name
@@ -781,8 +848,8 @@ func (rw *rewriter) code(sec []byte) ([]byte, error) {
 }
 
 // function appends the rewritten code of defined function f (locals and instructions),
-// with the entry checkpoint if entry. It leaves in rw whether f calls, its size and where
-// its instructions start.
+// with the entry checkpoint if entry and the depth's charges. It leaves in rw whether f
+// calls, its size and where its instructions start.
 func (rw *rewriter) function(body []byte, f uint32, fb []byte, entry bool) ([]byte, error) {
 	fr := reader{b: fb}
 	entries := fr.count()
@@ -798,29 +865,48 @@ func (rw *rewriter) function(body []byte, f uint32, fb []byte, entry bool) ([]by
 	if fr.err != nil {
 		return nil, fmt.Errorf("locals of function %d: %w", f, fr.err)
 	}
-	if nLocals >= 1<<32-1 { // no index left for the scratch local
-		return nil, fmt.Errorf("function %d: %d locals", f, nLocals)
+	if nLocals > maxLocals { // before the bound of its frame counts them (code checks them all)
+		return nil, fmt.Errorf("function %d (of the code section) has %d locals, over the %d the host compiles", f, nLocals, maxLocals)
 	}
 	rw.declared = nLocals
-	rw.scratch = uint32(nLocals)
+	// The locals the rewriter adds, past the function's: the frame's bound (stack.go),
+	// then the length of a bulk instruction.
+	rw.frameLocal, rw.scratch = uint32(nLocals), uint32(nLocals)+1
 	rw.locals = fr.off
-	body = append(body, fb[:rw.locals]...)
+	sig := signature{}
+	if t := rw.shiftFrom + f; int(t) < len(rw.funcTypes) && int(rw.funcTypes[t]) < len(rw.sigs) {
+		sig = rw.sigs[rw.funcTypes[t]]
+	}
+	rw.startFrame(sig, fb[:rw.locals])
 	rw.blocks = 0
+	ins := rw.ins[:0]
 	if entry {
-		body = append(body, rw.checkpoint...)
+		ins = append(ins, rw.checkpoint...)
 		rw.blocks++
+		rw.checkpointed()
 	}
 	rw.calls, rw.bulk = false, false
 	var err error
-	if body, err = rw.expr(body, &fr); err != nil {
+	ins, err = rw.expr(ins, &fr)
+	rw.ins = ins
+	if err != nil {
 		return nil, fmt.Errorf("function %d (of the code section), offset %d: %w", f, fr.off, err)
 	}
-	if rw.bulk { // declare the scratch local: one more entry, of one i32
-		decl := append(leb128.AppendU32(nil, entries+1), fb[entriesEnd:rw.locals]...)
-		decl = append(decl, 0x01, 0x7F)
-		body = append(decl, body[rw.locals:]...)
+	frame := rw.frame()
+	var added uint32
+	switch {
+	case rw.bulk:
+		added = 2
+	case rw.charges || frame > leafSlack:
+		added = 1
 	}
-	return body, nil
+	body = leb128.AppendU32(body, entries+added)
+	body = append(body, fb[entriesEnd:rw.locals]...)
+	for range added { // one i32 each
+		body = append(body, 0x01, 0x7F)
+	}
+	body = rw.appendEntry(body, frame)
+	return append(body, ins...), nil
 }
 
 // entryRun tells, of the function just read whose instructions are code, -1 if it keeps
@@ -873,6 +959,7 @@ func opensWithLoop(code []byte) int {
 func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 	rw.run, rw.size = 0, 0
 	rw.labels = append(rw.labels[:0], label{end: -1, skip: -1})
+	charged := false // the instruction is a call the frame is charged around
 	for r.off < len(r.b) {
 		start := r.off
 		op := r.b[r.off]
@@ -881,6 +968,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			if rw.run+w > straightRun {
 				out = append(out, rw.checkpoint...)
 				rw.blocks++
+				rw.checkpointed()
 				rw.run = 0
 			}
 			if rw.run >= 0 {
@@ -888,6 +976,14 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			}
 		}
 		r.off++
+		rw.pos++
+		rw.spills += int64(opBytes[op])
+		switch {
+		case op >= 0x28 && op <= 0x3E || op == 0xFC || op == 0xFD: // loads, stores, bulk, vectors
+			rw.accesses++
+		case op == 0x40: // memory.grow
+			rw.reloads++
+		}
 		switch {
 		case op == 0x10 || op == 0x12 || op == 0xD2: // call, return_call, ref.func
 			rw.calls = rw.calls || op != 0xD2
@@ -897,31 +993,45 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			} else if op == 0x10 {
 				rw.returned(i)
 			}
+			if op != 0xD2 {
+				rw.called(i)
+			}
+			charged = op == 0x10 && i >= rw.shiftFrom // a call of a defined function
+			if charged {
+				out = rw.appendCharge(out)
+			}
 			out = leb128.AppendU32(append(out, op), rw.fn(i))
+			if charged {
+				out, charged = rw.appendRefund(out), false
+			}
 			if r.err != nil {
 				return nil, r.err
 			}
 			continue
 		case op == 0x03: // loop
-			r.blockType()
+			rw.spills += r.blockBytes(rw.sigs)
+			rw.reloads++
 			if r.err != nil {
 				return nil, r.err
 			}
-			rw.labels = append(rw.labels, label{loop: true, end: -1, skip: -1})
+			rw.labels = append(rw.labels, label{loop: true, end: -1, skip: -1, open: rw.pos})
 			if rw.run >= 0 {
 				rw.run = 0
 			}
 			out = append(append(out, r.b[start:r.off]...), rw.checkpoint...)
 			rw.blocks += 2
+			rw.checkpointed()
 			continue
 		case op == 0x02 || op == 0x06: // block, try
 			rw.blocks++
-			r.blockType()
-			rw.labels = append(rw.labels, label{end: -1, skip: -1})
+			rw.spills += r.blockBytes(rw.sigs)
+			rw.reloads++
+			rw.labels = append(rw.labels, label{end: -1, skip: -1, open: rw.pos})
 		case op == 0x04: // if
 			rw.blocks++
-			r.blockType()
-			rw.labels = append(rw.labels, label{end: -1, skip: rw.run})
+			rw.spills += r.blockBytes(rw.sigs)
+			rw.reloads++
+			rw.labels = append(rw.labels, label{end: -1, skip: rw.run, open: rw.pos})
 		case op == 0x05: // else: the then-arm goes to the end, the else-arm starts as the if skipped
 			if n := len(rw.labels); n > 1 {
 				b := &rw.labels[n-1]
@@ -959,21 +1069,28 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			}
 		case op == 0x14 || op == 0x15: // call_ref, return_call_ref
 			rw.calls = true
-			r.u32()
+			rw.calledType(r.u32())
 			if op == 0x15 {
 				rw.run = -1
 			} else {
 				rw.returned(rw.shiftFrom + uint32(len(rw.leaf)))
+				charged = true
+				out = rw.appendCharge(out)
 			}
 		case op == 0x08 || op == 0x09: // throw, rethrow
 			r.u32()
 			rw.run = -1
-		case op >= 0x20 && op <= 0x22 || op == 0x25 || op == 0x26:
-			// one index: local.*, table.get/set
+		case op == 0x21 || op == 0x22: // local.set, local.tee
+			rw.assign(r.u32())
+		case op == 0x20 || op == 0x25 || op == 0x26: // local.get, table.get/set
 			r.u32()
 		case op == 0x23 || op == 0x24: // global.get, global.set
-			if i := r.u32(); i >= rw.nGlobals {
+			i := r.u32()
+			if i >= rw.nGlobals {
 				return nil, fmt.Errorf("global index %d out of range", i)
+			}
+			if op == 0x23 {
+				rw.spills += int64(rw.globalSize(i))
 			}
 		case op == 0x0E: // br_table: to wazero, a block for each target (a trampoline)
 			n := r.count()
@@ -985,19 +1102,22 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			rw.run = -1
 		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
 			rw.calls = true
-			r.u32()
+			rw.calledType(r.u32())
 			r.u32()
 			if op == 0x13 {
 				rw.run = -1
 			} else {
 				rw.returned(rw.shiftFrom + uint32(len(rw.leaf)))
+				charged = true
+				out = rw.appendCharge(out)
 			}
 		case op == 0x1C: // select t*
 			for range r.count() {
 				r.valType()
 			}
 		case op == 0x1F: // try_table
-			r.blockType()
+			rw.spills += r.blockBytes(rw.sigs)
+			rw.reloads++
 			catches := r.count()
 			for range catches {
 				if kind := r.byte(); kind <= 1 {
@@ -1005,7 +1125,7 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 				}
 				r.u32()
 			}
-			rw.labels = append(rw.labels, label{end: -1, skip: -1})
+			rw.labels = append(rw.labels, label{end: -1, skip: -1, open: rw.pos})
 			if catches > 0 {
 				// Its catches branch to their labels from wherever the body may throw:
 				// as if from as much straight-line code as any.
@@ -1040,8 +1160,10 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			}
 			rw.bulk = true
 			rw.blocks++
+			rw.charged()
+			rw.assign(rw.scratch)
 			out = leb128.AppendU32(append(out, 0x22), rw.scratch) // local.tee $scratch
-			out = rw.appendCharge(append(out, r.b[start:r.off]...), shift)
+			out = rw.appendBulkCharge(append(out, r.b[start:r.off]...), shift)
 			continue
 		case op == 0xFD:
 			if err := r.prefixFD(); err != nil {
@@ -1058,6 +1180,9 @@ func (rw *rewriter) expr(out []byte, r *reader) ([]byte, error) {
 			return nil, r.err
 		}
 		out = append(out, r.b[start:r.off]...)
+		if charged {
+			out, charged = rw.appendRefund(out), false
+		}
 	}
 	return out, nil
 }

@@ -52,7 +52,7 @@ func FuzzInstrument(f *testing.F) {
 	r := wazero.NewRuntime(ctx) // the host's validation: wazero's core features
 	defer r.Close(ctx)
 	f.Fuzz(func(t *testing.T, wasm []byte) {
-		in, err := instrument(wasm)
+		in, err := instrument(wasm, defaultStackLimit)
 		if err != nil || in.hasStart {
 			return
 		}

@@ -21,7 +21,7 @@ import (
 // calls, and returns the instance.
 func instantiateRaw(t *testing.T, wasm []byte, yields *int) api.Module {
 	t.Helper()
-	in, err := instrument(wasm)
+	in, err := instrument(wasm, defaultStackLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestInstrumentRenumbersFunctions(t *testing.T) {
 	}
 	yields := 0
 	// Satisfy env.f with a module of its own.
-	in, err := instrument(m.Bytes())
+	in, err := instrument(m.Bytes(), defaultStackLimit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +165,10 @@ func TestInstrumentEntryCheckpoints(t *testing.T) {
 	}
 	yields := 0
 	mod := instantiateRaw(t, m.Bytes(), &yields)
-	if _, err := mod.ExportedFunction("f").Call(context.Background(), 100000); err != nil {
-		t.Fatal(err)
+	for range 100 { // as deep as the stack limit allows, a hundred times
+		if _, err := mod.ExportedFunction("f").Call(context.Background(), 1000); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if want := 100000 / yieldEvery; yields < want {
 		t.Fatalf("yield called %d times in 100000 recursive calls, want at least %d", yields, want)
@@ -251,7 +253,7 @@ func TestInstrumentRefuses(t *testing.T) {
 		"a forged parameter count": {[]byte("\x00asm\x01\x00\x00\x00\x01\x07\x01\x60\x80\x80\x80\x80\x02"), "exceeds"},
 		"a forged import count":    {[]byte("\x00asm\x01\x00\x00\x00\x02\x05\xff\xff\xff\xff\x0f"), "exceeds"},
 	} {
-		if _, err := instrument(c.wasm); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := instrument(c.wasm, defaultStackLimit); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
 	}
@@ -280,7 +282,7 @@ func TestLoopingPluginDoesNotStallTheGC(t *testing.T) {
 // this checks their size grows by the checkpoints only.
 func TestInstrumentOverhead(t *testing.T) {
 	wasm := plugintest.Build(t, "plugins/averagely")
-	in, err := instrument(wasm)
+	in, err := instrument(wasm, defaultStackLimit)
 	if err != nil {
 		t.Fatal(err)
 	}

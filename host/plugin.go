@@ -106,7 +106,7 @@ func (p *Plugin) newVersion(ctx context.Context, wasm, config []byte, seq int) (
 	v := &version{p: p, seq: seq, kind: p.cfg.Kind, config: append([]byte(nil), config...)}
 	v.cfg = p.cfg.withDefaults(v.kind)
 	v.deterministic = v.kind == 0 || v.kind == KindAllocate
-	mod, err := p.r.compile(ctx, p.name, wasm, v.cfg.MemoryLimit)
+	mod, err := p.r.compile(ctx, p.name, wasm, v.cfg.MemoryLimit, v.cfg.StackLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -124,14 +124,14 @@ type module struct {
 }
 
 // compile checks, instruments and compiles wasm; every refusal is a *LoadError.
-func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, memoryLimit int) (*module, error) {
+func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, memoryLimit, stackLimit int) (*module, error) {
 	refuse := func(reason error, format string, args ...any) error {
 		return &LoadError{Plugin: name, Reason: fmt.Sprintf(format, args...), Err: reason}
 	}
 	if len(wasm) > r.cfg.MaxModuleSize {
 		return nil, refuse(ErrModuleTooLarge, "module is %d bytes, over the limit of %d", len(wasm), r.cfg.MaxModuleSize)
 	}
-	in, err := instrument(wasm)
+	in, err := instrument(wasm, stackLimit)
 	if err != nil {
 		return nil, &LoadError{Plugin: name, Reason: "cannot decode the module", Err: ErrInvalidModule, Cause: err}
 	}

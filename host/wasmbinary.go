@@ -145,6 +145,38 @@ func (r *reader) blockType() {
 	r.s64()
 }
 
+// blockBytes reads a block type and returns the bytes of the values the block takes and
+// leaves: none (0x40), one of a value type, or the parameters and results of the type an
+// index (s33) names, 0 if it names none.
+func (r *reader) blockBytes(sigs []signature) int64 {
+	if r.off < len(r.b) {
+		switch t := r.b[r.off]; t {
+		case 0x40:
+			r.off++
+			return 0
+		case 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F, 0x69:
+			r.off++
+			return int64(valueSize(t))
+		}
+	}
+	var v uint64
+	for shift := 0; shift < 35; shift += 7 {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= uint64(c&0x7F) << shift
+		if c&0x80 == 0 {
+			if c&0x40 != 0 || v >= uint64(len(sigs)) {
+				return 0 // negative (a value type the reader does not know) or out of range: invalid
+			}
+			return sigs[v].paramBytes + sigs[v].resultBytes
+		}
+	}
+	r.fail(errors.New("integer too long"))
+	return 0
+}
+
 // memArg skips a memarg: alignment flags (bit 6: a memory index follows) and offset.
 func (r *reader) memArg() {
 	if flags := r.u32(); flags&0x40 != 0 {

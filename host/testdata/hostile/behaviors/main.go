@@ -5,6 +5,7 @@
 //	loop      never returns
 //	spin:N    busy for N milliseconds of its (real) clock, then nothing
 //	bomb      allocates memory until there is none
+//	recurse   calls itself without end
 //	garbage   allocates 1,000 small objects it drops at once
 //	nil       dereferences a nil pointer (the sdk recovers: a plugin error)
 //	goexit    panics in a goroutine, where nothing recovers (the module dies)
@@ -51,6 +52,8 @@ func before(m *sdk.SendMessage) error {
 		for {
 			keep = append(keep, make([]byte, 1<<20))
 		}
+	case body == "recurse":
+		n += recurse(0)
 	case body == "garbage":
 		var list []*[4]int
 		for i := range 1000 {
@@ -86,6 +89,17 @@ func before(m *sdk.SendMessage) error {
 		m.SetProperty("seen", m.Tags())
 	}
 	return nil
+}
+
+// recurse calls itself without end: the stack limit ends it, or the memory holding Go's
+// goroutine stack.
+//
+//go:noinline
+func recurse(depth int) int {
+	if depth < 0 {
+		return 0
+	}
+	return recurse(depth+1) + 1
 }
 
 func after(m *sdk.SendMessage) {
