@@ -27,14 +27,14 @@ import (
 //	DELETE /v1/plugins/{name}          plugins:write  the plugin as it was (409 while a consumer names it)
 //
 // An upload's body is the module (any content type but multipart), its metadata in the
-// query: slot (required for a new name), policy, memory_limit, deadline, instances,
-// max_instances, quarantine_after, config (the plugin's configuration, as it is). Or a
+// query: slot (required for a new name), policy, memory_limit, stack_limit, deadline,
+// instances, max_instances, quarantine_after, config (the plugin's configuration, as it is). Or a
 // multipart/form-data body with a "module" part and a "metadata" part, a JSON object of
 // the same keys, where config may be any JSON value (a string is passed as its text).
 // Settings left out are the active version's (the defaults for a new plugin).
 
 // uploadKeys are the query parameters of an upload.
-var uploadKeys = []string{"slot", "policy", "memory_limit", "deadline", "instances", "max_instances", "quarantine_after", "config"}
+var uploadKeys = []string{"slot", "policy", "memory_limit", "stack_limit", "deadline", "instances", "max_instances", "quarantine_after", "config"}
 
 func (a *admin) listPlugins(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
@@ -152,7 +152,7 @@ func queryMetadata(q url.Values, req *uploadRequest) error {
 	for _, n := range []struct {
 		key string
 		dst **int
-	}{{"memory_limit", &p.MemoryLimit}, {"instances", &p.Instances}, {"max_instances", &p.MaxInstances}, {"quarantine_after", &p.QuarantineAfter}} {
+	}{{"memory_limit", &p.MemoryLimit}, {"stack_limit", &p.StackLimit}, {"instances", &p.Instances}, {"max_instances", &p.MaxInstances}, {"quarantine_after", &p.QuarantineAfter}} {
 		if !q.Has(n.key) {
 			continue
 		}

@@ -212,6 +212,7 @@ func TestUploadRefusesBadModules(t *testing.T) {
 		{"an unknown slot", send("new", "slot=sned", enricher), 400, codeBadRequest, `slot "sned"`},
 		{"an unknown policy", send("new", "slot=send&policy=retry", enricher), 400, codeBadRequest, `unknown plugin policy "retry"`},
 		{"a memory limit under a page", send("new", "slot=send&memory_limit=100", enricher), 400, codeBadRequest, "memory_limit: 100 is under one 64 KiB page"},
+		{"a stack limit past the host's", send("new", "slot=send&stack_limit=67108864", enricher), 400, codeBadRequest, "stack_limit: 67108864 is over the 32 MiB"},
 		{"a bad deadline", send("new", "slot=send&deadline=soon", enricher), 400, codeBadRequest, `deadline: "soon"`},
 		{"an unknown parameter", send("new", "slot=send&polcy=fail", enricher), 400, codeBadRequest, `unknown query parameter "polcy"`},
 		{"a name that is no name", send("a%20b", "slot=send", enricher), 400, codeBadRequest, `character ' '`},

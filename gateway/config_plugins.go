@@ -104,6 +104,9 @@ type PluginConfig struct {
 	Policy string `toml:"policy"`
 	// MemoryLimit bounds each instance's memory, in bytes; default 32 MiB.
 	MemoryLimit int `toml:"memory_limit"`
+	// StackLimit bounds each call's stack, in bytes as the host bounds frames; default 16
+	// MiB, at most 32 MiB.
+	StackLimit int `toml:"stack_limit"`
 	// Deadline bounds each call; default 10ms for hooks, 100ms for allocate.
 	Deadline time.Duration `toml:"deadline"`
 	// Instances are created at start, GOMAXPROCS by default (at most MaxInstances); the
@@ -248,6 +251,7 @@ func (pc *PluginConfig) settings() (pluginSettings, error) {
 	s := pluginSettings{
 		Policy:          pc.Policy,
 		MemoryLimit:     pc.MemoryLimit,
+		StackLimit:      pc.StackLimit,
 		Deadline:        jsonDuration(pc.Deadline),
 		Instances:       pc.Instances,
 		MaxInstances:    pc.MaxInstances,

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqgate/mqgate/host"
 	"github.com/mqgate/mqgate/sdk/abi"
 )
 
@@ -52,6 +53,7 @@ name = "circle"
 file = "plugins/circle.wasm"
 slot = "allocate"
 memory_limit = 16777216
+stack_limit = 4194304
 instances = 1
 max_instances = 2
 quarantine_after = -1
@@ -92,8 +94,11 @@ func TestParsePluginsAndAdmin(t *testing.T) {
 	if err != nil || st.Config != `{"overwrite":true,"properties":{"x-gateway":"eu-1"}}` {
 		t.Errorf("enrich settings %+v %v", st, err)
 	}
-	if a.MemoryLimit != 16<<20 || a.Instances != 1 || a.MaxInstances != 2 || a.QuarantineAfter != -1 {
+	if a.MemoryLimit != 16<<20 || a.StackLimit != 4<<20 || a.Instances != 1 || a.MaxInstances != 2 || a.QuarantineAfter != -1 {
 		t.Errorf("circle %+v", a)
+	}
+	if st, _ := a.settings(); st.hostConfig("circle", host.KindAllocate).StackLimit != 4<<20 {
+		t.Errorf("circle's stack limit did not reach the host: %+v", st)
 	}
 	if st, _ := a.settings(); st.Config != `{"rooms":["room1"]}` {
 		t.Errorf("circle config %q ([plugin.config] belongs to the last [[plugin]])", st.Config)
@@ -160,6 +165,8 @@ func TestValidatePluginsNamesTheEntry(t *testing.T) {
 			`gateway.toml:1: [[plugin]] "a": unknown plugin policy "retry"`},
 		{"memory under a page", "[[plugin]]\nname = \"a\"\nfile = \"a.wasm\"\nslot = \"send\"\nmemory_limit = 1000\n",
 			`gateway.toml:1: [[plugin]] "a": memory_limit: 1000 is under one 64 KiB page`},
+		{"a stack over the host's bound", "[[plugin]]\nname = \"a\"\nfile = \"a.wasm\"\nslot = \"send\"\nstack_limit = 67108864\n",
+			`gateway.toml:1: [[plugin]] "a": stack_limit: 67108864 is over the 32 MiB the host allows`},
 		{"max instances under instances", "[[plugin]]\nname = \"a\"\nfile = \"a.wasm\"\nslot = \"send\"\ninstances = 4\nmax_instances = 2\n",
 			`gateway.toml:1: [[plugin]] "a": max_instances: 2 is under instances (4)`},
 		{"a short token", "[[admin.token]]\nname = \"a\"\ntoken = \"short\"\nscopes = [\"*\"]\n",

@@ -110,9 +110,10 @@
 // as needing a restart.
 //
 // An upload's body is the module, its metadata in the query (slot, required for a new
-// name; policy, memory_limit, deadline, instances, max_instances, quarantine_after,
-// config), or a multipart/form-data body with a "module" part and a "metadata" part (a
-// JSON object of the same keys). Settings left out keep the active version's. The upload
+// name; policy, memory_limit, stack_limit, deadline, instances, max_instances,
+// quarantine_after, config), or a multipart/form-data body with a "module" part and a
+// "metadata" part (a JSON object of the same keys). Settings left out keep the active
+// version's. The upload
 // is checked before anything changes — size ([plugins] max_module_size: 413), WebAssembly
 // magic, compilation, ABI version, kind against the slot, required exports, imports
 // within the ABI (400 naming the export, import or version at fault), the module's

@@ -76,6 +76,7 @@ func refusal(name string, err error) *requestError {
 type settingsPatch struct {
 	Policy          *string       `json:"policy"`
 	MemoryLimit     *int          `json:"memory_limit"`
+	StackLimit      *int          `json:"stack_limit"`
 	Deadline        *jsonDuration `json:"deadline"`
 	Instances       *int          `json:"instances"`
 	MaxInstances    *int          `json:"max_instances"`
@@ -93,6 +94,7 @@ func (p *settingsPatch) apply(s pluginSettings) pluginSettings {
 		s.Policy = *p.Policy
 	}
 	set(&s.MemoryLimit, p.MemoryLimit)
+	set(&s.StackLimit, p.StackLimit)
 	if p.Deadline != nil {
 		s.Deadline = *p.Deadline
 	}

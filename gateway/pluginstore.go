@@ -91,6 +91,7 @@ type storedVersion struct {
 type pluginSettings struct {
 	Policy          string       `json:"policy,omitempty"`
 	MemoryLimit     int          `json:"memory_limit,omitempty"`
+	StackLimit      int          `json:"stack_limit,omitempty"`
 	Deadline        jsonDuration `json:"deadline,omitempty"`
 	Instances       int          `json:"instances,omitempty"`
 	MaxInstances    int          `json:"max_instances,omitempty"`
@@ -131,6 +132,10 @@ func (s *pluginSettings) check() error {
 		return fmt.Errorf("memory_limit: %d is negative", s.MemoryLimit)
 	case s.MemoryLimit > 0 && s.MemoryLimit < 64<<10:
 		return fmt.Errorf("memory_limit: %d is under one 64 KiB page", s.MemoryLimit)
+	case s.StackLimit < 0:
+		return fmt.Errorf("stack_limit: %d is negative", s.StackLimit)
+	case s.StackLimit > host.MaxStackLimit:
+		return fmt.Errorf("stack_limit: %d is over the %d MiB the host allows", s.StackLimit, host.MaxStackLimit>>20)
 	case s.Deadline < 0:
 		return fmt.Errorf("deadline: %v is negative", time.Duration(s.Deadline))
 	case s.Instances < 0:
@@ -151,6 +156,7 @@ func (s *pluginSettings) hostConfig(name string, slot host.Kind) host.PluginConf
 		Kind:            slot,
 		Config:          []byte(s.Config),
 		MemoryLimit:     s.MemoryLimit,
+		StackLimit:      s.StackLimit,
 		Deadline:        time.Duration(s.Deadline),
 		Instances:       s.Instances,
 		MaxInstances:    s.MaxInstances,
