@@ -17,16 +17,20 @@
 // every loop head and function entry that, every few thousand passes, calls back into the
 // host — a Go safepoint, without which a looping module would stall the garbage collector
 // and the whole gateway with it — where a call past its deadline is ended (instrument.go
-// says why). Memory is bounded per instance; a module gets no filesystem, network,
-// environment or arguments, real clocks only if it is a hook, and stdout and stderr go to
-// the log within a per-call budget.
+// says why). Memory is bounded per instance, and the call stack per call: around every
+// call the rewriter charges the caller's frame, as bounded, to a depth global and ends a
+// call that goes past PluginConfig.StackLimit (default 16 MiB), so that a recursion holds
+// at most some 21 MB of the host's memory where wazero alone let it take 150 MB
+// (instrument.go). A module gets no filesystem, network, environment or arguments, real
+// clocks only if it is a hook, and stdout and stderr go to the log within a per-call
+// budget.
 //
-// A call that traps, runs past its deadline or its memory, errs or answers something the
-// ABI does not allow fails alone: a broken instance is discarded and replaced in the
-// background, the failure is counted in Status and logged (once a second at most), and the
-// slot's Policy decides — fail what the call was for, skip the plugin, or fall back to the
-// built-in strategy. A plugin failing QuarantineAfter times in a row is quarantined: its
-// calls go straight to the policy until Swap, Rollback or Resume.
+// A call that traps, runs past its deadline, its memory or its stack, errs or answers
+// something the ABI does not allow fails alone: a broken instance is discarded and
+// replaced in the background, the failure is counted in Status and logged (once a second
+// at most), and the slot's Policy decides — fail what the call was for, skip the plugin,
+// or fall back to the built-in strategy. A plugin failing QuarantineAfter times in a row
+// is quarantined: its calls go straight to the policy until Swap, Rollback or Resume.
 //
 // The adapters are AllocateStrategy, SendHook, ConsumeHook and RPCHook.
 package host
