@@ -192,15 +192,7 @@ func TestConsumerAddRemoveLeavesNothingBehind(t *testing.T) {
 			t.Fatal("removing a removed consumer succeeded")
 		}
 	}
-	client.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
-	for n := gatewayGoroutines(); n > base; n = gatewayGoroutines() {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines: %d, baseline %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
+	awaitGatewayGoroutines(t, base)
 }
 
 // gatewayGoroutines counts the goroutines but the dev cluster's (its broker's worker pool

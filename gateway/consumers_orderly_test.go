@@ -146,17 +146,22 @@ func orderlyPair(t *testing.T, topic, group string, queues int32) (g1, g2 *Gatew
 // (the dev cluster's left out) came back to what they are now.
 func checkGatewayGoroutines(t *testing.T) {
 	base := gatewayGoroutines()
-	t.Cleanup(func() {
-		client.CloseIdleConnections()
-		deadline := time.Now().Add(10 * time.Second)
-		for n := gatewayGoroutines(); n > base; n = gatewayGoroutines() {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("goroutines: %d, baseline %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
-			}
-			time.Sleep(5 * time.Millisecond) // poll interval
+	t.Cleanup(func() { awaitGatewayGoroutines(t, base) })
+}
+
+// awaitGatewayGoroutines waits up to 10 s for the gateway's goroutines (the dev cluster's
+// left out) to come back to base, and fails the test with their stacks if they do not.
+func awaitGatewayGoroutines(t *testing.T, base int) {
+	t.Helper()
+	client.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for n := gatewayGoroutines(); n > base; n = gatewayGoroutines() {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d, baseline %d\n%s", n, base, buf[:runtime.Stack(buf, true)])
 		}
-	})
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
 }
 
 // cachedEverywhere reports whether g's consumer of group buffers messages of every queue
