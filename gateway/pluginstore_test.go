@@ -114,7 +114,7 @@ func TestStoreDropsOldVersions(t *testing.T) {
 		t.Fatalf("%d versions, active %d, previous %d, oldest %d", len(sp.Versions), sp.Active, sp.Previous, sp.Versions[0].Version)
 	}
 	s.close()
-	s, removed := mustOpenStore(t, s.dir)
+	_, removed := mustOpenStore(t, s.dir)
 	if len(removed) != 5 {
 		t.Fatalf("removed %v, want the 5 dropped modules", removed)
 	}
