@@ -375,6 +375,8 @@ func TestOrderlyWebhookQueueWaitingForASlotMovesOnAtOnce(t *testing.T) {
 		return c
 	}
 	g1 := startGateway(t, consumeConfig(dc))
+	// A failure below ends the held POST before g1's stop would drain it for 30 s.
+	t.Cleanup(h.release)
 	createTopic(t, g1, dc.BrokerAddr(), topic, queues)
 	if err := g1.AddConsumer(ctxFor(t, 10*time.Second), cc("g1")); err != nil {
 		t.Fatal(err)
