@@ -308,7 +308,8 @@ func (c *PushConsumer) orderlyExit(pq *processQueue, settled bool) {
 	}
 	c.mu.Unlock()
 	if c.cfg.Model == remoting.Clustering && settled {
-		c.unlock(ctx, []instance.MessageQueue{pq.mq}, true)
+		// Waited for (releaseUnused says why): the queue may be taken again at once.
+		c.unlock(ctx, []instance.MessageQueue{pq.mq}, false)
 	}
 	c.lockMu.Unlock()
 	if retake {

@@ -187,7 +187,10 @@ func (c *PushConsumer) releaseUnused(ctx context.Context, add []instance.Message
 	}
 	c.mu.Unlock()
 	if len(unused) > 0 && ctx.Err() == nil {
-		c.unlock(ctx, unused, true)
+		// Waited for, not oneway: the broker may handle a oneway unlock after the next
+		// rebalance's lock of the same queues, and so release locks this consumer then
+		// holds and consumes under, for another consumer to take.
+		c.unlock(ctx, unused, false)
 	}
 }
 

@@ -226,7 +226,11 @@ func TestRebalanceOrderlyLocksFirst(t *testing.T) {
 
 // An orderly rebalance superseded after locking its new queues (the group changed again)
 // releases the locks of those it did not take: the next rebalance may give them to another
-// consumer, whose lock the broker would refuse until the lock expired (60 s).
+// consumer, whose lock the broker would refuse until the lock expired (60 s). The unlock
+// is waited for: sent oneway, the broker may handle it after the next rebalance's lock of
+// the same queues (requests on a connection run concurrently there) and release locks
+// this consumer then consumes under, which let another consumer deliver a queue's
+// message while this one still had it leased (out of order; seen on the dev cluster).
 func TestRebalanceOrderlySupersededReleasesTheLocksItDidNotUse(t *testing.T) {
 	u := newUnitConsumer(t, Config{Orderly: true})
 	q0, q1 := instanceMQ("T", 0), instanceMQ("T", 1)
@@ -245,7 +249,11 @@ func TestRebalanceOrderlySupersededReleasesTheLocksItDidNotUse(t *testing.T) {
 	for _, mqs := range u.remote.unlocks {
 		unlocked = append(unlocked, mqs...)
 	}
+	oneway := u.remote.oneway
 	u.remote.mu.Unlock()
+	if oneway != 0 {
+		t.Errorf("%d unlocks sent oneway, want each waited for", oneway)
+	}
 	slices.SortFunc(unlocked, instance.MessageQueue.Compare)
 	if !slices.Equal(unlocked, []instance.MessageQueue{q0, q1}) {
 		t.Errorf("unlocked %v, want the queues locked and not taken", unlocked)

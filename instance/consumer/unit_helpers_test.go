@@ -153,6 +153,7 @@ type fakeRemote struct {
 	lockable    func(mq instance.MessageQueue) bool
 	locks       [][]instance.MessageQueue
 	unlocks     [][]instance.MessageQueue
+	oneway      int // unlocks sent oneway
 	heartbeats  int
 	hbErr       error
 }
@@ -241,10 +242,13 @@ func (r *fakeRemote) lock(_ context.Context, _ string, body *remoting.LockBatchR
 	return out, nil
 }
 
-func (r *fakeRemote) unlock(_ context.Context, _ string, body *remoting.LockBatchRequestBody, _ bool) error {
+func (r *fakeRemote) unlock(_ context.Context, _ string, body *remoting.LockBatchRequestBody, oneway bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.unlocks = append(r.unlocks, slices.Clone(body.MQSet))
+	if oneway {
+		r.oneway++
+	}
 	return nil
 }
 
