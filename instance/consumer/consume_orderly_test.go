@@ -299,9 +299,7 @@ func TestOrderlyQueueDroppedForOffsetMovedAndRebalancedAwayIsTakenAgain(t *testi
 	u.onPull(pq, nil, instance.PullResult{Status: instance.PullOffsetIllegal, NextBeginOffset: 100,
 		MinOffset: 100, MaxOffset: 200}, nil)
 	waitFor(t, timeoutUnit, "the orderly goroutine's exit (it unlocks the queue)", func() bool {
-		u.remote.mu.Lock()
-		defer u.remote.mu.Unlock()
-		return len(u.remote.unlocks) > 0
+		return len(u.remote.unlocked()) > 0
 	})
 	// A consumer joins and gets the only queue; offsetIllegalDelay later the offset is
 	// corrected, and the consumer leaves.
@@ -328,9 +326,7 @@ func TestOrderlyShutdownKeepsTheLockOfAQueueWhoseBatchIsStillConsumed(t *testing
 	for {
 		select {
 		case <-done:
-			u.remote.mu.Lock()
-			unlocks := slices.Clone(u.remote.unlocks)
-			u.remote.mu.Unlock()
+			unlocks := u.remote.unlocked()
 			if h.get(0).Completed() || len(unlocks) > 0 {
 				t.Errorf("Shutdown unlocked %v while the batch of %s is still being consumed (completed: %v)",
 					unlocks, pq.mq, h.get(0).Completed())
@@ -398,9 +394,7 @@ func TestOrderlyUnclaimedDeliveryIsWithdrawn(t *testing.T) {
 			if err := d.Ack(); !errors.Is(err, ErrQueueDropped) {
 				t.Errorf("ack of a withdrawn delivery = %v, want ErrQueueDropped", err)
 			}
-			u.remote.mu.Lock()
-			unlocks := slices.Clone(u.remote.unlocks)
-			u.remote.mu.Unlock()
+			unlocks := u.remote.unlocked()
 			if len(unlocks) != 1 || !slices.Equal(unlocks[0], []instance.MessageQueue{pq.mq}) {
 				t.Errorf("unlocks %v, want %v once", unlocks, pq.mq)
 			}
@@ -443,9 +437,7 @@ func TestOrderlyShutdownWithdrawsADeliveryWaitingUnclaimedInConsume(t *testing.T
 	if got := how.Load(); got != "withdrawn" {
 		t.Errorf("the Handler's wait ended: %v, want withdrawn", got)
 	}
-	u.remote.mu.Lock()
-	unlocks := slices.Clone(u.remote.unlocks)
-	u.remote.mu.Unlock()
+	unlocks := u.remote.unlocked()
 	if len(unlocks) != 1 || !slices.Equal(unlocks[0], []instance.MessageQueue{pq.mq}) {
 		t.Errorf("unlocks %v, want %v once", unlocks, pq.mq)
 	}
@@ -469,9 +461,7 @@ func TestOrderlyShutdownCountsAClaimedBatchCompletedWithinTheWait(t *testing.T) 
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	u.remote.mu.Lock()
-	unlocks := len(u.remote.unlocks)
-	u.remote.mu.Unlock()
+	unlocks := len(u.remote.unlocked())
 	if stored, ok := u.offsets.storedOffset(pq.mq); !ok || stored != 1 || unlocks != 1 {
 		t.Errorf("stored %d (%v), unlocks %d; want 1 persisted and the lock released", stored, ok, unlocks)
 	}

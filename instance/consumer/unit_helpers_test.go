@@ -229,6 +229,13 @@ func (r *fakeRemote) sent() []sentBack {
 	return slices.Clone(r.sentBack)
 }
 
+// unlocked returns the queue sets unlocked so far, a request each.
+func (r *fakeRemote) unlocked() [][]instance.MessageQueue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.unlocks)
+}
+
 func (r *fakeRemote) lock(_ context.Context, _ string, body *remoting.LockBatchRequestBody) ([]instance.MessageQueue, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
