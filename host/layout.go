@@ -1,6 +1,10 @@
 package host
 
-import "github.com/mqgate/mqgate/message"
+import (
+	"unsafe"
+
+	"github.com/mqgate/mqgate/message"
+)
 
 // layout writes a send or consume input (ABI.md, "Refs and records"): fixed-size records
 // up front, strings after them, each referenced by (offset, length). Strings a batch
@@ -42,8 +46,18 @@ func (l *layout) bytesRef(at int, b []byte, copyBytes bool) {
 }
 
 // shared is ref for a string that repeats from record to record: slot k remembers the
-// last one written.
+// last one written. The strings a batch repeats are most often the same string (one
+// event's group, topic and broker are the producer's), which one comparison of pointers
+// tells without a call.
 func (l *layout) shared(at, k int, s string) {
+	if last := &l.last[k]; last.off != 0 && len(last.s) == len(s) && unsafe.StringData(last.s) == unsafe.StringData(s) {
+		l.put64(at, refOf(int(last.off), len(s)))
+		return
+	}
+	l.sharedSlow(at, k, s)
+}
+
+func (l *layout) sharedSlow(at, k int, s string) {
 	if last := &l.last[k]; last.off != 0 && last.s == s {
 		l.put64(at, refOf(int(last.off), len(s)))
 		return
@@ -52,18 +66,22 @@ func (l *layout) shared(at, k int, s string) {
 	l.ref(at, s)
 }
 
-// props writes a property table and its (offset, count) at at.
+// props writes a property table and its (offset, count) at at. The table and its strings
+// are written from locals, the short strings (most names and values) without a call.
 func (l *layout) props(at int, p *message.Properties) {
 	n := p.Len()
-	table := l.data
-	l.data += 16 * n
-	l.put32(at, uint32(table))
-	l.put32(at+4, uint32(n))
+	buf, table := l.buf, l.data
+	data := table + 16*n
+	put32(buf, at, uint32(table))
+	put32(buf, at+4, uint32(n))
 	for i := range n {
 		kv := p.At(i)
-		l.ref(table+16*i, kv.Name)
-		l.ref(table+16*i+8, kv.Value)
+		put64(buf, table+16*i, refOf(data, len(kv.Name)))
+		data += putStr(buf, data, kv.Name)
+		put64(buf, table+16*i+8, refOf(data, len(kv.Value)))
+		data += putStr(buf, data, kv.Value)
 	}
+	l.data = data
 }
 
 // propsSize bounds what props writes.
