@@ -113,6 +113,69 @@ func BenchmarkSendHook(b *testing.B) {
 	}
 }
 
+// BenchmarkSendHookCold is BenchmarkSendHook's call with the caches cold: before each
+// call the benchmark reads through coldBytes of other memory, as the send path's own
+// work does between two hook calls in a gateway (a coalesced batch's call comes ~40 us of
+// network, scheduler and encoding after the last). ns/msg is the call's time alone. It
+// shows why a hook costs more on the whole send path (BenchmarkSendHookOverhead in bench/)
+// than here warm: a call touches the host's state, wazero's and the module's memory and
+// code, a Go guest's runtime most of all.
+//
+//	go test -run '^$' -bench SendHookCold ./host
+func BenchmarkSendHookCold(b *testing.B) {
+	r, _ := newRuntime(b)
+	body := strings.Repeat("x", 1024)
+	hooks := map[string]instance.SendHook{"native": nativeEnricher{"x-gateway", "eu-1"}}
+	p := load(b, r, PluginConfig{Name: "wasm", Kind: KindSend, Config: []byte(`{"properties": {"x-gateway": "eu-1"}, "overwrite": true}`)}, "plugins/enricher")
+	hooks["wasm"], _ = NewSendHook(p)
+	q, err := r.Load(context.Background(), PluginConfig{Name: "no-runtime", Kind: KindSend, Instances: 1}, wasmgen.Enricher("x-gateway", "eu-1", true))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hooks["no-runtime"], _ = NewSendHook(q)
+	if plugintest.HaveClang() {
+		if hooks["c"], err = cEnricher(b, r, `{"name": "x-gateway", "value": "eu-1", "overwrite": true}`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	other := make([]byte, coldBytes)
+	for i := range other {
+		other[i] = byte(i)
+	}
+	for _, size := range []int{1, 8} {
+		for _, name := range []string{"native", "wasm", "no-runtime", "c"} {
+			h := hooks[name]
+			if h == nil {
+				continue
+			}
+			b.Run(fmt.Sprintf("batch%d/%s", size, name), func(b *testing.B) {
+				evs := sendEvents("TagA", strings.Split(strings.Repeat(body+",", size), ",")[:size]...)
+				ctx := context.Background()
+				var calls time.Duration
+				var sum byte
+				for b.Loop() {
+					for j := 0; j < len(other); j += 64 {
+						sum += other[j]
+					}
+					t0 := time.Now()
+					if err := h.BeforeSend(ctx, evs); err != nil {
+						b.Fatal(err)
+					}
+					calls += time.Since(t0)
+				}
+				coldSink = sum
+				b.ReportMetric(float64(calls.Nanoseconds())/float64(b.N*size), "ns/msg")
+				b.ReportMetric(0, "ns/op") // mostly the reading of other memory
+			})
+		}
+	}
+}
+
+// coldBytes is what BenchmarkSendHookCold reads between calls: twice this machine's L2.
+const coldBytes = 8 << 20
+
+var coldSink byte
+
 func BenchmarkConsumeHook(b *testing.B) {
 	r, _ := newRuntime(b)
 	p := load(b, r, PluginConfig{Kind: KindConsume, Config: []byte(`{"tags": ["TagA"]}`)}, "plugins/tagfilter")
