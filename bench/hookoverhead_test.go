@@ -8,10 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqgate/mqgate/host"
 	"github.com/mqgate/mqgate/instance"
-	"github.com/mqgate/mqgate/internal/plugintest"
-	"github.com/mqgate/mqgate/internal/wasmgen"
 )
 
 // BenchmarkSendHookOverhead is BenchmarkSendWithHook's comparison made in one run, paired:
@@ -26,24 +23,10 @@ import (
 //	cd bench && go test -run '^$' -bench SendHookOverhead -benchtime 200000x .
 func BenchmarkSendHookOverhead(b *testing.B) {
 	ns := prodDevClusterAddr(b)
-	for _, mode := range []struct {
-		name     string
-		coalesce bool
-	}{{"single", false}, {"coalesce", true}} {
+	for _, mode := range hookModes {
 		for _, hook := range []string{"native", "wasm", "wasm-noruntime", "wasm-c"} {
 			b.Run("mode="+mode.name+"/hook="+hook, func(b *testing.B) {
-				var h instance.SendHook
-				var plugin *host.Plugin
-				switch hook {
-				case "native":
-					h = nativeEnricher{}
-				case "wasm":
-					h, plugin = wasmEnricher(b, plugintest.Build(b, "plugins/enricher"), enricherConfig)
-				case "wasm-noruntime":
-					h, plugin = wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", true), enricherConfig)
-				case "wasm-c":
-					h, plugin = wasmEnricher(b, plugintest.BuildC(b, "plugins/cenricher"), cEnricherConfig)
-				}
+				h, plugin := benchHook(b, hook)
 				plain := newHookedProducer(b, ns, mode.coalesce, nil)
 				defer plain.close()
 				hooked := newHookedProducer(b, ns, mode.coalesce, []instance.SendHook{h})

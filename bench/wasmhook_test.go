@@ -76,28 +76,38 @@ func wasmEnricher(b *testing.B, wasm []byte, config string) (instance.SendHook, 
 	return h, p
 }
 
+// hookModes are the send modes the hook benchmarks run: one request per message, and
+// the gateway's setting, coalesced.
+var hookModes = []struct {
+	name     string
+	coalesce bool
+}{{"single", false}, {"coalesce", true}}
+
+// benchHook returns the send hook a benchmark variant names (nil for "none") and its
+// plugin when it is a WASM one.
+func benchHook(b *testing.B, name string) (instance.SendHook, *host.Plugin) {
+	switch name {
+	case "native":
+		return nativeEnricher{}, nil
+	case "wasm":
+		return wasmEnricher(b, plugintest.Build(b, "plugins/enricher"), enricherConfig)
+	case "wasm-noruntime": // the same work, in a module without a language runtime
+		return wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", true), enricherConfig)
+	case "wasm-c": // the same work compiled from C (skipped without clang)
+		return wasmEnricher(b, plugintest.BuildC(b, "plugins/cenricher"), cEnricherConfig)
+	}
+	return nil, nil
+}
+
 func BenchmarkSendWithHook(b *testing.B) {
 	ns := prodDevClusterAddr(b)
-	for _, mode := range []struct {
-		name     string
-		coalesce bool
-	}{{"single", false}, {"coalesce", true}} {
+	for _, mode := range hookModes {
 		for _, hook := range []string{"none", "native", "wasm", "wasm-noruntime", "wasm-c"} {
 			b.Run("mode="+mode.name+"/hook="+hook, func(b *testing.B) {
 				var hooks []instance.SendHook
-				var plugin *host.Plugin
-				switch hook {
-				case "native":
-					hooks = append(hooks, nativeEnricher{})
-				case "wasm":
-					h, p := wasmEnricher(b, plugintest.Build(b, "plugins/enricher"), enricherConfig)
-					hooks, plugin = append(hooks, h), p
-				case "wasm-noruntime": // the same work, in a module without a language runtime
-					h, p := wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", true), enricherConfig)
-					hooks, plugin = append(hooks, h), p
-				case "wasm-c": // the same work compiled from C (skipped without clang)
-					h, p := wasmEnricher(b, plugintest.BuildC(b, "plugins/cenricher"), cEnricherConfig)
-					hooks, plugin = append(hooks, h), p
+				h, plugin := benchHook(b, hook)
+				if h != nil {
+					hooks = append(hooks, h)
 				}
 				c := newHookedProducer(b, ns, mode.coalesce, hooks)
 				defer c.close()
