@@ -79,6 +79,8 @@ type consumerTable struct {
 	closed   bool
 	draining chan struct{} // closed when Shutdown begins: long polls end
 	client   *http.Client  // the webhooks'
+
+	onValidated func(group string) // test hook: called between a consumer's validation and its reservation
 }
 
 // gwConsumer is one consumer group the gateway delivers.
@@ -207,37 +209,27 @@ func (g *Gateway) consumersNaming(name string) []string {
 // file and line when c came from Load). Its allocation strategy and consume hooks may
 // name uploaded plugins too.
 func (g *Gateway) AddConsumer(ctx context.Context, c ConsumerConfig) error {
-	if errs := c.validate(g.hasPlugin); len(errs) > 0 {
-		return errors.Join(errs...)
-	}
 	return g.addConsumer(ctx, c, true)
 }
 
 // hasPlugin reports whether a plugin of that name and slot is configured (the [[plugin]]s
 // in effect, which a reload changes; not those of the start) or loaded.
 func (g *Gateway) hasPlugin(name, slot string) bool {
-	if g.plugins.configured(name, slot) {
-		return true
-	}
-	e := g.plugins.src.set.Load().byName[name]
-	return e != nil && e.slot.String() == slot
+	r := g.plugins
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.has(name, slot)
 }
 
+// addConsumer validates cc, then starts it and registers it. The file's consumers, at
+// start, pass again: checkConsumerPlugins checked them against the same plugins.
 func (g *Gateway) addConsumer(ctx context.Context, cc ConsumerConfig, runtime bool) error {
-	t := &g.consumers
-	t.mu.Lock()
-	switch {
-	case t.closed || t.inst == nil:
-		t.mu.Unlock()
-		return ErrNotRunning
-	case t.byGroup[cc.Group] != nil:
-		t.mu.Unlock()
-		return fmt.Errorf("%w: %s", ErrConsumerExists, cc.Group)
+	c, inst, err := g.reserveConsumer(cc)
+	if err != nil {
+		return err
 	}
-	c := &gwConsumer{cfg: cc, state: "starting"}
-	t.byGroup[cc.Group] = c // reserved while it starts
-	inst := t.inst
-	t.mu.Unlock()
+	cc = c.cfg // validated: the defaults applied
+	t := &g.consumers
 
 	pc, err := g.newPushConsumer(inst, c)
 	if err == nil {
@@ -266,6 +258,36 @@ func (g *Gateway) addConsumer(ctx context.Context, cc ConsumerConfig, runtime bo
 	g.log.Info("gateway: consumer started", "group", cc.Group, "delivery", cc.Delivery, "model", cc.Model,
 		"order", cc.Order, "allocate", cc.Allocate, "at_runtime", runtime)
 	return nil
+}
+
+// reserveConsumer validates cc and reserves its group for a consumer starting, both
+// under the registry's lock: a plugin change runs under it too, and a delete asks there
+// which consumers name the plugin (registry.remove). So a delete runs either before, and
+// the validation finds the plugin gone, or after, and finds this consumer named in the
+// table. Validated first and reserved later, a consumer could start naming a plugin
+// deleted in between, and run the fallback.
+func (g *Gateway) reserveConsumer(cc ConsumerConfig) (*gwConsumer, *instance.Instance, error) {
+	r := g.plugins
+	r.mu.Lock()
+	defer r.mu.Unlock() // no change made: nothing to announce
+	if errs := cc.validate(r.has); len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	t := &g.consumers
+	if t.onValidated != nil {
+		t.onValidated(cc.Group)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.closed || t.inst == nil:
+		return nil, nil, ErrNotRunning
+	case t.byGroup[cc.Group] != nil:
+		return nil, nil, fmt.Errorf("%w: %s", ErrConsumerExists, cc.Group)
+	}
+	c := &gwConsumer{cfg: cc, state: "starting"}
+	t.byGroup[cc.Group] = c // reserved while it starts
+	return c, t.inst, nil
 }
 
 // newPushConsumer makes the push consumer of c and its delivery.

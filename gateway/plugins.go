@@ -37,7 +37,7 @@ type registry struct {
 	log *slog.Logger
 	src hookSource
 
-	mu       sync.Mutex // serialises start, changes and close
+	mu       sync.Mutex // serialises start, changes and close, and reserveConsumer's validation with its reservation
 	rt       *host.Runtime
 	store    *pluginStore
 	closed   bool
@@ -244,12 +244,14 @@ func (r *registry) start(ctx context.Context) (err error) {
 	return nil
 }
 
-// configured reports whether the [[plugin]]s in effect have one of that name and slot.
-func (r *registry) configured(name, slot string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fc, _ := r.fileConfig(name)
-	return fc != nil && fc.Slot == slot
+// has reports whether a plugin of that name and slot is configured (the [[plugin]]s in
+// effect) or loaded; r.mu is held.
+func (r *registry) has(name, slot string) bool {
+	if fc, _ := r.fileConfig(name); fc != nil && fc.Slot == slot {
+		return true
+	}
+	e := r.src.set.Load().byName[name]
+	return e != nil && e.slot.String() == slot
 }
 
 // fileConfig returns the [[plugin]] of that name and its index, if the file has one: a

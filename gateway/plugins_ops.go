@@ -354,7 +354,8 @@ func (r *registry) remove(ctx context.Context, name string) (pluginJSON, error) 
 	}
 	// Without it such a consumer would run the fallback (another allocation than its
 	// group's, messages its hook filtered delivered), and a [[consumer]] naming it would
-	// refuse the next start.
+	// refuse the next start. A consumer being added is validated and reserved under r.mu
+	// (reserveConsumer): it is either among them or refused for naming no plugin.
 	if r.namedBy != nil {
 		if groups := r.namedBy(name); len(groups) > 0 {
 			return pluginJSON{}, opError(http.StatusConflict, codeConflict,

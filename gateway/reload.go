@@ -191,7 +191,9 @@ func (g *Gateway) reloadConsumers(ctx context.Context, d configDiff, rep *Reload
 		if err := g.AddConsumer(ctx, c); err != nil {
 			what := "changed (stopped; the new settings did not start)"
 			if wasRunning {
-				// The change failed, so the group consumes as before, as Failed promises.
+				// The change failed, so the group consumes as before, as Failed promises. Its
+				// settings are validated again: no consumer named their plugins meanwhile,
+				// which a delete may have taken.
 				g.log.Warn("gateway: reload: a changed consumer did not start: starting the old settings again",
 					"group", c.Group, "err", err)
 				if rerr := g.addConsumer(ctx, running, true); rerr != nil {
