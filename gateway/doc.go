@@ -107,7 +107,8 @@
 // Their errors add the codes cluster_not_found, group_not_found (404) and broker_error
 // (502). Gateway.Reload (SIGHUP in cmd/gateway, reload.go) applies [[consumer]],
 // [[plugin]], [telemetry] sample_ratio and [log] level changes live and reports the rest
-// as needing a restart.
+// as needing a restart; it does not remove a [[plugin]] (or move it to another slot)
+// that a consumer still names.
 //
 // An upload's body is the module, its metadata in the query (slot, required for a new
 // name; policy, memory_limit, stack_limit, deadline, instances, max_instances,

@@ -112,6 +112,16 @@ func (r *registry) onChange(fn func(name string, slot host.Kind)) {
 	r.watchers = append(r.watchers, fn)
 }
 
+// namingConsumers returns the consumers naming the plugin name (namedBy), which a
+// delete or a reload must not take it from; r.mu is held, so that a consumer being added
+// (reserveConsumer) is either among them or validated once the plugin is gone.
+func (r *registry) namingConsumers(name string) []string {
+	if r.namedBy == nil {
+		return nil
+	}
+	return r.namedBy(name)
+}
+
 // changed records a change, announced to the watchers by unlock.
 func (r *registry) changed(name string, slot host.Kind) {
 	r.pending = append(r.pending, change{name, slot})

@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -221,4 +223,273 @@ func parkedOnMutexIn(fn string) bool {
 		}
 	}
 	return false
+}
+
+// The reload tests' plugins, as [[plugin]]s of a gateway.toml: "two", a byconfig
+// strategy holding queues 0 and 1 of allocTopic, where Java's averagely (the fallback) holds
+// every queue; "drop", a tagfilter consume hook skipping the messages tagged Drop; "spare",
+// a consume hook no consumer names.
+func namedPlugins(t *testing.T, allocTopic string) (two, drop, spare PluginConfig) {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name string, wasm []byte) string {
+		t.Helper()
+		file := filepath.Join(dir, name+".wasm")
+		if err := os.WriteFile(file, wasm, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	queues := []any{}
+	for _, id := range []int{0, 1} {
+		queues = append(queues, map[string]any{"topic": allocTopic, "brokerName": "broker-a", "queueId": id})
+	}
+	two = PluginConfig{Name: "two", File: write("byconfig", plugintest.Build(t, "plugins/byconfig")), Slot: "allocate",
+		Instances: 1, Config: map[string]any{"queues": queues}}
+	drop = PluginConfig{Name: "drop", File: write("tagfilter", plugintest.Build(t, "plugins/tagfilter")), Slot: "consume",
+		Instances: 1, Config: map[string]any{"tags": []any{"Drop"}, "exclude": true}}
+	spare = PluginConfig{Name: "spare", File: write("spare", rawModule{version: abi.Version, kind: abi.KindConsume}.bytes()),
+		Slot: "consume", Instances: 1}
+	return two, drop, spare
+}
+
+// holdsTwoQueues waits until group's consumer holds queues 0 and 1 of topic, as the
+// strategy "two" gives them, and checks that it still does after two more rebalances: on
+// the fallback it would take all four.
+func holdsTwoQueues(t *testing.T, g *Gateway, group, topic string) {
+	t.Helper()
+	waitUntil(t, 10*time.Second, group+" holding queues 0 and 1", func() bool {
+		return slices.Equal(heldQueues(g, group, topic), []int{0, 1})
+	})
+	st, err := g.ConsumerStatus(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, group+" rebalancing twice", func() bool {
+		now, err := g.ConsumerStatus(group)
+		return err == nil && now.Rebalances >= st.Rebalances+2
+	})
+	if held := heldQueues(g, group, topic); !slices.Equal(held, []int{0, 1}) {
+		t.Errorf("%s holds queues %v of %s, want 0 and 1: it runs without its strategy", group, held, topic)
+	}
+}
+
+// receivedOf produces a message tagged Drop and then two tagged TagA to topic (of one
+// queue: in that order), receives and acks until the TagA ones came, and returns every
+// body received.
+func receivedOf(t *testing.T, g *Gateway, group, topic, prefix string) (dropped string, seen map[string]int) {
+	t.Helper()
+	dropped = prefix + "-dropped"
+	if r := post(t, g, "/v1/topics/"+topic+"/messages", map[string]any{"body": dropped, "tags": "Drop"}); r.status != http.StatusOK {
+		t.Fatalf("produce %s: %d %s", dropped, r.status, r.raw)
+	}
+	seen = drainReceive(t, g, group, produce(t, g, topic, prefix, 2, ""), 20*time.Second)
+	for _, m := range receiveFrom(t, g, group, 64, 200, 30000).Messages { // a straggler
+		seen[*m.Body]++
+	}
+	return dropped, seen
+}
+
+// filters checks that group's consumer runs the hook "drop": the message tagged Drop is
+// skipped.
+func filters(t *testing.T, g *Gateway, group, topic, prefix string) {
+	t.Helper()
+	if dropped, seen := receivedOf(t, g, group, topic, prefix); seen[dropped] != 0 {
+		t.Errorf("%s received %s, tagged Drop: it runs without its consume hook", group, dropped)
+	}
+}
+
+// reloadChange returns the change of the report's list whose key is key.
+func reloadChange(cs []ReloadChange, key string) (ReloadChange, bool) {
+	i := slices.IndexFunc(cs, func(c ReloadChange) bool { return c.Key == key })
+	if i < 0 {
+		return ReloadChange{}, false
+	}
+	return cs[i], true
+}
+
+// pluginNames lists g's plugins as GET /v1/plugins does, "name/slot".
+func pluginNames(g *Gateway) []string {
+	var names []string
+	for _, p := range g.plugins.list() {
+		names = append(names, p.Name+"/"+p.Slot)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// A reload dropping the [[plugin]]s that running consumers name (a [[consumer]] of the
+// file its allocate strategy, one added through the admin API its consume hook) does not
+// remove them: each is reported failed, naming the consumers, and keeps serving them; the
+// rest of the reload applies. Removed, the consumers would run the fallback: another
+// allocation than their group's peers, the messages the hook skips delivered.
+func TestReloadKeepsThePluginsRunningConsumersName(t *testing.T) {
+	dc := consumeCluster(t)
+	const allocTopic, hookTopic = "NamedAllocTopic", "NamedHookTopic"
+	two, drop, spare := namedPlugins(t, allocTopic)
+	allocG := fastConsumer("alloc_g", allocTopic, DeliveryReceive)
+	allocG.Allocate = "two"
+	cfg := consumersAdminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
+	cfg.Plugin = []PluginConfig{two, drop, spare}
+	cfg.Consumers = []ConsumerConfig{allocG}
+	g := startGateway(t, cfg)
+	createTopic(t, g, dc.BrokerAddr(), allocTopic, 4)
+	createTopic(t, g, dc.BrokerAddr(), hookTopic, 1)
+	hookG := fastConsumer("hook_g", hookTopic, DeliveryReceive)
+	hookG.ConsumeHooks = &[]string{"drop"}
+	body, _ := json.Marshal(hookG)
+	if r := callAdmin(t, g, adminCall{method: "PUT", path: "/v1/consumers/hook_g", token: tokConsumers, body: body}); r.status != http.StatusCreated {
+		t.Fatalf("adding a consumer: %d %s", r.status, r.raw)
+	}
+	holdsTwoQueues(t, g, "alloc_g", allocTopic)
+	filters(t, g, "hook_g", hookTopic, "before")
+
+	// The file without its [[plugin]]s (with a plugin store, a [[consumer]] may name a
+	// plugin the file does not have: an uploaded one).
+	next := cfg
+	next.Plugin = nil
+	for _, attempt := range []string{"first", "again"} { // a failed change is tried again
+		rep, err := g.Reload(ctxFor(t, 30*time.Second), next)
+		if err == nil {
+			t.Fatalf("%s reload: no error; report %+v", attempt, rep)
+		}
+		for name, group := range map[string]string{"two": "alloc_g", "drop": "hook_g"} {
+			c, ok := reloadChange(rep.Failed, `plugin "`+name+`"`)
+			if !ok || c.What != "removed" || !strings.Contains(c.Err.Error(), group) || !strings.Contains(err.Error(), group) {
+				t.Errorf("%s reload: failed %v (error %v), want the removal of %s failed naming consumer %s", attempt, rep.Failed, err, name, group)
+			}
+		}
+		if len(rep.Failed) != 2 {
+			t.Errorf("%s reload: failed %v, want two plugins", attempt, rep.Failed)
+		}
+		if attempt == "first" {
+			if c, ok := reloadChange(rep.Applied, `plugin "spare"`); !ok || c.What != "removed" {
+				t.Errorf("applied %v, want the plugin no consumer names removed", rep.Applied)
+			}
+		}
+	}
+	if got, want := pluginNames(g), []string{"drop/consume", "two/allocate"}; !slices.Equal(got, want) {
+		t.Errorf("plugins after the reloads %v, want %v", got, want)
+	}
+	holdsTwoQueues(t, g, "alloc_g", allocTopic)
+	filters(t, g, "hook_g", hookTopic, "after")
+
+	// Once the consumer added through the admin API is gone, a reload dropping its plugin
+	// and the [[consumer]] naming the other removes both.
+	if r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/consumers/hook_g", token: tokConsumers}); r.status != http.StatusOK {
+		t.Fatalf("delete consumer hook_g: %d %s", r.status, r.raw)
+	}
+	next.Consumers = nil
+	rep, err := g.Reload(ctxFor(t, 30*time.Second), next)
+	if err != nil || len(rep.Failed) != 0 {
+		t.Fatalf("reload without the consumers: %+v %v", rep, err)
+	}
+	if got := pluginNames(g); len(got) != 0 {
+		t.Errorf("plugins after the consumers left %v, want none", got)
+	}
+}
+
+// A reload dropping [[plugin]]s together with the [[consumer]]s naming them (one removed,
+// one changed to name it no more) applies all of it, the consumers' changes first: the
+// report lists the changes as they apply, and a consumer's plugin leaving before the
+// consumer stopped would run it on the fallback meanwhile.
+func TestReloadRemovesAPluginWithTheConsumersNamingIt(t *testing.T) {
+	dc := consumeCluster(t)
+	const allocTopic, hookTopic = "WithAllocTopic", "WithHookTopic"
+	two, drop, _ := namedPlugins(t, allocTopic)
+	allocG := fastConsumer("alloc_g", allocTopic, DeliveryReceive)
+	allocG.Allocate = "two"
+	hookG := fastConsumer("hook_g", hookTopic, DeliveryReceive)
+	hookG.ConsumeHooks = &[]string{"drop"}
+	cfg := consumeConfig(dc, allocG, hookG)
+	cfg.Plugins.CacheDir = testWasmCache()
+	cfg.Plugin = []PluginConfig{two, drop}
+	g := startGateway(t, cfg)
+	createTopic(t, g, dc.BrokerAddr(), allocTopic, 4)
+	createTopic(t, g, dc.BrokerAddr(), hookTopic, 1)
+	holdsTwoQueues(t, g, "alloc_g", allocTopic)
+	filters(t, g, "hook_g", hookTopic, "before")
+
+	next := cfg
+	next.Plugin = nil
+	unhooked := hookG
+	unhooked.ConsumeHooks = &[]string{} // none
+	next.Consumers = []ConsumerConfig{unhooked}
+	rep, err := g.Reload(ctxFor(t, 30*time.Second), next)
+	if err != nil || len(rep.Failed) != 0 {
+		t.Fatalf("reload: %+v %v", rep, err)
+	}
+	var keys []string
+	for _, c := range rep.Applied {
+		keys = append(keys, c.Key)
+	}
+	if want := []string{`consumer "alloc_g"`, `consumer "hook_g"`, `plugin "two"`, `plugin "drop"`}; !slices.Equal(keys, want) {
+		t.Errorf("applied %v, want %v", keys, want)
+	}
+	if got := pluginNames(g); len(got) != 0 {
+		t.Errorf("plugins after the reload %v, want none", got)
+	}
+	if _, err := g.ConsumerStatus("alloc_g"); !errors.Is(err, ErrNoConsumer) {
+		t.Errorf("consumer alloc_g after the reload: %v", err)
+	}
+	if dropped, seen := receivedOf(t, g, "hook_g", hookTopic, "after"); seen[dropped] != 1 {
+		t.Errorf("hook_g, changed to run no hook, received %s %d times, want once", dropped, seen[dropped])
+	}
+}
+
+// A reload moving a [[plugin]] to another slot while a running consumer names it in its
+// slot is refused the same way: the plugin keeps its slot and its consumer. The same
+// move with the consumer changed to name it in the new slot applies: the consumer stops
+// before the move and starts after it.
+func TestReloadKeepsTheSlotOfAPluginAConsumerNames(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic, allocTopic = "ReslotTopic", "ReslotAllocTopic"
+	two, drop, spare := namedPlugins(t, allocTopic)
+	hookG := fastConsumer("hook_g", topic, DeliveryReceive)
+	hookG.ConsumeHooks = &[]string{"drop"}
+	cfg := consumeConfig(dc, hookG)
+	// A plugin store: the file's own check then leaves the consumers' plugin names to the
+	// gateway, which knows the uploaded ones.
+	cfg.Plugins = PluginsConfig{Dir: t.TempDir(), CacheDir: testWasmCache()}
+	cfg.Plugin = []PluginConfig{drop}
+	g := startGateway(t, cfg)
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	createTopic(t, g, dc.BrokerAddr(), allocTopic, 4)
+	filters(t, g, "hook_g", topic, "before")
+
+	// "drop" as a send hook.
+	sendDrop := spare
+	sendDrop.Name, sendDrop.Slot = "drop", "send"
+	sendDrop.File = filepath.Join(t.TempDir(), "send.wasm")
+	if err := os.WriteFile(sendDrop.File, rawModule{version: abi.Version, kind: abi.KindSend}.bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next := cfg
+	next.Plugin = []PluginConfig{sendDrop}
+	rep, err := g.Reload(ctxFor(t, 30*time.Second), next)
+	c, ok := reloadChange(rep.Failed, `plugin "drop"`)
+	if err == nil || len(rep.Failed) != 1 || !ok || !strings.Contains(c.What, "slot") || !strings.Contains(c.Err.Error(), "hook_g") {
+		t.Fatalf("reload moving the plugin: %+v %v, want it failed naming consumer hook_g", rep, err)
+	}
+	if got, want := pluginNames(g), []string{"drop/consume"}; !slices.Equal(got, want) {
+		t.Errorf("plugins after the reload %v, want %v", got, want)
+	}
+	filters(t, g, "hook_g", topic, "after")
+
+	// "drop" as the strategy "two", and hook_g allocating the queues of allocTopic with it.
+	allocDrop := two
+	allocDrop.Name = "drop"
+	allocating := fastConsumer("hook_g", allocTopic, DeliveryReceive)
+	allocating.Allocate = "drop"
+	next.Plugin = []PluginConfig{allocDrop}
+	next.Consumers = []ConsumerConfig{allocating}
+	rep, err = g.Reload(ctxFor(t, 30*time.Second), next)
+	if err != nil || len(rep.Failed) != 0 || len(rep.Applied) != 2 {
+		t.Fatalf("reload moving the plugin with its consumer: %+v %v", rep, err)
+	}
+	if got, want := pluginNames(g), []string{"drop/allocate"}; !slices.Equal(got, want) {
+		t.Errorf("plugins after the reload %v, want %v", got, want)
+	}
+	holdsTwoQueues(t, g, "hook_g", allocTopic)
 }

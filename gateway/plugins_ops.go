@@ -356,11 +356,9 @@ func (r *registry) remove(ctx context.Context, name string) (pluginJSON, error) 
 	// group's, messages its hook filtered delivered), and a [[consumer]] naming it would
 	// refuse the next start. A consumer being added is validated and reserved under r.mu
 	// (reserveConsumer): it is either among them or refused for naming no plugin.
-	if r.namedBy != nil {
-		if groups := r.namedBy(name); len(groups) > 0 {
-			return pluginJSON{}, opError(http.StatusConflict, codeConflict,
-				"plugin %q is named by the consumers %s (allocate or consume_hooks): remove or change them first", name, strings.Join(groups, ", "))
-		}
+	if groups := r.namingConsumers(name); len(groups) > 0 {
+		return pluginJSON{}, opError(http.StatusConflict, codeConflict,
+			"plugin %q is named by the consumers %s (allocate or consume_hooks): remove or change them first", name, strings.Join(groups, ", "))
 	}
 	var view pluginJSON
 	if e != nil {

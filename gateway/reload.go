@@ -24,7 +24,11 @@ import (
 //   - [[plugin]]s added, removed, or changed (file, slot, policy, limits, config) and a
 //     module file whose bytes changed: the plugin is loaded anew and swapped in, calls in
 //     flight finishing on the old one. A plugin whose uploaded version runs (the plugin
-//     store) keeps it: the [[plugin]] is where it falls back to once deleted from the store;
+//     store) keeps it: the [[plugin]] is where it falls back to once deleted from the store.
+//     A [[plugin]] that a consumer still names once the reload's consumer changes are made
+//     (allocate, consume_hooks; consumers added through the admin API too) is not removed
+//     or moved to another slot: that change is reported failed, naming the consumers, as a
+//     DELETE of the plugin is refused (the consumers would run the fallback);
 //   - [telemetry] sample_ratio, when telemetry runs;
 //   - [log] level, when the logger is a ReloadableLogger (cmd/gateway's is).
 //
@@ -123,9 +127,14 @@ func (g *Gateway) Reload(ctx context.Context, cfg Config) (ReloadReport, error) 
 	rep.Restart = d.restart
 	next := *old // what is in effect afterwards: the old settings but for what applied
 
-	// Plugins first: a consumer added may name an allocation plugin added with it.
-	next.Plugin = g.plugins.reloadFiles(ctx, old.Plugin, cfg.Plugin, &rep)
-	next.Consumers = g.reloadConsumers(ctx, d, &rep, old.Consumers)
+	// Plugins added and changed first: a consumer added or changed may name them. Then the
+	// consumers removed and changed, then the plugins removed or moved to another slot
+	// (refused while a consumer still names them), then the consumers added, and those
+	// changed to name a plugin in the slot it moved to (see pluginReload).
+	plugins := g.plugins.reloadFiles(ctx, old.Plugin, cfg.Plugin, &rep)
+	cons := g.reloadConsumers(ctx, d, &rep, old.Consumers, plugins.has)
+	next.Plugin = plugins.finish(ctx, &rep)
+	next.Consumers = cons.start(ctx, &rep)
 
 	if d.sampleRatio != nil {
 		c := ReloadChange{Key: "telemetry.sample_ratio", What: d.sampleRatio.what}
@@ -160,69 +169,112 @@ func (g *Gateway) Reload(ctx context.Context, cfg Config) (ReloadReport, error) 
 	return rep, nil
 }
 
-// reloadConsumers removes, replaces and adds the consumers the diff names and returns the
-// [[consumer]] list now in effect.
-func (g *Gateway) reloadConsumers(ctx context.Context, d configDiff, rep *ReloadReport, old []ConsumerConfig) []ConsumerConfig {
-	inEffect := map[string]ConsumerConfig{}
+// consumerReload is a reload's consumer changes, in two steps around the [[plugin]]s
+// removed or moved to another slot (pluginReload.finish): reloadConsumers stops the
+// consumers removed and restarts those changed; start starts those added, validated
+// against the plugins as the reload leaves them, and those changed to name a plugin in the
+// slot it moved to, stopped until it has.
+type consumerReload struct {
+	g        *Gateway
+	added    []ConsumerConfig
+	waiting  []consumerChange
+	inEffect map[string]ConsumerConfig
+}
+
+// consumerChange is a changed consumer's new settings and those it ran (when it ran).
+type consumerChange struct {
+	cfg, running ConsumerConfig
+	wasRunning   bool
+}
+
+func consumerKey(group string) string { return "consumer " + strconv.Quote(group) }
+
+// reloadConsumers removes and replaces the consumers the diff names. A changed
+// consumer's new settings are checked against the plugins as the reload leaves them
+// (pluginsAfter) before its old ones stop.
+func (g *Gateway) reloadConsumers(ctx context.Context, d configDiff, rep *ReloadReport, old []ConsumerConfig,
+	pluginsAfter func(name, slot string) bool) *consumerReload {
+	cr := &consumerReload{g: g, added: d.consumersAdded, inEffect: map[string]ConsumerConfig{}}
 	for _, c := range old {
-		inEffect[c.Group] = c
+		cr.inEffect[c.Group] = c
 	}
-	key := func(group string) string { return "consumer " + strconv.Quote(group) }
 	for _, c := range d.consumersRemoved {
 		if err := g.RemoveConsumer(ctx, c.Group); err != nil && !errors.Is(err, ErrNoConsumer) {
-			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: "removed", Err: err})
+			rep.Failed = append(rep.Failed, ReloadChange{Key: consumerKey(c.Group), What: "removed", Err: err})
 			continue
 		}
-		delete(inEffect, c.Group)
-		rep.Applied = append(rep.Applied, ReloadChange{Key: key(c.Group), What: "removed"})
+		delete(cr.inEffect, c.Group)
+		rep.Applied = append(rep.Applied, ReloadChange{Key: consumerKey(c.Group), What: "removed"})
 	}
 	for _, c := range d.consumersChanged {
 		// Refused before the old one stops: a setting that cannot work leaves it running.
-		if errs := c.validate(g.hasPlugin); len(errs) > 0 {
-			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: "changed", Err: errors.Join(errs...)})
+		if errs := c.validate(pluginsAfter); len(errs) > 0 {
+			rep.Failed = append(rep.Failed, ReloadChange{Key: consumerKey(c.Group), What: "changed", Err: errors.Join(errs...)})
 			continue
 		}
 		running, wasRunning := g.consumerConfig(c.Group)
 		if err := g.RemoveConsumer(ctx, c.Group); err != nil && !errors.Is(err, ErrNoConsumer) {
-			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: "changed", Err: err})
+			rep.Failed = append(rep.Failed, ReloadChange{Key: consumerKey(c.Group), What: "changed", Err: err})
 			continue
 		}
-		delete(inEffect, c.Group)
-		if err := g.AddConsumer(ctx, c); err != nil {
-			what := "changed (stopped; the new settings did not start)"
-			if wasRunning {
-				// The change failed, so the group consumes as before, as Failed promises. Its
-				// settings are validated again: no consumer named their plugins meanwhile,
-				// which a delete may have taken.
-				g.log.Warn("gateway: reload: a changed consumer did not start: starting the old settings again",
-					"group", c.Group, "err", err)
-				if rerr := g.addConsumer(ctx, running, true); rerr != nil {
-					err = errors.Join(err, fmt.Errorf("the old settings did not start again either: %w", rerr))
-				} else {
-					what = "changed (the new settings did not start: running with the old ones)"
-					inEffect[c.Group] = running
-				}
-			}
-			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: what, Err: err})
+		delete(cr.inEffect, c.Group)
+		ch := consumerChange{cfg: c, running: running, wasRunning: wasRunning}
+		if errs := c.validate(g.hasPlugin); len(errs) > 0 {
+			// It names a plugin in the slot the reload moves it to: it starts once the
+			// plugin has moved, and meanwhile runs neither settings without their plugin.
+			cr.waiting = append(cr.waiting, ch)
 			continue
 		}
-		inEffect[c.Group] = c
-		rep.Applied = append(rep.Applied, ReloadChange{Key: key(c.Group), What: "changed: restarted with the new settings"})
+		cr.restart(ctx, ch, rep)
 	}
-	for _, c := range d.consumersAdded {
-		if err := g.AddConsumer(ctx, c); err != nil {
-			rep.Failed = append(rep.Failed, ReloadChange{Key: key(c.Group), What: "added", Err: err})
+	return cr
+}
+
+// start starts the changed consumers waiting for their plugins and the consumers added,
+// and returns the [[consumer]] list now in effect.
+func (cr *consumerReload) start(ctx context.Context, rep *ReloadReport) []ConsumerConfig {
+	for _, ch := range cr.waiting {
+		cr.restart(ctx, ch, rep)
+	}
+	for _, c := range cr.added {
+		if err := cr.g.AddConsumer(ctx, c); err != nil {
+			rep.Failed = append(rep.Failed, ReloadChange{Key: consumerKey(c.Group), What: "added", Err: err})
 			continue
 		}
-		inEffect[c.Group] = c
-		rep.Applied = append(rep.Applied, ReloadChange{Key: key(c.Group), What: "added"})
+		cr.inEffect[c.Group] = c
+		rep.Applied = append(rep.Applied, ReloadChange{Key: consumerKey(c.Group), What: "added"})
 	}
-	out := make([]ConsumerConfig, 0, len(inEffect))
-	for _, c := range inEffect {
+	out := make([]ConsumerConfig, 0, len(cr.inEffect))
+	for _, c := range cr.inEffect {
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b ConsumerConfig) int { return strings.Compare(a.Group, b.Group) })
 	return out
+}
+
+// restart starts a changed consumer's new settings, its old ones stopped.
+func (cr *consumerReload) restart(ctx context.Context, ch consumerChange, rep *ReloadReport) {
+	g, c := cr.g, ch.cfg
+	if err := g.AddConsumer(ctx, c); err != nil {
+		what := "changed (stopped; the new settings did not start)"
+		if ch.wasRunning {
+			// The change failed, so the group consumes as before, as Failed promises. Its
+			// settings are validated again: no consumer named their plugins meanwhile,
+			// which a delete may have taken.
+			g.log.Warn("gateway: reload: a changed consumer did not start: starting the old settings again",
+				"group", c.Group, "err", err)
+			if rerr := g.addConsumer(ctx, ch.running, true); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("the old settings did not start again either: %w", rerr))
+			} else {
+				what = "changed (the new settings did not start: running with the old ones)"
+				cr.inEffect[c.Group] = ch.running
+			}
+		}
+		rep.Failed = append(rep.Failed, ReloadChange{Key: consumerKey(c.Group), What: what, Err: err})
+		return
+	}
+	cr.inEffect[c.Group] = c
+	rep.Applied = append(rep.Applied, ReloadChange{Key: consumerKey(c.Group), What: "changed: restarted with the new settings"})
 }
 
 // configDiff is what changed between two validated configurations.

@@ -9,62 +9,167 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mqgate/mqgate/host"
 )
 
+// pluginReload is a reload's [[plugin]] changes, applied in two steps around the
+// consumers' changes. reloadFiles adds and changes plugins at once: a consumer the reload
+// adds or changes may name them. The changes that take a plugin from the consumers naming
+// it (its [[plugin]] removed, or moved to another slot) wait for finish, after the reload
+// stopped the consumers it removes and restarted those it changes: one of them naming the
+// plugin no more does not run without it meanwhile (on the fallback: another allocation
+// than its group's peers, messages its hook skips delivered). A consumer still naming it
+// then keeps it, as a DELETE of it is refused (registry.remove).
+type pluginReload struct {
+	r        *registry
+	old      []PluginConfig // the [[plugin]]s in effect before the reload
+	inEffect []PluginConfig // those in effect now: the file's, the old ones where a change failed or waits
+	pending  []pendingPlugin
+}
+
+// pendingPlugin is a [[plugin]] removed (pc is the zero value) or moved to another slot
+// (pc is the new one), left to finish.
+type pendingPlugin struct {
+	prev, pc PluginConfig
+}
+
+func (c pendingPlugin) removed() bool { return c.pc.Name == "" }
+
+func pluginKey(name string) string { return "plugin " + strconv.Quote(name) }
+
 // reloadFiles applies the [[plugin]]s of a reloaded file (cur) over those in effect
-// (old): a plugin added is loaded into its slot, one removed leaves it, one whose
-// settings, slot, file or module bytes changed is loaded anew and swapped in (calls in
-// flight finish on the old one). A plugin whose uploaded version runs keeps running it.
-// It returns the [[plugin]]s now in effect, which the registry then links its plugins to;
-// every change goes to rep.
-func (r *registry) reloadFiles(ctx context.Context, old, cur []PluginConfig, rep *ReloadReport) []PluginConfig {
+// (old): a plugin added is loaded into its slot; one whose settings, file or module bytes
+// changed is loaded anew and swapped in (calls in flight finish on the old one). A plugin
+// removed or moved to another slot waits for finish. A plugin whose uploaded version runs
+// keeps running it. The registry's plugins follow the [[plugin]]s in effect (those of old
+// waiting included); every change goes to rep.
+func (r *registry) reloadFiles(ctx context.Context, old, cur []PluginConfig, rep *ReloadReport) *pluginReload {
 	r.mu.Lock()
 	defer r.unlock()
-	key := func(name string) string { return "plugin " + strconv.Quote(name) }
+	p := &pluginReload{r: r, old: old}
 	oldBy := map[string]PluginConfig{}
 	for _, pc := range old {
 		oldBy[pc.Name] = pc
 	}
 	curNames := map[string]bool{}
-	var inEffect []PluginConfig
 	for _, pc := range cur {
 		curNames[pc.Name] = true
 		prev, had := oldBy[pc.Name]
+		if had && prev.Slot != pc.Slot {
+			p.pending = append(p.pending, pendingPlugin{prev: prev, pc: pc})
+			p.inEffect = append(p.inEffect, prev) // in its old slot until finish
+			continue
+		}
 		what, err := r.reloadOne(ctx, pc, prev, had)
 		switch {
 		case err != nil:
-			rep.Failed = append(rep.Failed, ReloadChange{Key: key(pc.Name), What: what, Err: err})
+			rep.Failed = append(rep.Failed, ReloadChange{Key: pluginKey(pc.Name), What: what, Err: err})
 			if had {
-				inEffect = append(inEffect, prev)
+				p.inEffect = append(p.inEffect, prev)
 			}
 		case what != "":
-			rep.Applied = append(rep.Applied, ReloadChange{Key: key(pc.Name), What: what})
-			inEffect = append(inEffect, pc)
+			rep.Applied = append(rep.Applied, ReloadChange{Key: pluginKey(pc.Name), What: what})
+			p.inEffect = append(p.inEffect, pc)
 		default:
-			inEffect = append(inEffect, pc)
+			p.inEffect = append(p.inEffect, pc)
 		}
 	}
+	kept := map[string]bool{}
 	for _, pc := range old {
-		if curNames[pc.Name] {
+		if !curNames[pc.Name] {
+			p.pending = append(p.pending, pendingPlugin{prev: pc})
+			kept[pc.Name] = true
+		}
+	}
+	r.relink(withKept(p.inEffect, old, kept))
+	return p
+}
+
+// has reports whether a plugin of that name and slot will be configured or loaded once
+// finish has applied the changes waiting for it (should they succeed), for a consumer's
+// new settings checked before its old ones stop.
+func (p *pluginReload) has(name, slot string) bool {
+	r := p.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := slices.IndexFunc(p.pending, func(c pendingPlugin) bool { return c.prev.Name == name })
+	if i < 0 {
+		return r.has(name, slot)
+	}
+	if e := r.src.set.Load().byName[name]; e != nil && !e.fromFile() {
+		return e.slot.String() == slot // its uploaded version keeps running
+	}
+	return !p.pending[i].removed() && p.pending[i].pc.Slot == slot
+}
+
+// finish applies the [[plugin]]s removed or moved to another slot, once the consumers'
+// changes are: each is refused while a consumer (the file's or one added through the admin
+// API) names it, and then stays as it was. It returns the [[plugin]]s now in effect.
+func (p *pluginReload) finish(ctx context.Context, rep *ReloadReport) []PluginConfig {
+	r := p.r
+	r.mu.Lock() // as registry.remove: a consumer being added is either named below or validated after
+	defer r.unlock()
+	kept := map[string]bool{}
+	for _, c := range p.pending {
+		name := c.prev.Name
+		key, what := pluginKey(name), "removed"
+		if !c.removed() {
+			what = "changed: " + pluginDifference(c.prev, c.pc)
+		}
+		e := r.src.set.Load().byName[name]
+		if e != nil && !e.fromFile() && c.removed() {
+			rep.Applied = append(rep.Applied, ReloadChange{Key: key,
+				What: fmt.Sprintf("removed from the file; its uploaded version %d keeps running", e.version)})
 			continue
 		}
-		e := r.src.set.Load().byName[pc.Name]
-		switch {
-		case e != nil && !e.fromFile():
-			rep.Applied = append(rep.Applied, ReloadChange{Key: key(pc.Name),
-				What: fmt.Sprintf("removed from the file; its uploaded version %d keeps running", e.version)})
-		case e != nil:
-			r.replace(ctx, pc.Name, nil)
-			r.changed(pc.Name, e.slot)
-			rep.Applied = append(rep.Applied, ReloadChange{Key: key(pc.Name), What: "removed"})
-		default:
-			rep.Applied = append(rep.Applied, ReloadChange{Key: key(pc.Name), What: "removed (it was not loaded)"})
+		if e == nil || e.fromFile() { // (a move of an uploaded one is refused by reloadOne)
+			if groups := r.namingConsumers(name); len(groups) > 0 {
+				rep.Failed = append(rep.Failed, ReloadChange{Key: key, What: what,
+					Err: fmt.Errorf("named by the consumers %s (allocate or consume_hooks): remove or change them first, or in the same reload",
+						strings.Join(groups, ", "))})
+				kept[name] = c.removed() // a moved one is in the list in its old place
+				continue
+			}
 		}
+		if c.removed() {
+			if e == nil {
+				what = "removed (it was not loaded)"
+			} else {
+				r.replace(ctx, name, nil)
+				r.changed(name, e.slot)
+			}
+			rep.Applied = append(rep.Applied, ReloadChange{Key: key, What: what})
+			continue
+		}
+		what, err := r.reloadOne(ctx, c.pc, c.prev, true)
+		if err != nil {
+			rep.Failed = append(rep.Failed, ReloadChange{Key: key, What: what, Err: err})
+			continue
+		}
+		rep.Applied = append(rep.Applied, ReloadChange{Key: key, What: what})
+		p.inEffect[slices.IndexFunc(p.inEffect, func(pc PluginConfig) bool { return pc.Name == name })] = c.pc
 	}
+	inEffect := withKept(p.inEffect, p.old, kept)
 	r.relink(inEffect)
 	return inEffect
+}
+
+// withKept returns list with the [[plugin]]s of old that kept names put back where old
+// had them, after the one before them there: the chains run them in the order they did.
+func withKept(list, old []PluginConfig, kept map[string]bool) []PluginConfig {
+	out := slices.Clone(list)
+	at := 0 // where the next kept one goes
+	for _, pc := range old {
+		if kept[pc.Name] {
+			out = slices.Insert(out, at, pc)
+			at++
+		} else if i := slices.IndexFunc(out, func(x PluginConfig) bool { return x.Name == pc.Name }); i >= 0 {
+			at = i + 1
+		}
+	}
+	return out
 }
 
 // reloadOne applies one [[plugin]] of the reloaded file; what is "" when nothing changed.

@@ -465,3 +465,36 @@ func TestReloadBeforeStart(t *testing.T) {
 		t.Errorf("reload before start: %v", err)
 	}
 }
+
+// A [[plugin]] a reload could not remove (a consumer names it) stays where it was among the
+// others: a consumer running every consume hook runs them in the order it did.
+func TestWithKeptKeepsThePluginsOrder(t *testing.T) {
+	pcs := func(names ...string) []PluginConfig {
+		var out []PluginConfig
+		for _, n := range names {
+			out = append(out, PluginConfig{Name: n})
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		list, old, kept, want []string
+	}{
+		{list: []string{"a", "c"}, old: []string{"a", "b", "c"}, kept: []string{"b"}, want: []string{"a", "b", "c"}},
+		{list: []string{"b", "c"}, old: []string{"a", "b", "c"}, kept: []string{"a"}, want: []string{"a", "b", "c"}},
+		{list: []string{"a"}, old: []string{"a", "b", "c"}, kept: []string{"b", "c"}, want: []string{"a", "b", "c"}},
+		{list: []string{"c", "a", "d"}, old: []string{"a", "b", "c"}, kept: []string{"b"}, want: []string{"c", "a", "b", "d"}},
+		{list: []string{"a", "c"}, old: []string{"a", "b", "c"}, want: []string{"a", "c"}},
+	} {
+		kept := map[string]bool{}
+		for _, n := range tt.kept {
+			kept[n] = true
+		}
+		var got []string
+		for _, pc := range withKept(pcs(tt.list...), pcs(tt.old...), kept) {
+			got = append(got, pc.Name)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("list %v, old %v, kept %v: %v, want %v", tt.list, tt.old, tt.kept, got, tt.want)
+		}
+	}
+}
