@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -474,6 +476,169 @@ func TestCrashBetweenStoreAndManifest(t *testing.T) {
 	}
 	if v := produceVersion(t, g2, dc.BrokerAddr()); v != "1" {
 		t.Fatalf("after the restart x-version %q", v)
+	}
+}
+
+// TestManifestRenamedButDirectoryNotSynced: the manifest's rename is made, then the
+// directory's fsync fails. The next start reads the new manifest, so the change is made:
+// the API answers it as made (and logs the failed fsync as an error), a fresh load of the
+// store and a restart find what it answered, and the next change builds on it instead of
+// undoing it. It used to answer 500 "nothing changed" with the new manifest on disk, and
+// the next change, made from the manifest in memory, dropped the version on disk.
+func TestManifestRenamedButDirectoryNotSynced(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	dir := t.TempDir()
+	var logs syncBuffer
+	cfg := adminConfig(dc.NameServerAddr(), dir)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	g, stop := runGateway(t, cfg)
+	defer func() { stop() }()
+	restart := func() {
+		t.Helper()
+		stop()
+		stop = func() {}
+		g, stop = runGateway(t, cfg)
+	}
+	diskFault := errors.New("input/output error")
+	failDirSync := func(on bool) {
+		g.plugins.mu.Lock() // the manifest is written under it
+		defer g.plugins.mu.Unlock()
+		g.plugins.store.failpoint = nil
+		if on {
+			g.plugins.store.failpoint = func(stage string) error {
+				if stage == "manifest dirsync" {
+					return diskFault
+				}
+				return nil
+			}
+		}
+	}
+	// onDisk is the plugin as the next start reads it from the store.
+	onDisk := func() *storedPlugin {
+		t.Helper()
+		s := &pluginStore{dir: dir}
+		if err := s.readManifest(); err != nil {
+			t.Fatal(err)
+		}
+		return s.man.Plugins["enrich"]
+	}
+	enricher := plugintest.Build(t, "plugins/enricher")
+	if r := upload(t, g, "enrich", enricherQuery("1", "slot", "send"), enricher); r.status != http.StatusCreated {
+		t.Fatalf("first upload: %d %s", r.status, r.raw)
+	}
+
+	failDirSync(true)
+	r := upload(t, g, "enrich", enricherQuery("2"), enricher)
+	if v := pluginView(t, r); r.status != http.StatusCreated || v.Active.Version != 2 || v.Previous != 1 {
+		t.Fatalf("upload with the directory's fsync failing: %d %s", r.status, r.raw)
+	}
+	if sp := onDisk(); sp == nil || sp.Active != 2 || sp.Previous != 1 {
+		t.Fatalf("answered version 2 active, yet the next start reads %+v", sp)
+	}
+	if v := produceVersion(t, g, dc.BrokerAddr()); v != "2" {
+		t.Fatalf("x-version %q after the upload of 2", v)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, dir) || !strings.Contains(l, diskFault.Error()) {
+		t.Fatalf("the failed fsync is not logged as an error naming the directory and the error:\n%s", l)
+	}
+	r = callAdmin(t, g, adminCall{method: "POST", path: "/v1/plugins/enrich/rollback", token: tokWriter})
+	if v := pluginView(t, r); r.status != http.StatusOK || v.Active.Version != 1 || v.Previous != 2 {
+		t.Fatalf("rollback with the directory's fsync failing: %d %s", r.status, r.raw)
+	}
+	if sp := onDisk(); sp == nil || sp.Active != 1 || sp.Previous != 2 {
+		t.Fatalf("answered version 1 active, yet the next start reads %+v", sp)
+	}
+	if v := produceVersion(t, g, dc.BrokerAddr()); v != "1" {
+		t.Fatalf("x-version %q after the rollback", v)
+	}
+
+	failDirSync(false)
+	r = upload(t, g, "enrich", enricherQuery("3"), enricher)
+	if v := pluginView(t, r); r.status != http.StatusCreated || v.Active.Version != 3 || v.Previous != 1 || len(v.Versions) != 3 {
+		t.Fatalf("the next upload: %d %s", r.status, r.raw)
+	}
+	if sp := onDisk(); sp == nil || sp.Active != 3 || sp.Previous != 1 || len(sp.Versions) != 3 {
+		t.Fatalf("the next upload undid the ones before it on disk: %+v", sp)
+	}
+	restart()
+	if l := listPlugins(t, g); len(l) != 1 || l[0].Active.Version != 3 || l[0].Previous != 1 || len(l[0].Versions) != 3 {
+		t.Fatalf("after a restart: %+v", l)
+	}
+	if v := produceVersion(t, g, dc.BrokerAddr()); v != "3" {
+		t.Fatalf("after a restart x-version %q", v)
+	}
+
+	failDirSync(true)
+	if r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/plugins/enrich", token: tokWriter}); r.status != http.StatusOK {
+		t.Fatalf("delete with the directory's fsync failing: %d %s", r.status, r.raw)
+	}
+	if sp := onDisk(); sp != nil {
+		t.Fatalf("answered deleted, yet the next start reads %+v", sp)
+	}
+	if l := listPlugins(t, g); len(l) != 0 {
+		t.Fatalf("after the delete: %+v", l)
+	}
+	if v := produceVersion(t, g, dc.BrokerAddr()); v != "" {
+		t.Fatalf("x-version %q after the delete", v)
+	}
+	// A power loss may yet bring back the manifest before the delete: the module it names
+	// stays until a manifest without it is synced (here the next start's removal).
+	module := filepath.Join(dir, modulesDir, moduleDigest(enricher)+".wasm")
+	if _, err := os.Stat(module); err != nil {
+		t.Fatalf("the deleted plugin's module went before a manifest without it was synced: %v", err)
+	}
+	restart()
+	if l := listPlugins(t, g); len(l) != 0 {
+		t.Fatalf("after a restart: %+v", l)
+	}
+	if _, err := os.Stat(module); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the deleted plugin's module after a restart: %v", err)
+	}
+}
+
+// TestModuleRenamedButDirectoryNotSynced: a new module's rename is made, then the
+// modules directory's fsync fails. The upload is refused and nothing changes: a manifest
+// naming the module could outlive it in a power loss. A retry while the fsync still fails
+// is refused too, though the module's file is there from the first try; it used to be
+// taken as stored and named by the manifest.
+func TestModuleRenamedButDirectoryNotSynced(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	dir := t.TempDir()
+	g := startGateway(t, adminConfig(dc.NameServerAddr(), dir))
+	upload(t, g, "enrich", enricherQuery("1", "slot", "send"), plugintest.Build(t, "plugins/enricher"))
+	list := callAdmin(t, g, adminCall{method: "GET", path: "/v1/plugins", token: tokReader}).raw
+	man := storeFiles(t, dir)[manifestName]
+	setFailpoint := func(f func(string) error) {
+		g.plugins.mu.Lock()
+		g.plugins.store.failpoint = f
+		g.plugins.mu.Unlock()
+	}
+	setFailpoint(func(stage string) error {
+		if stage == "module dirsync" {
+			return errors.New("input/output error")
+		}
+		return nil
+	})
+	hostile := plugintest.Build(t, "host/testdata/hostile/behaviors")
+	for try := 1; try <= 2; try++ {
+		r := upload(t, g, "enrich", "deadline=30ms", hostile)
+		if r.status != http.StatusInternalServerError || !strings.Contains(r.str("error"), "nothing changed") ||
+			!strings.Contains(r.str("error"), "input/output error") {
+			t.Fatalf("upload %d with the modules' fsync failing: %d %s", try, r.status, r.raw)
+		}
+		if got := callAdmin(t, g, adminCall{method: "GET", path: "/v1/plugins", token: tokReader}).raw; got != list {
+			t.Fatalf("upload %d: the list changed:\n%s\nwas\n%s", try, got, list)
+		}
+		if got := storeFiles(t, dir)[manifestName]; got != man {
+			t.Fatalf("upload %d: the manifest changed:\n%s", try, got)
+		}
+	}
+	if v := produceVersion(t, g, dc.BrokerAddr()); v != "1" {
+		t.Fatalf("x-version %q after the refused uploads", v)
+	}
+	setFailpoint(nil)
+	if r := upload(t, g, "enrich", "deadline=30ms", hostile); r.status != http.StatusCreated || pluginView(t, r).Active.Version != 2 {
+		t.Fatalf("upload once the fsync works: %d %s", r.status, r.raw)
 	}
 }
 

@@ -232,8 +232,17 @@ func (r *registry) upload(ctx context.Context, name string, req uploadRequest) (
 // commit writes m as the store's manifest, then removes the modules it no longer names
 // (a version dropped, a plugin deleted): the change is made even when that fails, and
 // the next start tries again.
+//
+// A manifest renamed into place whose directory's fsync failed is a change made too: the
+// next start reads it, so answering "nothing changed" would be false (see logUnsynced).
+// The modules it no longer names are kept then: the manifest before it, which names them,
+// may come back with a power loss; the next start, or the next manifest synced, removes
+// them.
 func (r *registry) commit(m manifest) error {
 	if err := r.store.commit(m); err != nil {
+		if logUnsynced(r.log, err) {
+			return nil
+		}
 		return err
 	}
 	removed, err := r.store.collectGarbage(false)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -38,8 +39,10 @@ type pluginStore struct {
 
 	cmu sync.Mutex // consumers.json: one update at a time (consumerstore.go)
 
-	// failpoint, set by tests, is called before a file's rename ("module", "manifest");
-	// an error aborts the write as a crash would, leaving the temporary file behind.
+	// failpoint, set by tests, is called before a file's rename ("module", "manifest",
+	// "consumers"): an error aborts the write as a crash would, leaving the temporary file
+	// behind. It is called again before the directory's fsync, with " dirsync" appended to
+	// the stage: an error stands for the fsync's.
 	failpoint func(stage string) error
 }
 
@@ -332,7 +335,13 @@ func (s *pluginStore) putModule(wasm []byte) (string, error) {
 	sha := moduleDigest(wasm)
 	path := s.modulePath(sha)
 	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(wasm)) {
-		return sha, nil // content-addressed: the same bytes
+		// Content-addressed: the same bytes. They may be those of an earlier try whose
+		// directory fsync failed: the manifest is to name them only once their name is
+		// durable, so the directory is synced again.
+		if err := s.syncDir(filepath.Dir(path), "module"); err != nil {
+			return "", fmt.Errorf("plugin store: module %s: %w", sha, err)
+		}
+		return sha, nil
 	}
 	if err := s.writeAtomic(path, wasm, "module"); err != nil {
 		return "", err
@@ -353,21 +362,54 @@ func (s *pluginStore) readModule(sha string) ([]byte, error) {
 	return b, nil
 }
 
-// commit writes m as the manifest; on success it is the store's.
+// commit writes m as the manifest. On success, and on an *unsyncedError (renamed into
+// place, the directory not synced), m is the store's: the next start reads it, and the
+// next change must be made from it, not from the manifest it replaced.
 func (s *pluginStore) commit(m manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("plugin store: %w", err)
 	}
-	if err := s.writeAtomic(s.manifestPath(), append(b, '\n'), "manifest"); err != nil {
+	err = s.writeAtomic(s.manifestPath(), append(b, '\n'), "manifest")
+	var ue *unsyncedError
+	if err != nil && !errors.As(err, &ue) {
 		return err
 	}
 	s.man = m
-	return nil
+	return err
+}
+
+// unsyncedError is a write renamed into place whose directory's fsync failed: readers, the
+// next start among them, see the new file, yet a power loss (not a crash of the gateway)
+// may bring the old one back. Any other error of a write leaves the old file in place.
+type unsyncedError struct {
+	path string // the file written
+	err  error  // the directory's fsync
+}
+
+func (e *unsyncedError) Error() string {
+	return fmt.Sprintf("plugin store: %s written, but fsync of its directory failed, it may not survive a power loss: %v", e.path, e.err)
+}
+
+func (e *unsyncedError) Unwrap() error { return e.err }
+
+// logUnsynced reports whether err is an *unsyncedError, which it logs as an error: the
+// caller takes the change as made. A write renamed into place cannot be taken back: the
+// old file is gone, and writing it again would rename over it once more, the same
+// directory to sync, which just failed. So the change stands; only its durability is
+// uncertain, which is what the log says.
+func logUnsynced(log *slog.Logger, err error) bool {
+	var ue *unsyncedError
+	if !errors.As(err, &ue) {
+		return false
+	}
+	log.Error("gateway: plugin store: a change is made, but fsync of its directory failed: it may not survive a power loss",
+		"file", ue.path, "dir", filepath.Dir(ue.path), "err", ue.err)
+	return true
 }
 
 // writeAtomic writes data to path through a temporary file, fsynced and renamed, then
-// fsyncs the directory.
+// fsyncs the directory. An error of that fsync, the rename made, is an *unsyncedError.
 func (s *pluginStore) writeAtomic(path string, data []byte, stage string) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".*"+tmpSuffix)
@@ -394,6 +436,19 @@ func (s *pluginStore) writeAtomic(path string, data []byte, stage string) error 
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("plugin store: %w", err)
+	}
+	if err := s.syncDir(dir, stage); err != nil {
+		return &unsyncedError{path: path, err: err}
+	}
+	return nil
+}
+
+// syncDir fsyncs dir, after a write of stage, unless the failpoint fails it.
+func (s *pluginStore) syncDir(dir, stage string) error {
+	if s.failpoint != nil {
+		if err := s.failpoint(stage + " dirsync"); err != nil {
+			return fmt.Errorf("plugin store: fsync %s: %w", dir, err)
+		}
 	}
 	return syncDir(dir)
 }

@@ -161,6 +161,45 @@ func TestStoreCrashBeforeManifestKeepsThePreviousState(t *testing.T) {
 	}
 }
 
+// TestStoreTellsNotWrittenFromNotSynced: a manifest's write failing before its rename
+// leaves the store as it was; its directory's fsync failing after the rename is an
+// *unsyncedError, and the manifest written is the store's, as the next open reads it.
+func TestStoreTellsNotWrittenFromNotSynced(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := mustOpenStore(t, dir)
+	if _, err := storeVersion(t, s, "p", []byte("\x00asm v1"), pluginSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	fault := errors.New("input/output error")
+	for _, tt := range []struct {
+		stage    string
+		unsynced bool
+		active   int // in memory and on disk after the write
+	}{
+		{"manifest", false, 1},
+		{"manifest dirsync", true, 2},
+	} {
+		s.failpoint = func(stage string) error {
+			if stage == tt.stage {
+				return fault
+			}
+			return nil
+		}
+		_, err := storeVersion(t, s, "p", []byte("\x00asm v2"), pluginSettings{})
+		var ue *unsyncedError
+		if !errors.Is(err, fault) || errors.As(err, &ue) != tt.unsynced {
+			t.Fatalf("%s failing: %v (%T), want an *unsyncedError: %v", tt.stage, err, err, tt.unsynced)
+		}
+		fresh := &pluginStore{dir: dir}
+		if err := fresh.readManifest(); err != nil {
+			t.Fatal(err)
+		}
+		if got, disk := s.man.Plugins["p"].Active, fresh.man.Plugins["p"].Active; got != tt.active || disk != tt.active {
+			t.Fatalf("%s failing: active %d in memory, %d on disk, want %d", tt.stage, got, disk, tt.active)
+		}
+	}
+}
+
 func TestStoreRefusesABadManifest(t *testing.T) {
 	for _, tt := range []struct{ name, manifest, want string }{
 		{"not JSON", "{", "unexpected end of JSON input"},
