@@ -67,7 +67,9 @@ func (g *Gateway) putConsumer(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		if st := g.plugins.store; st != nil {
-			if err := st.keepConsumer(cc); err != nil { // not kept: not added
+			// Not kept: not added. Renamed into place but not synced is kept: the next
+			// start runs it, so removing it now would make the answer false.
+			if err := st.keepConsumer(cc); err != nil && !logUnsynced(g.log, err) {
 				_ = g.RemoveConsumer(context.WithoutCancel(r.Context()), group)
 				a.fail(w, r, fmt.Errorf("consumer %s not added: %w", group, err))
 				return
@@ -105,7 +107,7 @@ func (g *Gateway) deleteConsumer(w http.ResponseWriter, r *http.Request) {
 		// Not running: a consumer kept that could not start is dropped all the same.
 		if store != nil {
 			switch kept, err := store.forgetConsumer(group); {
-			case err != nil:
+			case err != nil && !logUnsynced(g.log, err): // renamed into place: dropped
 				a.fail(w, r, err)
 				return
 			case kept:
@@ -131,7 +133,7 @@ func (g *Gateway) deleteConsumer(w http.ResponseWriter, r *http.Request) {
 	}
 	// Removed, even when its stop reported an error: no longer kept either.
 	if store != nil {
-		if _, err := store.forgetConsumer(group); err != nil {
+		if _, err := store.forgetConsumer(group); err != nil && !logUnsynced(g.log, err) { // renamed into place: not kept
 			a.fail(w, r, fmt.Errorf("consumer %s stopped, but still kept: it runs again at the next start: %w", group, err))
 			return
 		}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -231,6 +233,104 @@ func TestAdminConsumerNotKeptIsNotAdded(t *testing.T) {
 	setFailpoint(nil)
 	if r := callAdmin(t, g, put); r.status != http.StatusCreated {
 		t.Fatalf("PUT after: %d %s", r.status, r.raw)
+	}
+}
+
+// TestAdminConsumerKeptButDirectoryNotSynced: consumers.json's rename is made, then the
+// directory's fsync fails. The next start reads the new file, so the change is made: PUT
+// and DELETE answer it as made (and log the failed fsync as an error), and what runs is
+// what the next start runs. A PUT used to answer 500 "not added" and stop the consumer,
+// which the next start ran all the same; a DELETE answered 500 "still kept" for a
+// consumer no longer kept.
+func TestAdminConsumerKeptButDirectoryNotSynced(t *testing.T) {
+	dc := consumeCluster(t)
+	dir := t.TempDir()
+	var logs syncBuffer
+	cfg := consumersAdminConfig(dc.NameServerAddr(), dir)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	g := startGateway(t, cfg)
+	const topic = "UnsyncedTopic"
+	createTopic(t, g, dc.BrokerAddr(), topic, 1)
+	st := g.plugins.store
+	diskFault := errors.New("input/output error")
+	failDirSync := func(on bool) {
+		st.cmu.Lock() // consumers.json is written under cmu
+		defer st.cmu.Unlock()
+		st.failpoint = nil
+		if on {
+			st.failpoint = func(stage string) error {
+				if stage == "consumers dirsync" {
+					return diskFault
+				}
+				return nil
+			}
+		}
+	}
+	// kept is what the next start runs, read afresh from the store's directory.
+	kept := func() []string {
+		t.Helper()
+		list, err := (&pluginStore{dir: dir}).readConsumers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var groups []string
+		for _, cc := range list {
+			groups = append(groups, cc.Group)
+		}
+		return groups
+	}
+	running := func(group string) bool {
+		t.Helper()
+		r := callAdmin(t, g, adminCall{method: "GET", path: "/v1/consumers/" + group, token: tokStatus})
+		return r.status == http.StatusOK
+	}
+	body, _ := json.Marshal(map[string]any{"subscriptions": []map[string]string{{"topic": topic}}})
+	put := func(group string) reply {
+		return callAdmin(t, g, adminCall{method: "PUT", path: "/v1/consumers/" + group, token: tokConsumers, body: body})
+	}
+	del := func(group string) reply {
+		return callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/consumers/" + group, token: tokConsumers})
+	}
+
+	failDirSync(true)
+	if r := put("a_g"); r.status != http.StatusCreated {
+		t.Fatalf("PUT with the directory's fsync failing: %d %s", r.status, r.raw)
+	}
+	if k := kept(); !running("a_g") || !slices.Equal(k, []string{"a_g"}) {
+		t.Fatalf("a_g answered added: running %v, kept for the next start %v", running("a_g"), k)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, dir) || !strings.Contains(l, diskFault.Error()) {
+		t.Fatalf("the failed fsync is not logged as an error naming the directory and the error:\n%s", l)
+	}
+	failDirSync(false)
+	if r := put("b_g"); r.status != http.StatusCreated {
+		t.Fatalf("the next PUT: %d %s", r.status, r.raw)
+	}
+	if k := kept(); !slices.Equal(k, []string{"a_g", "b_g"}) {
+		t.Fatalf("kept after the next PUT: %v", k)
+	}
+
+	failDirSync(true)
+	if r := del("a_g"); r.status != http.StatusOK || r.str("state") != "removed" {
+		t.Fatalf("DELETE with the directory's fsync failing: %d %s", r.status, r.raw)
+	}
+	if k := kept(); running("a_g") || !slices.Equal(k, []string{"b_g"}) {
+		t.Fatalf("a_g answered removed: running %v, kept for the next start %v", running("a_g"), k)
+	}
+	// A consumer kept but not running (as one that could not start) is dropped alike.
+	failDirSync(false)
+	if err := st.keepConsumer(fastConsumer("idle_g", topic, DeliveryReceive)); err != nil {
+		t.Fatal(err)
+	}
+	failDirSync(true)
+	if r := del("idle_g"); r.status != http.StatusOK || r.str("state") != "removed" {
+		t.Fatalf("DELETE of a consumer kept, not running, with the directory's fsync failing: %d %s", r.status, r.raw)
+	}
+	if k := kept(); !slices.Equal(k, []string{"b_g"}) {
+		t.Fatalf("idle_g answered removed, yet kept for the next start: %v", k)
+	}
+	if r := del("idle_g"); r.status != http.StatusNotFound {
+		t.Fatalf("DELETE again: %d %s", r.status, r.raw)
 	}
 }
 

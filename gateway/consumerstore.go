@@ -78,7 +78,8 @@ func (s *pluginStore) forgetConsumer(group string) (bool, error) {
 }
 
 // updateConsumers rewrites consumers.json with change applied, when it changed anything;
-// one update at a time.
+// one update at a time. An *unsyncedError is an update made, which the next start reads:
+// nothing is kept in memory, each update reads the file afresh.
 func (s *pluginStore) updateConsumers(change func([]ConsumerConfig) ([]ConsumerConfig, bool)) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
