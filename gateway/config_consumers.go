@@ -345,7 +345,8 @@ func (cc *ConsumerConfig) fail(key, format string, args ...any) error {
 }
 
 // validate applies the defaults and reports every setting that cannot work. hasPlugin
-// says whether a plugin of that name and slot is configured (or uploaded).
+// says whether a plugin of that name serves in that slot: a running gateway's loaded
+// plugins (registry.has), or, validating a file, its [[plugin]]s.
 func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []error {
 	var errs []error
 	bad := func(key, format string, args ...any) { errs = append(errs, cc.fail(key, format, args...)) }

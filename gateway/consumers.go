@@ -212,8 +212,7 @@ func (g *Gateway) AddConsumer(ctx context.Context, c ConsumerConfig) error {
 	return g.addConsumer(ctx, c, true)
 }
 
-// hasPlugin reports whether a plugin of that name and slot is configured (the [[plugin]]s
-// in effect, which a reload changes; not those of the start) or loaded.
+// hasPlugin reports whether a plugin of that name serves in that slot (registry.has).
 func (g *Gateway) hasPlugin(name, slot string) bool {
 	r := g.plugins
 	r.mu.Lock()
@@ -270,10 +269,35 @@ func (g *Gateway) reserveConsumer(cc ConsumerConfig) (*gwConsumer, *instance.Ins
 	r := g.plugins
 	r.mu.Lock()
 	defer r.mu.Unlock() // no change made: nothing to announce
-	if errs := cc.validate(r.has); len(errs) > 0 {
+	t := &g.consumers
+	// Not running first: before Start the plugins are not loaded (and Shutdown closes them
+	// after the table), so a plugin name would be refused for the wrong reason.
+	t.mu.Lock()
+	running := !t.closed && t.inst != nil
+	t.mu.Unlock()
+	if !running {
+		return nil, nil, ErrNotRunning
+	}
+	// A [[plugin]] of the file that does not serve was deleted through the admin API: the
+	// refusal says so, as "not a [[plugin]]" alone would puzzle whoever reads the file.
+	var deleted []string
+	has := func(name, slot string) bool {
+		if r.has(name, slot) {
+			return true
+		}
+		if fc, i := r.fileConfig(name); fc != nil && fc.Slot == slot {
+			if w := where(fc.pos, "[[plugin]]", i, name); !slices.Contains(deleted, w) {
+				deleted = append(deleted, w)
+			}
+		}
+		return false
+	}
+	if errs := cc.validate(has); len(errs) > 0 {
+		for _, w := range deleted {
+			errs = append(errs, fmt.Errorf("%s is out of its slot, deleted through the admin API: a reload or a restart loads it again", w))
+		}
 		return nil, nil, errors.Join(errs...)
 	}
-	t := &g.consumers
 	if t.onValidated != nil {
 		t.onValidated(cc.Group)
 	}

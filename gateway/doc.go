@@ -129,6 +129,6 @@
 // (409: the name is in another slot, there is no previous version, or a consumer names
 // the plugin a DELETE would remove), unauthorized, forbidden.
 //
-// A DELETE of a plugin that comes from gateway.toml removes it until the next start;
-// remove it from the file too.
+// A DELETE of a plugin that comes from gateway.toml removes it until the next reload or
+// start (a consumer naming it is refused meanwhile); remove it from the file too.
 package gateway

@@ -254,12 +254,14 @@ func (r *registry) start(ctx context.Context) (err error) {
 	return nil
 }
 
-// has reports whether a plugin of that name and slot is configured (the [[plugin]]s in
-// effect) or loaded; r.mu is held.
+// has reports whether a plugin of that name serves in that slot: loaded there, from the
+// file or the store; r.mu is held. A [[plugin]] the file configures does not count by
+// itself: deleted through the admin API it is out of its slot until a reload or a restart
+// loads it again, and a consumer naming it meanwhile would run the fallback. Nothing
+// needs more: start loads every [[plugin]] (or fails) before a consumer is checked, a
+// reload loads those it adds or changes before its consumers, and the slot a reload moves
+// a plugin to is pluginReload.has's to answer.
 func (r *registry) has(name, slot string) bool {
-	if fc, _ := r.fileConfig(name); fc != nil && fc.Slot == slot {
-		return true
-	}
 	e := r.src.set.Load().byName[name]
 	return e != nil && e.slot.String() == slot
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -492,4 +493,86 @@ func TestReloadKeepsTheSlotOfAPluginAConsumerNames(t *testing.T) {
 		t.Errorf("plugins after the reload %v, want %v", got, want)
 	}
 	holdsTwoQueues(t, g, "hook_g", allocTopic)
+}
+
+// A [[plugin]] of the file deleted through the admin API is out of its slot until a
+// reload or a restart loads it again. A consumer added meanwhile naming it (its allocate
+// strategy, one of its consume_hooks) is refused with a 400 naming it, as one naming an
+// uploaded plugin deleted is: accepted, it would run the fallback (another allocation than
+// its group's peers, the messages its hook skips delivered), the file naming the plugin
+// notwithstanding.
+func TestConsumerNamingADeletedFilePluginIsRefused(t *testing.T) {
+	dc := consumeCluster(t)
+	const allocTopic, hookTopic = "DeletedAllocTopic", "DeletedHookTopic"
+	two, drop, _ := namedPlugins(t, allocTopic)
+	cfg := consumersAdminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Plugin = []PluginConfig{two, drop}
+	g := startGateway(t, cfg)
+	createTopic(t, g, dc.BrokerAddr(), allocTopic, 4)
+	createTopic(t, g, dc.BrokerAddr(), hookTopic, 1)
+	for _, name := range []string{"two", "drop"} {
+		r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/plugins/" + name, token: tokWriter})
+		if r.status != http.StatusOK || pluginView(t, r).Source != "file" {
+			t.Fatalf("delete of the [[plugin]] %s no consumer names: %d %s", name, r.status, r.raw)
+		}
+	}
+
+	allocG := fastConsumer("alloc_g", allocTopic, DeliveryReceive)
+	allocG.Allocate = "two"
+	hookG := fastConsumer("hook_g", hookTopic, DeliveryReceive)
+	hookG.ConsumeHooks = &[]string{"drop"}
+	for name, c := range map[string]ConsumerConfig{"two": allocG, "drop": hookG} {
+		body, _ := json.Marshal(c)
+		r := callAdmin(t, g, adminCall{method: "PUT", path: "/v1/consumers/" + c.Group, token: tokConsumers, body: body})
+		e := r.str("error")
+		if r.status != http.StatusBadRequest || !strings.Contains(e, strconv.Quote(name)) || !strings.Contains(e, "deleted through the admin API") {
+			t.Errorf("adding consumer %s naming the deleted [[plugin]] %s: %d %s, want 400 naming the plugin, deleted", c.Group, name, r.status, r.raw)
+		}
+		if _, err := g.ConsumerStatus(c.Group); !errors.Is(err, ErrNoConsumer) {
+			t.Errorf("consumer %s, naming the deleted [[plugin]] %s: %v, want none", c.Group, name, err)
+		}
+	}
+	if kept, err := g.plugins.store.readConsumers(); err != nil || len(kept) != 0 {
+		t.Errorf("consumers kept for the next start: %+v %v, want none", kept, err)
+	}
+}
+
+// A [[plugin]] deleted through the admin API serves again once a reload of the file loads
+// it (reported added), and a consumer naming it is then accepted and runs it; so does
+// such a consumer, kept, after a restart, and a [[consumer]] naming a [[plugin]] at start.
+func TestConsumerNamingAFilePluginLoadedAgainRunsIt(t *testing.T) {
+	dc := consumeCluster(t)
+	const allocTopic, hookTopic = "ReloadedAllocTopic", "ReloadedHookTopic"
+	two, drop, _ := namedPlugins(t, allocTopic)
+	hookG := fastConsumer("hook_g", hookTopic, DeliveryReceive)
+	hookG.ConsumeHooks = &[]string{"drop"}
+	cfg := consumersAdminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
+	cfg.Plugin = []PluginConfig{two, drop}
+	cfg.Consumers = []ConsumerConfig{hookG}
+	g, stop := runGateway(t, cfg)
+	createTopic(t, g, dc.BrokerAddr(), allocTopic, 4)
+	createTopic(t, g, dc.BrokerAddr(), hookTopic, 1)
+	filters(t, g, "hook_g", hookTopic, "start")
+	if r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/plugins/two", token: tokWriter}); r.status != http.StatusOK {
+		t.Fatalf("delete of the [[plugin]] two: %d %s", r.status, r.raw)
+	}
+
+	rep, err := g.Reload(ctxFor(t, 30*time.Second), cfg)
+	if c, ok := reloadChange(rep.Applied, `plugin "two"`); err != nil || !ok || c.What != "added" || len(rep.Applied) != 1 {
+		t.Fatalf("reload of the file as it was: %+v %v, want the deleted plugin added", rep, err)
+	}
+	allocG := fastConsumer("alloc_g", allocTopic, DeliveryReceive)
+	allocG.Allocate = "two"
+	body, _ := json.Marshal(allocG)
+	if r := callAdmin(t, g, adminCall{method: "PUT", path: "/v1/consumers/alloc_g", token: tokConsumers, body: body}); r.status != http.StatusCreated {
+		t.Fatalf("adding a consumer naming the reloaded plugin: %d %s", r.status, r.raw)
+	}
+	holdsTwoQueues(t, g, "alloc_g", allocTopic)
+	stop()
+
+	g, stop = runGateway(t, cfg)
+	defer stop()
+	holdsTwoQueues(t, g, "alloc_g", allocTopic)
+	filters(t, g, "hook_g", hookTopic, "restart")
 }

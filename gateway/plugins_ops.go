@@ -349,7 +349,9 @@ func (r *registry) resume(name string) (pluginJSON, error) {
 
 // remove deletes a plugin: from the store, then from its slot (the built-in behaviour
 // applies: no hook, the fallback strategy). A [[plugin]] of gateway.toml comes back at the
-// next start unless it is removed from the file too.
+// next reload or start unless it is removed from the file too; until then it does not
+// serve, and a consumer naming it is refused (registry.has). The answer shows where it
+// came from (source "file", the [[plugin]]'s position), the log that it comes back.
 func (r *registry) remove(ctx context.Context, name string) (pluginJSON, error) {
 	r.mu.Lock()
 	defer r.unlock()
@@ -385,7 +387,12 @@ func (r *registry) remove(ctx context.Context, name string) (pluginJSON, error) 
 		slot = e.slot
 		r.replace(ctx, name, nil)
 	}
-	r.log.Info("gateway: plugin deleted", "plugin", name)
+	if fc, i := r.fileConfig(name); fc != nil {
+		r.log.Info("gateway: plugin deleted; the file still configures it: the next reload or start loads it again",
+			"plugin", name, "at", where(fc.pos, "[[plugin]]", i, name))
+	} else {
+		r.log.Info("gateway: plugin deleted", "plugin", name)
+	}
 	r.changed(name, slot)
 	return view, nil
 }

@@ -87,9 +87,10 @@ func (r *registry) reloadFiles(ctx context.Context, old, cur []PluginConfig, rep
 	return p
 }
 
-// has reports whether a plugin of that name and slot will be configured or loaded once
-// finish has applied the changes waiting for it (should they succeed), for a consumer's
-// new settings checked before its old ones stop.
+// has reports whether a plugin of that name will serve in that slot once finish has
+// applied the changes waiting for it (should they succeed), for a consumer's new settings
+// checked before its old ones stop: a [[plugin]] moved to that slot counts before it is
+// loaded there, the consumer then starting after finish, validated again (registry.has).
 func (p *pluginReload) has(name, slot string) bool {
 	r := p.r
 	r.mu.Lock()
