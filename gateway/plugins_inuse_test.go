@@ -35,9 +35,7 @@ func TestDeletePluginNamedByAConsumer(t *testing.T) {
 	if r := upload(t, g, "shared-avg", "slot=allocate", plugintest.Build(t, "plugins/averagely")); r.status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", r.status, r.raw)
 	}
-	if r := upload(t, g, "hook", "slot=consume", rawModule{version: abi.Version, kind: abi.KindConsume}.bytes()); r.status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", r.status, r.raw)
-	}
+	uploadConsumeHook(t, g, "hook")
 	// A [[consumer]] of the file naming the strategy, and one added here naming the hook.
 	fileConsumer := fastConsumer("file_g", topic, DeliveryReceive)
 	fileConsumer.Allocate = "shared-avg"
@@ -90,9 +88,7 @@ func TestDeletePluginWhileAConsumerNamingItIsAdded(t *testing.T) {
 	const topic, group = "PluginRaceTopic", "race_g"
 	g := startGateway(t, consumersAdminConfig(dc.NameServerAddr(), t.TempDir()))
 	createTopic(t, g, dc.BrokerAddr(), topic, 2)
-	if r := upload(t, g, "hook", "slot=consume", rawModule{version: abi.Version, kind: abi.KindConsume}.bytes()); r.status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", r.status, r.raw)
-	}
+	uploadConsumeHook(t, g, "hook")
 	deleted := deleteOnValidation(g, "/v1/plugins/hook")
 	c := fastConsumer(group, topic, DeliveryReceive)
 	c.ConsumeHooks = &[]string{"hook"}
@@ -130,9 +126,7 @@ func TestReloadDoesNotRestartASettingNamingAPluginDeletedMeanwhile(t *testing.T)
 	const topic, group = "ReloadRaceTopic", "reload_race_g"
 	g := startGateway(t, consumersAdminConfig(dc.NameServerAddr(), t.TempDir()))
 	createTopic(t, g, dc.BrokerAddr(), topic, 2)
-	if r := upload(t, g, "hook", "slot=consume", rawModule{version: abi.Version, kind: abi.KindConsume}.bytes()); r.status != http.StatusCreated {
-		t.Fatalf("upload: %d %s", r.status, r.raw)
-	}
+	uploadConsumeHook(t, g, "hook")
 	old := fastConsumer(group, topic, DeliveryReceive)
 	old.ConsumeHooks = &[]string{"hook"}
 	withOld := g.Config()
@@ -140,19 +134,8 @@ func TestReloadDoesNotRestartASettingNamingAPluginDeletedMeanwhile(t *testing.T)
 	if rep, err := g.Reload(ctxFor(t, 30*time.Second), withOld); err != nil || len(rep.Applied) != 1 {
 		t.Fatalf("reload adding the consumer: %+v %v", rep, err)
 	}
-	// The new settings validate and do not start: broadcasting over an offsets file that
-	// does not decode.
-	dir := t.TempDir()
-	offsets := filepath.Join(dir, g.inst.ClientID(), group, "offsets.json")
-	if err := os.MkdirAll(filepath.Dir(offsets), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(offsets, []byte("not json"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	next := g.Config()
-	next.Consumers = []ConsumerConfig{fastConsumer(group, topic, DeliveryReceive)}
-	next.Consumers[0].Model, next.Consumers[0].OffsetDir = ModelBroadcasting, dir
+	next.Consumers = []ConsumerConfig{unstartableConsumer(t, g, group, topic)}
 
 	deleted := deleteOnValidation(g, "/v1/plugins/hook")
 	rep, err := g.Reload(ctxFor(t, 30*time.Second), next)
@@ -575,4 +558,12 @@ func TestConsumerNamingAFilePluginLoadedAgainRunsIt(t *testing.T) {
 	defer stop()
 	holdsTwoQueues(t, g, "alloc_g", allocTopic)
 	filters(t, g, "hook_g", hookTopic, "restart")
+}
+
+// uploadConsumeHook uploads a consume hook that answers at once as plugin name.
+func uploadConsumeHook(t *testing.T, g *Gateway, name string) {
+	t.Helper()
+	if r := upload(t, g, name, "slot=consume", rawModule{version: abi.Version, kind: abi.KindConsume}.bytes()); r.status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
 }

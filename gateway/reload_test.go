@@ -357,17 +357,8 @@ func TestReloadChangeThatDoesNotStartKeepsTheOldConsumer(t *testing.T) {
 	g := startGateway(t, consumeConfig(dc, fastConsumer(group, topic, DeliveryReceive)))
 	createTopic(t, g, dc.BrokerAddr(), topic, 2)
 
-	dir := t.TempDir()
-	offsets := filepath.Join(dir, g.inst.ClientID(), group, "offsets.json")
-	if err := os.MkdirAll(filepath.Dir(offsets), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(offsets, []byte("not json"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	next := g.Config()
-	next.Consumers = []ConsumerConfig{fastConsumer(group, topic, DeliveryReceive)}
-	next.Consumers[0].Model, next.Consumers[0].OffsetDir = ModelBroadcasting, dir
+	next.Consumers = []ConsumerConfig{unstartableConsumer(t, g, group, topic)}
 	rep, err := g.Reload(ctxFor(t, 20*time.Second), next)
 	if err == nil || len(rep.Failed) != 1 || !strings.Contains(rep.Failed[0].What, "running with the old ones") {
 		t.Fatalf("reload: %v; failed %v", err, rep.Failed)
@@ -497,4 +488,21 @@ func TestWithKeptKeepsThePluginsOrder(t *testing.T) {
 			t.Errorf("list %v, old %v, kept %v: %v, want %v", tt.list, tt.old, tt.kept, got, tt.want)
 		}
 	}
+}
+
+// unstartableConsumer returns settings of group that validate and do not start:
+// broadcasting over a local offsets file that does not decode.
+func unstartableConsumer(t *testing.T, g *Gateway, group, topic string) ConsumerConfig {
+	t.Helper()
+	dir := t.TempDir()
+	offsets := filepath.Join(dir, g.inst.ClientID(), group, "offsets.json")
+	if err := os.MkdirAll(filepath.Dir(offsets), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(offsets, []byte("not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := fastConsumer(group, topic, DeliveryReceive)
+	c.Model, c.OffsetDir = ModelBroadcasting, dir
+	return c
 }
