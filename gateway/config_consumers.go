@@ -96,7 +96,9 @@ type ConsumerConfig struct {
 	// Allocate is the queue allocation strategy (clustering): a plugin of slot
 	// "allocate" of that name (a [[plugin]] of the file; through the admin API, an
 	// uploaded one too), else one of the built-in averagely (default), circle,
-	// consistenthash, byconfig, machineroom. A plugin of a built-in's name replaces it.
+	// consistenthash, byconfig, machineroom. A plugin of a built-in's name replaces it
+	// (from its upload on, for a consumer running already), and is then named as any
+	// plugin: not deleted while such a consumer runs.
 	Allocate string `toml:"allocate" json:"allocate,omitempty"`
 	// AllocateQueues are byconfig's queues, "topic/broker/queue_id".
 	AllocateQueues []string `toml:"allocate_queues" json:"allocate_queues,omitempty"`

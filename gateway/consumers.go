@@ -186,13 +186,16 @@ func (g *Gateway) pluginChanged(name string, slot host.Kind) {
 }
 
 // consumersNaming returns the groups of the consumers (running or starting) whose
-// allocation strategy or consume hooks name the plugin name, sorted. A built-in
-// strategy's name does not count: without the plugin, the built-in one answers.
-func (g *Gateway) consumersNaming(name string) []string {
+// allocation strategy or consume hooks name the plugin name, sorted. allocating says that
+// a plugin of that name serves in the allocate slot: a consumer whose allocate names a
+// built-in strategy counts only then, as it runs that plugin in place of the built-in one
+// (registry.namingConsumers); otherwise the built-in one answers it, with or without the
+// plugin. Any other name an allocate names was validated as an allocation plugin.
+func (g *Gateway) consumersNaming(name string, allocating bool) []string {
 	t := &g.consumers
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	strategy := !slices.Contains(builtinStrategies, name)
+	strategy := allocating || !slices.Contains(builtinStrategies, name)
 	var groups []string
 	for group, c := range t.byGroup {
 		if strategy && c.cfg.Allocate == name || c.cfg.ConsumeHooks != nil && slices.Contains(*c.cfg.ConsumeHooks, name) {

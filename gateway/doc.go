@@ -82,7 +82,8 @@
 //	POST   /v1/plugins/{name}/rollback  plugins:write  the previous version becomes active (a second rollback undoes it)
 //	POST   /v1/plugins/{name}/resume    plugins:write  lift the quarantine
 //	DELETE /v1/plugins/{name}           plugins:write  out of its slot and the store (built-in behaviour applies);
-//	                                                   409 while a consumer names it (allocate, consume_hooks)
+//	                                                   409 while a consumer names it (allocate, consume_hooks), a
+//	                                                   built-in strategy's name included: the plugin replaces it
 //	GET    /v1/status                   status:read    listeners, the client instance (id, state, brokers and versions,
 //	                                                   routes, groups), consumers with their queues and running info, plugins
 //

@@ -45,8 +45,9 @@ type registry struct {
 	obs      *host.Observer // plugin call telemetry; nil: off (set by Gateway.Start before start)
 	pending  []change       // changes not yet announced
 	// namedBy returns the consumers naming a plugin (allocate, consume_hooks), which a
-	// delete must not pull from under them; nil: none (set by New).
-	namedBy func(name string) []string
+	// delete must not pull from under them; allocating says that a plugin of that name
+	// serves in the allocate slot (see namingConsumers); nil: none (set by New).
+	namedBy func(name string, allocating bool) []string
 }
 
 // plugEntry is one running plugin: its host.Plugin, the adapter of its slot, and where it
@@ -115,11 +116,32 @@ func (r *registry) onChange(fn func(name string, slot host.Kind)) {
 // namingConsumers returns the consumers naming the plugin name (namedBy), which a
 // delete or a reload must not take it from; r.mu is held, so that a consumer being added
 // (reserveConsumer) is either among them or validated once the plugin is gone.
+//
+// A consumer whose allocate is a built-in strategy's name ("circle") is among them while
+// an allocation plugin of that name serves: its strategy looks the name up at every
+// rebalance (namedStrategy), so it runs the plugin in place of the built-in one, and
+// would fall back to the built-in one without it, another allocation than its group's
+// peers running the plugin. That is so of a consumer that started on the built-in
+// strategy before the plugin was uploaded too: nothing tells it apart, as the upload
+// rebalanced it onto the plugin (pluginChanged), and its peers on the gateways the upload
+// was rolled to. Going back to the built-in strategy is a strategy change like the
+// upload, for the operator to roll (remove those consumers, delete the plugin, add them
+// again), not a side effect of a delete. A plugin of that name in another slot is no
+// strategy: the consumer runs the built-in one, and does not count.
 func (r *registry) namingConsumers(name string) []string {
 	if r.namedBy == nil {
 		return nil
 	}
-	return r.namedBy(name)
+	return r.namedBy(name, r.has(name, "allocate"))
+}
+
+// builtinNote is what a refusal for the consumers naming the plugin name adds when they
+// may think they run the built-in strategy of that name; r.mu is held.
+func (r *registry) builtinNote(name string) string {
+	if slices.Contains(builtinStrategies, name) && r.has(name, "allocate") {
+		return fmt.Sprintf("; allocate = %q runs this plugin in place of the built-in strategy of that name", name)
+	}
+	return ""
 }
 
 // changed records a change, announced to the watchers by unlock.

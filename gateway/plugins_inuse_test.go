@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -565,5 +566,135 @@ func uploadConsumeHook(t *testing.T, g *Gateway, name string) {
 	t.Helper()
 	if r := upload(t, g, name, "slot=consume", rawModule{version: abi.Version, kind: abi.KindConsume}.bytes()); r.status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", r.status, r.raw)
+	}
+}
+
+// An allocation plugin named like a built-in strategy replaces it for the consumers
+// naming that strategy, so they name the plugin as much as any other: a DELETE of it is
+// refused while one of them runs (409 naming it). Deleted, it would leave them on the
+// built-in strategy while their group's peers run the plugin: two of them pulling a
+// queue, or none. That holds for a consumer that started on the built-in strategy before
+// the plugin was uploaded too: the upload rebalanced it onto the plugin, which it runs
+// from then on, as its group's peers that took the upload do. A plugin of a built-in's
+// name that no consumer runs goes: an allocation plugin no consumer names, and a consume
+// hook whose name a consumer's allocate only names (that consumer runs the built-in
+// strategy: the name is no allocation plugin).
+func TestDeleteBuiltInNamedPluginAConsumerRuns(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic = "BuiltInNamedTopic"
+	cfg := consumersAdminConfig(dc.NameServerAddr(), t.TempDir())
+	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
+	g := startGateway(t, cfg)
+	createTopic(t, g, dc.BrokerAddr(), topic, 4)
+	del := func(path string) reply {
+		return callAdmin(t, g, adminCall{method: "DELETE", path: path, token: tokWriter})
+	}
+
+	// circle_g starts on the built-in circle strategy: alone in its group, it holds every
+	// queue.
+	circleG := fastConsumer("circle_g", topic, DeliveryReceive)
+	circleG.Allocate = "circle"
+	hashG := fastConsumer("hash_g", topic, DeliveryReceive)
+	hashG.Allocate = "consistenthash"
+	for _, c := range []ConsumerConfig{circleG, hashG} {
+		body, _ := json.Marshal(c)
+		if r := callAdmin(t, g, adminCall{method: "PUT", path: "/v1/consumers/" + c.Group, token: tokConsumers, body: body}); r.status != http.StatusCreated {
+			t.Fatalf("adding consumer %s: %d %s", c.Group, r.status, r.raw)
+		}
+	}
+	waitUntil(t, 10*time.Second, "circle_g holding the four queues", func() bool {
+		held := heldQueues(g, "circle_g", topic)
+		slices.Sort(held)
+		return slices.Equal(held, []int{0, 1, 2, 3})
+	})
+
+	// "circle", the strategy "two": circle_g rebalances onto it.
+	two, _, _ := namedPlugins(t, topic)
+	wasm, err := os.ReadFile(two.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, _ := json.Marshal(two.Config)
+	if r := upload(t, g, "circle", "slot=allocate&config="+url.QueryEscape(string(conf)), wasm); r.status != http.StatusCreated {
+		t.Fatalf("upload of circle: %d %s", r.status, r.raw)
+	}
+	holdsTwoQueues(t, g, "circle_g", topic)
+	if r := upload(t, g, "machineroom", "slot=allocate", plugintest.Build(t, "plugins/averagely")); r.status != http.StatusCreated {
+		t.Fatalf("upload of machineroom: %d %s", r.status, r.raw)
+	}
+	uploadConsumeHook(t, g, "consistenthash")
+
+	r := del("/v1/plugins/circle")
+	if e := r.str("error"); r.status != http.StatusConflict || r.str("code") != codeConflict || !strings.Contains(e, "circle_g") || !strings.Contains(e, "built-in") {
+		t.Errorf("delete of circle, which consumer circle_g runs in place of the built-in strategy: %d %s, want 409 naming the consumer and the built-in strategy", r.status, r.raw)
+	}
+	holdsTwoQueues(t, g, "circle_g", topic)
+	for _, name := range []string{"machineroom", "consistenthash"} {
+		if r := del("/v1/plugins/" + name); r.status != http.StatusOK {
+			t.Errorf("delete of %s, which no consumer runs: %d %s", name, r.status, r.raw)
+		}
+	}
+
+	// Without circle_g, circle goes.
+	if r := callAdmin(t, g, adminCall{method: "DELETE", path: "/v1/consumers/circle_g", token: tokConsumers}); r.status != http.StatusOK {
+		t.Fatalf("delete consumer circle_g: %d %s", r.status, r.raw)
+	}
+	if r := del("/v1/plugins/circle"); r.status != http.StatusOK {
+		t.Errorf("delete of circle once no consumer runs it: %d %s", r.status, r.raw)
+	}
+	if got := pluginNames(g); len(got) != 0 {
+		t.Errorf("plugins %v, want none", got)
+	}
+}
+
+// A reload dropping an allocation [[plugin]] named like a built-in strategy, or moving it
+// to another slot, is refused while a consumer names that strategy, as for any plugin a
+// consumer names: the consumer runs the plugin, and would go on with the built-in
+// strategy. Dropped together with the consumer, it goes.
+func TestReloadKeepsABuiltInNamedPluginItsConsumersRun(t *testing.T) {
+	dc := consumeCluster(t)
+	const topic = "ReloadBuiltInNamedTopic"
+	two, _, spare := namedPlugins(t, topic)
+	circle := two
+	circle.Name = "circle"
+	allocG := fastConsumer("alloc_g", topic, DeliveryReceive)
+	allocG.Allocate = "circle"
+	cfg := consumeConfig(dc, allocG)
+	cfg.Client.HeartbeatInterval = 500 * time.Millisecond
+	cfg.Plugins.CacheDir = testWasmCache()
+	cfg.Plugin = []PluginConfig{circle}
+	g := startGateway(t, cfg)
+	createTopic(t, g, dc.BrokerAddr(), topic, 4)
+	holdsTwoQueues(t, g, "alloc_g", topic)
+
+	consumeCircle := spare
+	consumeCircle.Name = "circle"
+	for _, c := range []struct {
+		what    string // the change, as the report says it
+		plugins []PluginConfig
+	}{
+		{"removed", nil},
+		{"slot", []PluginConfig{consumeCircle}},
+	} {
+		next := cfg
+		next.Plugin = c.plugins
+		rep, err := g.Reload(ctxFor(t, 30*time.Second), next)
+		ch, ok := reloadChange(rep.Failed, `plugin "circle"`)
+		if err == nil || len(rep.Failed) != 1 || !ok || !strings.Contains(ch.What, c.what) || !strings.Contains(ch.Err.Error(), "alloc_g") {
+			t.Errorf("reload with circle %s: %+v %v, want it failed naming consumer alloc_g", c.what, rep, err)
+		}
+		if got, want := pluginNames(g), []string{"circle/allocate"}; !slices.Equal(got, want) {
+			t.Errorf("plugins after the reload %v, want %v", got, want)
+		}
+		holdsTwoQueues(t, g, "alloc_g", topic)
+	}
+
+	next := cfg
+	next.Plugin, next.Consumers = nil, nil
+	if rep, err := g.Reload(ctxFor(t, 30*time.Second), next); err != nil || len(rep.Failed) != 0 {
+		t.Fatalf("reload without the consumer: %+v %v", rep, err)
+	}
+	if got := pluginNames(g); len(got) != 0 {
+		t.Errorf("plugins after the consumer left %v, want none", got)
 	}
 }

@@ -369,7 +369,7 @@ func (r *registry) remove(ctx context.Context, name string) (pluginJSON, error) 
 	// (reserveConsumer): it is either among them or refused for naming no plugin.
 	if groups := r.namingConsumers(name); len(groups) > 0 {
 		return pluginJSON{}, opError(http.StatusConflict, codeConflict,
-			"plugin %q is named by the consumers %s (allocate or consume_hooks): remove or change them first", name, strings.Join(groups, ", "))
+			"plugin %q is named by the consumers %s (allocate or consume_hooks): remove or change them first%s", name, strings.Join(groups, ", "), r.builtinNote(name))
 	}
 	var view pluginJSON
 	if e != nil {

@@ -128,8 +128,8 @@ func (p *pluginReload) finish(ctx context.Context, rep *ReloadReport) []PluginCo
 		if e == nil || e.fromFile() { // (a move of an uploaded one is refused by reloadOne)
 			if groups := r.namingConsumers(name); len(groups) > 0 {
 				rep.Failed = append(rep.Failed, ReloadChange{Key: key, What: what,
-					Err: fmt.Errorf("named by the consumers %s (allocate or consume_hooks): remove or change them first, or in the same reload",
-						strings.Join(groups, ", "))})
+					Err: fmt.Errorf("named by the consumers %s (allocate or consume_hooks): remove or change them first, or in the same reload%s",
+						strings.Join(groups, ", "), r.builtinNote(name))})
 				kept[name] = c.removed() // a moved one is in the list in its old place
 				continue
 			}
