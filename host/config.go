@@ -143,7 +143,7 @@ const (
 	defaultQuarantine   = 5
 	defaultMaxOutput    = 16 << 20
 	defaultLogLimit     = 4 << 10
-	maxInstances        = slotMask // the slots pool.fast can name
+	maxInstances        = 1<<16 - 1 // each holds its memory: a bound far past any machine's
 )
 
 // Validate reports what is wrong with c.

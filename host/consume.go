@@ -81,7 +81,7 @@ func (h *ConsumeHook) each(c *call, cc *instance.ConsumeContext, msgs []*message
 	bodies := !after && c.v.flags&abi.FlagHeadersOnly == 0
 	var split []chunkAnswer // a split batch's checked answers, copied out of the instance
 	header := consumeHeader + len(cc.ConsumerGroup) + len(cc.Queue.Topic) + len(cc.Queue.BrokerName)
-	limit := c.v.cfg.MemoryLimit / inputShare
+	limit := c.v.inputLimit
 	for start := 0; start < len(msgs); {
 		end, size := start, header
 		for end < len(msgs) {

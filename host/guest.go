@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -20,18 +19,20 @@ import (
 // guest is one instance of a plugin version. One goroutine at a time uses it: the one
 // that took it from the pool.
 type guest struct {
-	v       *version
-	mod     api.Module
-	mem     api.Memory
-	lin     *memory         // mem's bytes (sandbox.go): read without a call on the hot path
-	entries [8]api.Function // by abi.Entry
-	buffer  api.Function
-	budget  api.MutableGlobal // the checkpoints' budget (instrument.go)
-	depth   api.Global        // the stack's depth (stack.go), read after a trap
-	ctx     context.Context
-	stack   []uint64
-
-	inPtr, inCap uint32 // the guest's input buffer
+	// A call's fields first, together: between two calls of a hook on the send path the
+	// caches forget them, and each line and each pointer followed is a wait. So the
+	// memory, the stack and the context live in the guest itself, not behind pointers.
+	lin        memory          // the module's memory (sandbox.go): read without a call on the hot path
+	stack      []uint64        // stackWords
+	stackWords [2]uint64       // the call's parameters and results
+	ctx        context.Context // &gctx
+	entries    [8]api.Function // by abi.Entry
+	inPtr      uint32          // the guest's input buffer
+	inCap      uint32
+	maxOutput  uint32
+	flags      uint32
+	logLeft    int
+	logLimit   int
 
 	// state is idle, unclocked, the clock tick the running call's deadline counts from
 	// (checkDeadline), or interrupted; limitTicks is the running call's deadline, ranTicks
@@ -40,26 +41,29 @@ type guest struct {
 	state      int64
 	limitTicks int64
 	ranTicks   int64
-	work       int // bytes of host work since the last look at the deadline (spent)
-	memRefused atomic.Bool
+	work       int         // bytes of host work since the last look at the deadline (spent)
+	calls      uint64      // made on this instance, for sampling their times: only its caller uses it
+	edit       lastEdit    // a send hook's last property edit, checked
+	edits      editCounter // a send or consume answer's edits per message
+	layout     layout      // a send or consume input being written
+
+	v      *version
+	mod    api.Module
+	mem    api.Memory
+	buffer api.Function
+	budget api.MutableGlobal // the checkpoints' budget (instrument.go)
+	depth  api.Global        // the stack's depth (stack.go), read after a trap
+	gctx   guestContext
 
 	stdout, stderr stream
-	logLeft        int
-	logLimit       int
-	maxOutput      uint32
 	clock          *deadlineClock
 	fail           failure // why the last call failed
-	flags          uint32
 	kind           Kind
 
-	slot      uint64 // in its pool, + 1 (pool.fast)
-	calls     uint64 // made on this instance, for sampling their times: only its caller uses it
+	slot      uint64 // in its pool, + 1
 	intern    intern
-	edit      lastEdit           // a send hook's last property edit, checked
-	edits     editCounter        // a send or consume answer's edits per message
 	scratch   []byte             // per-adapter reusable memory (bitsets, fields)
 	rpcFields remoting.ExtFields // an RPC hook's request fields
-	layout    layout             // a send or consume input being written
 	mac       keyedMAC           // mqgate.hmac_sha1's state (RPC hooks)
 }
 
@@ -80,12 +84,14 @@ func (f failure) failed() bool { return f.kind != 0 }
 // checks its ABI version and kind, hands it its configuration. Errors are *LoadErrors.
 func (v *version) newGuest(ctx context.Context, deterministic bool) (*guest, error) {
 	r := v.p.r
-	g := &guest{v: v, stack: make([]uint64, 2)}
+	g := &guest{v: v}
+	g.stack = g.stackWords[:]
 	g.stdout = stream{g: g, name: "stdout", level: slog.LevelInfo}
 	g.stderr = stream{g: g, name: "stderr", level: slog.LevelWarn, isTail: true}
-	g.ctx = &guestContext{Context: r.ctx, g: g}
+	g.gctx = guestContext{Context: r.ctx, g: g}
+	g.ctx = &g.gctx
 	g.logLeft, g.logLimit, g.maxOutput, g.clock = v.cfg.LogLimit, v.cfg.LogLimit, uint32(min(v.cfg.MaxOutput, 1<<31)), &r.clock
-	ictx := experimental.WithMemoryAllocator(g.ctx, newMemoryAllocator(v.cfg.MemoryLimit, &g.memRefused, &g.lin))
+	ictx := experimental.WithMemoryAllocator(g.ctx, newMemoryAllocator(v.cfg.MemoryLimit, &g.lin))
 	mod, err := r.wz.InstantiateModule(ictx, v.mod.compiled, moduleConfig(g, deterministic))
 	if err != nil {
 		return nil, v.refuse(ErrInvalidModule, "cannot instantiate", err)
@@ -95,7 +101,7 @@ func (v *version) newGuest(ctx context.Context, deterministic bool) (*guest, err
 	g.budget, _ = mod.ExportedGlobal(budgetExport).(api.MutableGlobal)
 	g.depth = mod.ExportedGlobal(depthExport)
 	g.buffer = mod.ExportedFunction(abi.ExportBuffer)
-	if g.mem == nil || g.lin == nil || g.budget == nil || g.depth == nil || g.buffer == nil {
+	if g.mem == nil || !g.lin.made || g.budget == nil || g.depth == nil || g.buffer == nil {
 		mod.Close(ctx)
 		return nil, v.refuse(ErrInvalidModule, "instance lacks its memory, buffer, budget or depth global", nil)
 	}
@@ -177,8 +183,8 @@ func (g *guest) run(f api.Function) bool {
 	err := f.CallWithStack(g.ctx, g.stack)
 	if g.state != interrupted && err == nil {
 		g.state = idle
-		if g.memRefused.Load() { // a refused memory.grow the module got over
-			g.memRefused.Store(false)
+		if g.lin.refused.Load() { // a refused memory.grow the module got over
+			g.lin.refused.Store(false)
 		}
 		return true
 	}
@@ -194,7 +200,7 @@ func (g *guest) classify(err error) failure {
 	if limit := g.v.cfg.StackLimit; uint32(g.depth.Get()) > uint32(limit) {
 		return failure{kind: FailStack, discard: true, detail: fmt.Sprintf("its calls went deeper than its %d KiB stack limit", limit>>10)}
 	}
-	if g.memRefused.Load() {
+	if g.lin.refused.Load() {
 		return failure{kind: FailMemory, discard: true, detail: fmt.Sprintf("the module asked for more than its %d MiB of memory", g.v.cfg.MemoryLimit>>20)}
 	}
 	detail := firstLine(err.Error())
@@ -294,9 +300,23 @@ func (g *guest) close() { g.mod.Close(context.Background()) }
 // lastEdit is the last property edit a send hook answered, as the bytes of its record from
 // the op on, with its name and value as Go strings. A hook that adds a header answers the
 // same edit call after call: it is checked and converted once, not once a call.
+// The record is kept in the guest, not in a slice of its own: one pointer fewer to follow
+// on a cold call.
 type lastEdit struct {
-	record      []byte // at most maxLastEdit bytes
+	n           int // the record's length; 0: none
 	name, value string
+	bytes       [maxLastEdit]byte
+}
+
+// record returns the last edit's record, empty if there is none.
+func (e *lastEdit) record() []byte { return e.bytes[:e.n] }
+
+// keep remembers rec, the record of the edit of name and value, unless it is too long to.
+func (e *lastEdit) keep(rec []byte, name, value string) {
+	e.n, e.name, e.value = 0, name, value
+	if len(rec) <= maxLastEdit {
+		e.n = copy(e.bytes[:], rec)
+	}
 }
 
 // maxMessageEdits bounds the edits one answer makes to one message. Setting or deleting a

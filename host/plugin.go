@@ -19,11 +19,14 @@ var ErrNoPrevious = errors.New("no previous plugin version to roll back to")
 // instance's extension points. It is safe for concurrent use; Swap and Rollback take
 // effect atomically between calls, and calls in flight finish on the version they began on.
 type Plugin struct {
+	// A call's fields first, on one cache line: a hook's call comes to them cold.
+	active      atomic.Pointer[version]
+	quarantined atomic.Bool
+	consecutive atomic.Int32
+
 	r    *Runtime
 	name string
 	cfg  PluginConfig
-
-	active atomic.Pointer[version]
 
 	mu       sync.Mutex // Load, Swap, Rollback, Close
 	previous *version
@@ -31,12 +34,10 @@ type Plugin struct {
 	seq      int
 	closed   bool
 
-	quarantined atomic.Bool
-	consecutive atomic.Int32
-	skipped     atomic.Uint64
-	lastErr     atomic.Pointer[lastError]
-	lastLog     atomic.Int64 // unix nanoseconds of the last failure logged
-	suppressed  atomic.Uint64
+	skipped    atomic.Uint64
+	lastErr    atomic.Pointer[lastError]
+	lastLog    atomic.Int64 // unix nanoseconds of the last failure logged
+	suppressed atomic.Uint64
 }
 
 type lastError struct {
@@ -46,6 +47,16 @@ type lastError struct {
 
 // version is one loaded module of a plugin.
 type version struct {
+	// A call's fields first: the pool, then what begin and the adapters read.
+	pool pool
+	// retired is set when the version leaves the slot; its pool then drains: each
+	// instance is closed as its call returns it. (The pool, not a lock, tracks calls in
+	// flight: a call holds an instance.) mu orders retiring with starting a replacement.
+	retired    atomic.Bool
+	flags      uint32
+	deadline   time.Duration // cfg.Deadline
+	inputLimit int           // the most input bytes of one call: cfg.MemoryLimit / inputShare
+
 	p             *Plugin
 	seq           int
 	mod           *module
@@ -53,16 +64,10 @@ type version struct {
 	cfg           PluginConfig // with defaults for kind
 	config        []byte
 	deterministic bool
-	flags         uint32
-	pool          *pool
 	loadedAt      time.Time
 
-	// retired is set when the version leaves the slot; its pool then drains: each
-	// instance is closed as its call returns it. (The pool, not a lock, tracks calls in
-	// flight: a call holds an instance.) mu orders retiring with starting a replacement.
-	retired atomic.Bool
-	mu      sync.Mutex
-	bg      sync.WaitGroup // replacements being created
+	mu sync.Mutex
+	bg sync.WaitGroup // replacements being created
 
 	hist        histogram
 	failures    atomic.Uint64
@@ -128,7 +133,8 @@ func (p *Plugin) newVersion(ctx context.Context, wasm, config []byte, seq int) (
 	}
 	v.cfg = p.cfg.withDefaults(v.kind)
 	probe.limitTicks = p.r.ticks(v.cfg.Deadline)
-	v.pool = newPool(v, v.cfg.Instances, v.cfg.MaxInstances)
+	v.deadline, v.inputLimit = v.cfg.Deadline, v.cfg.MemoryLimit/inputShare
+	v.pool.init(v, v.cfg.Instances, v.cfg.MaxInstances)
 	v.pool.live.Store(1)
 	v.pool.track(probe)
 	v.pool.put(probe, 0)
@@ -150,7 +156,7 @@ func (v *version) retire(ctx context.Context) {
 	v.retired.Store(true)
 	v.mu.Unlock()
 	v.bg.Wait()
-	if v.pool != nil {
+	if v.pool.ready != nil { // made
 		v.pool.drain()
 	}
 	v.mod.compiled.Close(ctx)
@@ -302,7 +308,7 @@ func (p *Plugin) begin(c *call, e abi.Entry) *CallError {
 		if v == nil {
 			return &CallError{Plugin: p.name, Entry: e.Export(), Failure: FailClosed}
 		}
-		g, f := v.pool.get(v.cfg.Deadline)
+		g, f := v.pool.get(v.deadline)
 		if f.kind == failRetired {
 			continue // swapped out meanwhile: the next version serves
 		}

@@ -10,45 +10,33 @@ import (
 
 // pool holds a version's ready instances on a channel: sync.Pool would drop them at every
 // GC, and an instance costs milliseconds to create. It starts with min instances, grows
-// on demand to max, and replaces a discarded instance in the background.
+// on demand to max, and replaces a discarded instance in the background. It is part of
+// its version, first, so that a call's way to an instance is two dependent loads from
+// the plugin (its version, the instance), each cold between the send path's calls.
 type pool struct {
-	v *version
-	// fast holds one ready instance outside the channel, and counts the calls returned
-	// through it: the low slotBits are the instance's slot + 1 (0: none), the rest the
-	// count. A call that finds an instance there takes it with one compare-and-swap, and
-	// hands it back and counts itself with another: when calls do not overlap, that is
-	// all the locked instructions a call costs.
-	fast  atomic.Uint64
+	// fast holds one ready instance outside the channel. A call that finds an instance
+	// there takes it with one swap and hands it back with one compare-and-swap: when
+	// calls do not overlap, that and the count are all the locked instructions a call
+	// costs.
+	fast  atomic.Pointer[guest]
 	ready chan *guest
-	// calls counts the calls finished other than through fast: those whose instance went
-	// back to the channel or was discarded.
+	// calls counts the calls finished.
 	calls atomic.Uint64
 	live  atomic.Int32 // created and not discarded (ready, in use, or being created)
 	min   int32
 	max   int32
+	v     *version
 
 	mu sync.Mutex
-	// slots holds the live instances by guest.slot - 1, for fast, Status and close. A slot
-	// is written under mu while no word in fast names it, and read by whoever took it
-	// from fast (that compare-and-swap orders the two).
+	// slots holds the live instances by guest.slot - 1, for Status and close.
 	slots []*guest
 	// retiring is closed when the version retires, to wake calls waiting for an instance.
 	retiring chan struct{}
 }
 
-// The layout of pool.fast.
-const (
-	slotBits  = 16 // maxInstances slots
-	slotMask  = 1<<slotBits - 1
-	fastCount = 1 << slotBits // one call in fast's count
-	// fastFold: a count this high moves to pool.calls, far from overflowing fast.
-	fastFold = 1 << 62
-)
-
-func newPool(v *version, lo, hi int) *pool {
+func (p *pool) init(v *version, lo, hi int) {
 	hi = max(lo, hi) // put must never block: the channel holds every live instance
-	return &pool{v: v, ready: make(chan *guest, hi), min: int32(lo), max: int32(hi), slots: make([]*guest, hi),
-		retiring: make(chan struct{})}
+	p.v, p.ready, p.min, p.max, p.slots, p.retiring = v, make(chan *guest, hi), int32(lo), int32(hi), make([]*guest, hi), make(chan struct{})
 }
 
 // track gives g a slot. The caller claimed it in live, so one is free.
@@ -90,17 +78,12 @@ func (p *pool) fill(ctx context.Context) error {
 	return nil
 }
 
-// takeFast takes the instance in fast, if there is one, leaving the count.
+// takeFast takes the instance in fast, if there is one.
 func (p *pool) takeFast() *guest {
-	for {
-		w := p.fast.Load()
-		if w&slotMask == 0 {
-			return nil
-		}
-		if p.fast.CompareAndSwap(w, w&^slotMask) {
-			return p.slots[w&slotMask-1]
-		}
+	if p.fast.Load() == nil {
+		return nil
 	}
+	return p.fast.Swap(nil)
 }
 
 // get takes an instance: a ready one, else a new one while under max, else the first
@@ -147,24 +130,12 @@ func (p *pool) get(wait time.Duration) (*guest, failure) {
 // put returns an instance, counting calls (0 or 1) for it. The channel has room for
 // every live instance.
 func (p *pool) put(g *guest, calls uint64) {
-	for {
-		w := p.fast.Load()
-		if w&slotMask != 0 {
-			break
-		}
-		n := w + calls*fastCount
-		if n >= fastFold { // unreachable in practice (2^46 calls); kept exact all the same
-			if p.fast.CompareAndSwap(w, g.slot) {
-				p.calls.Add(n >> slotBits)
-				return
-			}
-			continue
-		}
-		if p.fast.CompareAndSwap(w, n|g.slot) {
-			return
-		}
+	if calls != 0 {
+		p.calls.Add(calls)
 	}
-	p.calls.Add(calls)
+	if p.fast.Load() == nil && p.fast.CompareAndSwap(nil, g) {
+		return
+	}
 	p.ready <- g
 }
 
@@ -229,10 +200,9 @@ func (p *pool) drain() {
 
 // counts returns the live and idle instances and the calls finished.
 func (p *pool) counts() (live, idle int, calls uint64) {
-	w := p.fast.Load()
-	calls = p.calls.Load() + w>>slotBits
+	calls = p.calls.Load()
 	idle = len(p.ready)
-	if w&slotMask != 0 {
+	if p.fast.Load() != nil {
 		idle++
 	}
 	p.mu.Lock()

@@ -158,15 +158,15 @@ func (g *guest) logMessage(level slog.Level, source string, msg []byte) {
 type memory struct {
 	buf     []byte
 	limit   uint64
-	refused *atomic.Bool
+	refused atomic.Bool // a memory.grow was refused
+	made    bool
 }
 
-// newMemoryAllocator returns the allocator of an instance's memory, which it also leaves
-// in *lin: the host reads and writes the memory through lin.buf, without a call.
-func newMemoryAllocator(limit int, refused *atomic.Bool, lin **memory) experimental.MemoryAllocator {
+// newMemoryAllocator returns the allocator of an instance's memory, which it makes in m:
+// the host reads and writes the memory through m.buf, without a call.
+func newMemoryAllocator(limit int, m *memory) experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
-		m := &memory{limit: min(max, uint64(limit)), refused: refused}
-		*lin = m
+		m.limit, m.made = min(max, uint64(limit)), true
 		return m
 	})
 }

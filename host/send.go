@@ -83,7 +83,7 @@ func (h *SendHook) afterSend(events []instance.SendEvent, r *report) {
 // applies before_send's edits once every chunk's call succeeded.
 func (h *SendHook) each(c *call, events []instance.SendEvent, after bool) *CallError {
 	bodies := !after && c.v.flags&abi.FlagHeadersOnly == 0
-	limit := c.v.cfg.MemoryLimit / inputShare
+	limit := c.v.inputLimit
 	var split []chunkAnswer // a split batch's checked answers, copied out of the instance
 	for start := 0; start < len(events); {
 		end, size := start, sendHeader
@@ -237,7 +237,7 @@ func applySendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 func checkSendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 	d := abi.NewDecoder(out)
 	n := d.Count(abi.SizeU32 + abi.SizeU8 + abi.StrSize(0))
-	same := g.edit.record // the last property edit checked, from its op on
+	same := g.edit.record() // the last property edit checked, from its op on
 	g.edits.start(n, len(events))
 	for range n {
 		i := d.U32()
@@ -247,7 +247,7 @@ func checkSendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 		if g.edits.over(i) {
 			return tooManyEdits(i)
 		}
-		if same != nil && bytes.HasPrefix(out[d.Offset():], same) {
+		if len(same) != 0 && bytes.HasPrefix(out[d.Offset():], same) {
 			d.Bytes0(len(same))
 			continue
 		}
@@ -284,8 +284,8 @@ func applyCheckedSendEdits(g *guest, out []byte, events []instance.SendEvent) {
 	last := &g.edit
 	for range n {
 		ev := &events[d.U32()]
-		if last.record != nil && bytes.HasPrefix(out[d.Offset():], last.record) {
-			d.Bytes0(len(last.record))
+		if rec := last.record(); len(rec) != 0 && bytes.HasPrefix(out[d.Offset():], rec) {
+			d.Bytes0(len(rec))
 			ev.Message.Properties.Set(last.name, last.value)
 			continue
 		}
@@ -297,12 +297,8 @@ func applyCheckedSendEdits(g *guest, out []byte, events []instance.SendEvent) {
 				ev.Message.Properties.Delete(view(n))
 				continue
 			}
-			last.name, last.value = g.intern.get(n), g.intern.get(v)
-			if rec := out[from:d.Offset()]; len(rec) <= maxLastEdit {
-				last.record = append(last.record[:0], rec...)
-			} else {
-				last.record = nil // a header is short: the instance keeps no large answer
-			}
+			// A header is short: the instance keeps no large answer.
+			last.keep(out[from:d.Offset()], g.intern.get(n), g.intern.get(v))
 			ev.Message.Properties.Set(last.name, last.value)
 		case abi.OpDeleteProperty:
 			ev.Message.Properties.Delete(d.Str())
