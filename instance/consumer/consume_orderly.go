@@ -263,11 +263,18 @@ func (c *PushConsumer) orderlyResult(ctx context.Context, pq *processQueue, d *D
 	return clampSuspend(cmpOr(r.Suspend, c.cfg.SuspendCurrentQueue))
 }
 
-// commitOrderly commits the first n messages taken.
+// commitOrderly commits the first n messages taken. A queue whose offset a reset moved
+// meanwhile keeps the reset's offset: the loop checks resetting once its delivery ends,
+// but a reset may come between that check and this store, which would otherwise put the
+// queue past the messages the reset asked to consume again.
 func (c *PushConsumer) commitOrderly(pq *processQueue, n int, lim limits) {
 	off, resume := pq.commit(n, lim)
 	if off >= 0 {
-		c.offsets.update(pq.mq, off, false)
+		pq.mu.Lock() // against markResetting: this store comes before the reset's, or not at all
+		if !pq.resetting.Load() {
+			c.offsets.update(pq.mq, off, false)
+		}
+		pq.mu.Unlock()
 	}
 	if resume {
 		c.sched.pullNow(pq)

@@ -502,3 +502,29 @@ func TestDeliveryCompletedOnceWhileClaimedAndUnclaimed(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderlyCommitAfterAResetKeepsTheResetOffset is the window between the orderly
+// loop's look at resetting, once a delivery ends, and its commit: a reset landing there
+// stored offset 0 to consume the queue again, and the commit of the batch in flight then
+// stored the offset after it, so that the queue taken anew skipped what the reset asked
+// for (TestOrderlyResetWithABatchInFlightTakesTheQueueAnew failed so, now and then).
+func TestOrderlyCommitAfterAResetKeepsTheResetOffset(t *testing.T) {
+	c := newUnitConsumer(t, Config{Orderly: true})
+	pq := newProcessQueue(testMQ, true, 0, &topicStats{}, epoch)
+	pq.put(msgsAt(1, 0, 1, 2, 3), 4)
+	pq.take(4, epoch)
+	pq.markResetting() // the reset, as ResetOffset makes it
+	c.offsets.update(testMQ, 0, false)
+	c.commitOrderly(pq, 4, noLim)
+	if off, _ := c.offsets.readMemory(testMQ); off != 0 {
+		t.Fatalf("offset %d after the commit, want the reset's 0", off)
+	}
+
+	other := newProcessQueue(instanceMQ("T", 1), true, 0, &topicStats{}, epoch)
+	other.put(msgsAt(1, 0, 1, 2, 3), 4)
+	other.take(4, epoch)
+	c.commitOrderly(other, 4, noLim)
+	if off, _ := c.offsets.readMemory(instanceMQ("T", 1)); off != 4 {
+		t.Fatalf("offset %d after a commit without a reset, want 4", off)
+	}
+}

@@ -285,6 +285,15 @@ func (pq *processQueue) commit(n int, lim limits) (int64, bool) {
 	return last + 1, pq.resumeLocked(lim)
 }
 
+// markResetting says a reset is moving the queue's offset: an orderly commit under way
+// (commitOrderly) either stored its offset already, before the reset stores its own, or
+// stores nothing.
+func (pq *processQueue) markResetting() {
+	pq.mu.Lock()
+	pq.resetting.Store(true)
+	pq.mu.Unlock()
+}
+
 // giveBack returns the taken messages to be consumed again (makeMessageToConsumeAgain).
 func (pq *processQueue) giveBack() {
 	pq.mu.Lock()

@@ -121,7 +121,7 @@ func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets ma
 		if _, ok := offsets[pq.mq]; !ok || pq.mq.Topic != topic {
 			continue
 		}
-		pq.resetting.Store(true)
+		pq.markResetting()
 		c.mu.Lock()
 		if c.table[pq.mq] == pq {
 			delete(c.table, pq.mq)
