@@ -459,3 +459,19 @@ func TestConcurrentShutdownCutsWhatOutlivesTheBudget(t *testing.T) {
 		t.Errorf("persisted offset %d past the message cut", off)
 	}
 }
+
+// TestConcurrentCommitAfterAResetKeepsTheResetOffset is TestOrderlyCommitAfterAResetKeepsTheResetOffset's
+// window in concurrent consumption, whose commit only raises an offset: a reset to 0 landing after the look at
+// isDropped was raised again past the messages it asked to consume again.
+func TestConcurrentCommitAfterAResetKeepsTheResetOffset(t *testing.T) {
+	c := newUnitConsumer(t, Config{})
+	pq := newProcessQueue(testMQ, false, 0, &topicStats{}, epoch)
+	msgs := msgsAt(1, 0, 1, 2, 3)
+	pq.put(msgs, 4)
+	pq.markResetting()
+	c.offsets.update(testMQ, 0, false)
+	c.removeAndCommit(pq, msgs, epoch)
+	if off, _ := c.offsets.readMemory(testMQ); off != 0 {
+		t.Fatalf("offset %d after the commit, want the reset's 0", off)
+	}
+}
