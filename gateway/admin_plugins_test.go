@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -527,30 +528,29 @@ func TestManifestRenamedButDirectoryNotSynced(t *testing.T) {
 		t.Fatalf("first upload: %d %s", r.status, r.raw)
 	}
 
+	// made checks that a change answered status with active and previous versions is
+	// what the next start reads, and what the gateway serves now.
+	made := func(what string, r reply, status, active, previous int) {
+		t.Helper()
+		if v := pluginView(t, r); r.status != status || v.Active.Version != active || v.Previous != previous {
+			t.Fatalf("%s with the directory's fsync failing: %d %s", what, r.status, r.raw)
+		}
+		if sp := onDisk(); sp == nil || sp.Active != active || sp.Previous != previous {
+			t.Fatalf("%s: answered version %d active, yet the next start reads %+v", what, active, sp)
+		}
+		if v := produceVersion(t, g, dc.BrokerAddr()); v != strconv.Itoa(active) {
+			t.Fatalf("x-version %q after the %s", v, what)
+		}
+	}
+
 	failDirSync(true)
 	r := upload(t, g, "enrich", enricherQuery("2"), enricher)
-	if v := pluginView(t, r); r.status != http.StatusCreated || v.Active.Version != 2 || v.Previous != 1 {
-		t.Fatalf("upload with the directory's fsync failing: %d %s", r.status, r.raw)
-	}
-	if sp := onDisk(); sp == nil || sp.Active != 2 || sp.Previous != 1 {
-		t.Fatalf("answered version 2 active, yet the next start reads %+v", sp)
-	}
-	if v := produceVersion(t, g, dc.BrokerAddr()); v != "2" {
-		t.Fatalf("x-version %q after the upload of 2", v)
-	}
+	made("upload of 2", r, http.StatusCreated, 2, 1)
 	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, dir) || !strings.Contains(l, diskFault.Error()) {
 		t.Fatalf("the failed fsync is not logged as an error naming the directory and the error:\n%s", l)
 	}
 	r = callAdmin(t, g, adminCall{method: "POST", path: "/v1/plugins/enrich/rollback", token: tokWriter})
-	if v := pluginView(t, r); r.status != http.StatusOK || v.Active.Version != 1 || v.Previous != 2 {
-		t.Fatalf("rollback with the directory's fsync failing: %d %s", r.status, r.raw)
-	}
-	if sp := onDisk(); sp == nil || sp.Active != 1 || sp.Previous != 2 {
-		t.Fatalf("answered version 1 active, yet the next start reads %+v", sp)
-	}
-	if v := produceVersion(t, g, dc.BrokerAddr()); v != "1" {
-		t.Fatalf("x-version %q after the rollback", v)
-	}
+	made("rollback", r, http.StatusOK, 1, 2)
 
 	failDirSync(false)
 	r = upload(t, g, "enrich", enricherQuery("3"), enricher)
