@@ -200,8 +200,8 @@ func checkConsumeEdits(g *guest, out []byte, msgs []*message.Ext) failure {
 				return failure{kind: FailBadResult, detail: msg}
 			}
 		case abi.OpDeleteProperty:
-			if name := d.Bytes(); len(name) == 0 && d.Err() == nil {
-				return failure{kind: FailBadResult, detail: "empty property name"}
+			if f := checkPropertyDelete(d.Bytes(), d.Err()); f.failed() {
+				return f
 			}
 		case abi.OpSetBody:
 			d.Bytes()

@@ -177,3 +177,49 @@ func TestEmptyPropertyNameIsABadResult(t *testing.T) {
 		}
 	}
 }
+
+// A hook may edit user properties and the system properties an application sets (KEYS,
+// TAGS, DELAY, WAIT), not the others (ABI.md §6): a refused edit is a bad result that
+// changes nothing, whether it sets or deletes, in a send hook's answer or a consume
+// hook's.
+func TestHookEditsOfSystemProperties(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"x-user", true}, {"KEYS", true}, {"TAGS", true}, {"DELAY", true}, {"WAIT", true},
+		{"TRAN_MSG", false}, {"UNIQ_KEY", false}, {"REAL_TOPIC", false}, {"RETRY_TOPIC", false},
+		{"RECONSUME_TIME", false}, {"CONSUME_START_TIME", false}, {"PGROUP", false},
+	} {
+		for op, edit := range map[string]func([]byte) []byte{
+			"set":       setEdit(0, tc.name, "1"),
+			"set-empty": setEdit(0, tc.name, ""),
+			"delete":    oneStrEdit(0, abi.OpDeleteProperty, tc.name),
+		} {
+			// Behind an accepted edit: a refused answer changes nothing of it either.
+			answer := editAnswer(setEdit(0, "x-first", "v"), edit)
+			check := func(side string, res failure, props *message.Properties, before string) {
+				t.Helper()
+				switch {
+				case tc.ok && res.failed():
+					t.Errorf("%s, %s %s: refused: %s", side, op, tc.name, res.detail)
+				case !tc.ok && (res.kind != FailBadResult || !strings.Contains(res.detail, `property "`+tc.name+`" is the system's`)):
+					t.Errorf("%s, %s %s: %v %q, want a bad result naming it", side, op, tc.name, res.kind, res.detail)
+				case !tc.ok && props.Encode() != before:
+					t.Errorf("%s, %s %s: a refused answer changed the message: %q", side, op, tc.name, props.Encode())
+				}
+			}
+			evs := sendEvents("TagA", "a")
+			evs[0].Message.Properties.Set(tc.name, "0")
+			before := evs[0].Message.Properties.Encode()
+			check("send", applySendEdits(&guest{}, answer, evs), &evs[0].Message.Properties, before)
+
+			msgs := []*message.Ext{{Message: message.Message{Topic: "T"}}}
+			msgs[0].Properties.Set(tc.name, "0")
+			before = msgs[0].Properties.Encode()
+			verdicts := append(abi.AppendU32(nil, 1), abi.VerdictDeliver)
+			res := applyConsumeEdits(&guest{}, append(verdicts, answer...), msgs, make([]instance.ConsumeVerdict, 1))
+			check("consume", res, &msgs[0].Properties, before)
+		}
+	}
+}

@@ -416,6 +416,13 @@ func TestHostileBadPropertyName(t *testing.T) {
 	misbehave(t, PluginConfig{}, "badprop", FailBadResult, `property "bad\x01name": names and values cannot hold 0x01 or 0x02`)
 }
 
+// A hook setting a system property (TRAN_MSG: the send would be a transaction's half
+// that nothing commits, and the message lost) fails its call; the message goes as it was
+// under skip, and not at all under fail.
+func TestHostileSystemProperty(t *testing.T) {
+	misbehave(t, PluginConfig{}, "halfmsg", FailBadResult, `property "TRAN_MSG" is the system's`)
+}
+
 // badAlloc loads the hostile strategy answering as mode says, with the policy.
 func badAlloc(t *testing.T, r *Runtime, mode string, policy Policy) *AllocateStrategy {
 	t.Helper()

@@ -200,7 +200,8 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// checkPropertyEdit refuses a property a message could not carry.
+// checkPropertyEdit refuses a property a message could not carry, and one a hook may
+// not edit (checkPropertyName).
 func checkPropertyEdit(name, value []byte) string {
 	switch {
 	case len(name) == 0:
@@ -208,7 +209,42 @@ func checkPropertyEdit(name, value []byte) string {
 	case hasSeparator(name) || hasSeparator(value):
 		return fmt.Sprintf("property %q: names and values cannot hold 0x01 or 0x02", name)
 	}
+	return checkPropertyName(name)
+}
+
+// checkPropertyName refuses a system property other than those an application sets
+// through Java's Message (KEYS, TAGS, DELAY, WAIT): the others are the client's and the
+// broker's own state, and a hook editing them could lose the message or break its
+// delivery. TRAN_MSG would make a send a transaction's half that nothing commits,
+// REAL_TOPIC or RETRY_TOPIC would move it, a deleted UNIQ_KEY would take the send's
+// message id, a consumed message's RECONSUME_TIME or CONSUME_START_TIME would change when
+// it is retried or given up.
+func checkPropertyName(name []byte) string {
+	switch n := view(name); n {
+	case message.PropertyKeys, message.PropertyTags, message.PropertyDelayTimeLevel, message.PropertyWaitStoreMsgOK:
+		return ""
+	default:
+		if message.IsSystemProperty(n) {
+			return fmt.Sprintf("property %q is the system's: a hook may edit user properties and KEYS, TAGS, DELAY and WAIT", n)
+		}
+	}
 	return ""
+}
+
+// checkPropertyDelete refuses the delete of a property a hook may not edit; err is the
+// decoder's, after which name means nothing.
+func checkPropertyDelete(name []byte, err error) failure {
+	if err != nil {
+		return failure{}
+	}
+	msg := "empty property name"
+	if len(name) != 0 {
+		msg = checkPropertyName(name)
+	}
+	if msg != "" {
+		return failure{kind: FailBadResult, detail: msg}
+	}
+	return failure{}
 }
 
 func hasSeparator(b []byte) bool {
@@ -262,8 +298,8 @@ func checkSendEdits(g *guest, out []byte, events []instance.SendEvent) failure {
 				same = out[from:d.Offset()]
 			}
 		case abi.OpDeleteProperty:
-			if name := d.Bytes(); len(name) == 0 && d.Err() == nil {
-				return failure{kind: FailBadResult, detail: "empty property name"}
+			if f := checkPropertyDelete(d.Bytes(), d.Err()); f.failed() {
+				return f
 			}
 		case abi.OpReject:
 			d.Bytes()

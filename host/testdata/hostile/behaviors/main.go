@@ -13,6 +13,7 @@
 //	flood     logs 10,000 lines and prints 1 MiB to stdout
 //	huge      sets a property of 20 MiB (over the host's output limit)
 //	badprop   sets a property whose name holds the 0x01 separator
+//	halfmsg   sets TRAN_MSG, which would make the send a transaction's half
 //	error     answers an error
 //	tag       sets the property "seen" to its TAGS
 //
@@ -83,6 +84,8 @@ func before(m *sdk.SendMessage) error {
 		m.SetProperty("huge", strings.Repeat("h", 20<<20))
 	case body == "badprop":
 		m.SetProperty("bad\x01name", "v")
+	case body == "halfmsg":
+		m.SetProperty("TRAN_MSG", "true")
 	case body == "error":
 		return errors.New("refused by the behaviors plugin")
 	case body == "tag":
