@@ -508,6 +508,9 @@ func (cc *ConsumerConfig) validate(hasPlugin func(name, slot string) bool) []err
 			*d.v = d.def
 		}
 	}
+	if cc.RebalanceInterval != 0 && cc.RebalanceInterval < consumer.MinRebalanceInterval {
+		bad("rebalance_interval", "%v is under %v: every rebalance asks a broker for the group's members", cc.RebalanceInterval, consumer.MinRebalanceInterval)
+	}
 	if cc.Suspend != 0 && (cc.Suspend < minSuspend || cc.Suspend > maxSuspend) {
 		bad("suspend", "%v is out of %v..%v", cc.Suspend, minSuspend, maxSuspend) // the consumer would clamp it
 	}

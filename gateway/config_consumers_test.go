@@ -134,6 +134,8 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`gateway.toml:8: [[consumer]] "g1": suspend: 1h0m0s is out of 10ms..30s`},
 		{"a suspend under Java's bound", "subscriptions = [{ topic = \"T\" }]\norder = \"orderly\"\nsuspend = \"1ms\"\n",
 			`gateway.toml:8: [[consumer]] "g1": suspend: 1ms is out of 10ms..30s`},
+		{"rebalances back to back", "subscriptions = [{ topic = \"T\" }]\nrebalance_interval = \"1ns\"\n",
+			`gateway.toml:7: [[consumer]] "g1": rebalance_interval: 1ns is under 100ms: every rebalance asks a broker for the group's members`},
 		{"a webhook key under receive delivery", "subscriptions = [{ topic = \"T\" }]\nwebhook_concurrency = 50\n",
 			`gateway.toml:7: [[consumer]] "g1": webhook_concurrency: set, but delivery is "receive": want delivery = "webhook"`},
 		{"a receive key under webhook delivery", "subscriptions = [{ topic = \"T\" }]\ndelivery = \"webhook\"\nwebhook_url = \"http://x/y\"\nreceive_invisible = \"5m\"\n",

@@ -48,6 +48,10 @@ const (
 	DefaultConsumeTimestampAge = 30 * time.Minute
 )
 
+// MinRebalanceInterval is a floor Java lacks: every rebalance asks a broker for the
+// group's members, so rebalances back to back would spin the CPU and load the broker.
+const MinRebalanceInterval = 100 * time.Millisecond
+
 // Config configures a PushConsumer. Group and Handler are required; the zero value of
 // everything else is Java's default (see Validate).
 type Config struct {
@@ -223,6 +227,9 @@ func (c *Config) Validate() error {
 		} else if *d.v < 0 {
 			return fmt.Errorf("consumer config: %s %v is negative", d.name, *d.v)
 		}
+	}
+	if c.RebalanceInterval < MinRebalanceInterval {
+		return fmt.Errorf("consumer config: RebalanceInterval %v is under %v: every rebalance asks a broker for the group's members", c.RebalanceInterval, MinRebalanceInterval)
 	}
 	if c.PullInterval < 0 {
 		return fmt.Errorf("consumer config: PullInterval %v is negative", c.PullInterval)

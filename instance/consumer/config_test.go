@@ -19,6 +19,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no handler", func(c *Config) { c.Handler = nil }, "no Handler"},
 		{"bad model", func(c *Config) { c.Model = "FANOUT" }, "Model"},
 		{"negative duration", func(c *Config) { c.ConsumeTimeout = -time.Second }, "ConsumeTimeout"},
+		{"rebalances back to back", func(c *Config) { c.RebalanceInterval = time.Millisecond }, "RebalanceInterval 1ms is under 100ms"},
+		{"rebalances at the floor", func(c *Config) { c.RebalanceInterval = MinRebalanceInterval }, ""},
 		{"pull timeout within the broker's hold", func(c *Config) { c.PullTimeout = 10 * time.Second }, "PullTimeout"},
 		{"pull expiry within a long poll", func(c *Config) { c.PullExpiry = 15 * time.Second }, "PullExpiry"},
 		{"orderly lock trusted shorter than renewed", func(c *Config) {
