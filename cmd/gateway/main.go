@@ -56,6 +56,16 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		return exitUsage
 	}
 	log := newLogger(opts, stderr)
+	// fail reports the error the gateway stops on: a line of its own, or in a JSON log an
+	// error record, so that a pipeline parsing the log sees why the gateway is gone.
+	jsonLog := opts.logFormat == "json"
+	fail := func(err error) {
+		if jsonLog {
+			log.Error(errorLine(err))
+			return
+		}
+		printError(stderr, err)
+	}
 	// SIGHUP is taken from here on, so that one arriving while the gateway starts does not
 	// kill it (the default action): it is kept and applied once the gateway serves.
 	hup := make(chan os.Signal, 1)
@@ -68,7 +78,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 		log.Info("gateway: no "+defaultConfig+" here; using the defaults", "dev", opts.dev)
 		cfg = gateway.Config{}
 	case err != nil:
-		printError(stderr, err)
+		fail(err)
 		return exitUsage
 	}
 	if opts.dev {
@@ -78,17 +88,18 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	// Validated before the logger is made of [log] (New validates again, changing
 	// nothing), so that a bad [log] setting is named by its file and line as any other.
 	if err := cfg.Validate(); err != nil {
-		printError(stderr, err)
+		fail(err)
 		return exitUsage
 	}
 	if log, err = gateway.NewReloadableLogger(cfg.Log, stderr); err != nil {
-		printError(stderr, err)
+		fail(err)
 		return exitUsage
 	}
+	jsonLog = strings.EqualFold(cfg.Log.Format, "json")
 	cfg.Logger = log
 	g, err := gateway.New(cfg)
 	if err != nil {
-		printError(stderr, err)
+		fail(err)
 		return exitUsage
 	}
 
@@ -99,7 +110,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 			log.Info("gateway: stopped during start-up")
 			return exitOK
 		}
-		printError(stderr, err)
+		fail(err)
 		var pe *gateway.PluginError
 		var ce *gateway.ConsumerConfigError
 		// A plugin that cannot load, or a consumer naming a plugin the store does not
@@ -123,7 +134,7 @@ func run(ctx context.Context, stop func(), args []string, stdout, stderr io.Writ
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.Config().HTTP.ShutdownTimeout)
 	defer cancel()
 	if err := g.Shutdown(shutdownCtx); err != nil {
-		printError(stderr, err)
+		fail(err)
 		return exitRuntime
 	}
 	return exitOK
@@ -172,12 +183,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // printError writes err on a line of its own, named by the program unless it names it
 // already, as the gateway package's errors do ("gateway: HTTP API: ...", "gateway config:
 // ..."); one of a file, "gateway.toml:5: ...", is named.
-func printError(w io.Writer, err error) {
+func printError(w io.Writer, err error) { fmt.Fprintln(w, errorLine(err)) }
+
+// errorLine is err named by the program (printError).
+func errorLine(err error) string {
 	msg := err.Error()
 	if !strings.HasPrefix(msg, "gateway: ") && !strings.HasPrefix(msg, "gateway config: ") {
 		msg = "gateway: " + msg
 	}
-	fmt.Fprintln(w, msg)
+	return msg
 }
 
 func newLogger(o options, w io.Writer) *slog.Logger {

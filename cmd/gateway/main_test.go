@@ -160,6 +160,52 @@ func TestBadConfigurationExitsWith2AndNamesTheLine(t *testing.T) {
 	}
 }
 
+// In a JSON log, the error a gateway stops on is a JSON error record too, so that a log
+// pipeline parsing the log sees why the gateway is gone: JSON asked by the flag (a bad
+// file) or by the file's [log] (a port in use).
+func TestFatalErrorInAJSONLogIsARecord(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	bin := build(t)
+	for _, tt := range []struct {
+		name, file string
+		flags      []string
+		status     int
+		want       string
+	}{
+		{"bad file, --log-format json", "[client]\nnamesrv = \"127.0.0.1:9876\"\n", []string{"--log-format", "json"}, 2,
+			`gateway.toml:2: key "namesrv" in [client]: want an array of strings, got a string`},
+		{"port in use, [log] json", "[log]\nformat = \"json\"\n\n[http]\nlisten = \"" + busy.Addr().String() + "\"\n\n[admin]\nlisten = \"\"\n\n" +
+			"[dev]\nnamesrv_listen = \"127.0.0.1:0\"\nbroker_listen = \"127.0.0.1:0\"\n", []string{"--dev"}, 1,
+			"gateway: HTTP API: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, append([]string{"--config", writeConfig(t, tt.file)}, tt.flags...)...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tt.status {
+				t.Fatalf("exit %v, want status %d; stderr:\n%s", err, tt.status, stderr.String())
+			}
+			found := false
+			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				var rec struct{ Level, Msg string }
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("a line of the JSON log is not JSON: %q", line)
+				}
+				found = found || rec.Level == "ERROR" && strings.Contains(rec.Msg, tt.want)
+			}
+			if !found {
+				t.Errorf("no error record %q in:\n%s", tt.want, stderr.String())
+			}
+		})
+	}
+}
+
 // A port already in use stops the start: status 1 and one clear line naming the API
 // and the address, the program named once.
 func TestPortInUseExitsWith1(t *testing.T) {
