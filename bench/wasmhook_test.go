@@ -35,6 +35,9 @@ const enricherConfig = `{"properties": {"x-gateway": "eu-1"}, "overwrite": true}
 // cEnricherConfig is the same for plugins/cenricher, the enricher written in C.
 const cEnricherConfig = `{"name": "x-gateway", "value": "eu-1", "overwrite": true}`
 
+// cEnricherPassthrough is cEnricherConfig not overwriting a header already there.
+const cEnricherPassthrough = `{"name": "x-gateway", "value": "eu-1", "overwrite": false}`
+
 // nativeEnricher is the enricher's work as a native hook.
 type nativeEnricher struct{}
 
@@ -95,6 +98,10 @@ func benchHook(b *testing.B, name string) (instance.SendHook, *host.Plugin) {
 		return wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", true), enricherConfig)
 	case "wasm-c": // the same work compiled from C (skipped without clang)
 		return wasmEnricher(b, plugintest.BuildC(b, "plugins/cenricher"), cEnricherConfig)
+	case "wasm-noruntime-passthrough": // not overwriting: nothing to change on enrichedMessage
+		return wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", false), enricherConfig)
+	case "wasm-c-passthrough":
+		return wasmEnricher(b, plugintest.BuildC(b, "plugins/cenricher"), cEnricherPassthrough)
 	}
 	return nil, nil
 }
