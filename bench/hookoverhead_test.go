@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,11 +23,15 @@ import (
 // fraction of a second apart see the same machine. The order of the two turns alternates,
 // so that neither always runs first. b.N is the messages each producer sends. The
 // -passthrough hooks have nothing to change (both producers send the header already), so
-// that the sandbox's share shows without the edit's.
+// that the sandbox's share shows without the edit's. With ROCKETMQ_NAMESRV set, the
+// producers send to that broker instead of the dev cluster.
 //
 //	cd bench && go test -run '^$' -bench SendHookOverhead -benchtime 200000x .
 func BenchmarkSendHookOverhead(b *testing.B) {
-	ns := prodDevClusterAddr(b)
+	ns := os.Getenv("ROCKETMQ_NAMESRV")
+	if ns == "" {
+		ns = prodDevClusterAddr(b)
+	}
 	for _, mode := range hookModes {
 		for _, hook := range []string{"native", "wasm", "wasm-noruntime", "wasm-c", "wasm-noruntime-passthrough", "wasm-c-passthrough"} {
 			b.Run("mode="+mode.name+"/hook="+hook, func(b *testing.B) {
