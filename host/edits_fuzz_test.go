@@ -2,6 +2,10 @@ package host
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -221,5 +225,36 @@ func TestHookEditsOfSystemProperties(t *testing.T) {
 			res := applyConsumeEdits(&guest{}, append(verdicts, answer...), msgs, make([]instance.ConsumeVerdict, 1))
 			check("consume", res, &msgs[0].Properties, before)
 		}
+	}
+}
+
+// abi.HookMayEdit, which guests use too, refuses exactly the system properties
+// (message.IsSystemProperty) but KEYS, TAGS, DELAY and WAIT: every property name the
+// message package declares is checked, so that a name added there cannot be missed here.
+func TestHookMayEditFollowsTheSystemProperties(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "../message/property_names.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := 0
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || !strings.HasPrefix(vs.Names[0].Name, "Property") || len(vs.Values) != 1 {
+			return true
+		}
+		lit, ok := vs.Values[0].(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return true
+		}
+		name, _ := strconv.Unquote(lit.Value)
+		names++
+		app := name == message.PropertyKeys || name == message.PropertyTags || name == message.PropertyDelayTimeLevel || name == message.PropertyWaitStoreMsgOK
+		if want := app || !message.IsSystemProperty(name); abi.HookMayEdit(name) != want {
+			t.Errorf("abi.HookMayEdit(%q) = %v, want %v", name, !want, want)
+		}
+		return true
+	})
+	if names < 30 {
+		t.Fatalf("found %d property names in message/property_names.go", names)
 	}
 }

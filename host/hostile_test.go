@@ -423,6 +423,14 @@ func TestHostileSystemProperty(t *testing.T) {
 	misbehave(t, PluginConfig{}, "halfmsg", FailBadResult, `property "TRAN_MSG" is the system's`)
 }
 
+// The enricher configured with a system property refuses it at load, naming it, rather
+// than failing at every message.
+func TestEnricherRefusesASystemPropertyAtLoad(t *testing.T) {
+	r, _ := newRuntime(t)
+	refused(t, r, PluginConfig{Kind: KindSend, Config: []byte(`{"properties": {"TRAN_MSG": "true"}}`)},
+		plugintest.Build(t, "plugins/enricher"), ErrInitFailed, "property TRAN_MSG: a system property")
+}
+
 // badAlloc loads the hostile strategy answering as mode says, with the policy.
 func badAlloc(t *testing.T, r *Runtime, mode string, policy Policy) *AllocateStrategy {
 	t.Helper()

@@ -212,21 +212,10 @@ func checkPropertyEdit(name, value []byte) string {
 	return checkPropertyName(name)
 }
 
-// checkPropertyName refuses a system property other than those an application sets
-// through Java's Message (KEYS, TAGS, DELAY, WAIT): the others are the client's and the
-// broker's own state, and a hook editing them could lose the message or break its
-// delivery. TRAN_MSG would make a send a transaction's half that nothing commits,
-// REAL_TOPIC or RETRY_TOPIC would move it, a deleted UNIQ_KEY would take the send's
-// message id, a consumed message's RECONSUME_TIME or CONSUME_START_TIME would change when
-// it is retried or given up.
+// checkPropertyName refuses a property a hook may not edit (abi.HookMayEdit).
 func checkPropertyName(name []byte) string {
-	switch n := view(name); n {
-	case message.PropertyKeys, message.PropertyTags, message.PropertyDelayTimeLevel, message.PropertyWaitStoreMsgOK:
-		return ""
-	default:
-		if message.IsSystemProperty(n) {
-			return fmt.Sprintf("property %q is the system's: a hook may edit user properties and KEYS, TAGS, DELAY and WAIT", n)
-		}
+	if n := view(name); !abi.HookMayEdit(n) {
+		return fmt.Sprintf("property %q is the system's: a hook may edit user properties and KEYS, TAGS, DELAY and WAIT", n)
 	}
 	return ""
 }

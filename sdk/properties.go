@@ -1,6 +1,10 @@
 package sdk
 
-import "iter"
+import (
+	"iter"
+
+	"github.com/mqgate/mqgate/sdk/abi"
+)
 
 // Properties is a read-only view of a message's properties: the host writes them as a
 // table of (name, value) refs, so that a lookup compares lengths and then, rarely, bytes,
@@ -17,6 +21,12 @@ const (
 	PropertyKeys    = "KEYS"
 	PropertyUniqKey = "UNIQ_KEY"
 )
+
+// MayEditProperty reports whether SetProperty and DeleteProperty may name the property
+// name: a user's property, or KEYS, TAGS, DELAY or WAIT. The host refuses an answer
+// editing another system property (ABI.md §6); a plugin that takes names from its
+// configuration can refuse them at Configure instead.
+func MayEditProperty(name string) bool { return abi.HookMayEdit(name) }
 
 // Len returns the number of pairs.
 func (p Properties) Len() int { return int(p.n) }

@@ -121,6 +121,25 @@ const (
 	OpSetBody        Op = 4 // str body (consume hooks)
 )
 
+// HookMayEdit reports whether an edit (OpSetProperty, OpDeleteProperty) may name the
+// property name: a user's property, or one of the system properties an application sets
+// through Java's Message (KEYS, TAGS, DELAY, WAIT). The other system properties, Java's
+// MessageConst.STRING_HASH_SET, are the client's and the broker's own state: TRAN_MSG
+// would make a send a transaction's half that nothing commits, a deleted UNIQ_KEY would
+// take the send's message id, a consumed message's RECONSUME_TIME would change when it is
+// given up. The host refuses an answer editing one as a bad result.
+func HookMayEdit(name string) bool {
+	switch name {
+	case "TRACE_ON", "MSG_REGION", "RETRY_TOPIC", "REAL_TOPIC", "REAL_QID", "TRAN_MSG",
+		"PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID", "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG",
+		"CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME", "UNIQ_KEY", "MAX_RECONSUME_TIMES",
+		"CONSUME_START_TIME", "INSTANCE_ID", "CORRELATION_ID", "REPLY_TO_CLIENT", "TTL",
+		"ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER", "MSG_TYPE", "INNER_MULTI_QUEUE_OFFSET":
+		return false
+	}
+	return true
+}
+
 // Verdicts of a consume hook, one byte per message.
 const (
 	VerdictDeliver = 0

@@ -29,7 +29,8 @@ enum { MQGATE_STATUS_OK = 0, MQGATE_STATUS_ERROR = 1 };
 /* Flags mqgate_init answers. */
 enum { MQGATE_FLAG_AFTER = 1, MQGATE_FLAG_HEADERS_ONLY = 2 };
 
-/* Edit ops (ABI.md §6). */
+/* Edit ops (ABI.md §6). A property edit may name a user property or KEYS, TAGS, DELAY or
+ * WAIT; an answer editing another system property (TRAN_MSG, UNIQ_KEY, ...) is refused. */
 enum { MQGATE_SET_PROPERTY = 1, MQGATE_DELETE_PROPERTY = 2, MQGATE_REJECT = 3, MQGATE_SET_BODY = 4 };
 
 /* A before_send input: header, then records of record_size bytes (at least these). */
