@@ -177,6 +177,7 @@ func (g *Gateway) Start(ctx context.Context) (err error) {
 		return err
 	}
 	g.plugins.obs = host.NewObserver(ins)
+	g.registerPluginGauges(ins)
 
 	// Then plugins: a module that cannot load is a configuration error (*PluginError),
 	// found before anything else starts.

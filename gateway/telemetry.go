@@ -10,6 +10,7 @@ import (
 	"github.com/mqgate/mqgate/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -47,6 +48,38 @@ func (g *Gateway) startTelemetry(ctx context.Context) (*telemetry.Instruments, e
 			"protocol", c.Protocol, "sampler", p.Sampler(), "conventions", c.Conventions.String())
 	}
 	return ins, nil
+}
+
+// registerPluginGauges registers mqgate.plugin.quarantined and mqgate.plugin.instances,
+// read from the plugins in effect at each collection: the failures counter says that calls
+// failed, not that a plugin still runs its policy in their place, which is what an alert
+// wants to know. The meter provider's shutdown ends the callback.
+func (g *Gateway) registerPluginGauges(ins *telemetry.Instruments) {
+	meter := ins.Meter(scopeGateway)
+	if meter == nil {
+		return
+	}
+	quarantined, _ := meter.Int64ObservableGauge("mqgate.plugin.quarantined", metric.WithUnit("{plugin}"),
+		metric.WithDescription("1 while a plugin is quarantined: its calls go straight to its policy until a swap, rollback or resume."))
+	instances, _ := meter.Int64ObservableGauge("mqgate.plugin.instances", metric.WithUnit("{instance}"),
+		metric.WithDescription("Live instances of a plugin's active version."))
+	_, _ = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		set := g.plugins.src.set.Load()
+		if set == nil {
+			return nil
+		}
+		for _, e := range set.all {
+			st := e.plugin.Status()
+			attrs := metric.WithAttributes(telemetry.KeyPluginName.String(e.name), telemetry.KeyPluginSlot.String(e.slot.String()))
+			q := int64(0)
+			if st.Quarantined {
+				q = 1
+			}
+			o.ObserveInt64(quarantined, q, attrs)
+			o.ObserveInt64(instances, int64(st.Instances), attrs)
+		}
+		return nil
+	}, quarantined, instances)
 }
 
 // telemetryFlushTimeout bounds the last export at shutdown: a collector that is down

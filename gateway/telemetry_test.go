@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/mqgate/mqgate/instance/consumer"
 	"github.com/mqgate/mqgate/internal/devcluster"
 	"github.com/mqgate/mqgate/internal/leaktest"
+	"github.com/mqgate/mqgate/internal/plugintest"
 	"github.com/mqgate/mqgate/remoting"
 	"github.com/mqgate/mqgate/telemetry"
 	"go.opentelemetry.io/otel/attribute"
@@ -320,6 +323,55 @@ func TestTelemetryMetrics(t *testing.T) {
 	code, body := scrape("metrics-token-0123456789")
 	if code != http.StatusOK || !strings.Contains(body, `messaging_client_sent_messages_total{messaging_destination_name="MetricTopic",messaging_operation_name="send",messaging_system="rocketmq"} 3`) {
 		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+}
+
+// A plugin's state is a gauge an alert can read: mqgate.plugin.quarantined goes from 0 to
+// 1 once failures quarantine the plugin (here the first, quarantine_after = 1), and
+// mqgate.plugin.instances counts its live instances.
+func TestPluginGauges(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{QueuesPerTopic: 1})
+	file := filepath.Join(t.TempDir(), "behaviors.wasm")
+	if err := os.WriteFile(file, plugintest.Build(t, "host/testdata/hostile/behaviors"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(dc.NameServerAddr())
+	cfg.Telemetry = telemetry.Config{Enabled: true}
+	cfg.Plugins = PluginsConfig{Dir: t.TempDir()}
+	cfg.Plugin = []PluginConfig{{Name: "flaky", File: file, Slot: "send", Policy: "skip", QuarantineAfter: 1}}
+	g := startGateway(t, cfg)
+	gauge := func(name string) int64 {
+		t.Helper()
+		var rm metricdata.ResourceMetrics
+		if err := g.Telemetry().Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name != name {
+					continue
+				}
+				for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+					plugin, _ := dp.Attributes.Value(telemetry.KeyPluginName)
+					slot, _ := dp.Attributes.Value(telemetry.KeyPluginSlot)
+					if plugin.AsString() == "flaky" && slot.AsString() == "send" {
+						return dp.Value
+					}
+				}
+			}
+		}
+		t.Fatalf("no %s of the plugin", name)
+		return 0
+	}
+	if q, n := gauge("mqgate.plugin.quarantined"), gauge("mqgate.plugin.instances"); q != 0 || n < 1 {
+		t.Fatalf("before a failure: quarantined %d, instances %d", q, n)
+	}
+	// The behaviors plugin answers an error for this body; under skip the message goes.
+	if r := post(t, g, "/v1/topics/GaugeTopic/messages", map[string]any{"body": "error"}); r.status != http.StatusOK {
+		t.Fatalf("produce: %d %s", r.status, r.raw)
+	}
+	if q := gauge("mqgate.plugin.quarantined"); q != 1 {
+		t.Fatalf("after the failure: quarantined %d, want 1", q)
 	}
 }
 
