@@ -327,8 +327,8 @@ func TestTelemetryMetrics(t *testing.T) {
 }
 
 // A plugin's state is a gauge an alert can read: mqgate.plugin.quarantined goes from 0 to
-// 1 once failures quarantine the plugin (here the first, quarantine_after = 1), and
-// mqgate.plugin.instances counts its live instances.
+// 1 once failures quarantine the plugin (here the first, quarantine_after = 1) and back to
+// 0 once it is resumed, and mqgate.plugin.instances counts its live instances.
 func TestPluginGauges(t *testing.T) {
 	dc := startDevCluster(t, devcluster.Config{QueuesPerTopic: 1})
 	file := filepath.Join(t.TempDir(), "behaviors.wasm")
@@ -372,6 +372,12 @@ func TestPluginGauges(t *testing.T) {
 	}
 	if q := gauge("mqgate.plugin.quarantined"); q != 1 {
 		t.Fatalf("after the failure: quarantined %d, want 1", q)
+	}
+	if _, err := g.plugins.resume("flaky"); err != nil {
+		t.Fatal(err)
+	}
+	if q := gauge("mqgate.plugin.quarantined"); q != 0 {
+		t.Fatalf("resumed: quarantined %d, want 0", q)
 	}
 }
 
