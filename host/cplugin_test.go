@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/internal/plugintest"
+	"github.com/mqgate/mqgate/sdk/abi"
 )
 
 // cEnricher loads plugins/cenricher, the enricher written in C against sdk/c/mqgate.h.
@@ -133,6 +134,25 @@ func TestCEnricherRefusesBadConfig(t *testing.T) {
 		_, err := cEnricher(t, r, config)
 		if !errors.Is(err, ErrInitFailed) || !strings.Contains(err.Error(), want) {
 			t.Errorf("config %q: %v, want ErrInitFailed saying %q", config, err, want)
+		}
+	}
+}
+
+// The C sdk's mqgate_may_edit agrees with abi.HookMayEdit on every property name the
+// message package declares: the C enricher configured with one loads if and only if a
+// hook may edit it, and is refused at initialization, naming the reason, otherwise.
+func TestCEnricherRefusesSystemProperties(t *testing.T) {
+	r, _ := newRuntime(t)
+	for _, name := range append(messagePropertyNames(t), "x-gateway", "KEYSX", "TRAN") {
+		h, err := cEnricher(t, r, `{"name": "`+name+`", "value": "v"}`)
+		switch {
+		case abi.HookMayEdit(name) && err != nil:
+			t.Errorf("%s refused: %v", name, err)
+		case !abi.HookMayEdit(name) && (!errors.Is(err, ErrInitFailed) || !strings.Contains(err.Error(), "system property")):
+			t.Errorf("%s: %v, want ErrInitFailed saying it is a system property", name, err)
+		}
+		if h != nil {
+			h.p.Close(context.Background())
 		}
 	}
 }

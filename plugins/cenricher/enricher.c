@@ -219,6 +219,8 @@ MQGATE_EXPORT("mqgate_init") int64_t init(int32_t len) {
 		err = string_field(cfg, "name", name_buf, sizeof name_buf - 1, &name);
 	if (!err)
 		err = string_field(cfg, "value", value_buf, sizeof value_buf - 1, &value);
+	if (!err && !mqgate_may_edit(name))
+		err = "configuration: name is a system property; a hook may set user properties and KEYS, TAGS, DELAY and WAIT";
 	if (err)
 		return error_result(err);
 	int32_t k = find(cfg, "overwrite");

@@ -123,6 +123,28 @@ static inline uint8_t *mqgate_put_str(uint8_t *out, mqgate_str s) {
 	return out + 4 + s.n;
 }
 
+/* mqgate_may_edit tells whether an edit may name the property s: a user property, or KEYS,
+ * TAGS, DELAY or WAIT. The host refuses an answer editing another system property
+ * (ABI.md §6); a plugin taking names from its configuration can refuse them at init. */
+static inline int mqgate_may_edit(mqgate_str s) {
+	static const char *const system[] = {"TRACE_ON", "MSG_REGION", "RETRY_TOPIC", "REAL_TOPIC",
+		"REAL_QID", "TRAN_MSG", "PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID",
+		"ORIGIN_MESSAGE_ID", "TRANSFER_FLAG", "CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME",
+		"UNIQ_KEY", "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "INSTANCE_ID", "CORRELATION_ID",
+		"REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER", "MSG_TYPE",
+		"INNER_MULTI_QUEUE_OFFSET"};
+	for (uint32_t i = 0; i < sizeof system / sizeof system[0]; i++) {
+		const char *n = system[i];
+		uint32_t len = 0;
+		while (n[len])
+			len++;
+		mqgate_str sys = {(const uint8_t *)n, len};
+		if (mqgate_equal(s, sys))
+			return 0;
+	}
+	return 1;
+}
+
 /* mqgate_result packs an entry point's answer: the output's address and length. */
 static inline int64_t mqgate_result(const uint8_t *out, uint32_t n) {
 	return (int64_t)(((uint64_t)(uintptr_t)out << 32) | n);
