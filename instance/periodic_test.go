@@ -305,7 +305,10 @@ func TestRefreshFollowsTheDefaultTopicUntilTheTopicExists(t *testing.T) {
 	}
 	before, own := lookups("TBW102"), lookups("New")
 	fc.Advance(30 * time.Second)
-	waitFor(t, "another refresh", func() bool { return lookups("New") == own+1 })
+	// At least one more: a tick kept while the refresh ran (its first round, started with
+	// the instance, may run late on a busy machine) can look New up again just before this
+	// tick's round, both between two looks of waitFor.
+	waitFor(t, "another refresh", func() bool { return lookups("New") > own })
 	if lookups("TBW102") != before {
 		t.Error("TBW102 still looked up once the topic exists")
 	}
