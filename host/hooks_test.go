@@ -129,12 +129,14 @@ func TestRedactorRewritesBodies(t *testing.T) {
 	p := load(t, r, PluginConfig{Kind: KindConsume, Config: []byte(`{"fields": ["password", "card"]}`)}, "plugins/redactor")
 	h, _ := NewConsumeHook(p)
 	msgs := consumed("", `{"user":"ann","password":"hunter2"}`, "", `not json`, "", `{"pay":{"card":{"n":"4111"}}}`,
-		"", "\xEF\xBB\xBF{\"card\":\"4111\"}") // a byte order mark, which Jackson and fastjson skip
+		"", "\xEF\xBB\xBF{\"card\":\"4111\"}", // a byte order mark, which Jackson and fastjson skip
+		"", "{\"password\":\"a\"}\n{\"card\":\"b\"}\n") // JSON Lines
 	verdicts := make([]instance.ConsumeVerdict, len(msgs))
 	if err := h.BeforeConsume(context.Background(), consumeCtx, msgs, verdicts); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`{"user":"ann","password":"***"}`, `not json`, `{"pay":{"card":"***"}}`, "\xEF\xBB\xBF{\"card\":\"***\"}"}
+	want := []string{`{"user":"ann","password":"***"}`, `not json`, `{"pay":{"card":"***"}}`, "\xEF\xBB\xBF{\"card\":\"***\"}",
+		"{\"password\":\"***\"}\n{\"card\":\"***\"}\n"}
 	for i, m := range msgs {
 		if string(m.Body) != want[i] || verdicts[i] != instance.Deliver {
 			t.Fatalf("message %d: %s (%v), want %s", i, m.Body, verdicts[i], want[i])

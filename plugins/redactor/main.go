@@ -1,6 +1,8 @@
 // Command redactor is an example consume hook: it replaces the values of named fields
 // in JSON message bodies, at any depth up to 512, before the message is delivered. A body
-// that is not JSON, or has none of the fields, is delivered untouched. Configuration:
+// of several JSON texts separated by whitespace (JSON Lines, NDJSON) has each redacted. A
+// body that is not JSON (one text with a line that is not, too), or has none of the
+// fields, is delivered untouched. Configuration:
 //
 //	{"fields": ["password", "cardNumber"], "replacement": "***"}
 //

@@ -45,19 +45,32 @@ func NewRedactor(fields []string, replacement string) (*Redactor, error) {
 }
 
 // Redact appends to dst the body with the values of r's fields replaced and reports
-// whether anything was. When nothing was (or body is not valid JSON), it returns dst
-// unchanged and false; for a body nested too deep to scan, ErrTooDeep.
+// whether anything was. The body is a JSON text, or several separated by whitespace (JSON
+// Lines, NDJSON: a batch of records in one message), each redacted. When nothing was (or
+// body is not valid JSON), it returns dst unchanged and false; for a body nested too deep
+// to scan, ErrTooDeep.
 func (r *Redactor) Redact(dst, body []byte) ([]byte, bool, error) {
 	s := scanner{r: r, src: body, dst: dst}
 	start := 0
 	if bytes.HasPrefix(body, bom) {
 		start = len(bom) // kept in the output, as the blanks are
 	}
-	end, ok := s.value(skipSpace(body, start), 0)
-	if s.tooDeep {
-		return dst, false, ErrTooDeep
+	for i := skipSpace(body, start); ; {
+		end, ok := s.value(i, 0)
+		if s.tooDeep {
+			return dst, false, ErrTooDeep
+		}
+		if !ok {
+			return dst, false, nil
+		}
+		if i = skipSpace(body, end); i == len(body) {
+			break
+		}
+		if i == end { // "1 2" is two texts, "12" one: texts are whitespace apart
+			return dst, false, nil
+		}
 	}
-	if !ok || skipSpace(body, end) != len(body) || !s.changed {
+	if !s.changed {
 		return dst, false, nil
 	}
 	return append(s.dst, body[s.copied:]...), true, nil
