@@ -182,8 +182,8 @@ func TestEmptyPropertyNameIsABadResult(t *testing.T) {
 	}
 }
 
-// A hook may edit user properties and the system properties an application sets (KEYS,
-// TAGS, DELAY, WAIT), not the others (ABI.md §6): a refused edit is a bad result that
+// A hook may edit user properties, KEYS and TAGS, not the other system properties
+// (ABI.md §6): a refused edit is a bad result that
 // changes nothing, whether it sets or deletes, in a send hook's answer or a consume
 // hook's.
 func TestHookEditsOfSystemProperties(t *testing.T) {
@@ -191,7 +191,7 @@ func TestHookEditsOfSystemProperties(t *testing.T) {
 		name string
 		ok   bool
 	}{
-		{"x-user", true}, {"KEYS", true}, {"TAGS", true}, {"DELAY", true}, {"WAIT", true},
+		{"x-user", true}, {"KEYS", true}, {"TAGS", true}, {"DELAY", false}, {"WAIT", false},
 		{"TRAN_MSG", false}, {"UNIQ_KEY", false}, {"REAL_TOPIC", false}, {"RETRY_TOPIC", false},
 		{"RECONSUME_TIME", false}, {"CONSUME_START_TIME", false}, {"PGROUP", false},
 	} {
@@ -229,11 +229,11 @@ func TestHookEditsOfSystemProperties(t *testing.T) {
 }
 
 // abi.HookMayEdit, which guests use too, refuses exactly the system properties
-// (message.IsSystemProperty) but KEYS, TAGS, DELAY and WAIT: every property name the
+// (message.IsSystemProperty) but KEYS and TAGS: every property name the
 // message package declares is checked, so that a name added there cannot be missed here.
 func TestHookMayEditFollowsTheSystemProperties(t *testing.T) {
 	for _, name := range messagePropertyNames(t) {
-		app := name == message.PropertyKeys || name == message.PropertyTags || name == message.PropertyDelayTimeLevel || name == message.PropertyWaitStoreMsgOK
+		app := name == message.PropertyKeys || name == message.PropertyTags
 		if want := app || !message.IsSystemProperty(name); abi.HookMayEdit(name) != want {
 			t.Errorf("abi.HookMayEdit(%q) = %v, want %v", name, !want, want)
 		}

@@ -215,7 +215,7 @@ func checkPropertyEdit(name, value []byte) string {
 // checkPropertyName refuses a property a hook may not edit (abi.HookMayEdit).
 func checkPropertyName(name []byte) string {
 	if n := view(name); !abi.HookMayEdit(n) {
-		return fmt.Sprintf("property %q is the system's: a hook may edit user properties and KEYS, TAGS, DELAY and WAIT", n)
+		return fmt.Sprintf("property %q is the system's: a hook may edit user properties, KEYS and TAGS", n)
 	}
 	return ""
 }

@@ -113,7 +113,7 @@ func (m *ConsumedMessage) Tags() string { return m.Property(PropertyTags) }
 func (m *ConsumedMessage) MsgID() string { return m.Property(PropertyUniqKey) }
 
 // SetProperty sets a property on the message before it is delivered.
-// A user property, or KEYS, TAGS, DELAY or WAIT: the host refuses an answer that
+// A user property, KEYS or TAGS: the host refuses an answer that
 // edits another system property (ABI.md §6).
 func (m *ConsumedMessage) SetProperty(name, value string) {
 	m.addEdit(SetProperty, name, value, true)

@@ -23,7 +23,7 @@ const (
 )
 
 // MayEditProperty reports whether SetProperty and DeleteProperty may name the property
-// name: a user's property, or KEYS, TAGS, DELAY or WAIT. The host refuses an answer
+// name: a user's property, KEYS or TAGS. The host refuses an answer
 // editing another system property (ABI.md §6); a plugin that takes names from its
 // configuration can refuse them at Configure instead.
 func MayEditProperty(name string) bool { return abi.HookMayEdit(name) }

@@ -86,7 +86,7 @@ func (m *SendMessage) Property(name string) string {
 func (m *SendMessage) Tags() string { return m.Property(PropertyTags) }
 
 // SetProperty sets a property on the message before it is sent.
-// A user property, or KEYS, TAGS, DELAY or WAIT: the host refuses an answer that
+// A user property, KEYS or TAGS: the host refuses an answer that
 // edits another system property (ABI.md §6).
 func (m *SendMessage) SetProperty(name, value string) {
 	m.addEdit(SetProperty, name, value, true)

@@ -220,7 +220,7 @@ MQGATE_EXPORT("mqgate_init") int64_t init(int32_t len) {
 	if (!err)
 		err = string_field(cfg, "value", value_buf, sizeof value_buf - 1, &value);
 	if (!err && !mqgate_may_edit(name))
-		err = "configuration: name is a system property; a hook may set user properties and KEYS, TAGS, DELAY and WAIT";
+		err = "configuration: name is a system property; a hook may set user properties, KEYS and TAGS";
 	if (err)
 		return error_result(err);
 	int32_t k = find(cfg, "overwrite");

@@ -32,7 +32,7 @@ func NewEnricher(props map[string]string, overwrite bool) (Enricher, error) {
 			return Enricher{}, errors.New("property " + name + ": names and values must be non-empty, without 0x01 or 0x02")
 		}
 		if !sdk.MayEditProperty(name) {
-			return Enricher{}, errors.New("property " + name + ": a system property; a hook may set user properties and KEYS, TAGS, DELAY and WAIT")
+			return Enricher{}, errors.New("property " + name + ": a system property; a hook may set user properties, KEYS and TAGS")
 		}
 		e.names = append(e.names, name)
 		e.values = append(e.values, v)

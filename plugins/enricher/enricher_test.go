@@ -46,16 +46,16 @@ func TestEnricherRefusesBadConfig(t *testing.T) {
 }
 
 // A system property the host would refuse at every message (TRAN_MSG: the send would be
-// a transaction's half nothing commits) is refused at load, naming it; those an
-// application sets are taken.
+// a transaction's half nothing commits) is refused at load, naming it; KEYS, TAGS and
+// user properties are taken.
 func TestEnricherRefusesSystemProperties(t *testing.T) {
-	for _, name := range []string{"TRAN_MSG", "UNIQ_KEY", "REAL_TOPIC"} {
+	for _, name := range []string{"TRAN_MSG", "UNIQ_KEY", "REAL_TOPIC", "DELAY", "WAIT"} {
 		err := configure([]byte(`{"properties": {"` + name + `": "v"}}`))
 		if err == nil || !strings.Contains(err.Error(), "property "+name+": a system property") {
 			t.Errorf("%s: %v, want an error naming it", name, err)
 		}
 	}
-	for _, name := range []string{"KEYS", "TAGS", "DELAY", "WAIT", "x-gateway"} {
+	for _, name := range []string{"KEYS", "TAGS", "x-gateway"} {
 		if err := configure([]byte(`{"properties": {"` + name + `": "v"}}`)); err != nil {
 			t.Errorf("%s refused: %v", name, err)
 		}

@@ -122,15 +122,16 @@ const (
 )
 
 // HookMayEdit reports whether an edit (OpSetProperty, OpDeleteProperty) may name the
-// property name: a user's property, or one of the system properties an application sets
-// through Java's Message (KEYS, TAGS, DELAY, WAIT). The other system properties, Java's
+// property name: a user's property, KEYS or TAGS. The other system properties, Java's
 // MessageConst.STRING_HASH_SET, are the client's and the broker's own state: TRAN_MSG
 // would make a send a transaction's half that nothing commits, a deleted UNIQ_KEY would
 // take the send's message id, a consumed message's RECONSUME_TIME would change when it is
-// given up. The host refuses an answer editing one as a bad result.
+// given up. DELAY and WAIT, which an application sets, decide how a message is sent, which
+// is settled before the hooks run: a coalesced batch ignores both, so a hook's delay would
+// be dropped without a word. The host refuses an answer editing one as a bad result.
 func HookMayEdit(name string) bool {
 	switch name {
-	case "TRACE_ON", "MSG_REGION", "RETRY_TOPIC", "REAL_TOPIC", "REAL_QID", "TRAN_MSG",
+	case "DELAY", "WAIT", "TRACE_ON", "MSG_REGION", "RETRY_TOPIC", "REAL_TOPIC", "REAL_QID", "TRAN_MSG",
 		"PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID", "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG",
 		"CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME", "UNIQ_KEY", "MAX_RECONSUME_TIMES",
 		"CONSUME_START_TIME", "INSTANCE_ID", "CORRELATION_ID", "REPLY_TO_CLIENT", "TTL",

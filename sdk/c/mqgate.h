@@ -29,8 +29,8 @@ enum { MQGATE_STATUS_OK = 0, MQGATE_STATUS_ERROR = 1 };
 /* Flags mqgate_init answers. */
 enum { MQGATE_FLAG_AFTER = 1, MQGATE_FLAG_HEADERS_ONLY = 2 };
 
-/* Edit ops (ABI.md §6). A property edit may name a user property or KEYS, TAGS, DELAY or
- * WAIT; an answer editing another system property (TRAN_MSG, UNIQ_KEY, ...) is refused. */
+/* Edit ops (ABI.md §6). A property edit may name a user property, KEYS or TAGS; an answer
+ * editing another system property (TRAN_MSG, UNIQ_KEY, DELAY, ...) is refused. */
 enum { MQGATE_SET_PROPERTY = 1, MQGATE_DELETE_PROPERTY = 2, MQGATE_REJECT = 3, MQGATE_SET_BODY = 4 };
 
 /* A before_send input: header, then records of record_size bytes (at least these). */
@@ -123,11 +123,11 @@ static inline uint8_t *mqgate_put_str(uint8_t *out, mqgate_str s) {
 	return out + 4 + s.n;
 }
 
-/* mqgate_may_edit tells whether an edit may name the property s: a user property, or KEYS,
- * TAGS, DELAY or WAIT. The host refuses an answer editing another system property
- * (ABI.md §6); a plugin taking names from its configuration can refuse them at init. */
+/* mqgate_may_edit tells whether an edit may name the property s: a user property, KEYS or
+ * TAGS. The host refuses an answer editing another system property (ABI.md §6); a plugin
+ * taking names from its configuration can refuse them at init. */
 static inline int mqgate_may_edit(mqgate_str s) {
-	static const char *const system[] = {"TRACE_ON", "MSG_REGION", "RETRY_TOPIC", "REAL_TOPIC",
+	static const char *const system[] = {"DELAY", "WAIT", "TRACE_ON", "MSG_REGION", "RETRY_TOPIC", "REAL_TOPIC",
 		"REAL_QID", "TRAN_MSG", "PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID",
 		"ORIGIN_MESSAGE_ID", "TRANSFER_FLAG", "CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME",
 		"UNIQ_KEY", "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "INSTANCE_ID", "CORRELATION_ID",
