@@ -532,6 +532,40 @@ func TestHostileEditFloodIsRefusedQuickly(t *testing.T) {
 	}
 }
 
+// An RPC hook may add extFields and replace those in Ext, not set a field of the request's
+// typed header: set again after the header's, it wins at the broker, and would move a send
+// to another topic, or rewrite its properties past the send hooks' rules.
+func TestHostileRPCHookRewritingTheHeader(t *testing.T) {
+	r, _ := newRuntime(t)
+	for _, tc := range []struct {
+		name, key string
+		ok        bool
+	}{
+		{"a field of its own", "x-signature", true},
+		{"an Ext field", "x-trace", true},
+		{"the header's topic", "topic", false},
+	} {
+		answer := abi.AppendStr(abi.AppendStr(abi.AppendU32([]byte{abi.StatusOK}, 1), tc.key), "evil")
+		p, err := r.Load(context.Background(), PluginConfig{Name: "rewrite-" + tc.key, Kind: KindRPC, Instances: 1, Policy: Fail}, rawAnswer(abi.KindRPC, answer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := NewRPCHook(p)
+		req := remoting.NewRequest(remoting.GetRouteInfoByTopic, &remoting.RouteInfoRequest{Topic: "Orders"})
+		req.Ext.Set("x-trace", "t1")
+		err = h.BeforeRequest("127.0.0.1:9876", req)
+		switch {
+		case tc.ok && (err != nil || req.Ext.Get(tc.key) != "evil"):
+			t.Errorf("%s: %v, extFields %v", tc.name, err, req.Ext)
+		case !tc.ok && (!errors.Is(err, ErrBadResult) || !strings.Contains(err.Error(), `extFields key "topic" is the request header's`)):
+			t.Errorf("%s: %v, want a bad result naming the key", tc.name, err)
+		case !tc.ok && (len(req.Ext) != 1 || req.Ext.Get("topic") != ""):
+			t.Errorf("%s: a refused answer changed the request: %v", tc.name, req.Ext)
+		}
+		p.Close(context.Background())
+	}
+}
+
 // A module that got over a refused memory.grow (it checks for -1, as it should) and later
 // traps for another reason is told the trap, not that it asked for too much memory.
 func TestRefusedGrowthOvercomeIsNotBlamedForALaterTrap(t *testing.T) {

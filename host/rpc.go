@@ -42,6 +42,7 @@ func (h *RPCHook) beforeRequest(addr string, req *remoting.Command, r *report) e
 	r.served(&c)
 	fields := remoting.AllFields(c.g.rpcFields[:0], req)
 	c.g.rpcFields = fields
+	header := fields[:len(fields)-len(req.Ext)] // the typed header's fields lead
 	size := abi.StrSize(len(addr)) + 3*abi.SizeU32 + abi.StrSize(len(req.Body))
 	for _, f := range fields {
 		size += abi.StrSize(len(f.Key)) + abi.StrSize(len(f.Value))
@@ -60,7 +61,12 @@ func (h *RPCHook) beforeRequest(addr string, req *remoting.Command, r *report) e
 		e.Str(f.Value)
 	}
 	e.Bytes(req.Body)
-	clear(fields) // pin no strings of the request
+	// Pin no strings of the request: the header's keys, its field names, are kept for the
+	// check of the answer.
+	for i := range header {
+		header[i].Value = ""
+	}
+	clear(fields[len(header):])
 	out, err := c.run(size)
 	if err != nil {
 		return h.p.outcome(err, r)
@@ -74,6 +80,10 @@ func (h *RPCHook) beforeRequest(addr string, req *remoting.Command, r *report) e
 		k, v := d.Bytes(), d.Bytes()
 		if len(k) == 0 {
 			return h.p.outcome(c.fail(failure{kind: FailBadResult, detail: "empty extFields key"}), r)
+		}
+		if headerField(header, k) {
+			return h.p.outcome(c.fail(failure{kind: FailBadResult, detail: fmt.Sprintf(
+				"extFields key %q is the request header's: an RPC hook may add fields, not change the request's", k)}), r)
 		}
 		_ = v
 	}
@@ -128,4 +138,17 @@ func (h *RPCHook) afterResponse(addr string, req, resp *remoting.Command, r *rep
 	}
 	c.end()
 	return nil
+}
+
+// headerField reports whether key names one of the typed header's fields: a field an RPC
+// hook set there would follow the header's on the wire and win at the broker (the last of
+// a key does), so that a hook could move a send to another topic or queue, or rewrite its
+// properties (TRAN_MSG among them) past the send hooks' rules.
+func headerField(header remoting.ExtFields, key []byte) bool {
+	for _, f := range header {
+		if f.Key == view(key) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,8 +7,7 @@ import (
 )
 
 // RPCHook is an RPC hook, as Java's RPCHook: BeforeRequest sees every request the
-// gateway sends to a NameServer or broker and may add or change extFields (an ACL
-// signature, say); AfterResponse sees each response. Either may be nil. An error from
+// gateway sends to a NameServer or broker and may add extFields (an ACL signature, say); AfterResponse sees each response. Either may be nil. An error from
 // BeforeRequest fails the request (or, by the slot's policy, sends it unchanged); an error
 // from AfterResponse fails the call.
 type RPCHook struct {
@@ -58,7 +57,9 @@ func (r *Request) Field(key string) (string, bool) {
 	return "", false
 }
 
-// SetField adds an extFields entry, or replaces its value.
+// SetField adds an extFields entry, or replaces its value. A key of the request's typed
+// header (topic, queueId, properties, ...) is refused by the host (ABI.md): a hook may add
+// to a request, not change what it asks.
 func (r *Request) SetField(key, value string) { r.set = append(r.set, Field{key, value}) }
 
 // Set returns the fields set so far, in order; for tests.
