@@ -257,14 +257,9 @@ func (c *PushConsumer) sendBackFailed(pq *processQueue, failed []*message.Ext, t
 func (c *PushConsumer) removeAndCommit(pq *processQueue, msgs []*message.Ext, now time.Time) {
 	commit, resume := pq.remove(msgs, c.limits(pq), now)
 	if commit >= 0 && !pq.isDropped() {
-		// Under the queue's lock against markResetting, as commitOrderly: a reset landing
-		// after the look at isDropped would otherwise see its offset raised past the
-		// messages it asked to consume again (the update only increases).
-		pq.mu.Lock()
-		if !pq.resetting.Load() {
-			c.offsets.update(pq.mq, commit, true)
-		}
-		pq.mu.Unlock()
+		// A reset landing after the look at isDropped would otherwise see its offset
+		// raised past the messages it asked to consume again (the update only increases).
+		c.storeUnlessReset(pq, commit, true)
 	}
 	if resume {
 		c.sched.pullNow(pq)

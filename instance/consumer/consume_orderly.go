@@ -270,11 +270,7 @@ func (c *PushConsumer) orderlyResult(ctx context.Context, pq *processQueue, d *D
 func (c *PushConsumer) commitOrderly(pq *processQueue, n int, lim limits) {
 	off, resume := pq.commit(n, lim)
 	if off >= 0 {
-		pq.mu.Lock() // against markResetting: this store comes before the reset's, or not at all
-		if !pq.resetting.Load() {
-			c.offsets.update(pq.mq, off, false)
-		}
-		pq.mu.Unlock()
+		c.storeUnlessReset(pq, off, false)
 	}
 	if resume {
 		c.sched.pullNow(pq)

@@ -285,13 +285,24 @@ func (pq *processQueue) commit(n int, lim limits) (int64, bool) {
 	return last + 1, pq.resumeLocked(lim)
 }
 
-// markResetting says a reset is moving the queue's offset: an orderly commit under way
-// (commitOrderly) either stored its offset already, before the reset stores its own, or
+// markResetting says a reset is moving the queue's offset: a commit under way
+// (storeUnlessReset) either stored its offset already, before the reset stores its own, or
 // stores nothing.
 func (pq *processQueue) markResetting() {
 	pq.mu.Lock()
 	pq.resetting.Store(true)
 	pq.mu.Unlock()
+}
+
+// storeUnlessReset stores off as pq's committed offset (increaseOnly: only if higher),
+// unless a reset is moving it: under pq.mu against markResetting, so that a commit's store
+// comes before the reset's, or not at all.
+func (c *PushConsumer) storeUnlessReset(pq *processQueue, off int64, increaseOnly bool) {
+	pq.mu.Lock()
+	defer pq.mu.Unlock()
+	if !pq.resetting.Load() {
+		c.offsets.update(pq.mq, off, increaseOnly)
+	}
 }
 
 // giveBack returns the taken messages to be consumed again (makeMessageToConsumeAgain).
