@@ -27,6 +27,23 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// collectMetric collects g's metrics and returns the one named name.
+func collectMetric(t *testing.T, g *Gateway, name string) (metricdata.Metrics, bool) {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := g.Telemetry().Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				return m, true
+			}
+		}
+	}
+	return metricdata.Metrics{}, false
+}
+
 // tracedGateway starts a dev cluster and a gateway whose spans go to a recorder, with the
 // conventions conv; its metrics are read through g.Telemetry().Collect.
 func tracedGateway(t *testing.T, conv telemetry.Conventions) (*Gateway, *devcluster.Cluster, *tracetest.SpanRecorder) {
@@ -255,20 +272,7 @@ func TestTelemetryMetrics(t *testing.T) {
 	}
 	consumeOne(t, g, dc, "MetricTopic")
 
-	find := func(name string) (metricdata.Metrics, bool) {
-		var rm metricdata.ResourceMetrics
-		if err := g.Telemetry().Collect(context.Background(), &rm); err != nil {
-			t.Fatal(err)
-		}
-		for _, sm := range rm.ScopeMetrics {
-			for _, m := range sm.Metrics {
-				if m.Name == name {
-					return m, true
-				}
-			}
-		}
-		return metricdata.Metrics{}, false
-	}
+	find := func(name string) (metricdata.Metrics, bool) { return collectMetric(t, g, name) }
 	sent, ok := find("messaging.client.sent.messages")
 	if !ok {
 		t.Fatal("no messaging.client.sent.messages")
@@ -342,21 +346,12 @@ func TestPluginGauges(t *testing.T) {
 	g := startGateway(t, cfg)
 	gauge := func(name string) int64 {
 		t.Helper()
-		var rm metricdata.ResourceMetrics
-		if err := g.Telemetry().Collect(context.Background(), &rm); err != nil {
-			t.Fatal(err)
-		}
-		for _, sm := range rm.ScopeMetrics {
-			for _, m := range sm.Metrics {
-				if m.Name != name {
-					continue
-				}
-				for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
-					plugin, _ := dp.Attributes.Value(telemetry.KeyPluginName)
-					slot, _ := dp.Attributes.Value(telemetry.KeyPluginSlot)
-					if plugin.AsString() == "flaky" && slot.AsString() == "send" {
-						return dp.Value
-					}
+		if m, ok := collectMetric(t, g, name); ok {
+			for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+				plugin, _ := dp.Attributes.Value(telemetry.KeyPluginName)
+				slot, _ := dp.Attributes.Value(telemetry.KeyPluginSlot)
+				if plugin.AsString() == "flaky" && slot.AsString() == "send" {
+					return dp.Value
 				}
 			}
 		}
