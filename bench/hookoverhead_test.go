@@ -56,11 +56,12 @@ func BenchmarkSendHookOverhead(b *testing.B) {
 				for sent := 0; sent < b.N; {
 					n := min(hookSlice, b.N-sent)
 					turn := func(c *prodMQGate) (cpu, sys time.Duration) {
-						cpu0, sys0 := cpuClock(), sysClock()
+						cpu0, sys0 := cpuTimes()
 						if err := sendTurn(c, topic, n, msg); err != nil {
 							b.Fatal(err)
 						}
-						return cpuClock() - cpu0, sysClock() - sys0
+						cpu1, sys1 := cpuTimes()
+						return cpu1 - cpu0, sys1 - sys0
 					}
 					var p, w, ps, ws time.Duration
 					if len(diffs)%2 == 0 {
