@@ -408,9 +408,17 @@ func TestOrderlyResetWithABatchInFlightTakesTheQueueAnew(t *testing.T) {
 	i := startInstance(t, dc.NameServerAddr(), "ro")
 	c := newConsumer(t, i, cfg, map[string]string{topic: "*"})
 	waitFor(t, slow, "the first messages", func() bool { return col.count() == 3 })
-	if err := c.PersistOffsets(ctxFor(t, 5*time.Second)); err != nil { // the broker knows the group's offset
-		t.Fatal(err)
-	}
+	// The broker must know the group's offset, or it refuses the reset ("consumer group
+	// not exist"). The last batch's commit follows its Ack, which the count does not wait
+	// for: persist until the broker has the offset after it.
+	q := &remoting.QueryConsumerOffsetRequest{ConsumerGroup: group, Topic: topic, QueueID: 0}
+	waitFor(t, slow, "the broker to know the group's offset", func() bool {
+		if err := c.PersistOffsets(ctxFor(t, 5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		off, err := admin.QueryConsumerOffset(ctxFor(t, 5*time.Second), dc.BrokerAddr(), q)
+		return err == nil && off == 3
+	})
 	late.Store(true)
 	send(t, admin, topic, testMsg{body: "b"})
 	waitFor(t, slow, "a batch in flight", func() bool { return col.count() == 4 })
