@@ -410,12 +410,19 @@ func TestOrderlyResetWithABatchInFlightTakesTheQueueAnew(t *testing.T) {
 	waitFor(t, slow, "the first messages", func() bool { return col.count() == 3 })
 	// The broker must know the group's offset, or it refuses the reset ("consumer group
 	// not exist"). The last batch's commit follows its Ack, which the count does not wait
-	// for: persist until the broker has the offset after it.
+	// for: wait for the commit, persist it once (a oneway update), and wait for the broker
+	// to have it, so that no update of the offset before the reset is still in flight.
+	waitFor(t, slow, "the first messages committed", func() bool {
+		for _, off := range c.offsets.table(topic) { // its one queue
+			return off == 3
+		}
+		return false
+	})
+	if err := c.PersistOffsets(ctxFor(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	q := &remoting.QueryConsumerOffsetRequest{ConsumerGroup: group, Topic: topic, QueueID: 0}
 	waitFor(t, slow, "the broker to know the group's offset", func() bool {
-		if err := c.PersistOffsets(ctxFor(t, 5*time.Second)); err != nil {
-			t.Fatal(err)
-		}
 		off, err := admin.QueryConsumerOffset(ctxFor(t, 5*time.Second), dc.BrokerAddr(), q)
 		return err == nil && off == 3
 	})
