@@ -58,10 +58,10 @@ type PushConsumer struct {
 	mu      sync.Mutex
 	table   map[instance.MessageQueue]*processQueue // Java's processQueueTable
 	closing map[instance.MessageQueue]*processQueue // orderly queues dropped, goroutine still exiting
-	// maxOffsets are the broker's max offsets of queues an offset reset dropped, for the
-	// queues that replace them until their first pull answers (Status's lag).
-	maxOffsets map[instance.MessageQueue]int64
-	known      map[string][]instance.MessageQueue // each topic's queues last handed by the instance
+	// resets are the queues an offset reset dropped, until a rebalance takes them anew or
+	// gives them away (pendingReset).
+	resets map[instance.MessageQueue]pendingReset
+	known  map[string][]instance.MessageQueue // each topic's queues last handed by the instance
 
 	rebalanceMu  sync.Mutex // one rebalance (or offset reset) at a time
 	lockMu       sync.Mutex // orders lockAll's renewals and a dropped orderly queue's unlock
@@ -116,7 +116,7 @@ func New(inst *instance.Instance, cfg Config) (*PushConsumer, error) {
 		retryTopic:   message.RetryTopic(cfg.Group),
 		table:        make(map[instance.MessageQueue]*processQueue),
 		closing:      make(map[instance.MessageQueue]*processQueue),
-		maxOffsets:   make(map[instance.MessageQueue]int64),
+		resets:       make(map[instance.MessageQueue]pendingReset),
 		known:        make(map[string][]instance.MessageQueue),
 		rebalanceNow: make(chan struct{}, 1),
 		routeTopics:  make(map[string]bool),

@@ -101,6 +101,11 @@ func (c *PushConsumer) updateQueues(ctx context.Context, topic string, mine []in
 
 	var add []instance.MessageQueue
 	c.mu.Lock()
+	for mq := range c.resets {
+		if mq.Topic == topic && !want[mq] { // given away: whoever takes it reads the broker
+			delete(c.resets, mq)
+		}
+	}
 	for _, mq := range mine {
 		switch {
 		case c.table[mq] != nil:
@@ -137,7 +142,7 @@ func (c *PushConsumer) updateQueues(ctx context.Context, topic string, mine []in
 			continue
 		}
 		c.offsets.remove(mq) // Java's removeDirtyOffset
-		off, err := c.computePullFromWhere(ctx, mq)
+		off, reset, err := c.startOffset(ctx, mq)
 		if ctx.Err() != nil {
 			return added, changed // shutting down
 		}
@@ -158,9 +163,8 @@ func (c *PushConsumer) updateQueues(ctx context.Context, topic string, mine []in
 			continue
 		}
 		c.table[mq] = pq
-		if m, ok := c.maxOffsets[mq]; ok {
-			pq.brokerMaxOffset.Store(m)
-			delete(c.maxOffsets, mq)
+		if reset != nil {
+			pq.brokerMaxOffset.Store(reset.maxOffset)
 		}
 		if c.cfg.Orderly {
 			c.wg.Add(1)
@@ -266,6 +270,26 @@ func (c *PushConsumer) queuesChanged(ctx context.Context, topic string) {
 		return
 	}
 	c.subs.announced(versions)
+}
+
+// startOffset returns where a queue taken anew starts: an offset reset's offset when the
+// queue was dropped by one (pendingReset says why the broker is not asked), else
+// computePullFromWhere's. The reset's offset is persisted again, over whatever from before
+// the reset overtook it.
+func (c *PushConsumer) startOffset(ctx context.Context, mq instance.MessageQueue) (int64, *pendingReset, error) {
+	c.mu.Lock()
+	r, ok := c.resets[mq]
+	delete(c.resets, mq)
+	c.mu.Unlock()
+	if !ok {
+		off, err := c.computePullFromWhere(ctx, mq)
+		return off, nil, err
+	}
+	c.offsets.update(mq, r.offset, false)
+	if err := c.offsets.persist(ctx, mq); err != nil {
+		c.log.Warn("consumer: persisting a reset offset failed", "queue", mq.String(), "err", err)
+	}
+	return r.offset, &r, nil
 }
 
 // computePullFromWhere returns where a queue taken anew starts (Java's

@@ -106,8 +106,9 @@ func (c *PushConsumer) OffsetTable(topic string) map[instance.MessageQueue]int64
 // (RESET_CONSUMER_CLIENT_OFFSET; Java's MQClientInstance.resetOffset): the pulls pause,
 // the queues are dropped (their deliveries in flight are ignored), the new offsets are
 // stored and persisted, and the queues are taken anew from them at once (an orderly queue
-// once its batch in flight is done). Java waits 10 s for the deliveries in flight; dropped
-// queues ignore them, so nothing waits here.
+// once its batch in flight is done), not from the broker's copy (pendingReset). Java
+// waits 10 s for the deliveries in flight; dropped queues ignore them, so nothing waits
+// here.
 func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets map[instance.MessageQueue]int64) {
 	if c.state.Load() != stateRunning {
 		return
@@ -125,9 +126,7 @@ func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets ma
 		c.mu.Lock()
 		if c.table[pq.mq] == pq {
 			delete(c.table, pq.mq)
-			if m := pq.brokerMaxOffset.Load(); m >= 0 { // a reset moves no max offset
-				c.maxOffsets[pq.mq] = m
-			}
+			c.resets[pq.mq] = pendingReset{offset: offsets[pq.mq], maxOffset: pq.brokerMaxOffset.Load()}
 			if c.cfg.Orderly && !pq.exited {
 				c.closing[pq.mq] = pq
 			}
@@ -149,6 +148,19 @@ func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets ma
 	}
 	c.log.Info("consumer: offsets reset", "topic", topic, "queues", len(reset))
 	c.RebalanceImmediately()
+}
+
+// pendingReset is where a queue dropped by an offset reset starts again. The reset's
+// offset is persisted at once, but the broker's copy cannot be trusted when the queue is
+// taken anew: a pull's commit offset or a periodic persist from before the reset, still on
+// the wire, may land after the reset's oneway update (Java sleeps 10 s for them to settle),
+// and a oneway update may itself be handled after the query that reads it back.
+type pendingReset struct {
+	offset int64
+	// maxOffset is the broker's max offset the dropped queue knew, for the queue that
+	// replaces it until its first pull answers (Status's lag): a reset moves none. -1:
+	// unknown.
+	maxOffset int64
 }
 
 // ConsumeMessageDirectly consumes msg with the Handler and reports how it went

@@ -117,6 +117,46 @@ func TestResetOffset(t *testing.T) {
 	}
 }
 
+// An update from before a reset that reaches the broker after the reset's (a pull's commit
+// offset, a periodic persist, still on the wire) does not undo the reset: the queue starts
+// again from the reset's offset and persists it over the stale one. A queue the reset
+// dropped and a rebalance then gave away forgets the reset: taken again later, it starts
+// from the broker's offset.
+func TestResetOffsetOvertakenAtTheBrokerIsKept(t *testing.T) {
+	u := newUnitConsumer(t, Config{})
+	mq0, mq1 := instanceMQ("T", 0), instanceMQ("T", 1)
+	u.remote.queues["T"] = []instance.MessageQueue{mq0, mq1}
+	u.remote.ids = []string{"10.0.0.1@unit"}
+	u.offsets.stored[mq0], u.offsets.stored[mq1] = 10, 20
+	u.rebalanceNow(t)
+
+	reset := map[instance.MessageQueue]int64{mq0: 3, mq1: 4}
+	u.ResetOffset(ctxFor(t, timeoutUnit), "T", reset)
+	u.offsets.mu.Lock()
+	u.offsets.stored[mq0], u.offsets.stored[mq1] = 10, 20 // the stale updates land
+	u.offsets.mu.Unlock()
+	u.remote.ids = []string{"10.0.0.1@unit", "10.0.0.2@other"} // mq1 goes to the other
+	u.rebalanceNow(t)
+	if pq := u.table[mq0]; pq == nil || pq.nextOffset.Load() != 3 {
+		t.Fatalf("queue 0 after the reset: %+v, want it from the reset's offset 3", pq)
+	}
+	if off, _ := u.offsets.storedOffset(mq0); off != 3 {
+		t.Errorf("stored offset %d, want the reset's 3 persisted again", off)
+	}
+	if off := u.committed(mq0); off != 3 {
+		t.Errorf("offset in memory %d, want 3", off)
+	}
+	if u.table[mq1] != nil {
+		t.Fatal("queue 1 still held")
+	}
+
+	u.remote.ids = []string{"10.0.0.1@unit"} // the other leaves: mq1 comes back
+	u.rebalanceNow(t)
+	if pq := u.table[mq1]; pq == nil || pq.nextOffset.Load() != 20 {
+		t.Fatalf("queue 1 taken again: %+v, want it from the broker's offset 20", pq)
+	}
+}
+
 // An offset reset arriving while a queue waits out PULL_OFFSET_MOVED's correction wins:
 // the correction, due offsetIllegalDelay later, was for the queue the reset replaced.
 func TestResetOffsetDuringAnOffsetMovedCorrectionIsKept(t *testing.T) {
