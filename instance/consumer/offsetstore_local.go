@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/remoting"
@@ -18,8 +19,9 @@ import (
 // LocalFileOffsetStore): <dir>/<client id>/<group>/offsets.json, in Java's
 // OffsetSerializeWrapper format ({"offsetTable":{{"brokerName":..,"queueId":..,"topic":..}:
 // offset}}), which Java reads and writes too. A write goes to a temporary file, synced,
-// then renamed over the file, the previous content kept as offsets.json.bak (which a
-// reader falls back to, as Java's); a write happens only when an offset changed.
+// then renamed over the file and the directory synced, the previous content kept as
+// offsets.json.bak (which a reader falls back to, as Java's); a write happens only when
+// an offset changed since the last write that completed.
 //
 // Unlike Java's, the file keeps the offsets of queues no longer held and persist writes
 // one queue's offset: a queue dropped and taken anew (after PULL_OFFSET_MOVED, a reset or
@@ -147,9 +149,27 @@ func writeFileAtomic(path string, data []byte) error {
 		_ = os.Remove(tmp.Name())
 		return err
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	// Until the directory is synced the rename may not survive a crash: the caller must
+	// not count the offsets as written, so that the next persist writes them again.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
+}
+
+// syncDir makes dir's entries durable. EINVAL is a file system that cannot sync a
+// directory: nothing more can be done there. A variable, for tests to fail it.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, syscall.EINVAL) {
+		return nil
+	}
+	return err
 }

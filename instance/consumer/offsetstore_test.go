@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,5 +127,38 @@ func TestSubscriptionsAndTagFilter(t *testing.T) {
 	all, _ := s.get("%RETRY%g")
 	if !newTagFilter(&all).match(msgsAt(0, 1)[0]) {
 		t.Error("a * subscription refused a message without tags")
+	}
+}
+
+// A write whose directory sync failed may not survive a crash: persist says so, and the
+// next persist writes the same offsets again rather than counting them as written.
+func TestLocalOffsetStoreWritesAgainAfterAFailedDirectorySync(t *testing.T) {
+	failing := errors.New("input/output error")
+	var syncs []error
+	saved := syncDir
+	t.Cleanup(func() { syncDir = saved })
+	syncDir = func(dir string) error {
+		err := failing
+		if len(syncs) > 0 {
+			err = saved(dir)
+		}
+		syncs = append(syncs, err)
+		return err
+	}
+	s := newLocalOffsetStore(t.TempDir(), "10.0.0.1@inst", "grp")
+	mq := instanceMQ("T", 0)
+	s.update(mq, 7, false)
+	err := s.persist(ctxFor(t, timeoutUnit), mq)
+	if !errors.Is(err, failing) || !strings.Contains(err.Error(), "syncing") {
+		t.Fatalf("persist = %v, want the directory sync's error", err)
+	}
+	if err := s.persist(ctxFor(t, timeoutUnit), mq); err != nil {
+		t.Fatal(err)
+	}
+	if len(syncs) != 2 {
+		t.Fatalf("%d writes, want the offset written again after the failed sync", len(syncs))
+	}
+	if off, found, err := s.readStore(ctxFor(t, timeoutUnit), mq); err != nil || !found || off != 7 {
+		t.Errorf("file holds %d %v %v, want 7", off, found, err)
 	}
 }
