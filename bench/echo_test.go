@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		runEchoServer()
 		return
 	}
+	if os.Getenv("MQGATE_BENCH_HTTPLOAD") == "1" {
+		runHTTPLoad()
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -10,8 +10,6 @@ import (
 	"github.com/mqgate/mqgate/host"
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/instance/producer"
-	"github.com/mqgate/mqgate/internal/plugintest"
-	"github.com/mqgate/mqgate/internal/wasmgen"
 )
 
 // The WASM hook benchmark (issue 7): the whole send path, producer.Send to the producer
@@ -90,20 +88,13 @@ var hookModes = []struct {
 // plugin when it is a WASM one.
 func benchHook(b *testing.B, name string) (instance.SendHook, *host.Plugin) {
 	switch name {
+	case "none":
+		return nil, nil
 	case "native":
 		return nativeEnricher{}, nil
-	case "wasm":
-		return wasmEnricher(b, plugintest.Build(b, "plugins/enricher"), enricherConfig)
-	case "wasm-noruntime": // the same work, in a module without a language runtime
-		return wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", true), enricherConfig)
-	case "wasm-c": // the same work compiled from C (skipped without clang)
-		return wasmEnricher(b, plugintest.BuildC(b, "plugins/cenricher"), cEnricherConfig)
-	case "wasm-noruntime-passthrough": // not overwriting: nothing to change on enrichedMessage
-		return wasmEnricher(b, wasmgen.Enricher("x-gateway", "eu-1", false), enricherConfig)
-	case "wasm-c-passthrough":
-		return wasmEnricher(b, plugintest.BuildC(b, "plugins/cenricher"), cEnricherPassthrough)
 	}
-	return nil, nil
+	wasm, config := benchWasm(b, name)
+	return wasmEnricher(b, wasm, config)
 }
 
 func BenchmarkSendWithHook(b *testing.B) {
