@@ -63,25 +63,8 @@ func runEchoServer() {
 // startEchoServer runs the echo server in a child process and returns its address.
 func startEchoServer(tb testing.TB) string {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MQGATE_BENCH_ECHO=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	_, stdout := startChild(tb, "MQGATE_BENCH_ECHO")
+	line, err := stdout.ReadString('\n')
 	if err != nil {
 		tb.Fatalf("echo server: %v", err)
 	}
@@ -90,6 +73,32 @@ func startEchoServer(tb testing.TB) string {
 		tb.Fatalf("echo server said %q", line)
 	}
 	return addr
+}
+
+// startChild runs this test binary again as a child whose TestMain the environment
+// variable env (set to 1) sends to its work, and returns the child's stdin and stdout.
+// The child's stdin is closed, which ends it, and the child waited for with tb.
+func startChild(tb testing.TB, env string) (io.Writer, *bufio.Reader) {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	})
+	return stdin, bufio.NewReader(stdout)
 }
 
 // cpuClock reads this process's user+system CPU time.

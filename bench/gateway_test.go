@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -67,18 +65,7 @@ func benchmarkHTTP(b *testing.B, path string, body []byte, perRequest int) {
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
 	url := "http://" + g.Addr() + "/v1/topics/" + prodTopic("HTTP", "gateway") + path
-	send := func(ctx context.Context) error {
-		resp, err := c.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	}
+	send := func(context.Context) error { return post(c, url, body) }
 	runSenders(b, perRequest, send)
 }
 

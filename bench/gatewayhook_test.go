@@ -11,14 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/mqgate/mqgate/gateway"
 	"github.com/mqgate/mqgate/internal/plugintest"
@@ -65,35 +63,14 @@ func BenchmarkGatewayHookOverhead(b *testing.B) {
 					}
 				}
 				calls0 := pluginCalls(b, hooked)
-				var plainCPU, hookedCPU time.Duration
-				var diffs []float64
 				b.ResetTimer()
-				for sent := 0; sent < b.N; {
-					n := min(mode.turn, b.N-sent)
-					n = max(mode.perRequest, n-n%mode.perRequest)
-					turn := func(g *gateway.Gateway) time.Duration {
-						cpu0, _ := cpuTimes()
-						if err := load.turn(urls[g], mode.perRequest, n, passthrough); err != nil {
-							b.Fatal(err)
-						}
-						cpu1, _ := cpuTimes()
-						return cpu1 - cpu0
-					}
-					var p, w time.Duration
-					if len(diffs)%2 == 0 {
-						p, w = turn(plain), turn(hooked)
-					} else {
-						w, p = turn(hooked), turn(plain)
-					}
-					plainCPU, hookedCPU = plainCPU+p, hookedCPU+w
-					diffs = append(diffs, 100*(float64(w)/float64(p)-1))
-					sent += n
-				}
+				t := pairedTurns(b, b.N, mode.turn, mode.perRequest,
+					func(n int) error { return load.turn(urls[plain], mode.perRequest, n, passthrough) },
+					func(n int) error { return load.turn(urls[hooked], mode.perRequest, n, passthrough) })
 				b.StopTimer()
-				slices.Sort(diffs)
-				b.ReportMetric(diffs[len(diffs)/2], "overhead-%")
-				b.ReportMetric(float64(plainCPU.Nanoseconds())/float64(b.N), "none-cpu-ns/msg")
-				b.ReportMetric(float64(hookedCPU.Nanoseconds())/float64(b.N), "hook-cpu-ns/msg")
+				b.ReportMetric(t.overhead(), "overhead-%")
+				b.ReportMetric(float64(t.plainCPU.Nanoseconds())/float64(b.N), "none-cpu-ns/msg")
+				b.ReportMetric(float64(t.hookedCPU.Nanoseconds())/float64(b.N), "hook-cpu-ns/msg")
 				b.ReportMetric(0, "ns/op")
 				calls := pluginCalls(b, hooked) - calls0
 				if calls == 0 {
@@ -190,25 +167,8 @@ type httpLoad struct {
 
 // startHTTPLoad starts the HTTP load child (runHTTPLoad), stopped with the benchmark.
 func startHTTPLoad(b *testing.B) *httpLoad {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MQGATE_BENCH_HTTPLOAD=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Wait()
-	})
-	return &httpLoad{in: stdin, out: bufio.NewReader(stdout)}
+	in, out := startChild(b, "MQGATE_BENCH_HTTPLOAD")
+	return &httpLoad{in: in, out: out}
 }
 
 // turn has the child send n messages to url, perRequest a request, and waits for it.

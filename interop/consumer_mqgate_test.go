@@ -78,8 +78,15 @@ func (col *mqgateCollector) all() []mqgateDelivery {
 // startMqgateConsumer starts an mqgate push consumer of group on topic.
 func startMqgateConsumer(t *testing.T, i *instance.Instance, group, topic string, h consumer.Handler) *consumer.PushConsumer {
 	t.Helper()
-	pc, err := consumer.New(i, consumer.Config{Group: group, Handler: h,
-		ConsumeFromWhere: remoting.ConsumeFromFirstOffset})
+	return startMqgateConsumerWith(t, i, consumer.Config{Group: group, Handler: h,
+		ConsumeFromWhere: remoting.ConsumeFromFirstOffset}, topic)
+}
+
+// startMqgateConsumerWith starts an mqgate push consumer of cfg on topic, shut down with
+// the test.
+func startMqgateConsumerWith(t *testing.T, i *instance.Instance, cfg consumer.Config, topic string) *consumer.PushConsumer {
+	t.Helper()
+	pc, err := consumer.New(i, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

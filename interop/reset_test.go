@@ -23,18 +23,8 @@ func TestResetOffsetThroughTheBrokerConsumesAgain(t *testing.T) {
 
 			col := &mqgateCollector{}
 			i := startMqgateInstance(t, c, "reset")
-			pc, err := consumer.New(i, consumer.Config{Group: group, Handler: col, Orderly: orderly,
-				ConsumeFromWhere: remoting.ConsumeFromFirstOffset})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := pc.Subscribe(topic, "*"); err != nil {
-				t.Fatal(err)
-			}
-			if err := pc.Start(ctxFor(t, 10*time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = pc.Shutdown(ctxFor(t, 10*time.Second)) })
+			pc := startMqgateConsumerWith(t, i, consumer.Config{Group: group, Handler: col, Orderly: orderly,
+				ConsumeFromWhere: remoting.ConsumeFromFirstOffset}, topic)
 
 			// Each queue's offset, as the broker has it, at its max: everything consumed
 			// and committed (the broker refuses a reset of a queue it has no offset of).
