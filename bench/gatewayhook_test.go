@@ -33,11 +33,15 @@ import (
 // request (the gateway's coalescing batches concurrent requests into SEND_BATCH_MESSAGE,
 // as by default); "batch" is 32 per request to the batch endpoint. The -passthrough hooks
 // have nothing to change (the requests carry the header already), as in
-// BenchmarkSendHookOverhead.
+// BenchmarkSendHookOverhead. With ROCKETMQ_NAMESRV set, the gateways send to that broker
+// instead of the dev cluster.
 //
 //	cd bench && go test -run '^$' -bench GatewayHookOverhead -benchtime 100000x .
 func BenchmarkGatewayHookOverhead(b *testing.B) {
-	ns := prodDevClusterAddr(b)
+	ns := os.Getenv("ROCKETMQ_NAMESRV")
+	if ns == "" {
+		ns = prodDevClusterAddr(b)
+	}
 	for _, mode := range []struct {
 		name       string
 		path       string
