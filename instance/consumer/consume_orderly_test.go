@@ -528,3 +528,37 @@ func TestOrderlyCommitAfterAResetKeepsTheResetOffset(t *testing.T) {
 		t.Fatalf("offset %d after a commit without a reset, want 4", off)
 	}
 }
+
+// An offset reset finds an orderly queue a rebalance dropped while its batch is still
+// being consumed: the batch's completion neither commits nor persists its offset over the
+// reset's, and the queue taken again starts from the reset's offset.
+func TestOrderlyResetOfAQueueClosingWithABatchInFlight(t *testing.T) {
+	u, h, pq := newOrderlyUnit(t, Config{ConsumeTimeout: time.Minute})
+	mq := pq.mq
+	u.remote.queues["T"] = []instance.MessageQueue{mq}
+	u.remote.ids = []string{"10.0.0.1@unit"}
+	u.deliver(pq, msgsAt(1, 4))
+	waitFor(t, timeoutUnit, "the delivery", func() bool { return h.n() == 1 })
+	u.dropQueue(ctxFor(t, timeoutUnit), pq, "rebalanced away")
+
+	u.ResetOffset(ctxFor(t, timeoutUnit), "T", map[instance.MessageQueue]int64{mq: 1})
+	if off, _ := u.offsets.storedOffset(mq); off != 1 {
+		t.Fatalf("stored offset %d after the reset, want 1", off)
+	}
+	_ = h.get(0).Ack()
+	waitFor(t, timeoutUnit, "the goroutine's exit", func() bool {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return u.closing[mq] == nil
+	})
+	if off, _ := u.offsets.storedOffset(mq); off != 1 {
+		t.Fatalf("stored offset %d after the batch's exit, want the reset's 1", off)
+	}
+	u.rebalanceNow(t)
+	u.mu.Lock()
+	again := u.table[mq]
+	u.mu.Unlock()
+	if again == nil || again.nextOffset.Load() != 1 {
+		t.Fatalf("queue taken again: %+v, want it from the reset's offset 1", again)
+	}
+}

@@ -447,6 +447,17 @@ func (c *PushConsumer) queues() []*processQueue {
 	return out
 }
 
+// closingQueues returns the orderly queues dropped whose goroutine is still exiting.
+func (c *PushConsumer) closingQueues() []*processQueue {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*processQueue, 0, len(c.closing))
+	for _, pq := range c.closing {
+		out = append(out, pq)
+	}
+	return out
+}
+
 // limits returns the flow-control thresholds of pq.
 func (c *PushConsumer) limits(*processQueue) limits { return c.thresholds.limits() }
 

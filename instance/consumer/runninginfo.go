@@ -102,7 +102,8 @@ func (c *PushConsumer) OffsetTable(topic string) map[instance.MessageQueue]int64
 	return c.offsets.table(topic)
 }
 
-// ResetOffset moves the offsets of topic's queues held to offsets
+// ResetOffset moves the offsets of topic's queues held (and of orderly queues still
+// finishing a batch after a rebalance dropped them) to offsets
 // (RESET_CONSUMER_CLIENT_OFFSET; Java's MQClientInstance.resetOffset): the pulls pause,
 // the queues are dropped (their deliveries in flight are ignored), the new offsets are
 // stored and persisted, and the queues are taken anew from them at once (an orderly queue
@@ -134,6 +135,22 @@ func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets ma
 		c.mu.Unlock()
 		pq.drop()
 		reset = append(reset, pq.mq)
+	}
+	// An orderly queue a rebalance dropped, its batch still in flight, is the consumer's
+	// until the batch is done (Java's reset finds it in processQueueTable): its exit must
+	// not persist the offset from before the reset over the reset's, and the queue taken
+	// again must start from the reset's.
+	for _, pq := range c.closingQueues() {
+		if _, ok := offsets[pq.mq]; !ok || pq.mq.Topic != topic || slices.Contains(reset, pq.mq) {
+			continue
+		}
+		pq.markResetting()
+		c.mu.Lock()
+		if c.closing[pq.mq] == pq && !pq.exited {
+			c.resets[pq.mq] = pendingReset{offset: offsets[pq.mq], maxOffset: pq.brokerMaxOffset.Load()}
+			reset = append(reset, pq.mq)
+		}
+		c.mu.Unlock()
 	}
 	for _, mq := range reset {
 		c.offsets.update(mq, offsets[mq], false)
