@@ -437,22 +437,17 @@ func (c *PushConsumer) topicStats() map[string]*topicStats {
 }
 
 // queues returns the queues held.
-func (c *PushConsumer) queues() []*processQueue {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]*processQueue, 0, len(c.table))
-	for _, pq := range c.table {
-		out = append(out, pq)
-	}
-	return out
-}
+func (c *PushConsumer) queues() []*processQueue { return c.snapshot(c.table) }
 
 // closingQueues returns the orderly queues dropped whose goroutine is still exiting.
-func (c *PushConsumer) closingQueues() []*processQueue {
+func (c *PushConsumer) closingQueues() []*processQueue { return c.snapshot(c.closing) }
+
+// snapshot returns the queues of m, c.table or c.closing, read under c.mu.
+func (c *PushConsumer) snapshot(m map[instance.MessageQueue]*processQueue) []*processQueue {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*processQueue, 0, len(c.closing))
-	for _, pq := range c.closing {
+	out := make([]*processQueue, 0, len(m))
+	for _, pq := range m {
 		out = append(out, pq)
 	}
 	return out

@@ -118,6 +118,7 @@ func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets ma
 	defer c.rebalanceMu.Unlock()
 	c.suspended.Store(true)
 	defer c.suspended.Store(false)
+	closing := c.closingQueues() // before the queues held join it
 	var reset []instance.MessageQueue
 	for _, pq := range c.queues() {
 		if _, ok := offsets[pq.mq]; !ok || pq.mq.Topic != topic {
@@ -140,8 +141,8 @@ func (c *PushConsumer) ResetOffset(ctx context.Context, topic string, offsets ma
 	// until the batch is done (Java's reset finds it in processQueueTable): its exit must
 	// not persist the offset from before the reset over the reset's, and the queue taken
 	// again must start from the reset's.
-	for _, pq := range c.closingQueues() {
-		if _, ok := offsets[pq.mq]; !ok || pq.mq.Topic != topic || slices.Contains(reset, pq.mq) {
+	for _, pq := range closing {
+		if _, ok := offsets[pq.mq]; !ok || pq.mq.Topic != topic {
 			continue
 		}
 		pq.markResetting()
