@@ -191,6 +191,10 @@ func (p *Producer) prepareBatch(c *sendCall, msgs []*message.Message) error {
 	return nil
 }
 
+// errDelayByHookInBatch refuses a message of a SendBatch that a send hook gave a delay
+// level: the broker would store it at once, with the rest of the batch.
+var errDelayByHookInBatch = errors.New("a send hook set a delay level, which a batch cannot carry")
+
 // batchInvalid is the error of message i of a batch: its ValidationError with the field
 // prefixed "messages[i].", as message.ValidateBatch names them.
 func batchInvalid(i int, field string, err error) error {
@@ -224,6 +228,10 @@ func (p *Producer) sendBatchOnce(c *sendCall, mq instance.MessageQueue, addr str
 		for k, i := range bs.live {
 			if err := p.rejection(&bs.events[k], bs.by[k]); err != nil {
 				bs.errs[i] = err
+				continue
+			}
+			if delayedByHook(bs.msgs[i]) { // a batch would store it at once: refused, not sent undelayed
+				bs.errs[i] = batchInvalid(i, "delay", errDelayByHookInBatch)
 				continue
 			}
 			live = append(live, i)

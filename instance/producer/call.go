@@ -71,6 +71,9 @@ type sendCall struct {
 	wake chan struct{}
 	lead *batch
 	line *queueBatcher // the line an async caller sent alone holds, to hand on
+	// alone: its batch's hooks gave it a delay level, which a batch would not honour, so
+	// it is taken out of the batch and sent on its own (sendDelayed), its event in events.
+	alone bool
 }
 
 // calls are the pooled sendCalls. (New is set in init: a call's bound callback leads back

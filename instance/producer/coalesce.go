@@ -35,7 +35,9 @@ import (
 // (SendBatch), transactional half messages (the broker refuses them in batches), messages
 // with a delay level (a batch ignores it), messages to retry topics, messages with WAIT
 // false (a batch has one WAIT), bodies compressed (Java never compresses a batch), and
-// messages larger than MaxBytes. The decision is made before the send hooks run.
+// messages larger than MaxBytes. The decision is made before the send hooks run; a
+// message the hooks give a delay level is then taken out of its batch and sent alone
+// right after it, so that the broker delays it as it would without coalescing.
 //
 // Ordering: one request per queue in flight means a queue stores its messages in the
 // order their callers joined its line, and a caller that waits for each send before the
@@ -141,6 +143,9 @@ func (p *Producer) coalesced(c *sendCall, mq instance.MessageQueue, addr string)
 		c.lead = nil
 		p.runBatch(b, c)
 	}
+	if c.alone {
+		p.sendDelayed(c)
+	}
 	return false
 }
 
@@ -199,6 +204,9 @@ func (p *Producer) lingerFirst(c *sendCall, qb *queueBatcher) bool {
 	qb.takeInto(b, p)
 	qb.mu.Unlock()
 	p.runBatch(b, c)
+	if c.alone {
+		p.sendDelayed(c)
+	}
 	return false
 }
 
@@ -428,10 +436,19 @@ func (p *Producer) build(b *batch) bool {
 			b.fail(err)
 			return false
 		}
+		delayed := 0
 		for i, m := range b.live {
-			if m.err = p.rejection(&b.events[i], b.by[i]); m.err == nil {
+			switch m.err = p.rejection(&b.events[i], b.by[i]); {
+			case m.err != nil:
+			case delayedByHook(m.msg):
+				m.alone, m.events[0], m.props = true, b.events[i], ""
+				delayed++
+			default:
 				b.sent = append(b.sent, m)
 			}
+		}
+		if delayed > 0 {
+			b.dropAlone()
 		}
 		if len(b.sent) == 0 {
 			b.after()
@@ -470,6 +487,38 @@ func (p *Producer) build(b *batch) bool {
 	}
 	b.started = now
 	return true
+}
+
+// delayedByHook reports whether a coalesced message, which had no delay level when it
+// joined its line, has one now: a send hook set it. A batch stores its messages at once,
+// so such a message goes on its own, as it would have without coalescing.
+func delayedByHook(msg *message.Message) bool {
+	v, ok := msg.Properties.Lookup(message.PropertyDelayTimeLevel)
+	return ok && v != "0" // as ValidateBatch reads it
+}
+
+// dropAlone takes the members to be sent alone out of the live members and their
+// events: their AfterSend comes with their own request's outcome.
+func (b *batch) dropAlone() {
+	k := 0
+	for i, m := range b.live {
+		if !m.alone {
+			b.live[k], b.events[k] = m, b.events[i]
+			k++
+		}
+	}
+	clear(b.live[k:])
+	clear(b.events[k:])
+	b.live, b.events = b.live[:k], b.events[:k]
+}
+
+// sendDelayed sends c on its own when its batch's hooks gave it a delay level (build):
+// the request of sendOne without running the hooks again. It reports pending as sendOne
+// does; c had its turn in the batch, so the queue's line does not wait for it.
+func (p *Producer) sendDelayed(c *sendCall) (pending bool) {
+	c.alone = false
+	c.result, c.err = instance.SendResult{}, nil
+	return p.request(c, c.mq, c.events[0].BrokerAddr)
 }
 
 // fail gives every live member err (after the hooks saw it, when they ran).
@@ -565,6 +614,10 @@ func (p *Producer) batchDone(b *batch, leader *sendCall) {
 		case m == leader:
 		case m.mode == modeSync:
 			m.wake <- struct{}{}
+		case m.alone:
+			if !p.sendDelayed(m) {
+				p.asyncAttemptDone(m)
+			}
 		default:
 			p.asyncAttemptDone(m)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,6 +190,40 @@ func TestSendModesAgainstTheDevCluster(t *testing.T) {
 				})
 				if string(got.Body) != "delayed" || got.Properties.Get(message.PropertyDelayTimeLevel) != "1" {
 					t.Fatalf("stored %q with properties %q", got.Body, got.Properties.Encode())
+				}
+			})
+			t.Run("a delay level a send hook sets is honoured among concurrent sends", func(t *testing.T) {
+				hooked := startProducer(t, inst, Config{Group: "pg_hook_" + name, Coalesce: CoalesceConfig{Enabled: coalesce},
+					Hooks: []instance.SendHook{delayHook("hook-delayed", "1")}})
+				bodies := []string{"c0", "c1", "hook-delayed", "c2", "c3", "c4", "c5", "c6"}
+				results := make([]instance.SendResult, len(bodies))
+				errs := make([]error, len(bodies))
+				var wg sync.WaitGroup
+				for i, body := range bodies {
+					wg.Go(func() { results[i], errs[i] = hooked.Send(bg(t), userMessage(topic, body)) })
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						t.Fatalf("%s: %v", bodies[i], err)
+					}
+				}
+				for i, r := range results {
+					var got message.Ext
+					waitFor(t, bodies[i], func() bool {
+						for _, s := range pullTopic(t, inst, c.BrokerAddr(), topic, 4) {
+							if s.UniqKey() == r.MsgID {
+								got = s
+								return true
+							}
+						}
+						return false
+					})
+					// Delivered from the schedule topic, the message keeps the real topic it waited for.
+					delayed := got.Properties.Get(message.PropertyRealTopic) == topic && got.Properties.Get(message.PropertyDelayTimeLevel) == "1"
+					if delayed != (bodies[i] == "hook-delayed") {
+						t.Fatalf("%s stored with properties %q", bodies[i], got.Properties.Encode())
+					}
 				}
 			})
 		})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -169,6 +171,26 @@ func TestSendHooks(t *testing.T) {
 		}
 	})
 
+	t.Run("a delay level a hook gives a message of a batch refuses that message", func(t *testing.T) {
+		p := startProducer(t, inst, Config{Group: "batchdelay", Hooks: []instance.SendHook{delayHook("b1", "3")}})
+		msgs := []*message.Message{newMessage("Hooked", "b0"), newMessage("Hooked", "b1"), newMessage("Hooked", "b2")}
+		before := len(b.Requests(remoting.SendBatchMessage))
+		_, err := p.SendBatch(bg(t), msgs)
+		var be *BatchError
+		var ve *message.ValidationError
+		if !errors.As(err, &be) || be.Errs[0] != nil || be.Errs[2] != nil || !errors.As(be.Errs[1], &ve) || ve.Field != "messages[1].delay" {
+			t.Fatalf("error %v", err)
+		}
+		reqs := b.Requests(remoting.SendBatchMessage)
+		if len(reqs) != before+1 {
+			t.Fatalf("%d batches sent", len(reqs)-before)
+		}
+		sent, _ := message.DecodeBatch(reqs[len(reqs)-1].Body)
+		if len(sent) != 2 || string(sent[0].Body) != "b0" || string(sent[1].Body) != "b2" {
+			t.Fatalf("batch sent %d messages", len(sent))
+		}
+	})
+
 	t.Run("a retry is a new attempt the hooks see", func(t *testing.T) {
 		log := &callLog{}
 		p := startProducer(t, inst, Config{Group: "retry", Hooks: []instance.SendHook{&recordingHook{name: "h", log: log}}})
@@ -256,6 +278,118 @@ func TestSendHooksOnACoalescedBatch(t *testing.T) {
 	defer mu.Unlock()
 	if fmt.Sprint(sizes) != "[1 4]" {
 		t.Fatalf("BeforeSend saw batches of %v", sizes)
+	}
+}
+
+// delayHook gives the messages with body the delay level level.
+func delayHook(body, level string) hookFunc {
+	return func(evs []instance.SendEvent) {
+		for i := range evs {
+			if string(evs[i].Message.Body) == body {
+				evs[i].Message.Properties.Set(message.PropertyDelayTimeLevel, level)
+			}
+		}
+	}
+}
+
+// TestADelayAHookSetsIsHonouredWhenCoalesced: a message coalesced with others, which a
+// send hook gives a delay level, is taken out of the batch (which would store it at
+// once) and sent on its own with the level, its AfterSend seeing its own outcome, once.
+func TestADelayAHookSetsIsHonouredWhenCoalesced(t *testing.T) {
+	for _, async := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sync", true: "async"}[async], func(t *testing.T) {
+			topic := "HookDelay" + map[bool]string{false: "Sync", true: "Async"}[async]
+			ns, brokers := fakeCluster(t, topic, 1, "a")
+			b := brokers[0]
+			release := make(chan struct{})
+			var first sync.Once
+			b.setAnswer(func(req *remoting.Command) *remoting.Command {
+				first.Do(func() { <-release })
+				return nil
+			})
+			inst := startInstance(t, instanceConfig(ns.Addr()))
+			log := &callLog{}
+			hooks := []instance.SendHook{delayHook("late", "3"), &recordingHook{name: "h", log: log}}
+			p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}, Hooks: hooks})
+			firstDone := make(chan error, 1)
+			go func() {
+				_, err := p.Send(bg(t), newMessage(topic, "first"))
+				firstDone <- err
+			}()
+			waitFor(t, "the first send in flight", func() bool { return b.sends() == 1 })
+
+			bodies := []string{"ok0", "late", "ok1"}
+			results := make([]instance.SendResult, len(bodies))
+			errs := make([]error, len(bodies))
+			var wg sync.WaitGroup
+			for i, body := range bodies {
+				wg.Add(1)
+				if async {
+					err := p.SendAsync(bg(t), newMessage(topic, body), func(r instance.SendResult, err error) {
+						results[i], errs[i] = r, err
+						wg.Done()
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				go func() {
+					defer wg.Done()
+					results[i], errs[i] = p.Send(bg(t), newMessage(topic, body))
+				}()
+			}
+			qb := p.entry(topic).batcher(instance.MessageQueue{Topic: topic, BrokerName: "a"})
+			waitFor(t, "three callers in line", func() bool {
+				qb.mu.Lock()
+				defer qb.mu.Unlock()
+				return qb.n == 3
+			})
+			close(release)
+			wg.Wait()
+			if err := <-firstDone; err != nil {
+				t.Fatal(err)
+			}
+			for i, err := range errs {
+				if err != nil || results[i].MsgID == "" {
+					t.Fatalf("%s: %+v, %v", bodies[i], results[i], err)
+				}
+			}
+
+			batches := b.Requests(remoting.SendBatchMessage)
+			if len(batches) != 1 {
+				t.Fatalf("%d batches", len(batches))
+			}
+			inBatch, _ := message.DecodeBatch(batches[0].Body)
+			var carried []string // in line order, which the sync callers' goroutines decide
+			for _, m := range inBatch {
+				carried = append(carried, string(m.Body))
+			}
+			if slices.Sort(carried); fmt.Sprint(carried) != "[ok0 ok1]" {
+				t.Fatalf("the batch carried %q", carried)
+			}
+			singles := b.Requests(remoting.SendMessageV2)
+			if len(singles) != 2 { // first, late
+				t.Fatalf("%d single sends", len(singles))
+			}
+			var h remoting.SendRequestV2
+			_ = h.DecodeFields(singles[1].Ext)
+			props := message.ParseProperties(h.Properties)
+			if string(singles[1].Body) != "late" || props.Get(message.PropertyDelayTimeLevel) != "3" ||
+				props.Get(message.PropertyUniqKey) != results[1].MsgID || h.Batch {
+				t.Fatalf("sent alone: %q with properties %q", singles[1].Body, h.Properties)
+			}
+
+			var afterLate []string
+			for _, c := range log.get() {
+				if strings.HasPrefix(c, "h.after late") {
+					afterLate = append(afterLate, c)
+				}
+			}
+			if want := "h.after late ok " + results[1].MsgID; len(afterLate) != 1 || afterLate[0] != want {
+				t.Fatalf("AfterSend of the delayed message: %q, want %q", afterLate, want)
+			}
+		})
 	}
 }
 

@@ -279,6 +279,13 @@ func (p *Producer) sendOne(c *sendCall, mq instance.MessageQueue, addr string) (
 		}
 		c.props = "" // the hooks may have changed them
 	}
+	return p.request(c, mq, addr)
+}
+
+// request sends c's message on its own once its hooks' BeforeSend ran (and for a
+// coalesced message, left it with c.events[0] its event): header, request, and for all
+// but a pending async send, attemptDone. It reports pending as sendOne does.
+func (p *Producer) request(c *sendCall, mq instance.MessageQueue, addr string) (pending bool) {
 	if c.props == "" {
 		// Encoded here, not in prepare: a coalesced message goes in a batch body, which
 		// encodes its properties there, unless it is sent alone.
