@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/instance/producer"
@@ -28,6 +30,11 @@ type produceRequest struct {
 	Properties  map[string]string `json:"properties"`
 	DelayLevel  int               `json:"delay_level"`
 	ShardingKey string            `json:"sharding_key"`
+
+	// body is Body as fastProduce reads it, straight into the message's bytes (bodySet:
+	// given, perhaps empty).
+	body    []byte
+	bodySet bool
 }
 
 // batchRequest is POST /v1/topics/{topic}/messages/batch: messages sent as one batch, to
@@ -81,7 +88,7 @@ func (a *api) produce(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.leave()
 	var req produceRequest
-	if err := a.decode(w, r, &req); err != nil {
+	if err := decodeFast(a, w, r, &req, fastProduce); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -111,7 +118,7 @@ func (a *api) produceBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.leave()
 	var req batchRequest
-	if err := a.decode(w, r, &req); err != nil {
+	if err := decodeFast(a, w, r, &req, fastBatch); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -177,20 +184,88 @@ func (a *api) produceBatch(w http.ResponseWriter, r *http.Request) {
 // decode reads a request's JSON body into v strictly: one JSON value, no unknown field,
 // at most Config.HTTP.MaxRequestBytes.
 func (a *api) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, a.cfg.HTTP.MaxRequestBytes)
-	dec := json.NewDecoder(body)
+	b, err := a.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	defer b.free()
+	return strictJSON(b.b, v)
+}
+
+// decodeFast is decode trying fast first (produce_json.go); what fast declines
+// encoding/json decodes, into v zeroed again.
+func decodeFast[T any](a *api, w http.ResponseWriter, r *http.Request, v *T, fast func([]byte, *T) bool) error {
+	b, err := a.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	defer b.free()
+	if fast(b.b, v) {
+		return nil
+	}
+	var zero T
+	*v = zero
+	return strictJSON(b.b, v)
+}
+
+// strictJSON decodes body into v strictly, as decode.
+func strictJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return badRequest("the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// requestBody is a request's body read whole into a pooled buffer.
+type requestBody struct{ b []byte }
+
+var requestBodies = sync.Pool{New: func() any { return new(requestBody) }}
+
+// maxPooledBody bounds the buffers kept for the next request: a rare large request does
+// not pin its memory.
+const maxPooledBody = 256 << 10
+
+// readBody reads r's body, at most Config.HTTP.MaxRequestBytes (else the
+// *http.MaxBytesError, a 413). The caller frees it once nothing refers to its bytes.
+func (a *api) readBody(w http.ResponseWriter, r *http.Request) (*requestBody, error) {
+	limit := a.cfg.HTTP.MaxRequestBytes
+	body := http.MaxBytesReader(w, r.Body, limit)
+	rb := requestBodies.Get().(*requestBody)
+	b := rb.b[:0]
+	if n := r.ContentLength; n > 0 && n <= limit {
+		b = slices.Grow(b, int(n)+1) // +1: the read that finds the end needs no growth
+	}
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, 512)
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rb.b = b
+			rb.free()
+			return nil, err
+		}
+	}
+	rb.b = b
+	return rb, nil
+}
+
+// free returns b's buffer to the pool.
+func (b *requestBody) free() {
+	if cap(b.b) > maxPooledBody {
+		b.b = nil
+	}
+	b.b = b.b[:0]
+	requestBodies.Put(b)
 }
 
 // jsonError turns a decoding error into a message about the request.
@@ -242,8 +317,10 @@ func jsonTypeName(goType string) string {
 func (req *produceRequest) message(topic string, maxBodySize int) (*message.Message, error) {
 	m := &message.Message{Topic: topic}
 	switch {
-	case req.Body != nil && req.BodyBase64 != nil:
+	case (req.Body != nil || req.bodySet) && req.BodyBase64 != nil:
 		return nil, badRequest("body and body_base64 exclude each other: give one")
+	case req.bodySet:
+		m.Body = req.body
 	case req.Body != nil:
 		m.Body = []byte(*req.Body)
 	case req.BodyBase64 != nil:
