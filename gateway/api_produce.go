@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/mqgate/mqgate/instance"
 	"github.com/mqgate/mqgate/instance/producer"
@@ -107,7 +106,8 @@ func (a *api) produce(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(res))
+	j := toJSON(res)
+	writeSendResult(w, http.StatusOK, &j)
 }
 
 func (a *api) produceBatch(w http.ResponseWriter, r *http.Request) {
@@ -178,7 +178,7 @@ func (a *api) produceBatch(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, status, out)
+	writeBatchResult(w, status, &out)
 }
 
 // decode reads a request's JSON body into v strictly: one JSON value, no unknown field,
@@ -221,22 +221,13 @@ func strictJSON(body []byte, v any) error {
 	return nil
 }
 
-// requestBody is a request's body read whole into a pooled buffer.
-type requestBody struct{ b []byte }
-
-var requestBodies = sync.Pool{New: func() any { return new(requestBody) }}
-
-// maxPooledBody bounds the buffers kept for the next request: a rare large request does
-// not pin its memory.
-const maxPooledBody = 256 << 10
-
 // readBody reads r's body, at most Config.HTTP.MaxRequestBytes (else the
 // *http.MaxBytesError, a 413). The caller frees it once nothing refers to its bytes.
-func (a *api) readBody(w http.ResponseWriter, r *http.Request) (*requestBody, error) {
+func (a *api) readBody(w http.ResponseWriter, r *http.Request) (*byteBuf, error) {
 	limit := a.cfg.HTTP.MaxRequestBytes
 	body := http.MaxBytesReader(w, r.Body, limit)
-	rb := requestBodies.Get().(*requestBody)
-	b := rb.b[:0]
+	rb := getBuf()
+	b := rb.b
 	if n := r.ContentLength; n > 0 && n <= limit {
 		b = slices.Grow(b, int(n)+1) // +1: the read that finds the end needs no growth
 	}
@@ -257,15 +248,6 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request) (*requestBody, er
 	}
 	rb.b = b
 	return rb, nil
-}
-
-// free returns b's buffer to the pool.
-func (b *requestBody) free() {
-	if cap(b.b) > maxPooledBody {
-		b.b = nil
-	}
-	b.b = b.b[:0]
-	requestBodies.Put(b)
 }
 
 // jsonError turns a decoding error into a message about the request.
