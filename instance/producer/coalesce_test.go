@@ -332,22 +332,8 @@ func TestWhatIsNotCoalesced(t *testing.T) {
 // A caller whose time runs out, or whose context is cancelled, while it waits in line is
 // dropped from the batch: it gets its error and nothing of it is sent.
 func TestCoalescedCallerLeavesTheLine(t *testing.T) {
-	ns, brokers := fakeCluster(t, "Line", 1, "a")
-	b := brokers[0]
-	release := make(chan struct{})
-	var first sync.Once
-	b.setAnswer(func(req *remoting.Command) *remoting.Command {
-		first.Do(func() { <-release })
-		return nil
-	})
-	inst := startInstance(t, instanceConfig(ns.Addr()))
-	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}})
-	firstDone := make(chan error, 1)
-	go func() {
-		_, err := p.Send(bg(t), newMessage("Line", "first"))
-		firstDone <- err
-	}()
-	waitFor(t, "the first send in flight", func() bool { return b.sends() == 1 })
+	h := holdQueue(t, "Line", Config{})
+	p, b := h.p, h.b
 
 	deadline := time.Now().Add(50 * time.Millisecond)
 	short, cancelShort := context.WithDeadline(context.Background(), deadline)
@@ -360,18 +346,10 @@ func TestCoalescedCallerLeavesTheLine(t *testing.T) {
 			errs <- err
 		}()
 	}
-	qb := p.entry("Line").batcher(instance.MessageQueue{Topic: "Line", BrokerName: "a"})
-	waitFor(t, "three callers in line", func() bool {
-		qb.mu.Lock()
-		defer qb.mu.Unlock()
-		return qb.n == 3
-	})
+	h.waitInLine(3)
 	cancelGone()
 	waitFor(t, "the short deadline to pass", func() bool { return time.Now().After(deadline) })
-	close(release)
-	if err := <-firstDone; err != nil {
-		t.Fatal(err)
-	}
+	h.releaseFirst()
 	var timeouts, cancels, oks int
 	for range 3 {
 		switch err := <-errs; {
@@ -648,37 +626,16 @@ func (growingHook) AfterSend(context.Context, []instance.SendEvent) {}
 // A message of a coalesced batch that cannot be encoded fails alone, with
 // ErrMessageTooLarge: the others, coalesced with it by chance, are sent.
 func TestCoalescedMessageTooLargeFailsAlone(t *testing.T) {
-	ns, brokers := fakeCluster(t, "Props", 1, "a")
-	b := brokers[0]
-	release := make(chan struct{})
-	var first sync.Once
-	b.setAnswer(func(*remoting.Command) *remoting.Command {
-		first.Do(func() { <-release }) // the first send holds the queue: the next two wait together
-		return nil
-	})
-	inst := startInstance(t, instanceConfig(ns.Addr()))
-	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}, Hooks: []instance.SendHook{growingHook{}}})
-	firstDone := make(chan error, 1)
-	go func() {
-		_, err := p.Send(bg(t), newMessage("Props", "first"))
-		firstDone <- err
-	}()
-	waitFor(t, "the first send in flight", func() bool { return b.sends() == 1 })
-	qb := p.entry("Props").batcher(instance.MessageQueue{Topic: "Props", BrokerName: "a"})
-	waiting := func(n int) func() bool {
-		return func() bool { qb.mu.Lock(); defer qb.mu.Unlock(); return qb.n == n }
-	}
+	h := holdQueue(t, "Props", Config{Hooks: []instance.SendHook{growingHook{}}})
+	p, b := h.p, h.b
 	var bigErr, otherErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { _, bigErr = p.Send(bg(t), newMessage("Props", "big")) })
-	waitFor(t, "the big message waiting", waiting(1))
+	h.waitInLine(1)
 	wg.Go(func() { _, otherErr = p.Send(bg(t), newMessage("Props", "other")) })
-	waitFor(t, "both waiting", waiting(2))
-	close(release)
+	h.waitInLine(2)
+	h.releaseFirst()
 	wg.Wait()
-	if err := <-firstDone; err != nil {
-		t.Fatal(err)
-	}
 	if !errors.Is(bigErr, message.ErrMessageTooLarge) {
 		t.Errorf("the message grown too large: %v, want ErrMessageTooLarge", bigErr)
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -238,4 +239,61 @@ func realBroker(t testing.TB) string {
 func netipAddrPort(addr string) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(addr)
 	return ap
+}
+
+// heldQueue is a coalescing producer whose one queue a first send holds: the broker does
+// not answer it until release, so the sends made meanwhile wait in the queue's line and
+// go together as the next batch.
+type heldQueue struct {
+	t         testing.TB
+	b         *fakeBroker
+	p         *Producer
+	qb        *queueBatcher
+	release   func()
+	firstDone chan error
+}
+
+// holdQueue starts a coalescing producer with cfg on a fake cluster of one queue of topic,
+// and has its first send hold the queue.
+func holdQueue(t testing.TB, topic string, cfg Config) *heldQueue {
+	t.Helper()
+	ns, brokers := fakeCluster(t, topic, 1, "a")
+	released := make(chan struct{})
+	h := &heldQueue{t: t, b: brokers[0], firstDone: make(chan error, 1)}
+	h.release = sync.OnceFunc(func() { close(released) })
+	t.Cleanup(h.release) // a test that failed early must not leave the broker waiting
+	var first sync.Once
+	h.b.setAnswer(func(*remoting.Command) *remoting.Command {
+		first.Do(func() { <-released })
+		return nil
+	})
+	inst := startInstance(t, instanceConfig(ns.Addr()))
+	cfg.Coalesce.Enabled = true
+	h.p = startProducer(t, inst, cfg)
+	go func() {
+		_, err := h.p.Send(bg(t), newMessage(topic, "first"))
+		h.firstDone <- err
+	}()
+	waitFor(t, "the first send in flight", func() bool { return h.b.sends() == 1 })
+	h.qb = h.p.entry(topic).batcher(instance.MessageQueue{Topic: topic, BrokerName: "a"})
+	return h
+}
+
+// waitInLine waits until n callers wait in the queue's line.
+func (h *heldQueue) waitInLine(n int) {
+	h.t.Helper()
+	waitFor(h.t, strconv.Itoa(n)+" callers in line", func() bool {
+		h.qb.mu.Lock()
+		defer h.qb.mu.Unlock()
+		return h.qb.n == n
+	})
+}
+
+// releaseFirst answers the first send and checks that it succeeded; the line goes next.
+func (h *heldQueue) releaseFirst() {
+	h.t.Helper()
+	h.release()
+	if err := <-h.firstDone; err != nil {
+		h.t.Fatal(err)
+	}
 }

@@ -214,15 +214,6 @@ func TestSendHooks(t *testing.T) {
 
 // With coalescing, the hooks see a whole batch at once; a rejected caller fails alone.
 func TestSendHooksOnACoalescedBatch(t *testing.T) {
-	ns, brokers := fakeCluster(t, "HookedBatch", 1, "a")
-	b := brokers[0]
-	release := make(chan struct{})
-	var first sync.Once
-	b.setAnswer(func(req *remoting.Command) *remoting.Command {
-		first.Do(func() { <-release })
-		return nil
-	})
-	inst := startInstance(t, instanceConfig(ns.Addr()))
 	var mu sync.Mutex
 	var sizes []int
 	hook := hookFunc(func(evs []instance.SendEvent) {
@@ -236,30 +227,17 @@ func TestSendHooksOnACoalescedBatch(t *testing.T) {
 			evs[i].Message.Properties.Set("seen", "yes")
 		}
 	})
-	p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}, Hooks: []instance.SendHook{hook}})
-	firstDone := make(chan error, 1)
-	go func() {
-		_, err := p.Send(bg(t), newMessage("HookedBatch", "first"))
-		firstDone <- err
-	}()
-	waitFor(t, "the first send in flight", func() bool { return b.sends() == 1 })
+	h := holdQueue(t, "HookedBatch", Config{Hooks: []instance.SendHook{hook}})
+	p, b := h.p, h.b
 	bodies := []string{"ok0", "bad", "ok1", "ok2"}
 	errs := make([]error, len(bodies))
 	var wg sync.WaitGroup
 	for i, body := range bodies {
 		wg.Go(func() { _, errs[i] = p.Send(bg(t), newMessage("HookedBatch", body)) })
 	}
-	qb := p.entry("HookedBatch").batcher(instance.MessageQueue{Topic: "HookedBatch", BrokerName: "a"})
-	waitFor(t, "four callers in line", func() bool {
-		qb.mu.Lock()
-		defer qb.mu.Unlock()
-		return qb.n == 4
-	})
-	close(release)
+	h.waitInLine(4)
+	h.releaseFirst()
 	wg.Wait()
-	if err := <-firstDone; err != nil {
-		t.Fatal(err)
-	}
 	for i, err := range errs {
 		var re *instance.RejectedError
 		if bodies[i] == "bad" != errors.As(err, &re) || bodies[i] != "bad" && err != nil {
@@ -299,24 +277,9 @@ func TestADelayAHookSetsIsHonouredWhenCoalesced(t *testing.T) {
 	for _, async := range []bool{false, true} {
 		t.Run(map[bool]string{false: "sync", true: "async"}[async], func(t *testing.T) {
 			topic := "HookDelay" + map[bool]string{false: "Sync", true: "Async"}[async]
-			ns, brokers := fakeCluster(t, topic, 1, "a")
-			b := brokers[0]
-			release := make(chan struct{})
-			var first sync.Once
-			b.setAnswer(func(req *remoting.Command) *remoting.Command {
-				first.Do(func() { <-release })
-				return nil
-			})
-			inst := startInstance(t, instanceConfig(ns.Addr()))
 			log := &callLog{}
-			hooks := []instance.SendHook{delayHook("late", "3"), &recordingHook{name: "h", log: log}}
-			p := startProducer(t, inst, Config{Coalesce: CoalesceConfig{Enabled: true}, Hooks: hooks})
-			firstDone := make(chan error, 1)
-			go func() {
-				_, err := p.Send(bg(t), newMessage(topic, "first"))
-				firstDone <- err
-			}()
-			waitFor(t, "the first send in flight", func() bool { return b.sends() == 1 })
+			h := holdQueue(t, topic, Config{Hooks: []instance.SendHook{delayHook("late", "3"), &recordingHook{name: "h", log: log}}})
+			p, b := h.p, h.b
 
 			bodies := []string{"ok0", "late", "ok1"}
 			results := make([]instance.SendResult, len(bodies))
@@ -339,17 +302,9 @@ func TestADelayAHookSetsIsHonouredWhenCoalesced(t *testing.T) {
 					results[i], errs[i] = p.Send(bg(t), newMessage(topic, body))
 				}()
 			}
-			qb := p.entry(topic).batcher(instance.MessageQueue{Topic: topic, BrokerName: "a"})
-			waitFor(t, "three callers in line", func() bool {
-				qb.mu.Lock()
-				defer qb.mu.Unlock()
-				return qb.n == 3
-			})
-			close(release)
+			h.waitInLine(3)
+			h.releaseFirst()
 			wg.Wait()
-			if err := <-firstDone; err != nil {
-				t.Fatal(err)
-			}
 			for i, err := range errs {
 				if err != nil || results[i].MsgID == "" {
 					t.Fatalf("%s: %+v, %v", bodies[i], results[i], err)
@@ -372,12 +327,12 @@ func TestADelayAHookSetsIsHonouredWhenCoalesced(t *testing.T) {
 			if len(singles) != 2 { // first, late
 				t.Fatalf("%d single sends", len(singles))
 			}
-			var h remoting.SendRequestV2
-			_ = h.DecodeFields(singles[1].Ext)
-			props := message.ParseProperties(h.Properties)
+			var header remoting.SendRequestV2
+			_ = header.DecodeFields(singles[1].Ext)
+			props := message.ParseProperties(header.Properties)
 			if string(singles[1].Body) != "late" || props.Get(message.PropertyDelayTimeLevel) != "3" ||
-				props.Get(message.PropertyUniqKey) != results[1].MsgID || h.Batch {
-				t.Fatalf("sent alone: %q with properties %q", singles[1].Body, h.Properties)
+				props.Get(message.PropertyUniqKey) != results[1].MsgID || header.Batch {
+				t.Fatalf("sent alone: %q with properties %q", singles[1].Body, header.Properties)
 			}
 
 			var afterLate []string
