@@ -49,7 +49,7 @@ func BenchmarkGatewayHookOverhead(b *testing.B) {
 		turn       int // messages a turn: ~50 ms of the gateway's CPU
 	}{
 		{"single", "/messages", 1, 2000},
-		{"batch", "/messages/batch", 32, 3200},
+		{"batch", "/messages/batch", 32, 6400},
 	} {
 		for _, hook := range []string{"wasm", "wasm-noruntime", "wasm-c", "wasm-noruntime-passthrough", "wasm-c-passthrough"} {
 			b.Run("mode="+mode.name+"/hook="+hook, func(b *testing.B) {
