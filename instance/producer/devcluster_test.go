@@ -195,36 +195,7 @@ func TestSendModesAgainstTheDevCluster(t *testing.T) {
 			t.Run("a delay level a send hook sets is honoured among concurrent sends", func(t *testing.T) {
 				hooked := startProducer(t, inst, Config{Group: "pg_hook_" + name, Coalesce: CoalesceConfig{Enabled: coalesce},
 					Hooks: []instance.SendHook{delayHook("hook-delayed", "1")}})
-				bodies := []string{"c0", "c1", "hook-delayed", "c2", "c3", "c4", "c5", "c6"}
-				results := make([]instance.SendResult, len(bodies))
-				errs := make([]error, len(bodies))
-				var wg sync.WaitGroup
-				for i, body := range bodies {
-					wg.Go(func() { results[i], errs[i] = hooked.Send(bg(t), userMessage(topic, body)) })
-				}
-				wg.Wait()
-				for i, err := range errs {
-					if err != nil {
-						t.Fatalf("%s: %v", bodies[i], err)
-					}
-				}
-				for i, r := range results {
-					var got message.Ext
-					waitFor(t, bodies[i], func() bool {
-						for _, s := range pullTopic(t, inst, c.BrokerAddr(), topic, 4) {
-							if s.UniqKey() == r.MsgID {
-								got = s
-								return true
-							}
-						}
-						return false
-					})
-					// Delivered from the schedule topic, the message keeps the real topic it waited for.
-					delayed := got.Properties.Get(message.PropertyRealTopic) == topic && got.Properties.Get(message.PropertyDelayTimeLevel) == "1"
-					if delayed != (bodies[i] == "hook-delayed") {
-						t.Fatalf("%s stored with properties %q", bodies[i], got.Properties.Encode())
-					}
-				}
+				checkHookDelayAmongConcurrentSends(t, inst, c.BrokerAddr(), hooked, topic)
 			})
 		})
 	}
@@ -478,4 +449,41 @@ func TestSendErrors(t *testing.T) {
 func pullRequest(topic string, queue int32, offset int64) *remoting.PullRequest {
 	return &remoting.PullRequest{ConsumerGroup: "ptest-cg", Topic: topic, QueueID: queue, QueueOffset: offset,
 		MaxMsgNums: 1, SysFlag: remoting.PullFlagSubscription, Subscription: "*"}
+}
+
+// checkHookDelayAmongConcurrentSends sends eight messages at once through p, whose hooks
+// give the one with body "hook-delayed" delay level 1, and checks that the broker at addr
+// delayed it (it comes back from the schedule topic, keeping REAL_TOPIC) and stored the
+// others at once.
+func checkHookDelayAmongConcurrentSends(t *testing.T, inst *instance.Instance, addr string, p *Producer, topic string) {
+	t.Helper()
+	bodies := []string{"c0", "c1", "hook-delayed", "c2", "c3", "c4", "c5", "c6"}
+	results := make([]instance.SendResult, len(bodies))
+	errs := make([]error, len(bodies))
+	var wg sync.WaitGroup
+	for i, body := range bodies {
+		wg.Go(func() { results[i], errs[i] = p.Send(bg(t), userMessage(topic, body)) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v", bodies[i], err)
+		}
+	}
+	for i, r := range results {
+		var got message.Ext
+		waitFor(t, bodies[i], func() bool {
+			for _, s := range pullTopic(t, inst, addr, topic, 4) {
+				if s.UniqKey() == r.MsgID {
+					got = s
+					return true
+				}
+			}
+			return false
+		})
+		delayed := got.Properties.Get(message.PropertyRealTopic) == topic && got.Properties.Get(message.PropertyDelayTimeLevel) == "1"
+		if delayed != (bodies[i] == "hook-delayed") {
+			t.Fatalf("%s stored with properties %q", bodies[i], got.Properties.Encode())
+		}
+	}
 }

@@ -105,6 +105,23 @@ func TestRealBrokerSendModes(t *testing.T) {
 	}
 }
 
+// A delay level a send hook gives a message coalesced with others is honoured by the real
+// broker, which stores a batch's messages at once.
+func TestRealBrokerHonoursADelayAHookSets(t *testing.T) {
+	inst, run := realSetup(t)
+	topic := "PTestHookDelay_" + run
+	p := startProducer(t, inst, Config{Group: "pg_hookdelay_" + run, Coalesce: CoalesceConfig{Enabled: true},
+		Hooks: []instance.SendHook{delayHook("hook-delayed", "1")}})
+	if _, err := p.Send(bg(t), userMessage(topic, "route")); err != nil { // create the topic and learn its route
+		t.Fatal(err)
+	}
+	ps := p.entry(topic).pub.Load()
+	if ps == nil || len(ps.info.Queues) == 0 {
+		t.Fatal("no route learnt")
+	}
+	checkHookDelayAmongConcurrentSends(t, inst, inst.FindBrokerAddrInPublish(ps.info.Queues[0].BrokerName), p, topic)
+}
+
 func TestRealBrokerTransactions(t *testing.T) {
 	inst, run := realSetup(t)
 	topic := "PTestTx_" + run
