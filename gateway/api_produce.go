@@ -222,7 +222,8 @@ func strictJSON(body []byte, v any) error {
 }
 
 // readBody reads r's body, at most Config.HTTP.MaxRequestBytes (else the
-// *http.MaxBytesError, a 413). The caller frees it once nothing refers to its bytes.
+// *http.MaxBytesError, a 413; a body cut short is a 400). The caller frees it once
+// nothing refers to its bytes.
 func (a *api) readBody(w http.ResponseWriter, r *http.Request) (*byteBuf, error) {
 	limit := a.cfg.HTTP.MaxRequestBytes
 	body := http.MaxBytesReader(w, r.Body, limit)
@@ -240,10 +241,10 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request) (*byteBuf, error)
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
+		if err != nil { // over the limit (413), or a body cut short (400), as decoding says
 			rb.b = b
 			rb.free()
-			return nil, err
+			return nil, jsonError(err)
 		}
 	}
 	rb.b = b

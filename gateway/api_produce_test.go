@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -185,6 +187,34 @@ func TestProduceRefusesBadInput(t *testing.T) {
 				t.Errorf("content type %q", ct)
 			}
 		})
+	}
+}
+
+// A body shorter than its Content-Length (the client stopped sending) is a 400 about the
+// request, not a 500: the client half-closes its connection and still reads the answer.
+func TestProduceOfABodyCutShortIs400(t *testing.T) {
+	dc := startDevCluster(t, devcluster.Config{})
+	g := startGateway(t, testConfig(dc.NameServerAddr()))
+	conn, err := net.Dial("tcp", g.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "POST /v1/topics/GatewayTopic/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+		"Content-Length: 100\r\n\r\n{\"body\": \"x"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := readReply(t, resp)
+	if r.status != http.StatusBadRequest || r.str("code") != "bad_request" || !strings.Contains(r.str("error"), "ends before") {
+		t.Fatalf("answer %d %s", r.status, r.raw)
 	}
 }
 
