@@ -165,15 +165,15 @@ func validText(s []byte) bool {
 	return utf8.Valid(s)
 }
 
-// string reads a string as a Go string.
-func (r *jsonReader) string() (string, bool) {
+// text reads a string as a Go string.
+func (r *jsonReader) text() (string, bool) {
 	s, _, ok := r.str()
 	return string(s), ok
 }
 
-// int reads a whole number of at most 18 digits: what an int field takes from
+// wholeNumber reads a whole number of at most 18 digits: what an int field takes from
 // encoding/json, bar the longest.
-func (r *jsonReader) int() (int, bool) {
+func (r *jsonReader) wholeNumber() (int, bool) {
 	r.ws()
 	neg := r.i < len(r.b) && r.b[r.i] == '-'
 	if neg {
@@ -200,8 +200,8 @@ func (r *jsonReader) int() (int, bool) {
 	return n, true
 }
 
-// strings reads a list of strings.
-func (r *jsonReader) strings() ([]string, bool) {
+// texts reads a list of strings.
+func (r *jsonReader) texts() ([]string, bool) {
 	if !r.next('[') {
 		return nil, false
 	}
@@ -210,7 +210,7 @@ func (r *jsonReader) strings() ([]string, bool) {
 		return out, true
 	}
 	for {
-		s, ok := r.string()
+		s, ok := r.text()
 		if !ok {
 			return nil, false
 		}
@@ -222,9 +222,9 @@ func (r *jsonReader) strings() ([]string, bool) {
 	}
 }
 
-// props reads an object of strings; a name given twice keeps its last value, as with
+// textMap reads an object of strings; a name given twice keeps its last value, as with
 // encoding/json.
-func (r *jsonReader) props() (map[string]string, bool) {
+func (r *jsonReader) textMap() (map[string]string, bool) {
 	if !r.next('{') {
 		return nil, false
 	}
@@ -233,11 +233,11 @@ func (r *jsonReader) props() (map[string]string, bool) {
 		return out, true
 	}
 	for {
-		name, ok := r.string()
+		name, ok := r.text()
 		if !ok || !r.next(':') {
 			return nil, false
 		}
-		v, ok := r.string()
+		v, ok := r.text()
 		if !ok {
 			return nil, false
 		}
@@ -288,24 +288,24 @@ func (r *jsonReader) message(req *produceRequest) bool {
 		case "body_base64":
 			f = fieldBodyBase64
 			var s string
-			if s, ok = r.string(); ok {
+			if s, ok = r.text(); ok {
 				req.BodyBase64 = &s
 			}
 		case "tags":
 			f = fieldTags
-			req.Tags, ok = r.string()
+			req.Tags, ok = r.text()
 		case "keys":
 			f = fieldKeys
-			req.Keys, ok = r.strings()
+			req.Keys, ok = r.texts()
 		case "properties":
 			f = fieldProperties
-			req.Properties, ok = r.props()
+			req.Properties, ok = r.textMap()
 		case "delay_level":
 			f = fieldDelayLevel
-			req.DelayLevel, ok = r.int()
+			req.DelayLevel, ok = r.wholeNumber()
 		case "sharding_key":
 			f = fieldShardingKey
-			req.ShardingKey, ok = r.string()
+			req.ShardingKey, ok = r.text()
 		default:
 			return false
 		}

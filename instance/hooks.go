@@ -19,10 +19,10 @@ type MessageQueue = remoting.MessageQueue
 // refuse any message by setting its Reject reason, which fails that message's send with a
 // *RejectedError and sends nothing for it. A delay level it sets is honoured: a message a
 // producer coalesced with others leaves their batch and is sent alone, and a message of a
-// SendBatch is refused (a batch cannot carry one). An error from BeforeSend means the hook itself
-// failed; what happens then is the hook's business (a plugin slot applies its policy and
-// returns nil to skip, or an error to fail the whole batch). AfterSend sees each outcome;
-// it cannot change it.
+// SendBatch is refused (a batch cannot carry one). An error from BeforeSend means the hook
+// itself failed; what happens then is the hook's business (a plugin slot applies its
+// policy and returns nil to skip, or an error to fail the whole batch). AfterSend sees
+// each outcome; it cannot change it.
 type SendHook interface {
 	BeforeSend(ctx context.Context, events []SendEvent) error
 	AfterSend(ctx context.Context, events []SendEvent)
