@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mqgate/mqgate/message"
@@ -28,10 +29,31 @@ func TestAppendJSONStringAsEncodingJSON(t *testing.T) {
 			t.Errorf("%q: %s, encoding/json %s", s, got, want)
 		}
 	}
+	// Runs of eight plain bytes are copied a word at a time: every byte to escape, at
+	// every position of a word, after and before such runs.
+	for _, c := range []string{`"`, `\`, "\n", "\x00", "\x1f", "\x7f", "é", "\xff", "\u2028", " ", "~"} {
+		for at := range 17 {
+			s := strings.Repeat("abcdefgh", 3)
+			s = s[:at] + c + s[at:]
+			if got, want := string(appendJSONString(nil, s)), jsonOf(t, s); got != want {
+				t.Errorf("%q: %s, encoding/json %s", s, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkAppendJSONBody: a delivered message's 1 KiB text body as a JSON string.
+func BenchmarkAppendJSONBody(b *testing.B) {
+	body := bytes.Repeat([]byte("The quick brown fox jumps over the lazy dog. "), 23)[:1024]
+	buf := make([]byte, 0, 2048)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		buf = appendJSONBytes(buf[:0], body)
+	}
 }
 
 func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "a\"b", "\xff", "\u2028", "日本"} {
+	for _, s := range []string{"", "a\"b", "\xff", "\u2028", "日本", "abcdefgh\"abcdefgh\\abcdefgh\x01abcdefghé"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -135,14 +135,32 @@ func (r *jsonReader) escaped(start, quote int) ([]byte, bool, bool) {
 	return nil, false, false
 }
 
-// plainASCII reports whether s holds only printable ASCII and spaces, eight bytes at a
-// time: no control character (which JSON refuses in a string) and nothing to check as
-// UTF-8.
+// Eight bytes at a time, as a little-endian word: the tests of a byte in every lane.
+const (
+	lanes1    = 0x0101010101010101
+	lanesHigh = 0x8080808080808080
+)
+
+// asciiWord reports whether w's bytes are all printable ASCII or spaces: none a control
+// character (which JSON refuses in a string) or a byte over 0x7f (UTF-8 to check). A byte
+// under 0x20 borrows into its top bit; one over 0x7f has it.
+func asciiWord(w uint64) bool { return (w-0x20*lanes1|w)&lanesHigh == 0 }
+
+// hasByteWord reports whether one of w's bytes is c.
+func hasByteWord(w uint64, c byte) bool {
+	x := w ^ uint64(c)*lanes1 // c's lanes are now 0
+	return (x-lanes1)&^x&lanesHigh != 0
+}
+
+// plainJSONWord reports whether w's bytes go into a JSON string as they are.
+func plainJSONWord(w uint64) bool {
+	return asciiWord(w) && !hasByteWord(w, '"') && !hasByteWord(w, '\\')
+}
+
+// plainASCII reports whether s holds only printable ASCII and spaces (asciiWord).
 func plainASCII(s []byte) bool {
-	const lo, hi = 0x2020202020202020, 0x8080808080808080
 	for len(s) >= 8 {
-		w := binary.LittleEndian.Uint64(s)
-		if (w-lo|w)&hi != 0 { // a byte under 0x20 borrows into its top bit, one over 0x7f has it
+		if !asciiWord(binary.LittleEndian.Uint64(s)) {
 			return false
 		}
 		s = s[8:]
