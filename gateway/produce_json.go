@@ -141,9 +141,9 @@ const (
 	lanesHigh = 0x8080808080808080
 )
 
-// asciiWord reports whether w's bytes are all printable ASCII or spaces: none a control
-// character (which JSON refuses in a string) or a byte over 0x7f (UTF-8 to check). A byte
-// under 0x20 borrows into its top bit; one over 0x7f has it.
+// asciiWord reports whether w's bytes are all 0x20 to 0x7f: none a control character
+// (which JSON refuses in a string) or a byte over 0x7f (UTF-8 to check). A byte under 0x20
+// borrows into its top bit; one over 0x7f has it.
 func asciiWord(w uint64) bool { return (w-0x20*lanes1|w)&lanesHigh == 0 }
 
 // hasByteWord reports whether one of w's bytes is c.
@@ -157,7 +157,7 @@ func plainJSONWord(w uint64) bool {
 	return asciiWord(w) && !hasByteWord(w, '"') && !hasByteWord(w, '\\')
 }
 
-// plainASCII reports whether s holds only printable ASCII and spaces (asciiWord).
+// plainASCII reports whether s holds only bytes 0x20 to 0x7f (asciiWord).
 func plainASCII(s []byte) bool {
 	for len(s) >= 8 {
 		if !asciiWord(binary.LittleEndian.Uint64(s)) {
