@@ -437,7 +437,10 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	msg := err.Error()
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		msg = fmt.Sprintf("the request body exceeds %d bytes", mbe.Limit)
+		// JSON clients that escape non-ASCII text (Python's json.dumps by default) send up
+		// to 6 bytes for each byte of a body: say how to send less.
+		msg = fmt.Sprintf("the request body exceeds %d bytes ([http] max_request_bytes): send a large body as UTF-8 text "+
+			"without \\u escapes, or as body_base64", mbe.Limit)
 	}
 	switch {
 	case code == codeBrokerBusy:

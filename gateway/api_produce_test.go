@@ -175,7 +175,7 @@ func TestProduceRefusesBadInput(t *testing.T) {
 		{"base64 body too large", one, `{"body_base64": "` + base64.StdEncoding.EncodeToString(make([]byte, 1025)) + `"}`, 413, "too_large", "exceeds 1024"},
 		{"batch too large", batch, `{"messages": [` + strings.Repeat(`{"body": "`+strings.Repeat("x", 400)+`"},`, 3) + `{"body": "y"}]}`, 413, "too_large", "batch body"},
 		{"too many messages", batch, `{"messages": [` + strings.Repeat(`{"body": "x"},`, 4) + `{"body": "y"}]}`, 413, "too_large", "more than the 4"},
-		{"request too large", one, `{"body": "` + strings.Repeat("x", 9<<10) + `"}`, 413, "too_large", "the request body exceeds 8192 bytes"},
+		{"request too large", one, `{"body": "` + strings.Repeat("x", 9<<10) + `"}`, 413, "too_large", "the request body exceeds 8192 bytes ([http] max_request_bytes): send a large body as UTF-8"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
