@@ -131,6 +131,14 @@ func (p *Producer) updatePublishInfo(ctx context.Context, e *topicEntry) (*publi
 	// needs: without one a send would wait out the NameServers' request timeout, twice,
 	// past its own deadline. The fetch goes on without the send, for the next one.
 	if dl, ok := ctx.Deadline(); ok {
+		if d, ok := ctx.(*deadlineCtx); ok {
+			// Not under the send's own deadlineCtx: it lives in a pooled call, and a timer
+			// firing as the send gives up removes its context from the parent after the
+			// call may have been recycled. A copy carries the same deadline, values and
+			// span; a route lookup is rare enough to allocate it.
+			cp := *d
+			ctx = &cp
+		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl)
 		defer cancel()
