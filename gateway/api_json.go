@@ -36,16 +36,18 @@ func writeBody(w http.ResponseWriter, status int, b []byte) {
 
 // writeSendResult answers r with status.
 func writeSendResult(w http.ResponseWriter, status int, r *sendResult) {
-	buf := getBuf()
-	buf.b = append(appendSendResult(buf.b, r), '\n')
-	writeBody(w, status, buf.b)
-	buf.free()
+	writeAppended(w, status, r, appendSendResult)
 }
 
 // writeBatchResult answers r with status.
 func writeBatchResult(w http.ResponseWriter, status int, r *batchResult) {
+	writeAppended(w, status, r, appendBatchResult)
+}
+
+// writeAppended answers v, written by appendTo into a pooled buffer, with status.
+func writeAppended[T any](w http.ResponseWriter, status int, v *T, appendTo func([]byte, *T) []byte) {
 	buf := getBuf()
-	buf.b = append(appendBatchResult(buf.b, r), '\n')
+	buf.b = append(appendTo(buf.b, v), '\n')
 	writeBody(w, status, buf.b)
 	buf.free()
 }

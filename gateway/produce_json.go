@@ -367,13 +367,12 @@ func fastBatch(b []byte, req *batchRequest) bool {
 			if !r.message(&req.Messages[len(req.Messages)-1]) {
 				return false
 			}
-			if r.next(',') {
-				continue
+			if !r.next(',') {
+				break
 			}
-			if !r.next(']') {
-				return false
-			}
-			break
+		}
+		if !r.next(']') {
+			return false
 		}
 	}
 	return r.next('}') && r.end()
