@@ -39,10 +39,7 @@ import (
 //
 //	cd bench && go test -run '^$' -bench GatewayHookOverhead -benchtime 100000x .
 func BenchmarkGatewayHookOverhead(b *testing.B) {
-	ns := os.Getenv("ROCKETMQ_NAMESRV")
-	if ns == "" {
-		ns = prodDevClusterAddr(b)
-	}
+	ns := hookBenchNameServer(b)
 	for _, mode := range []struct {
 		name       string
 		path       string

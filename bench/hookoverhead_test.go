@@ -14,6 +14,15 @@ import (
 	"github.com/mqgate/mqgate/message"
 )
 
+// hookBenchNameServer is where the paired hook benchmarks send: ROCKETMQ_NAMESRV's broker
+// when it is set, else the dev cluster.
+func hookBenchNameServer(b *testing.B) string {
+	if ns := os.Getenv("ROCKETMQ_NAMESRV"); ns != "" {
+		return ns
+	}
+	return prodDevClusterAddr(b)
+}
+
 // BenchmarkSendHookOverhead is BenchmarkSendWithHook's comparison made in one run, paired:
 // a producer without a hook and one with it, on the same dev cluster, send in turns of
 // hookSlice messages each (64 senders, 1 KiB messages), and overhead-% is the median of
@@ -28,10 +37,7 @@ import (
 //
 //	cd bench && go test -run '^$' -bench SendHookOverhead -benchtime 200000x .
 func BenchmarkSendHookOverhead(b *testing.B) {
-	ns := os.Getenv("ROCKETMQ_NAMESRV")
-	if ns == "" {
-		ns = prodDevClusterAddr(b)
-	}
+	ns := hookBenchNameServer(b)
 	for _, mode := range hookModes {
 		for _, hook := range []string{"native", "wasm", "wasm-noruntime", "wasm-c", "wasm-noruntime-passthrough", "wasm-c-passthrough"} {
 			b.Run("mode="+mode.name+"/hook="+hook, func(b *testing.B) {

@@ -118,7 +118,9 @@ func putCall(c *sendCall) {
 // own. It is not a timer: the transport ends every request at its context's deadline by
 // itself, so the send's deadline only needs to be visible there, and the parent's
 // cancellation (Done, Err) still applies as it is. That spares each send the timer and
-// the allocations of context.WithDeadline.
+// the allocations of context.WithDeadline. It lives in a pooled call: a context with a
+// timer must not be derived from it (the timer may outlive the call; updatePublishInfo
+// derives from a copy).
 type deadlineCtx struct {
 	context.Context
 	deadline time.Time
