@@ -1,8 +1,12 @@
 package gateway
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -328,5 +332,142 @@ func TestWebhookHeadersHostIsSent(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("no POST")
+	}
+}
+
+// A consumer with webhook_batch POSTs {"messages": [...]} of up to that many messages of
+// one queue, X-Mqgate-Count saying how many; bodies past the connection's write buffer
+// (64 KiB) arrive whole as well.
+func TestWebhookDeliversBatches(t *testing.T) {
+	type webhookPost struct {
+		count    string
+		messages []messageJSON
+	}
+	var (
+		mu    sync.Mutex
+		posts []webhookPost
+	)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			Messages []messageJSON `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			t.Errorf("webhook batch: %v", err)
+			w.WriteHeader(400)
+			return
+		}
+		mu.Lock()
+		posts = append(posts, webhookPost{r.Header.Get("X-Mqgate-Count"), b.Messages})
+		mu.Unlock()
+		w.WriteHeader(204)
+	}))
+	t.Cleanup(h.Close)
+	dc := consumeCluster(t)
+	g := startGateway(t, consumeConfig(dc))
+	topic, group := "HookBatchTopic", "hook_batch_g"
+	createTopic(t, g, dc.BrokerAddr(), topic, 2)
+	// Produced before the consumer starts, so that its pulls find batches. 6 KiB bodies,
+	// some characters JSON escapes among them: 16 of them are 96 KiB.
+	want := map[string]bool{}
+	for i := range 48 {
+		body := fmt.Sprintf("%d \"é\"\n%s", i, strings.Repeat("b", 6<<10))
+		want[body] = true
+		if r := post(t, g, "/v1/topics/"+topic+"/messages", map[string]any{"body": body, "sharding_key": strconv.Itoa(i % 2)}); r.status != 200 {
+			t.Fatalf("produce %d: %d %s", i, r.status, r.raw)
+		}
+	}
+	cc := fastConsumer(group, topic, DeliveryWebhook)
+	cc.WebhookURL, cc.WebhookBatch = h.URL, 16
+	if err := g.AddConsumer(ctxFor(t, 10*time.Second), cc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.RemoveConsumer(ctxFor(t, 10*time.Second), group); err != nil {
+			t.Error(err)
+		}
+	})
+	delivered := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, p := range posts {
+			n += len(p.messages)
+		}
+		return n
+	}
+	waitUntil(t, 20*time.Second, "every message POSTed", func() bool { return delivered() >= len(want) })
+	mu.Lock()
+	defer mu.Unlock()
+	seen, most := map[string]int{}, 0
+	for _, p := range posts {
+		if n := len(p.messages); n == 0 || n > cc.WebhookBatch || p.count != strconv.Itoa(n) {
+			t.Errorf("a POST of %d messages, X-Mqgate-Count %q: want 1 to %d, counted", n, p.count, cc.WebhookBatch)
+		}
+		most = max(most, len(p.messages))
+		for _, m := range p.messages {
+			if m.Queue != p.messages[0].Queue {
+				t.Errorf("one POST holds queues %+v and %+v", p.messages[0].Queue, m.Queue)
+			}
+			if m.Body != nil {
+				seen[*m.Body]++
+			}
+		}
+	}
+	for body := range want {
+		if seen[body] != 1 {
+			t.Errorf("message %.8q POSTed %d times", body, seen[body])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("%d distinct bodies POSTed, want %d", len(seen), len(want))
+	}
+	if most < 2 {
+		t.Errorf("no POST held more than one message (%d POSTs)", len(posts))
+	}
+	t.Logf("%d POSTs, the largest of %d messages", len(posts), most)
+}
+
+// BenchmarkWebhookPost is a webhook's POST of one message and of a batch of 32 (1 KiB
+// bodies) to a local application, through the gateway's client and, beside it, one with
+// net/http's default write buffer.
+//
+//	go test -run '^$' -bench WebhookPost -benchmem ./gateway
+func BenchmarkWebhookPost(b *testing.B) {
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(204)
+	}))
+	b.Cleanup(h.Close)
+	m := &message.Ext{QueueID: 3, QueueOffset: 42, BrokerName: "broker-a"}
+	m.Topic, m.Body = "Orders", bytes.Repeat([]byte("m"), 1024)
+	m.Properties.Set(message.PropertyUniqKey, "7F0000010001000000000000000000AB")
+	m.Properties.Set(message.PropertyTags, "TagA")
+	msgs := make([]*message.Ext, 32)
+	for i := range msgs {
+		msgs[i] = m
+	}
+	gatewayClient := newWebhookClient()
+	defaultClient := newWebhookClient()
+	tr := defaultClient.Transport.(*http.Transport).Clone()
+	tr.WriteBufferSize = 0
+	defaultClient.Transport = tr
+	for _, n := range []int{1, 32} {
+		for _, c := range []struct {
+			name   string
+			client *http.Client
+		}{{"net-http-default", defaultClient}, {"gateway", gatewayClient}} {
+			b.Run(fmt.Sprintf("messages=%d/client=%s", n, c.name), func(b *testing.B) {
+				cc := ConsumerConfig{Group: "g", WebhookURL: h.URL, WebhookTimeout: 5 * time.Second, WebhookBatch: n, WebhookConcurrency: 1}
+				w := newWebhook(&cc, c.client, func(error) {}, slog.New(slog.DiscardHandler))
+				ctx := context.Background()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := w.post(ctx, msgs[:n]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+			})
+		}
 	}
 }
