@@ -253,7 +253,7 @@ func TestStartRefusesBadPluginFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			text := "[client]\nnamesrv = [\"127.0.0.1:1\"]\n[[plugin]]\nname = \"p\"\nfile = \"" + tt.file + "\"\nslot = \"" + tt.slot + "\"\n" +
-				"[plugins]\ncache_dir = \"off\"\n"
+				"[plugins]\ncache_dir = \"off\"\n[http]\nlisten = \"127.0.0.1:0\"\n" // not a default port another process may hold
 			c, err := Parse("gateway.toml", []byte(text), noEnv)
 			if err != nil {
 				t.Fatal(err)

@@ -15,7 +15,10 @@ import (
 // module's file and the reason.
 func TestBadPluginExitsWith2(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "enricher.wasm")
-	cfg := writeConfig(t, "[client]\nnamesrv = [\"127.0.0.1:1\"]\n\n[[plugin]]\nname = \"enrich\"\nfile = \""+missing+"\"\nslot = \"send\"\n")
+	// Its own port: the default one may be in use (the gateway listens before it loads
+	// plugins), which would be another error.
+	cfg := writeConfig(t, "[client]\nnamesrv = [\"127.0.0.1:1\"]\n\n[[plugin]]\nname = \"enrich\"\nfile = \""+missing+"\"\nslot = \"send\"\n"+
+		"\n[http]\nlisten = \"127.0.0.1:0\"\n")
 	cmd := exec.Command(build(t), "--config", cfg)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
