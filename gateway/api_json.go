@@ -25,29 +25,41 @@ var jsonContentType = []string{"application/json"}
 func writeBody(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	if len(b) > countedByServer {
+		h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
+
+// countedByServer: net/http holds the first 2 KiB a handler writes, and when the handler
+// returns with its answer held whole, sends that answer's Content-Length itself, without
+// allocating. A longer answer says its length here (two allocations), or it would go out
+// chunked.
+const countedByServer = 2048
 
 // The produce answers, the API's most frequent, are written without encoding/json's
 // reflection, into pooled buffers, as the consume answers are (appendJSONString): the
 // same JSON values (TestProduceAnswersAsEncodingJSON, FuzzProduceAnswerJSON).
 
-// writeSendResult answers r with status.
+// writeSendResult answers r with status. (Calls of the append functions through a
+// function value would move every answer to the heap.)
 func writeSendResult(w http.ResponseWriter, status int, r *sendResult) {
-	writeAppended(w, status, r, appendSendResult)
+	buf := getBuf()
+	buf.b = appendSendResult(buf.b, r)
+	writePooled(w, status, buf)
 }
 
 // writeBatchResult answers r with status.
 func writeBatchResult(w http.ResponseWriter, status int, r *batchResult) {
-	writeAppended(w, status, r, appendBatchResult)
+	buf := getBuf()
+	buf.b = appendBatchResult(buf.b, r)
+	writePooled(w, status, buf)
 }
 
-// writeAppended answers v, written by appendTo into a pooled buffer, with status.
-func writeAppended[T any](w http.ResponseWriter, status int, v *T, appendTo func([]byte, *T) []byte) {
-	buf := getBuf()
-	buf.b = append(appendTo(buf.b, v), '\n')
+// writePooled answers the JSON value in buf, and a newline, with status; then frees buf.
+func writePooled(w http.ResponseWriter, status int, buf *byteBuf) {
+	buf.b = append(buf.b, '\n')
 	writeBody(w, status, buf.b)
 	buf.free()
 }

@@ -2,10 +2,11 @@ package gateway
 
 import (
 	"encoding/json"
+	"io"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"strconv"
 	"testing"
 )
 
@@ -52,13 +53,44 @@ func TestProduceAnswersAsEncodingJSON(t *testing.T) {
 	sameJSON(t, appendBatchResult(nil, &batchResult{}), batchResult{})
 	sameJSON(t, appendBatchResult(nil, &batchResult{Results: []batchItem{}}), batchResult{Results: []batchItem{}})
 
-	rec := httptest.NewRecorder()
-	writeSendResult(rec, 200, &cases[0])
-	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" ||
-		rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) || rec.Body.Bytes()[rec.Body.Len()-1] != '\n' {
-		t.Fatalf("answer %d %v %q", rec.Code, rec.Header(), rec.Body)
+	// Through a server, as a client gets them: with a Content-Length (which net/http
+	// counts itself for a short answer), not chunked.
+	long := batchResult{}
+	for range 64 {
+		long.Results = append(long.Results, batchItem{sendResult: &cases[0]})
 	}
-	sameJSON(t, rec.Body.Bytes(), cases[0])
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/batch" {
+			writeBatchResult(w, 207, &long)
+			return
+		}
+		writeSendResult(w, 200, &cases[0])
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		path   string
+		status int
+		want   any
+	}{{"/one", 200, cases[0]}, {"/batch", 207, long}} {
+		resp, err := http.Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/json" || resp.ContentLength != int64(len(body)) ||
+			len(resp.TransferEncoding) != 0 || body[len(body)-1] != '\n' {
+			t.Fatalf("%s: answer %d %v, %d bytes, Content-Length %d, Transfer-Encoding %v", tc.path, resp.StatusCode, resp.Header,
+				len(body), resp.ContentLength, resp.TransferEncoding)
+		}
+		sameJSON(t, body, tc.want)
+	}
+	if n := len(appendBatchResult(nil, &long)); n <= countedByServer {
+		t.Fatalf("the long answer is %d bytes: not longer than what the server counts", n)
+	}
 }
 
 func FuzzProduceAnswerJSON(f *testing.F) {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -163,6 +162,7 @@ func (a *api) produceBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	status, sent := http.StatusOK, 0
 	out := batchResult{Results: make([]batchItem, len(results))}
+	sends := make([]sendResult, len(results)) // one allocation for every item's
 	for i, res := range results {
 		if partial != nil && partial.Errs[i] != nil {
 			_, code := classify(partial.Errs[i])
@@ -171,8 +171,8 @@ func (a *api) produceBatch(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		sent++
-		j := toJSON(res)
-		out.Results[i] = batchItem{sendResult: &j}
+		sends[i] = toJSON(res)
+		out.Results[i] = batchItem{sendResult: &sends[i]}
 	}
 	if sent == 0 { // every message rejected: nothing was sent
 		a.fail(w, r, err)
@@ -299,6 +299,9 @@ func jsonTypeName(goType string) string {
 // everything wrong with it is a 400 (or 413) before anything is sent.
 func (req *produceRequest) message(topic string, maxBodySize int) (*message.Message, error) {
 	m := &message.Message{Topic: topic}
+	// One allocation for the list: TAGS, KEYS, DELAY, the user's, and what the producer
+	// adds (UNIQ_KEY, and with telemetry traceparent).
+	m.Properties.Grow(5 + len(req.Properties))
 	switch {
 	case (req.Body != nil || req.bodySet) && req.BodyBase64 != nil:
 		return nil, badRequest("body and body_base64 exclude each other: give one")
@@ -327,7 +330,14 @@ func (req *produceRequest) message(topic string, maxBodySize int) (*message.Mess
 		}
 	}
 	m.SetKeys(req.Keys...)
-	for _, name := range slices.Sorted(maps.Keys(req.Properties)) {
+	// Names in order, so that a message's properties do not depend on map iteration; a
+	// loop of appends instead of slices.Sorted(maps.Keys), whose iterators allocate.
+	names := make([]string, 0, 8)
+	for name := range req.Properties {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
 		v := req.Properties[name]
 		if err := message.ValidateUserProperty(name, v); err != nil {
 			return nil, err

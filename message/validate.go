@@ -130,12 +130,13 @@ func ValidateKey(key string) error {
 // blank; and neither contains a separator of the properties encoding, which would let a
 // value smuggle in other properties.
 func ValidateUserProperty(name, value string) error {
-	field := "property " + strconv.Quote(name)
+	// The field's name is built for an error only: this runs for every property of every
+	// send.
 	switch {
 	case IsSystemProperty(name):
-		return invalid(field, "the name is reserved for the system")
+		return invalid("property "+strconv.Quote(name), "the name is reserved for the system")
 	case isBlank(name) || isBlank(value):
-		return invalid(field, "the name or value is blank")
+		return invalid("property "+strconv.Quote(name), "the name or value is blank")
 	}
 	return checkPropertySeparators(name, value)
 }
@@ -206,7 +207,7 @@ func (m *Message) ValidateLeaving(maxBodySize, propertyRoom int) error {
 		return err
 	}
 	if keys, ok := m.Properties.Lookup(PropertyKeys); ok {
-		for _, k := range strings.Split(keys, KeySeparator) {
+		for k := range strings.SplitSeq(keys, KeySeparator) { // no slice: every send runs this
 			if err := ValidateKey(k); err != nil {
 				return err
 			}
