@@ -162,7 +162,7 @@ func (a *api) produceBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	status, sent := http.StatusOK, 0
 	out := batchResult{Results: make([]batchItem, len(results))}
-	sends := make([]sendResult, len(results)) // one allocation for every item's
+	sends := make([]sendResult, len(results)) // the items' answers, in one allocation
 	for i, res := range results {
 		if partial != nil && partial.Errs[i] != nil {
 			_, code := classify(partial.Errs[i])
