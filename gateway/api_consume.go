@@ -204,11 +204,6 @@ type handlesRequest struct {
 	DelayLevel     int      `json:"delay_level"`
 }
 
-type handleResult struct {
-	ReceiptHandle string `json:"receipt_handle"`
-	Result        string `json:"result"`
-}
-
 const (
 	codeConsumerNotFound = "consumer_not_found" // 404
 	codeWrongDelivery    = "wrong_delivery"     // 409: receive on a webhook consumer
@@ -255,7 +250,7 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	req := receiveRequest{Max: defaultReceiveMax}
 	if r.ContentLength != 0 {
-		if err := g.api.decode(w, r, &req); err != nil {
+		if err := decodeFast(g.api, w, r, &req, fastReceive); err != nil {
 			g.api.fail(w, r, err)
 			return
 		}
@@ -323,7 +318,7 @@ func (g *Gateway) completeHandles(w http.ResponseWriter, r *http.Request, nack b
 		return
 	}
 	var req handlesRequest
-	if err := g.api.decode(w, r, &req); err != nil {
+	if err := decodeFast(g.api, w, r, &req, fastHandles); err != nil {
 		g.api.fail(w, r, err)
 		return
 	}
@@ -342,13 +337,9 @@ func (g *Gateway) completeHandles(w http.ResponseWriter, r *http.Request, nack b
 		return
 	}
 	res := c.recv.complete(req.ReceiptHandles, nack, req.DelayLevel)
-	out := make([]handleResult, len(res))
-	for i := range res {
-		out[i] = handleResult{ReceiptHandle: req.ReceiptHandles[i], Result: res[i]}
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Results []handleResult `json:"results"`
-	}{out})
+	buf := getBuf()
+	buf.b = appendHandleResults(buf.b, req.ReceiptHandles, res)
+	writePooled(w, http.StatusOK, buf)
 }
 
 func (g *Gateway) getConsumerAPI(w http.ResponseWriter, r *http.Request) {
