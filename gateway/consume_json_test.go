@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -11,24 +10,6 @@ import (
 type handleResult struct {
 	ReceiptHandle string `json:"receipt_handle"`
 	Result        string `json:"result"`
-}
-
-// checkFast fails t unless fast either declines b or decodes it as encoding/json does;
-// it reports whether fast accepted b.
-func checkFast[T any](t *testing.T, b []byte, fast func([]byte, *T) bool) bool {
-	t.Helper()
-	var got T
-	if !fast(b, &got) {
-		return false
-	}
-	want, err := viaEncodingJSON[T](b)
-	if err != nil {
-		t.Fatalf("accepted %q, which encoding/json refuses: %v", b, err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q:\nfast          %#v\nencoding/json %#v", b, got, want)
-	}
-	return true
 }
 
 // The shapes the API documents take the fast way; what they do not, encoding/json's.
@@ -51,7 +32,7 @@ func TestFastReceiveAndHandles(t *testing.T) {
 		{`{"count": 1}`, false},
 		{`[]`, false},
 	} {
-		if got := checkFast(t, []byte(tc.body), fastReceive); got != tc.accepted {
+		if got := checkFast(t, []byte(tc.body), fastReceive, nil); got != tc.accepted {
 			t.Errorf("receive %s: accepted %v, want %v", tc.body, got, tc.accepted)
 		}
 	}
@@ -70,7 +51,7 @@ func TestFastReceiveAndHandles(t *testing.T) {
 		{`{"receipt_handles": ["a"]} x`, false},
 		{`{"handles": ["a"]}`, false},
 	} {
-		if got := checkFast(t, []byte(tc.body), fastHandles); got != tc.accepted {
+		if got := checkFast(t, []byte(tc.body), fastHandles, nil); got != tc.accepted {
 			t.Errorf("handles %s: accepted %v, want %v", tc.body, got, tc.accepted)
 		}
 	}
@@ -80,7 +61,7 @@ func FuzzFastReceive(f *testing.F) {
 	for _, s := range []string{`{"max": 32, "wait_ms": 20000, "invisible_ms": 30000}`, `{}`, `{"max": 1, "max": 2}`, `{"max": -0}`} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) { checkFast(t, b, fastReceive) })
+	f.Fuzz(func(t *testing.T, b []byte) { checkFast(t, b, fastReceive, nil) })
 }
 
 func FuzzFastHandles(f *testing.F) {
@@ -88,7 +69,7 @@ func FuzzFastHandles(f *testing.F) {
 		f.Add([]byte(s), "ok")
 	}
 	f.Fuzz(func(t *testing.T, b []byte, result string) {
-		if !checkFast(t, b, fastHandles) {
+		if !checkFast(t, b, fastHandles, nil) {
 			return
 		}
 		var req handlesRequest
