@@ -1,8 +1,8 @@
 package gateway
 
 // The receive and ack requests read in one pass, and the ack's answer written by hand, as
-// the produce requests and answers are (produce_json.go, api_json.go): encoding/json's
-// reflection was most of an ack's own CPU in the gateway. What fastReceive and
+// the produce requests and answers are (produce_json.go, api_json.go): encoding/json was
+// nearly half of an ack's own CPU in the gateway. What fastReceive and
 // fastHandles decline encoding/json decodes as before, with its errors (FuzzFastReceive
 // and FuzzFastHandles hold them to its result on everything they accept).
 
