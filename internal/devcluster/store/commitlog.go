@@ -119,6 +119,7 @@ func (s *Store) retain() {
 	s.segs.Store(&segTable{segs: slices.Clone(t.segs[drop:])})
 	if s.flusher != nil {
 		s.dropped = append(s.dropped, t.segs[:drop]...)
+		s.dropOffsets = s.queueOffsets()
 		s.flusher.kickNow()
 	}
 	s.log.Info("commit log retention dropped segments", "from", t.segs[0].base, "to", minCL, "bytes", total)

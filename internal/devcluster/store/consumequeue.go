@@ -2,6 +2,7 @@ package store
 
 import (
 	"cmp"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 )
@@ -155,6 +156,33 @@ func (s *Store) allQueues() []*consumeQueue {
 		}
 	}
 	return qs
+}
+
+// queueOffsetsFile is queueOffsets.json in a file-mode store's directory: every queue's
+// max offset when retention last dropped commit log segments, saved before their files are
+// deleted. Consume queues are rebuilt from the commit log, and one whose every message
+// was dropped has no record left to rebuild it from.
+type queueOffsetsFile struct {
+	Queues []savedQueue `json:"queues"`
+}
+
+type savedQueue struct {
+	Topic     string `json:"topic"`
+	QueueID   int32  `json:"queueId"`
+	MaxOffset int64  `json:"maxOffset"`
+}
+
+func queueOffsetsPath(dir string) string { return filepath.Join(dir, "queueOffsets.json") }
+
+// queueOffsets returns every queue's max offset. Called with s.mu held, so that no put
+// moves them meanwhile.
+func (s *Store) queueOffsets() *queueOffsetsFile {
+	qs := s.allQueues()
+	f := &queueOffsetsFile{Queues: make([]savedQueue, 0, len(qs))}
+	for _, q := range qs {
+		f.Queues = append(f.Queues, savedQueue{Topic: q.topic, QueueID: q.id, MaxOffset: q.max.Load()})
+	}
+	return f
 }
 
 // QueueInfo describes a consume queue.

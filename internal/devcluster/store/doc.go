@@ -14,7 +14,10 @@
 // Java broker would write.
 //
 // A consume queue (topic, queue id) is an array of entries: commit log offset, size, tags
-// code (Java's) and store timestamp. Queue offsets are positions in it.
+// code (Java's) and store timestamp. Queue offsets are positions in it. In file mode the
+// consume queues are rebuilt from the commit log at Open; a queue whose every message
+// retention dropped starts at its max offset as saved in queueOffsets.json, written each
+// time retention drops segments, before their files are deleted.
 //
 // # Visibility and lifetime
 //

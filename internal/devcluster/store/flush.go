@@ -203,9 +203,18 @@ func (f *flusher) write() error {
 func (f *flusher) removeDropped() bool {
 	s := f.s
 	s.mu.Lock()
-	dropped := s.dropped
-	s.dropped = nil
+	dropped, offsets := s.dropped, s.dropOffsets
+	s.dropped, s.dropOffsets = nil, nil
 	s.mu.Unlock()
+	keepFiles := false
+	if offsets != nil {
+		// Saved before the files go: a queue whose every message they held keeps its
+		// offsets across a restart.
+		if err := SaveJSON(queueOffsetsPath(s.cfg.Dir), offsets); err != nil {
+			s.log.Error("saving the queues' offsets; the dropped commit log segments stay on disk", "err", err)
+			keepFiles = true
+		}
+	}
 	for _, seg := range dropped {
 		if i := indexOf(f.pending, seg); i >= 0 {
 			f.pending = append(f.pending[:i], f.pending[i+1:]...)
@@ -216,6 +225,9 @@ func (f *flusher) removeDropped() bool {
 		}
 		// A file left behind is only old data: recovery reads it and retention drops it
 		// again, so the flusher goes on.
+		if keepFiles {
+			continue
+		}
 		if err := os.Remove(f.path(seg.base)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			s.log.Error("removing a dropped commit log segment", "err", err)
 		}

@@ -173,6 +173,24 @@ func (s *Store) recover(dir string) error {
 	s.active = active
 	s.maxCL.Store(active.base + int64(active.pos))
 
+	// A queue retention emptied has no record left to rebuild it from: it starts at its
+	// saved offset, as Java's keeps its last consume queue file, so that its offsets go on
+	// from there instead of starting over at 0.
+	var saved queueOffsetsFile
+	if _, err := LoadJSON(queueOffsetsPath(s.cfg.Dir), &saved); err != nil {
+		s.log.Warn("the queues' saved offsets are unreadable: a queue retention emptied starts again at 0", "err", err)
+	}
+	for _, q := range saved.Queues {
+		queues := rb.topics[q.Topic]
+		if queues == nil {
+			queues = map[int32]*consumeQueue{}
+			rb.topics[q.Topic] = queues
+		}
+		if queues[q.QueueID] == nil && q.MaxOffset >= 0 {
+			queues[q.QueueID] = newConsumeQueue(q.Topic, q.QueueID, q.MaxOffset)
+		}
+	}
+
 	topics := make(map[string]*topicQueues, len(rb.topics))
 	for name, queues := range rb.topics {
 		for _, q := range queues {

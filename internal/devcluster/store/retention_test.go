@@ -124,3 +124,39 @@ func segmentFiles(tb testing.TB, dir string) []string {
 	}
 	return names
 }
+
+// A queue whose every message retention dropped keeps its offsets across a restart: its
+// next message takes the offset after its last, as on a Java broker, which keeps the last
+// file of every consume queue. (Rebuilt from the commit log alone, it started again at 0,
+// under the offsets its consumers had committed.)
+func TestRetentionKeepsAnEmptiedQueuesOffsetsAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, SegmentSize: 4096, MaxBytes: 4096}
+	s := openStore(t, cfg)
+	for i := range 3 {
+		mustPut(t, s, newMsg("Old", 0, bodyOf(1000, "%d", i), ""))
+	}
+	for i := range 10 {
+		mustPut(t, s, newMsg("New", 0, bodyOf(1000, "%d", i), ""))
+	}
+	if min, max := s.MinOffset("Old", 0), s.MaxOffset("Old", 0); min != 3 || max != 3 {
+		t.Fatalf("before the restart: min %d max %d; want 3 and 3", min, max)
+	}
+	want := s.Queues()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for restart := range 2 { // the second finds the queue in the saved offsets only
+		s = openStore(t, cfg)
+		if got := s.Queues(); !slices.Equal(got, want) {
+			t.Fatalf("restart %d: queues %v, want %v", restart, got, want)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = openStore(t, cfg)
+	if r := mustPut(t, s, newMsg("Old", 0, []byte("after"), "")); r.QueueOffset != 3 {
+		t.Fatalf("the next message of the emptied queue took offset %d, want 3", r.QueueOffset)
+	}
+}

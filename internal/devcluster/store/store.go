@@ -29,6 +29,9 @@ type Store struct {
 	active  *segment
 	scratch message.Ext // the message being encoded, with the store's fields
 	dropped []*segment  // dropped by retention, files not yet deleted
+	// dropOffsets: the queues' offsets when retention last dropped segments, to save
+	// before their files are deleted (queueOffsetsFile).
+	dropOffsets *queueOffsetsFile
 
 	flusher   *flusher // nil in memory mode
 	closeOnce sync.Once
