@@ -110,7 +110,7 @@ func consumeOne(t *testing.T, g *Gateway, dc *devcluster.Cluster, topic string) 
 func attrs(s sdktrace.ReadOnlySpan) map[string]string {
 	m := map[string]string{}
 	for _, kv := range s.Attributes() {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }

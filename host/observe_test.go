@@ -65,7 +65,7 @@ func TestObserverRecordsPluginCalls(t *testing.T) {
 			}
 			got := map[string]string{}
 			for _, kv := range span.Attributes() {
-				got[string(kv.Key)] = kv.Value.Emit()
+				got[string(kv.Key)] = kv.Value.String()
 			}
 			if got["mqgate.plugin.name"] != p.Name() || got["mqgate.plugin.slot"] != "send" ||
 				got["mqgate.plugin.version"] != "1" || got["mqgate.plugin.outcome"] != tt.outcome {

@@ -116,7 +116,7 @@ func TestAttributesKeptWhereAnExporterMayKeepThem(t *testing.T) {
 				i := s.Name()[1:]
 				got := map[string]string{}
 				for _, a := range s.Attributes() {
-					got[string(a.Key)] = a.Value.Emit()
+					got[string(a.Key)] = a.Value.String()
 				}
 				want := map[string]string{string(KeyDestinationName): "T" + i, string(KeyMessageID): "id" + i, "i": i}
 				if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -61,7 +61,7 @@ func attributesEqual(a, b []attribute.KeyValue) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].Key != b[i].Key || a[i].Value.Emit() != b[i].Value.Emit() || a[i].Value.Type() != b[i].Value.Type() {
+		if a[i].Key != b[i].Key || a[i].Value.String() != b[i].Value.String() || a[i].Value.Type() != b[i].Value.Type() {
 			return false
 		}
 	}

@@ -145,7 +145,7 @@ func TestConventionNames(t *testing.T) {
 			kv = tt.conv.MessageType(kv, TypeNormal)
 			have := map[string]string{}
 			for _, a := range kv {
-				have[string(a.Key)] = a.Value.Emit()
+				have[string(a.Key)] = a.Value.String()
 			}
 			for _, k := range tt.keys {
 				if _, ok := have[k]; !ok {

@@ -153,7 +153,7 @@ func writeLabels(w *bufio.Writer, attrs []attribute.KeyValue, extraK, extraV str
 		first = false
 		w.WriteString(sanitize(string(kv.Key)))
 		w.WriteString(`="`)
-		w.WriteString(escapeLabel(kv.Value.Emit()))
+		w.WriteString(escapeLabel(kv.Value.String()))
 		w.WriteByte('"')
 	}
 	if extraK != "" {

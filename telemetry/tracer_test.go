@@ -179,7 +179,7 @@ type spanView struct {
 func kvs(kv []attribute.KeyValue) []string {
 	out := make([]string, 0, len(kv))
 	for _, a := range kv {
-		v := a.Value.Emit()
+		v := a.Value.String()
 		if a.Key == "exception.stacktrace" {
 			v = fmt.Sprint(len(v) > 0)
 		}

@@ -69,7 +69,7 @@ func TestDeliverySpans(t *testing.T) {
 			}
 			a := map[string]string{}
 			for _, kv := range s.Attributes() {
-				a[string(kv.Key)] = kv.Value.Emit()
+				a[string(kv.Key)] = kv.Value.String()
 			}
 			byBody[a["messaging.message.id"]] = append(byBody[a["messaging.message.id"]], s)
 			n++
@@ -82,7 +82,7 @@ func TestDeliverySpans(t *testing.T) {
 			attr := func(k string) string {
 				for _, kv := range s.Attributes() {
 					if string(kv.Key) == k {
-						return kv.Value.Emit()
+						return kv.Value.String()
 					}
 				}
 				return ""
@@ -119,7 +119,7 @@ func TestDeliverySpans(t *testing.T) {
 	}
 	a := map[string]string{}
 	for _, kv := range traced.Attributes() {
-		a[string(kv.Key)] = kv.Value.Emit()
+		a[string(kv.Key)] = kv.Value.String()
 	}
 	for k, v := range map[string]string{"messaging.system": "rocketmq", "messaging.operation": "process",
 		"messaging.destination.name": topic, "messaging.rocketmq.client_group": "telemetry_cg",

@@ -200,6 +200,9 @@ func buildC(clang, dir string) ([]byte, error) {
 	})
 }
 
+// goTool is the go command of the toolchain that built the test binary, which runs where
+// it was built (runtime.GOROOT's deprecation is about binaries copied elsewhere); else
+// the one on the PATH.
 func goTool() string {
 	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
 		return p

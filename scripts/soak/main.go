@@ -82,7 +82,7 @@ type soak struct {
 type counters struct {
 	sendOK, sendErr, send5xx, batchOK, batchErr atomic.Int64
 	recv, ack, nack, leaseLet, hook, hook500    atomic.Int64
-	reloads, reloadErr, adminOK, adminErr       atomic.Int64
+	reloads, adminOK, adminErr                  atomic.Int64
 	gw2Starts, gw2Slow                          atomic.Int64
 	unexpected                                  sync.Map // "what: status" -> *atomic.Int64
 }
@@ -752,7 +752,6 @@ type sample struct {
 	cpuTicks                  int64
 	statusBytes, metricsBytes int
 	logLines                  int
-	gw2Up                     bool
 }
 
 func (s *soak) sampleLoop(ctx context.Context, out chan<- sample) {

@@ -32,8 +32,8 @@ import (
 //   - append to b.onDisconnect and b.onShutdown.
 //
 // Messages an extension stores go through b.putInner (the store hooks apply: Java's
-// MessageStore.asyncPutMessage), or b.putMessage and b.putBatch (stored as they are); all
-// wake the long polls of their queue.
+// MessageStore.asyncPutMessage) or b.putMessage (stored as it is); both wake the long
+// polls of its queue.
 var extensions []extension
 
 type extension struct {
@@ -107,15 +107,6 @@ func (b *Broker) putMessage(m *message.Ext) (store.PutResult, error) {
 		b.arrived(m, r.QueueOffset+1)
 	}
 	return r, err
-}
-
-// putBatch stores msgs (one topic and queue) and wakes the long polls of their queue.
-func (b *Broker) putBatch(msgs []message.Ext, results []store.PutResult) ([]store.PutResult, error) {
-	results, err := b.store.PutBatch(msgs, results)
-	if len(results) > 0 {
-		b.arrived(&msgs[0], results[len(results)-1].QueueOffset+1)
-	}
-	return results, err
 }
 
 // arrived wakes the pulls held on m's queue (Java's NotifyMessageArrivingListener); a

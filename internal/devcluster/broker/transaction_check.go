@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -323,8 +322,9 @@ func (t *transactionService) discard(half *message.Ext, props *javaProps) {
 	t.b.log.Error("broker: a half message was checked too many times, discarded to "+message.SystemTopicTransactionCheckMax,
 		"offset", half.QueueOffset, "real_topic", realTopic)
 	t.b.topics.createInSendBack(message.SystemTopicTransactionCheckMax, 1, permRW, 0)
+	// Queue 0: Java picks nextInt(99999999) % TCMT_QUEUE_NUMS, which is 1.
 	m := &message.Ext{Message: message.Message{Topic: message.SystemTopicTransactionCheckMax, Body: half.Body, Flag: half.Flag},
-		QueueID: rand.Int32N(99999999) % 1, SysFlag: half.SysFlag, BornTimestamp: half.BornTimestamp, BornHost: half.BornHost,
+		QueueID: 0, SysFlag: half.SysFlag, BornTimestamp: half.BornTimestamp, BornHost: half.BornHost,
 		StoreHost: half.StoreHost, ReconsumeTimes: half.ReconsumeTimes}
 	props.writeTo(&m.Properties)
 	if _, err := t.b.putMessage(m); err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -249,5 +248,3 @@ func (r *rawConn) receive() []byte {
 	}
 	return frame
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
