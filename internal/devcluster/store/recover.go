@@ -179,6 +179,7 @@ func (s *Store) recover(dir string) error {
 	var saved queueOffsetsFile
 	if _, err := LoadJSON(queueOffsetsPath(s.cfg.Dir), &saved); err != nil {
 		s.log.Warn("the queues' saved offsets are unreadable: a queue retention emptied starts again at 0", "err", err)
+		saved = queueOffsetsFile{} // nothing of what a failed decoding left
 	}
 	for _, q := range saved.Queues {
 		queues := rb.topics[q.Topic]
