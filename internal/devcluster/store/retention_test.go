@@ -160,3 +160,25 @@ func TestRetentionKeepsAnEmptiedQueuesOffsetsAcrossRestarts(t *testing.T) {
 		t.Fatalf("the next message of the emptied queue took offset %d, want 3", r.QueueOffset)
 	}
 }
+
+// Saved offsets that do not decode are ignored whole: the store opens, its queues as the
+// commit log holds them.
+func TestUnreadableSavedOffsetsAreIgnored(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, SegmentSize: 4096, MaxBytes: 4096}
+	s := openStore(t, cfg)
+	for i := range 10 {
+		mustPut(t, s, newMsg("New", 0, bodyOf(1000, "%d", i), ""))
+	}
+	want := s.Queues()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(queueOffsetsPath(dir), []byte(`{"queues": [{"topic": "Gone", "queueId": 0, "maxOffset": 7}, {"topic": 1}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, cfg)
+	if got := s.Queues(); !slices.Equal(got, want) {
+		t.Fatalf("queues %v, want %v", got, want)
+	}
+}
