@@ -182,12 +182,15 @@ func (s *Store) recover(dir string) error {
 		saved = queueOffsetsFile{} // nothing of what a failed decoding left
 	}
 	for _, q := range saved.Queues {
+		if q.Topic == "" || q.MaxOffset < 0 {
+			continue // not written by the store
+		}
 		queues := rb.topics[q.Topic]
 		if queues == nil {
 			queues = map[int32]*consumeQueue{}
 			rb.topics[q.Topic] = queues
 		}
-		if queues[q.QueueID] == nil && q.MaxOffset >= 0 {
+		if queues[q.QueueID] == nil {
 			queues[q.QueueID] = newConsumeQueue(q.Topic, q.QueueID, q.MaxOffset)
 		}
 	}
