@@ -271,7 +271,7 @@ func jsonError(err error) error {
 		if typ.Field == "" {
 			return badRequest("the body is JSON %s: want an object", typ.Value)
 		}
-		return badRequest("field %q: JSON %s does not fit a %s", typ.Field, typ.Value, jsonTypeName(typ.Type.String()))
+		return badRequest("field %q: JSON %s does not fit %s", typ.Field, typ.Value, withArticle(jsonTypeName(typ.Type.String())))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no type for it; the message is stable since Go 1.10.
 		return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
@@ -293,6 +293,14 @@ func jsonTypeName(goType string) string {
 		return "list of messages"
 	}
 	return goType
+}
+
+// withArticle is name after "a" or "an".
+func withArticle(name string) string {
+	if name != "" && strings.ContainsRune("aeiou", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
 }
 
 // message builds the message a request describes and checks it as the producer will:

@@ -153,6 +153,7 @@ func TestProduceRefusesBadInput(t *testing.T) {
 		{"two JSON values", one, `{"body": "x"} {}`, 400, "bad_request", "more than one JSON value"},
 		{"not an object", one, `["x"]`, 400, "bad_request", "want an object"},
 		{"wrong field type", one, `{"body": "x", "keys": "k1"}`, 400, "bad_request", `field "keys": JSON string does not fit a list of strings`},
+		{"a string for a number", one, `{"body": "x", "delay_level": "3"}`, 400, "bad_request", `field "delay_level": JSON string does not fit an integer`},
 		{"invalid topic", "/v1/topics/bad.topic/messages", `{"body": "x"}`, 400, "invalid_message", `invalid topic: topic "bad.topic" contains characters`},
 		{"system topic", "/v1/topics/SCHEDULE_TOPIC_XXXX/messages", `{"body": "x"}`, 400, "invalid_message", "forbidden"},
 		{"body and body_base64", one, `{"body": "x", "body_base64": "eA=="}`, 400, "bad_request", "body and body_base64 exclude each other"},

@@ -76,7 +76,7 @@ func TestAdminConsumers(t *testing.T) {
 			`suspend: \"5 s\" is not a duration such as \"10s\"`},
 		{"a wrong type, naming the key as the file does", adminCall{method: "PUT", path: "/v1/consumers/hook_g", token: tokConsumers,
 			body: body(map[string]any{"subscriptions": []map[string]string{{"topic": topic}}, "pull_batch_size": "8"})}, 400, codeBadRequest,
-			`field \"pull_batch_size\": JSON string does not fit a integer`},
+			`field \"pull_batch_size\": JSON string does not fit an integer`},
 		{"a wrong type in a subscription, naming the key as the file does", adminCall{method: "PUT", path: "/v1/consumers/hook_g", token: tokConsumers,
 			body: body(map[string]any{"subscriptions": []map[string]any{{"topic": 5}}})}, 400, codeBadRequest,
 			`field \"subscriptions.topic\": JSON number does not fit a string`},
