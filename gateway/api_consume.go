@@ -55,6 +55,11 @@ type messageJSON struct {
 	StoreTimestamp int64             `json:"store_timestamp"`
 }
 
+// messageJSONSize is about the size of m's JSON object (appendMessage), to size a buffer
+// for it at once: its body and room for the other fields. (A body with escapes or in
+// base64 takes more: the buffer then grows.)
+func messageJSONSize(m *message.Ext) int { return len(m.Body) + 512 }
+
 // appendMessage appends the JSON object of m (messageJSON's), with handle when not empty.
 // It is the delivery hot path: written by hand, without reflection, into a reused buffer.
 func appendMessage(b []byte, m *message.Ext, handle string) []byte {
@@ -292,7 +297,7 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request) {
 	// message allocated about twice the answer.
 	size := 64
 	for _, l := range got {
-		size += len(l.d.Messages()[0].Body) + 512
+		size += messageJSONSize(l.d.Messages()[0])
 	}
 	buf := getBuf()
 	b := append(slices.Grow(buf.b, size), `{"messages":[`...)

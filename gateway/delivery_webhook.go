@@ -241,7 +241,7 @@ func (w *webhook) post(ctx context.Context, msgs []*message.Ext) (delayLevel int
 	// returned (an early answer), so bodies are not pooled.
 	size := 0
 	for _, m := range msgs {
-		size += len(m.Body) + 512
+		size += messageJSONSize(m)
 	}
 	body := make([]byte, 0, size)
 	if w.batch {

@@ -68,15 +68,21 @@ type rebuilder struct {
 	topics map[string]map[int32]*consumeQueue
 }
 
+// queuesOf returns topic's queues, made empty when it has none yet.
+func (rb *rebuilder) queuesOf(topic string) map[int32]*consumeQueue {
+	queues := rb.topics[topic]
+	if queues == nil {
+		queues = map[int32]*consumeQueue{}
+		rb.topics[topic] = queues
+	}
+	return queues
+}
+
 func (rb *rebuilder) visit(r *record, off int64) error {
 	if !dispatched(r.sysFlag) {
 		return nil
 	}
-	queues := rb.topics[string(r.topic)]
-	if queues == nil {
-		queues = map[int32]*consumeQueue{}
-		rb.topics[string(r.topic)] = queues
-	}
+	queues := rb.queuesOf(string(r.topic))
 	q := queues[r.queueID]
 	if q == nil {
 		// The first message retained of a queue: the queue starts there.
@@ -185,12 +191,7 @@ func (s *Store) recover(dir string) error {
 		if q.Topic == "" || q.MaxOffset < 0 {
 			continue // not written by the store
 		}
-		queues := rb.topics[q.Topic]
-		if queues == nil {
-			queues = map[int32]*consumeQueue{}
-			rb.topics[q.Topic] = queues
-		}
-		if queues[q.QueueID] == nil {
+		if queues := rb.queuesOf(q.Topic); queues[q.QueueID] == nil {
 			queues[q.QueueID] = newConsumeQueue(q.Topic, q.QueueID, q.MaxOffset)
 		}
 	}

@@ -63,8 +63,10 @@ func TestRetentionDropsWholeOldestSegments(t *testing.T) {
 	}
 }
 
-func TestRetentionEmptiesAQueue(t *testing.T) {
-	s := openStore(t, Config{SegmentSize: 4096, MaxBytes: 4096})
+// emptyOldQueue puts 3 messages in queue Old/0, then in New/0 enough for retention (of a
+// store of 4 KiB segments and MaxBytes) to drop every one of them.
+func emptyOldQueue(t *testing.T, s *Store) {
+	t.Helper()
 	for i := range 3 {
 		mustPut(t, s, newMsg("Old", 0, bodyOf(1000, "%d", i), ""))
 	}
@@ -72,8 +74,13 @@ func TestRetentionEmptiesAQueue(t *testing.T) {
 		mustPut(t, s, newMsg("New", 0, bodyOf(1000, "%d", i), ""))
 	}
 	if min, max := s.MinOffset("Old", 0), s.MaxOffset("Old", 0); min != 3 || max != 3 {
-		t.Fatalf("min %d max %d; want 3 and 3", min, max)
+		t.Fatalf("Old/0: min %d max %d; want 3 and 3, every message dropped", min, max)
 	}
+}
+
+func TestRetentionEmptiesAQueue(t *testing.T) {
+	s := openStore(t, Config{SegmentSize: 4096, MaxBytes: 4096})
+	emptyOldQueue(t, s)
 	tests := []struct {
 		offset int64
 		status GetStatus
@@ -133,15 +140,7 @@ func TestRetentionKeepsAnEmptiedQueuesOffsetsAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{Dir: dir, SegmentSize: 4096, MaxBytes: 4096}
 	s := openStore(t, cfg)
-	for i := range 3 {
-		mustPut(t, s, newMsg("Old", 0, bodyOf(1000, "%d", i), ""))
-	}
-	for i := range 10 {
-		mustPut(t, s, newMsg("New", 0, bodyOf(1000, "%d", i), ""))
-	}
-	if min, max := s.MinOffset("Old", 0), s.MaxOffset("Old", 0); min != 3 || max != 3 {
-		t.Fatalf("before the restart: min %d max %d; want 3 and 3", min, max)
-	}
+	emptyOldQueue(t, s)
 	want := s.Queues()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
